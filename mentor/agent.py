@@ -1,0 +1,158 @@
+"""A trained agent: the policy network with its spaces, ready to act on raw observations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from gymnasium import spaces
+
+from mentor.core.networks import ActorCritic
+from mentor.core.spaces import obs_encoder, space_from_json, space_to_json, to_env_actions
+from mentor.errors import CheckpointError
+from mentor.experiment import AgentConfig, Experiment
+from mentor.runs import checkpoint
+
+
+class Agent:
+    """``agent.act(obs)`` takes an observation as the env gives it (one, or a batch) and returns
+    the action in the env's form. Normalization statistics live inside the network."""
+
+    def __init__(
+        self,
+        policy: ActorCritic,
+        observation_space: spaces.Space,
+        action_space: spaces.Space,
+        experiment: Experiment,
+    ) -> None:
+        self.policy = policy.eval()
+        self.observation_space = observation_space
+        self.action_space = action_space
+        self.experiment = experiment
+        self.encode, _ = obs_encoder(observation_space)
+        self.device = next(policy.parameters()).device
+
+    @classmethod
+    def build(cls, experiment: Experiment, obs_space: spaces.Space, act_space: spaces.Space) -> Agent:
+        """A freshly initialised agent for an experiment and the env's spaces."""
+        policy = ActorCritic(
+            obs_space,
+            act_space,
+            experiment.agent.network,
+            normalize_obs=experiment.env.normalize_obs,
+            clip_obs=experiment.env.clip_obs,
+        )
+        return cls(policy, obs_space, act_space, experiment)
+
+    def spaces_meta(self) -> dict[str, Any]:
+        return {
+            "observation_space": space_to_json(self.observation_space),
+            "action_space": space_to_json(self.action_space),
+        }
+
+    @classmethod
+    def load(cls, path: str | Path, device: str | torch.device = "cpu") -> Agent:
+        """Load from a run folder (its best, else final, checkpoint) or a checkpoint folder."""
+        folder = checkpoint.resolve(path)
+        components, meta = checkpoint.load(folder)
+        try:
+            experiment = Experiment.model_validate(meta["experiment"])
+            obs_space = space_from_json(meta["observation_space"])
+            act_space = space_from_json(meta["action_space"])
+        except (KeyError, ValueError) as exc:
+            raise CheckpointError(f"'{folder}': meta.json is incomplete ({exc})") from None
+        agent = cls.build(experiment, obs_space, act_space)
+        load_weights(agent.policy, components.get("model", {}), folder)
+        agent.policy.to(device)
+        agent.device = torch.device(device)
+        agent.folder = folder
+        agent.meta = meta
+        return agent
+
+    def act(self, obs: Any, deterministic: bool = True) -> Any:
+        """The action for one observation, or an array of actions for a batch."""
+        single = _is_single(obs, self.observation_space)
+        batch = _stack(obs) if single else obs
+        actions = self.predict(self.encode(batch), deterministic)
+        env_actions = to_env_actions(self.action_space, actions)
+        if not single:
+            return env_actions
+        action = env_actions[0]
+        return action.item() if isinstance(self.action_space, spaces.Discrete) else action
+
+    def predict(self, encoded_obs: np.ndarray, deterministic: bool = True) -> np.ndarray:
+        """Network actions for a batch of already-encoded observations."""
+        with torch.inference_mode():
+            obs = torch.as_tensor(encoded_obs, device=self.device)
+            actions, _, _ = self.policy.act(obs, deterministic)
+        return actions.cpu().numpy()
+
+
+def load_weights(module: torch.nn.Module, state: dict[str, torch.Tensor], source: Path) -> None:
+    """Strict load: missing, unexpected or reshaped tensors are an error listing the keys."""
+    own = module.state_dict()
+    missing = sorted(set(own) - set(state))
+    extra = sorted(set(state) - set(own))
+    reshaped = [
+        f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}"
+        for k in set(own) & set(state)
+        if state[k].shape != own[k].shape
+    ]
+    if missing or extra or reshaped:
+        raise CheckpointError(
+            f"'{source}' does not fit this network: missing {missing}, unexpected {extra}, "
+            f"reshaped (checkpoint vs network) {reshaped}"
+        )
+    module.load_state_dict(state)
+
+
+def _is_single(obs: Any, space: spaces.Space) -> bool:
+    if isinstance(space, spaces.Dict):
+        key = next(iter(space.spaces))
+        return _is_single(obs[key], space.spaces[key])
+    if isinstance(space, spaces.Discrete):
+        return np.ndim(obs) == 0
+    return np.shape(obs) == space.shape
+
+
+def _stack(obs: Any) -> Any:
+    if isinstance(obs, dict):
+        return {k: _stack(v) for k, v in obs.items()}
+    return np.asarray(obs)[None]
+
+
+def initialize(agent: Agent, config: AgentConfig) -> None:
+    """Step 3, the initial policy: random (already, seeded) or weights from a checkpoint —
+    all of them or the layers named by prefix — optionally frozen."""
+    if config.init == "random":
+        return
+    folder = checkpoint.resolve(config.init)
+    components, meta = checkpoint.load(folder)
+    for key, own in agent.spaces_meta().items():
+        if meta.get(key) != own:
+            raise CheckpointError(
+                f"agent.init '{folder}': its {key.replace('_', ' ')} {meta.get(key)} differs "
+                f"from the env's {own}"
+            )
+    state = components.get("model", {})
+    if config.init_layers:
+        state = {k: v for k, v in state.items() if k.startswith(tuple(config.init_layers))}
+        if not state:
+            names = sorted({k.split(".")[0] for k in components.get("model", {})})
+            raise CheckpointError(
+                f"agent.init_layers {config.init_layers} match no parameter of '{folder}'; "
+                f"its top-level layers are {names}"
+            )
+        merged = {**agent.policy.state_dict(), **state}
+        load_weights(agent.policy, merged, folder)
+    else:
+        load_weights(agent.policy, state, folder)
+    frozen = 0
+    for name, param in agent.policy.named_parameters():
+        if config.freeze and name.startswith(tuple(config.freeze)):
+            param.requires_grad_(False)
+            frozen += 1
+    if config.freeze and not frozen:
+        raise CheckpointError(f"agent.freeze {config.freeze} matches no parameter of the network")

@@ -1,0 +1,126 @@
+"""Network building blocks: MLPs, the Nature CNN, and the actor-critic built from them."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from gymnasium import spaces
+from torch import nn
+
+from mentor.core.distributions import ActionDist, make_dist
+from mentor.core.normalize import ObsNormalizer
+from mentor.core.spaces import is_image, obs_encoder
+from mentor.experiment import NetworkConfig
+
+ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "elu": nn.ELU, "gelu": nn.GELU, "silu": nn.SiLU}
+
+
+def mlp(in_size: int, hidden_sizes: list[int], activation: str) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for size in hidden_sizes:
+        layers += [nn.Linear(in_size, size), ACTIVATIONS[activation]()]
+        in_size = size
+    return nn.Sequential(*layers)
+
+
+class NatureCNN(nn.Module):
+    """The DQN paper's convolutional torso (Mnih et al. 2015) for (H, W, C) uint8 images."""
+
+    def __init__(self, shape: tuple[int, ...], features: int = 512) -> None:
+        super().__init__()
+        channels = shape[2]
+        self.convs = nn.Sequential(
+            nn.Conv2d(channels, 32, 8, stride=4), nn.ReLU(),
+            nn.Conv2d(32, 64, 4, stride=2), nn.ReLU(),
+            nn.Conv2d(64, 64, 3, stride=1), nn.ReLU(),
+            nn.Flatten(),
+        )  # fmt: skip
+        with torch.no_grad():
+            flat = self.convs(torch.zeros(1, channels, shape[0], shape[1])).shape[1]
+        self.fc = nn.Sequential(nn.Linear(flat, features), nn.ReLU())
+        self.out_size = features
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        x = obs.permute(0, 3, 1, 2).float() / 255.0
+        return self.fc(self.convs(x))
+
+
+def _init_linear(module: nn.Module, gain: float) -> None:
+    for layer in module.modules():
+        if isinstance(layer, nn.Linear | nn.Conv2d):
+            nn.init.orthogonal_(layer.weight, gain)
+            nn.init.zeros_(layer.bias)
+
+
+class ActorCritic(nn.Module):
+    """A policy head and a value head over shared or separate hidden layers.
+
+    Observations enter as mentor encodes them (float32 vectors, or uint8 images) and are
+    normalized inside the module, so a saved agent carries its own normalization.
+    """
+
+    def __init__(
+        self,
+        obs_space: spaces.Space,
+        action_space: spaces.Space,
+        config: NetworkConfig,
+        normalize_obs: bool = False,
+        clip_obs: float = 10.0,
+    ) -> None:
+        super().__init__()
+        _, obs_shape = obs_encoder(obs_space)
+        image = is_image(obs_space)
+        if config.kind == "cnn" and not image:
+            raise ValueError(f"agent.network.kind 'cnn' needs (H, W, C) uint8 images, got {obs_space}")
+        if config.kind == "mlp" and image:
+            raise ValueError("agent.network.kind 'mlp' cannot take image observations; use cnn or auto")
+        self.normalizer = ObsNormalizer(obs_shape, normalize_obs and not image, clip_obs)
+        self.dist: ActionDist = make_dist(action_space, config.log_std_init)
+        self.cnn = NatureCNN(obs_shape) if image else None
+        in_size = self.cnn.out_size if self.cnn is not None else obs_shape[0]
+        hidden, act = config.hidden_sizes, config.activation
+        out_size = hidden[-1] if hidden else in_size
+        self.shared = config.shared or image
+        self.actor_body = mlp(in_size, hidden, act)
+        self.critic_body = None if self.shared else mlp(in_size, hidden, act)
+        self.actor_head = nn.Linear(out_size, self.dist.num_params)
+        self.critic_head = nn.Linear(out_size, 1)
+        if config.ortho_init:  # gains as in the PPO implementation details (Huang et al. 2022)
+            _init_linear(self, math.sqrt(2))
+            _init_linear(self.actor_head, 0.01)
+            _init_linear(self.critic_head, 1.0)
+
+    def _features(self, obs: torch.Tensor) -> torch.Tensor:
+        obs = self.normalizer(obs)
+        return self.cnn(obs) if self.cnn is not None else obs
+
+    def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Distribution parameters and value estimates for a batch of observations."""
+        x = self._features(obs)
+        actor_x = self.actor_body(x)
+        critic_x = actor_x if self.critic_body is None else self.critic_body(x)
+        return self.actor_head(actor_x), self.critic_head(critic_x).squeeze(-1)
+
+    def policy_params(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.actor_head(self.actor_body(self._features(obs)))
+
+    def value(self, obs: torch.Tensor) -> torch.Tensor:
+        x = self._features(obs)
+        body = self.actor_body if self.critic_body is None else self.critic_body
+        return self.critic_head(body(x)).squeeze(-1)
+
+    def act(
+        self, obs: torch.Tensor, deterministic: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Sampled (or modal) actions, their log-probabilities and the values."""
+        params, values = self(obs)
+        actions = self.dist.sample(params, deterministic)
+        return actions, self.dist.log_prob(params, actions), values
+
+    def evaluate_actions(
+        self, obs: torch.Tensor, actions: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Log-probabilities, entropies and values of given actions (for the update)."""
+        params, values = self(obs)
+        return self.dist.log_prob(params, actions), self.dist.entropy(params), values

@@ -1,0 +1,141 @@
+"""Spaces at the edge: observations become one array, actions go back to the env's form.
+
+Every observation space mentor supports becomes a float32 vector, except images
+(H, W, C uint8 Boxes), which stay uint8 until the network scales them: a quarter of the memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from gymnasium import spaces
+
+from mentor.errors import EnvError
+
+SUPPORTED_OBS = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary, spaces.Dict)
+SUPPORTED_ACTIONS = (spaces.Discrete, spaces.Box, spaces.MultiDiscrete, spaces.MultiBinary)
+
+Encoder = Callable[[object], np.ndarray]
+
+
+def is_image(space: spaces.Space) -> bool:
+    """An (H, W, C) uint8 Box: handled by a CNN, kept uint8."""
+    return isinstance(space, spaces.Box) and space.dtype == np.uint8 and len(space.shape) == 3
+
+
+def obs_encoder(space: spaces.Space) -> tuple[Encoder, tuple[int, ...]]:
+    """A function from a batch of observations (first axis: envs) to one array, and its shape."""
+    if is_image(space):
+        return (lambda obs: np.asarray(obs)), space.shape
+    if isinstance(space, spaces.Box):
+        return (lambda obs: np.asarray(obs, dtype=np.float32).reshape(len(obs), -1)), (
+            int(np.prod(space.shape)),
+        )
+    if isinstance(space, spaces.Discrete):
+        eye = np.eye(space.n, dtype=np.float32)
+        return (lambda obs: eye[np.asarray(obs) - space.start]), (int(space.n),)
+    if isinstance(space, spaces.MultiBinary):
+        size = int(np.prod(space.shape))
+        return (lambda obs: np.asarray(obs, dtype=np.float32).reshape(len(obs), -1)), (size,)
+    if isinstance(space, spaces.MultiDiscrete):
+        nvec, start = space.nvec.reshape(-1), space.start.reshape(-1)
+        offsets = np.concatenate([[0], np.cumsum(nvec)[:-1]])
+        total = int(nvec.sum())
+
+        def multi_onehot(obs: object) -> np.ndarray:
+            obs = np.asarray(obs).reshape(-1, len(nvec)) - start
+            out = np.zeros((len(obs), total), dtype=np.float32)
+            np.put_along_axis(out, obs + offsets, 1.0, axis=1)
+            return out
+
+        return multi_onehot, (total,)
+    if isinstance(space, spaces.Dict):
+        parts = {key: obs_encoder(sub) for key, sub in space.spaces.items()}
+        if any(is_image(sub) for sub in space.spaces.values()):
+            raise EnvError("Dict observations with image entries are not supported yet")
+        keys = set(parts)
+
+        def concat(obs: object) -> np.ndarray:
+            if not isinstance(obs, dict) or set(obs) != keys:
+                got = set(obs) if isinstance(obs, dict) else type(obs).__name__
+                missing = sorted(keys - got) if isinstance(got, set) else sorted(keys)
+                extra = sorted(got - keys) if isinstance(got, set) else []
+                raise EnvError(
+                    f"Dict observation keys differ from the space: missing {missing}, "
+                    f"extra {extra}"
+                )
+            return np.concatenate([enc(obs[key]) for key, (enc, _) in parts.items()], axis=1)
+
+        return concat, (sum(shape[0] for _, shape in parts.values()),)
+    raise EnvError(
+        f"observation space {space} is not supported; supported: "
+        + ", ".join(s.__name__ for s in SUPPORTED_OBS)
+    )
+
+
+def check_action_space(space: spaces.Space, method: str) -> None:
+    if not isinstance(space, SUPPORTED_ACTIONS):
+        raise EnvError(
+            f"{method} does not support the action space {space}; supported: "
+            + ", ".join(s.__name__ for s in SUPPORTED_ACTIONS)
+        )
+
+
+def to_env_actions(space: spaces.Space, actions: np.ndarray) -> np.ndarray:
+    """Network actions → the env's form. Box actions are clipped to the bounds (documented)."""
+    if isinstance(space, spaces.Box):
+        actions = actions.reshape(-1, *space.shape)
+        return np.clip(actions, space.low, space.high).astype(space.dtype, copy=False)
+    if isinstance(space, spaces.Discrete):
+        return actions + space.start if space.start else actions
+    if isinstance(space, spaces.MultiDiscrete):
+        return (actions + space.start.reshape(-1)).reshape(-1, *space.shape)
+    return actions.astype(space.dtype, copy=False).reshape(-1, *space.shape)
+
+
+def space_to_json(space: spaces.Space) -> dict:
+    """A space as JSON-ready data, to rebuild the agent's networks without the env."""
+    if isinstance(space, spaces.Box):
+        low, high = space.low, space.high
+        same = low.size and (low == low.flat[0]).all() and (high == high.flat[0]).all()
+        return {
+            "type": "Box",
+            "shape": list(space.shape),
+            "dtype": str(space.dtype),
+            "low": float(low.flat[0]) if same else low.tolist(),
+            "high": float(high.flat[0]) if same else high.tolist(),
+        }
+    if isinstance(space, spaces.Discrete):
+        return {"type": "Discrete", "n": int(space.n), "start": int(space.start)}
+    if isinstance(space, spaces.MultiDiscrete):
+        return {"type": "MultiDiscrete", "nvec": space.nvec.tolist(), "start": space.start.tolist()}
+    if isinstance(space, spaces.MultiBinary):
+        return {"type": "MultiBinary", "n": list(space.shape)}
+    if isinstance(space, spaces.Dict):
+        return {"type": "Dict", "spaces": {k: space_to_json(v) for k, v in space.spaces.items()}}
+    raise EnvError(f"space {space} cannot be saved")
+
+
+def space_from_json(data: dict) -> spaces.Space:
+    kind = data["type"]
+    if kind == "Box":
+        return spaces.Box(
+            np.asarray(data["low"], dtype=data["dtype"]),
+            np.asarray(data["high"], dtype=data["dtype"]),
+            shape=tuple(data["shape"]),
+            dtype=data["dtype"],
+        )
+    if kind == "Discrete":
+        return spaces.Discrete(data["n"], start=data["start"])
+    if kind == "MultiDiscrete":
+        return spaces.MultiDiscrete(data["nvec"], start=data["start"])
+    if kind == "MultiBinary":
+        return spaces.MultiBinary(data["n"])
+    if kind == "Dict":
+        return spaces.Dict({k: space_from_json(v) for k, v in data["spaces"].items()})
+    raise EnvError(f"unknown space type '{kind}'")
+
+
+def describe(space: spaces.Space) -> str:
+    return str(space)

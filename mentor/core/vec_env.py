@@ -1,0 +1,131 @@
+"""The vectorized env as mentor's loops see it: one contract, normalised once at the edge.
+
+- Observations come out encoded (see ``spaces.obs_encoder``), actions go in as the network gives
+  them (Box actions are clipped to the bounds).
+- Autoreset is Gymnasium's NEXT_STEP mode, checked, never assumed: after an episode ends, the
+  observation returned is the *final* one (truncated episodes bootstrap from it), and the next
+  ``step`` call resets that env, ignoring its action and returning reward 0. ``needs_reset`` says
+  which envs are in that state, so their next transition is left out of learning.
+- NaN and infinity in observations or rewards stop the run with the env index and step.
+- Finished episodes' returns and lengths are collected as they happen.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.vector import AutoresetMode
+
+from mentor.core.spaces import obs_encoder, to_env_actions
+from mentor.envs.resolve import make_env, spec
+from mentor.errors import ConfigError, EnvError, NonFiniteError
+
+
+def make_vector_env(
+    env_id: str,
+    kwargs: dict[str, Any],
+    num_envs: int,
+    vectorization: str = "auto",
+    max_episode_steps: int | None = None,
+) -> gym.vector.VectorEnv:
+    """A Gymnasium vector env: the env's native implementation when it has one, sync or async."""
+    env_spec = spec(env_id)
+    native = env_spec is not None and env_spec.vector_entry_point is not None
+    if vectorization == "native" and not native:
+        raise ConfigError(
+            f"env.vectorization 'native': env '{env_id}' has no vectorized implementation; "
+            "use auto, sync or async"
+        )
+    if native and vectorization in ("auto", "native"):
+        extra = {"max_episode_steps": max_episode_steps} if max_episode_steps else {}
+        return gym.make_vec(
+            env_spec.id, num_envs, vectorization_mode="vector_entry_point", **kwargs, **extra
+        )
+    extra = {"max_episode_steps": max_episode_steps} if max_episode_steps and env_spec else {}
+
+    def factory() -> gym.Env:
+        return make_env(env_id, kwargs, **extra)
+
+    fns = [factory] * num_envs
+    if vectorization == "async":
+        return gym.vector.AsyncVectorEnv(fns, shared_memory=True, autoreset_mode=AutoresetMode.NEXT_STEP)
+    return gym.vector.SyncVectorEnv(fns, autoreset_mode=AutoresetMode.NEXT_STEP)
+
+
+class VecEnv:
+    """A vector env with encoded observations, checked values and episode statistics."""
+
+    def __init__(self, env: gym.vector.VectorEnv, check_finite: bool = True) -> None:
+        mode = env.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP)
+        if AutoresetMode(mode) != AutoresetMode.NEXT_STEP:
+            raise EnvError(f"vector env uses autoreset mode {mode}; mentor expects NextStep")
+        self.env = env
+        self.num_envs = env.num_envs
+        self.observation_space = env.single_observation_space
+        self.action_space = env.single_action_space
+        self.encode, self.obs_shape = obs_encoder(self.observation_space)
+        self.check_finite = check_finite
+        self.needs_reset = np.zeros(self.num_envs, dtype=bool)
+        self.episode_return = np.zeros(self.num_envs, dtype=np.float64)
+        self.episode_length = np.zeros(self.num_envs, dtype=np.int64)
+        self.finished_returns: list[float] = []
+        self.finished_lengths: list[int] = []
+        self.steps = 0
+
+    @classmethod
+    def make(cls, env_id: str, kwargs: dict[str, Any], num_envs: int, **options: Any) -> VecEnv:
+        check_finite = options.pop("check_finite", True)
+        return cls(make_vector_env(env_id, kwargs, num_envs, **options), check_finite)
+
+    def reset(self, seed: int | None = None) -> np.ndarray:
+        obs, _ = self.env.reset(seed=seed)
+        self.needs_reset[:] = False
+        self.episode_return[:] = 0.0
+        self.episode_length[:] = 0
+        return self._checked_obs(obs)
+
+    def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Step every env; returns (obs, rewards, terminated, truncated)."""
+        obs, rewards, terminated, truncated, _ = self.env.step(
+            to_env_actions(self.action_space, actions)
+        )
+        self.steps += 1
+        rewards = np.asarray(rewards, dtype=np.float32)
+        if self.check_finite and not np.isfinite(rewards).all():
+            index = int(np.flatnonzero(~np.isfinite(rewards))[0])
+            raise NonFiniteError(
+                f"env {index} returned reward {rewards[index]} at vector step {self.steps}"
+            )
+        started = self.needs_reset  # these envs just reset: no reward, no step of an episode
+        self.episode_return += rewards
+        self.episode_length += ~started
+        done = terminated | truncated
+        for index in np.flatnonzero(done):
+            self.finished_returns.append(float(self.episode_return[index]))
+            self.finished_lengths.append(int(self.episode_length[index]))
+        self.episode_return[done] = 0.0
+        self.episode_length[done] = 0
+        self.needs_reset = done
+        return self._checked_obs(obs), rewards, terminated, truncated
+
+    def pop_episodes(self) -> tuple[list[float], list[int]]:
+        """Returns and lengths of the episodes finished since the last call."""
+        out = self.finished_returns, self.finished_lengths
+        self.finished_returns, self.finished_lengths = [], []
+        return out
+
+    def _checked_obs(self, obs: Any) -> np.ndarray:
+        encoded = self.encode(obs)
+        if self.check_finite and encoded.dtype.kind == "f" and not np.isfinite(encoded).all():
+            env_index, element = np.argwhere(~np.isfinite(encoded.reshape(self.num_envs, -1)))[0]
+            raise NonFiniteError(
+                f"env {env_index} returned an observation with "
+                f"{encoded.reshape(self.num_envs, -1)[env_index, element]} at element {element} "
+                f"(vector step {self.steps})"
+            )
+        return encoded
+
+    def close(self) -> None:
+        self.env.close()

@@ -1,0 +1,41 @@
+"""The errors mentor raises on purpose.
+
+Every error a user can cause (a bad experiment file, an env that breaks the API, a file that is
+not a checkpoint) is a ``MentorError``: the CLI prints its message on one line and exits with 2.
+Anything else is a bug in mentor and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class MentorError(Exception):
+    """Base class of the errors caused by the user's input or environment, not by mentor."""
+
+
+class ConfigError(MentorError, ValueError):
+    """An experiment file or override that does not validate."""
+
+
+class EnvError(MentorError):
+    """An environment that cannot be made or that breaks the Gymnasium API."""
+
+
+class UnknownEnvError(EnvError):
+    """An environment id that is neither registered nor an importable ``module:Class``."""
+
+
+class NonFiniteError(MentorError):
+    """A NaN or infinity in an observation, a reward or a loss."""
+
+
+class CheckpointError(MentorError):
+    """A path that is not a readable mentor checkpoint or run folder."""
+
+
+def did_you_mean(name: str, choices: Iterable[str], n: int = 3) -> str:
+    """Return ' (did you mean: a, b?)' for the closest choices, or '' when nothing is close."""
+    close = difflib.get_close_matches(name, list(choices), n=n, cutoff=0.6)
+    return f" (did you mean: {', '.join(close)}?)" if close else ""

@@ -1,0 +1,1 @@
+"""Evaluating agents: summary statistics with confidence intervals, and the plateau test."""

@@ -1,0 +1,269 @@
+"""Proximal Policy Optimization (Schulman et al. 2017, arXiv:1707.06347) with GAE.
+
+The loop, top to bottom:
+
+    collect   num_steps steps in each of num_envs envs with the current policy
+    returns   GAE advantages, bootstrapped from the final observation of truncated episodes
+    update    num_epochs passes of clipped-surrogate minibatch updates (early stop on target_kl)
+    log       losses, KL, clip fraction, episode returns, steps/s; then the session validates,
+              checkpoints and decides whether to stop
+
+The loss is a dict of named, weighted terms: another method (GAIL, a constrained variant) adds a
+term by adding an entry, and reuses ``ppo_update`` by calling it.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from mentor.agent import Agent, initialize
+from mentor.core.device import choose_device, set_threads
+from mentor.core.networks import ActorCritic
+from mentor.core.normalize import RewardScaler
+from mentor.core.returns import gae
+from mentor.core.schedules import value_at
+from mentor.core.seeding import seed_everything
+from mentor.core.spaces import check_action_space
+from mentor.core.storage import RolloutStorage
+from mentor.core.vec_env import VecEnv
+from mentor.errors import NonFiniteError
+from mentor.experiment import Experiment, PPOConfig
+from mentor.runs import checkpoint
+from mentor.runs.folder import RunFolder
+from mentor.runs.session import Result, TrainingSession
+
+
+@dataclass
+class Batch:
+    """A minibatch of the flattened rollout."""
+
+    obs: torch.Tensor
+    actions: torch.Tensor
+    log_probs: torch.Tensor
+    values: torch.Tensor
+    advantages: torch.Tensor
+    returns: torch.Tensor
+
+
+def ppo_loss(
+    policy: ActorCritic,
+    batch: Batch,
+    cfg: PPOConfig,
+    clip_coef: float,
+    entropy_coef: float,
+) -> tuple[dict[str, torch.Tensor], dict[str, float]]:
+    """The weighted loss terms (their sum is minimised) and diagnostics for one minibatch."""
+    log_probs, entropy, values = policy.evaluate_actions(batch.obs, batch.actions)
+    log_ratio = log_probs - batch.log_probs
+    ratio = log_ratio.exp()
+    advantages = batch.advantages
+    if cfg.normalize_advantages and len(advantages) > 1:
+        advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+    policy_loss = torch.max(
+        -advantages * ratio, -advantages * ratio.clamp(1 - clip_coef, 1 + clip_coef)
+    ).mean()
+    value_error = (values - batch.returns).square()
+    if cfg.value_clip_coef is not None:
+        clipped = batch.values + (values - batch.values).clamp(-cfg.value_clip_coef, cfg.value_clip_coef)
+        value_error = torch.max(value_error, (clipped - batch.returns).square())
+    value_loss = 0.5 * value_error.mean()
+    entropy_mean = entropy.mean()
+    with torch.no_grad():  # "approx KL" k3 estimator (Schulman 2020, "Approximating KL")
+        approx_kl = ((ratio - 1) - log_ratio).mean().item()
+        clip_fraction = ((ratio - 1).abs() > clip_coef).float().mean().item()
+    terms = {
+        "loss/policy": policy_loss,
+        "loss/value": cfg.vf_coef * value_loss,
+        "loss/entropy": -entropy_coef * entropy_mean,
+    }
+    stats = {
+        "train/value_loss": value_loss.item(),
+        "train/entropy": entropy_mean.item(),
+        "train/approx_kl": approx_kl,
+        "train/clip_fraction": clip_fraction,
+    }
+    return terms, stats
+
+
+def ppo_update(
+    policy: ActorCritic,
+    optimizer: torch.optim.Optimizer,
+    storage: RolloutStorage,
+    advantages: torch.Tensor,
+    returns: torch.Tensor,
+    cfg: PPOConfig,
+    clip_coef: float,
+    entropy_coef: float,
+    generator: torch.Generator,
+) -> dict[str, float]:
+    """num_epochs passes of minibatch updates over the valid transitions of a rollout."""
+    valid = storage.valid.flatten().nonzero().squeeze(1)
+    flat = Batch(
+        obs=storage.obs.flatten(0, 1),
+        actions=storage.actions.flatten(0, 1),
+        log_probs=storage.log_probs.flatten(),
+        values=storage.values.flatten(),
+        advantages=advantages.flatten(),
+        returns=returns.flatten(),
+    )
+    minibatch_size = math.ceil(len(valid) / cfg.num_minibatches)
+    params = [p for p in policy.parameters() if p.requires_grad]
+    totals: dict[str, float] = {}
+    count = 0
+    for _epoch in range(cfg.num_epochs):
+        order = valid[torch.randperm(len(valid), generator=generator)]
+        for start in range(0, len(order), minibatch_size):
+            index = order[start : start + minibatch_size]
+            batch = Batch(*(getattr(flat, f)[index] for f in Batch.__dataclass_fields__))
+            terms, stats = ppo_loss(policy, batch, cfg, clip_coef, entropy_coef)
+            loss = sum(terms.values())
+            if not torch.isfinite(loss):
+                bad = [name for name, term in terms.items() if not torch.isfinite(term)]
+                raise NonFiniteError(f"PPO loss is not finite: {', '.join(bad)} (update skipped)")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            grad_norm = _clip_grad_norm(params, cfg.max_grad_norm)
+            if not math.isfinite(grad_norm):
+                raise NonFiniteError(f"PPO gradient norm is {grad_norm} (update skipped)")
+            optimizer.step()
+            for key, value in {**{k: v.item() for k, v in terms.items()}, **stats}.items():
+                totals[key] = totals.get(key, 0.0) + value
+            totals["train/grad_norm"] = totals.get("train/grad_norm", 0.0) + grad_norm
+            count += 1
+        if cfg.target_kl is not None and stats["train/approx_kl"] > cfg.target_kl:
+            break
+    metrics = {key.replace("loss/", "train/loss_"): total / count for key, total in totals.items()}
+    metrics["train/epochs"] = _epoch + 1
+    return metrics
+
+
+def _clip_grad_norm(params: list[torch.nn.Parameter], max_norm: float | None) -> float:
+    if max_norm is None:
+        grads = [p.grad for p in params if p.grad is not None]
+        return torch.linalg.vector_norm(torch.stack([g.norm() for g in grads])).item()
+    return torch.nn.utils.clip_grad_norm_(params, max_norm).item()
+
+
+def explained_variance(values: torch.Tensor, returns: torch.Tensor) -> float:
+    """1 - Var(returns - values) / Var(returns): how much of the return the critic explains."""
+    var = returns.var().item()
+    return float("nan") if var == 0 else 1.0 - (returns - values).var().item() / var
+
+
+def collect(
+    policy: ActorCritic,
+    venv: VecEnv,
+    storage: RolloutStorage,
+    obs: np.ndarray,
+    reward_scaler: RewardScaler,
+    device: torch.device,
+) -> tuple[np.ndarray, torch.Tensor]:
+    """Fill the storage with one rollout; returns the next observation and its value."""
+    with torch.inference_mode():
+        for t in range(storage.num_steps):
+            obs_t = torch.from_numpy(obs).to(device)
+            actions, log_probs, values = policy.act(obs_t)
+            storage.add_policy_step(t, obs_t, actions, log_probs, values, ~venv.needs_reset)
+            obs, rewards, terminated, truncated = venv.step(actions.cpu().numpy())
+            rewards = reward_scaler(rewards, terminated | truncated)
+            storage.add_env_step(t, rewards, terminated, truncated)
+        last_value = policy.value(torch.from_numpy(obs).to(device))
+    return obs, last_value
+
+
+def train(experiment: Experiment, run: RunFolder) -> Result:
+    """Train PPO as the experiment says, in the given run folder."""
+    cfg = experiment.method
+    set_threads(experiment.num_threads)
+    seed_everything(experiment.seed)
+    device = choose_device(experiment.device)
+    env = experiment.env
+    venv = VecEnv.make(
+        env.id, env.kwargs, env.num_envs, vectorization=env.vectorization,
+        max_episode_steps=env.max_episode_steps, check_finite=env.check_finite,
+    )  # fmt: skip
+    check_action_space(venv.action_space, "ppo")
+    agent = Agent.build(experiment, venv.observation_space, venv.action_space)
+    initialize(agent, experiment.agent)
+    policy = agent.policy.to(device).train()
+    agent.device = device
+    optimizer = torch.optim.Adam(
+        [p for p in policy.parameters() if p.requires_grad],
+        lr=value_at(cfg.learning_rate, 0.0),
+        eps=cfg.adam_eps,
+    )
+    storage = RolloutStorage(
+        cfg.num_steps, env.num_envs, venv.obs_shape,
+        torch.uint8 if policy.cnn is not None else torch.float32,
+        policy.dist.action_shape, policy.dist.action_dtype,
+    )  # fmt: skip
+    reward_scaler = RewardScaler(env.num_envs, cfg.gamma, env.normalize_reward)
+    generator = torch.Generator().manual_seed(experiment.seed)
+    session = TrainingSession(experiment, run, agent)
+    total_steps = experiment.stopping.total_steps
+    step, updates = 0, 0
+
+    def state() -> tuple[dict[str, dict[str, torch.Tensor]], dict]:
+        opt_tensors, opt_groups = checkpoint.optimizer_state(optimizer)
+        components = {"model": policy.state_dict(), "optimizer": opt_tensors,
+                      "reward_scaler": reward_scaler.state_dict(),
+                      "generator": {"state": generator.get_state()}}  # fmt: skip
+        return components, {"optimizer_groups": opt_groups, "updates": updates}
+
+    obs = venv.reset(seed=experiment.seed)
+    try:
+        while session.stop_reason is None:
+            tic = time.perf_counter()
+            progress = step / total_steps
+            learning_rate = value_at(cfg.learning_rate, progress)
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate
+            clip_coef = value_at(cfg.clip_coef, progress)
+            entropy_coef = value_at(experiment.exploration.entropy_coef, progress)
+
+            obs, last_value = collect(policy, venv, storage, obs, reward_scaler, device)
+            step += env.num_envs * cfg.num_steps
+            next_values = torch.cat([storage.values[1:], last_value.unsqueeze(0)])
+            advantages, returns = gae(
+                storage.rewards, storage.values, next_values, storage.terminated,
+                storage.truncated, cfg.gamma, cfg.gae_lambda,
+            )  # fmt: skip
+            metrics = ppo_update(
+                policy, optimizer, storage, advantages, returns, cfg, clip_coef, entropy_coef,
+                generator,
+            )  # fmt: skip
+            policy.normalizer.update(storage.obs.flatten(0, 1)[storage.valid.flatten()])
+            updates += 1
+
+            ep_returns, ep_lengths = venv.pop_episodes()
+            valid = storage.valid
+            metrics.update({
+                "train/explained_variance": explained_variance(storage.values[valid], returns[valid]),
+                "train/learning_rate": learning_rate,
+                "train/clip_coef": clip_coef,
+                "train/entropy_coef": entropy_coef,
+                "time/sps": env.num_envs * cfg.num_steps / (time.perf_counter() - tic),
+                "time/updates": updates,
+            })  # fmt: skip
+            if ep_returns:
+                metrics.update({
+                    "rollout/ep_return_mean": float(np.mean(ep_returns)),
+                    "rollout/ep_return_std": float(np.std(ep_returns)),
+                    "rollout/ep_length_mean": float(np.mean(ep_lengths)),
+                    "rollout/episodes": len(ep_returns),
+                })  # fmt: skip
+            session.log(step, metrics)
+            session.after_update(step, state)
+    except KeyboardInterrupt:
+        return session.finish(step, state, reason="interrupted")
+    except Exception as exc:
+        session.abort(f"error: {exc}")
+        raise
+    finally:
+        venv.close()
+    return session.finish(step, state)

@@ -1,0 +1,1 @@
+"""Reports of a run folder: a learning-curve plot and a one-page Markdown and HTML summary."""

@@ -1,0 +1,433 @@
+"""Turn a run folder into a learning-curve plot and a one-page summary (Markdown and HTML).
+
+A report must work on any run folder, including one that is still training or that stopped early:
+only ``manifest.json`` is required, and every other file (``metrics.csv``, ``validation.csv``,
+``evaluation.json``) adds its part when it is there. The Markdown and HTML pages are rendered from
+the same list of sections so that they never disagree.
+
+Plots are drawn on a bare Agg canvas rather than through ``pyplot``: this needs no display, and it
+does not switch the matplotlib backend of a notebook or script that happens to call the report.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import json
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, cast
+
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import EngFormatter
+
+from mentor.errors import CheckpointError
+
+REPORT_DIR = "report"
+PLOT_NAME = "learning_curve.png"
+MAX_LOSS_CURVES = 4
+
+Row = dict[str, float | None]
+
+
+def write_report(run_dir: str | Path) -> Path:
+    """Write ``report/learning_curve.png``, ``report/report.md`` and ``report/report.html``.
+
+    Returns the report folder. Raises :class:`~mentor.errors.CheckpointError` when ``run_dir``
+    has no readable ``manifest.json``, since then it is not a run folder at all.
+    """
+    run = Path(run_dir)
+    manifest = _read_manifest(run)
+    metrics = _read_table(run / "metrics.csv")
+    validation = _read_table(run / "validation.csv")
+    evaluation, evaluation_note = _read_optional_json(run / "evaluation.json")
+
+    out = run / REPORT_DIR
+    out.mkdir(parents=True, exist_ok=True)
+    _plot_learning_curve(out / PLOT_NAME, manifest, metrics, validation)
+
+    title = f"Run report: {_text(manifest.get('name'))}"
+    sections = [
+        _run_section(manifest),
+        _Section("Learning curve", image=PLOT_NAME),
+        _validation_section(validation),
+        _evaluation_section(evaluation, evaluation_note),
+        _versions_section(manifest),
+    ]
+    sections = [s for s in sections if not s.is_empty()]
+    (out / "report.md").write_text(_to_markdown(title, sections), encoding="utf-8")
+    (out / "report.html").write_text(_to_html(title, sections), encoding="utf-8")
+    return out
+
+
+# --- Reading the run folder -----------------------------------------------------------------
+
+
+def _read_manifest(run: Path) -> dict[str, Any]:
+    path = run / "manifest.json"
+    if not path.is_file():
+        raise CheckpointError(f"{run} is not a run folder: it has no manifest.json")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"cannot read {path}: {exc}") from None
+    if not isinstance(manifest, dict):
+        raise CheckpointError(f"{path} does not hold a JSON object")
+    return manifest
+
+
+def _read_optional_json(path: Path) -> tuple[dict[str, Any] | None, str | None]:
+    """The JSON object in ``path``, or None and a note saying why it could not be used.
+
+    A missing file is normal (no final evaluation yet) and gets no note; a broken one, say half
+    written by a run that is still going, is mentioned in the report rather than failing it.
+    """
+    if not path.is_file():
+        return None, None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return None, f"{path.name} could not be read ({exc})."
+    if not isinstance(data, dict):
+        return None, f"{path.name} does not hold a JSON object."
+    return data, None
+
+
+def _read_table(path: Path) -> list[Row]:
+    """Rows of a wide CSV as numbers, None for empty or non-numeric cells; [] if there is none.
+
+    Runs log different metrics at different steps, so most cells of ``metrics.csv`` are empty;
+    a last line cut short by a run that is still writing simply has its missing cells as None.
+    """
+    if not path.is_file():
+        return []
+    with path.open(newline="", encoding="utf-8") as f:
+        return [
+            {key: _number(cell) for key, cell in row.items() if key} for row in csv.DictReader(f)
+        ]
+
+
+def _number(cell: str | None) -> float | None:
+    if cell is None or not cell.strip():
+        return None
+    try:
+        value = float(cell)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _series(rows: list[Row], *keys: str) -> tuple[np.ndarray, ...]:
+    """Step and the given columns, over the rows where all of them were logged."""
+    columns = ("step", *keys)
+    kept = [row for row in rows if all(row.get(k) is not None for k in columns)]
+    return tuple(np.array([row[k] for row in kept], dtype=np.float64) for k in columns)
+
+
+def _columns(rows: list[Row]) -> list[str]:
+    seen: dict[str, None] = {}
+    for row in rows:
+        seen.update(dict.fromkeys(row))
+    return list(seen)
+
+
+# --- The plot ---------------------------------------------------------------------------------
+
+
+def _plot_learning_curve(
+    path: Path, manifest: dict[str, Any], metrics: list[Row], validation: list[Row]
+) -> None:
+    """Return against env steps on top; the training losses, when logged, below."""
+    losses = [k for k in _columns(metrics) if k.startswith("train/") and "loss" in k]
+    losses = sorted(losses)[:MAX_LOSS_CURVES]
+    figure = Figure(figsize=(8.0, 6.5 if losses else 4.0), layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.subplots(2 if losses else 1, 1, sharex=True, squeeze=False)[:, 0]
+
+    figure.suptitle(
+        f"{_text(manifest.get('name'))}: {_text(manifest.get('method'))} "
+        f"on {_text(manifest.get('env_id'))}"
+    )
+    _plot_returns(axes[0], manifest, metrics, validation)
+    if losses:
+        _plot_losses(axes[1], metrics, losses)
+    axes[-1].set_xlabel("environment steps")
+    axes[-1].xaxis.set_major_formatter(EngFormatter(sep=""))  # 20k, 1.5M rather than 1500000
+    figure.savefig(path, dpi=110)
+
+
+def _plot_returns(
+    ax: Axes, manifest: dict[str, Any], metrics: list[Row], validation: list[Row]
+) -> None:
+    plotted = False
+    step, mean = _series(metrics, "rollout/ep_return_mean")
+    if step.size:
+        (line,) = ax.plot(step, mean, label="training return (mean)")
+        band_step, band_mean, band_std = _series(
+            metrics, "rollout/ep_return_mean", "rollout/ep_return_std"
+        )
+        if band_step.size:
+            ax.fill_between(
+                band_step,
+                band_mean - band_std,
+                band_mean + band_std,
+                color=line.get_color(),
+                alpha=0.2,
+                label="training return ± std",
+            )
+        plotted = True
+
+    step, mean = _series(validation, "return_mean")
+    if step.size:
+        (line,) = ax.plot(step, mean, marker="o", markersize=3, label="validation return (mean)")
+        band_step, low, high = _series(validation, "return_ci_low", "return_ci_high")
+        if band_step.size:
+            ax.fill_between(
+                band_step, low, high, color=line.get_color(), alpha=0.2, label="validation CI"
+            )
+        plotted = True
+
+    target = manifest.get("target_return")
+    if isinstance(target, int | float) and math.isfinite(target):
+        ax.axhline(target, color="gray", linestyle="--", linewidth=1, label="target return")
+        plotted = True
+
+    ax.set_title("Episode return")
+    ax.set_ylabel("return")
+    ax.grid(alpha=0.3)
+    if plotted:
+        ax.legend(loc="best", fontsize="small")
+    else:
+        ax.text(0.5, 0.5, "no returns logged yet", ha="center", va="center", transform=ax.transAxes)
+
+
+def _plot_losses(ax: Axes, metrics: list[Row], keys: list[str]) -> None:
+    scales = []
+    for key in keys:
+        step, value = _series(metrics, key)
+        if step.size:
+            ax.plot(step, value, label=key.removeprefix("train/"))
+            nonzero = np.abs(value[value != 0])
+            if nonzero.size:
+                scales.append(float(np.median(nonzero)))
+    # Policy and value losses often differ by orders of magnitude; on a linear axis the smaller
+    # one would be a flat line, so switch to a scale that is linear near zero and log beyond.
+    if len(scales) > 1 and max(scales) > 100 * min(scales):
+        ax.set_yscale("symlog", linthresh=min(scales))
+    ax.set_title("Training losses")
+    ax.set_ylabel("loss")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best", fontsize="small")
+
+
+# --- The summary ------------------------------------------------------------------------------
+
+
+@dataclass
+class _Section:
+    """One heading of the report: a two-column table, notes, and/or an image."""
+
+    title: str
+    rows: list[tuple[str, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    image: str | None = None
+
+    def is_empty(self) -> bool:
+        return not (self.rows or self.notes or self.image)
+
+
+def _run_section(manifest: dict[str, Any]) -> _Section:
+    fields = [
+        ("Name", _text(manifest.get("name"))),
+        ("Method", _text(manifest.get("method"))),
+        ("Environment", _text(manifest.get("env_id"))),
+        ("Seed", _text(manifest.get("seed"), numeric=False)),
+        ("Stop reason", _text(manifest.get("stop_reason"), missing="— (not stopped)")),
+        ("Total steps", _text(manifest.get("total_steps"))),
+        ("Training time", _duration(manifest.get("train_seconds"))),
+        ("Started", _text(manifest.get("start"))),
+        ("Stopped", _text(manifest.get("stop"))),
+        ("Target return", _text(manifest.get("target_return"))),
+        ("Git commit", _text(manifest.get("git_commit"))),
+        ("Host", _text(manifest.get("host"))),
+    ]
+    return _Section("Run", rows=fields)
+
+
+def _validation_section(validation: list[Row]) -> _Section:
+    evaluated = [row for row in validation if row.get("return_mean") is not None]
+    if not evaluated:
+        return _Section("Validation")
+    final = evaluated[-1]
+    best = max(evaluated, key=lambda row: cast(float, row["return_mean"]))
+    rows = [
+        ("Evaluations", str(len(evaluated))),
+        ("Final return", _validation_result(final)),
+        ("Best return", _validation_result(best)),
+    ]
+    if final.get("success_rate") is not None:
+        rows.append(("Final success rate", _percent(final["success_rate"])))
+    notes = ["Intervals are bootstrap confidence intervals of the mean return."]
+    return _Section("Validation", rows=rows, notes=notes)
+
+
+def _validation_result(row: Row) -> str:
+    text = _number_text(row.get("return_mean"))
+    if row.get("return_ci_low") is not None and row.get("return_ci_high") is not None:
+        text += f" [{_number_text(row['return_ci_low'])}, {_number_text(row['return_ci_high'])}]"
+    details = [f"step {_number_text(row.get('step'))}"]
+    if row.get("episodes") is not None:
+        details.append(f"{_number_text(row['episodes'])} episodes")
+    return f"{text} ({', '.join(details)})"
+
+
+def _evaluation_section(evaluation: dict[str, Any] | None, note: str | None) -> _Section:
+    section = _Section("Final evaluation", notes=[note] if note else [])
+    if evaluation is None:
+        return section
+    get = evaluation.get
+    confidence = get("confidence")
+    level = f"{_number_text(100 * confidence)}% CI" if _is_number(confidence) else "CI"
+    candidates = [
+        ("Environment", get("env_id"), _text),
+        ("Episodes", get("episodes"), _text),
+        ("Mean return", get("return_mean"), _number_text),
+        ("Std of return", get("return_std"), _number_text),
+        (f"Mean return, {level}", _interval(get("return_ci_low"), get("return_ci_high")), str),
+        ("IQM return", get("return_iqm"), _number_text),
+        (
+            f"IQM return, {level}",
+            _interval(get("return_iqm_ci_low"), get("return_iqm_ci_high")),
+            str,
+        ),
+        ("Min / max return", _pair(get("return_min"), get("return_max")), str),
+        ("Mean episode length", get("length_mean"), _number_text),
+        ("Success threshold", get("success_threshold"), _number_text),
+        ("Success rate", get("success_rate"), _percent),
+    ]
+    section.rows = [(label, fmt(value)) for label, value, fmt in candidates if value is not None]
+    return section
+
+
+def _versions_section(manifest: dict[str, Any]) -> _Section:
+    versions = manifest.get("versions")
+    if not isinstance(versions, dict):
+        return _Section("Versions")
+    return _Section("Versions", rows=[(str(k), _text(v)) for k, v in sorted(versions.items())])
+
+
+# --- Formatting -------------------------------------------------------------------------------
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _text(value: Any, missing: str = "—", numeric: bool = True) -> str:
+    """A manifest value for display; ``numeric=False`` keeps ids such as seeds unformatted."""
+    if value is None or value == "":
+        return missing
+    if numeric and _is_number(value):
+        return _number_text(value)
+    return str(value)
+
+
+def _number_text(value: Any) -> str:
+    """Integers with thousands separators, other numbers to four significant digits."""
+    if not _is_number(value):
+        return "—" if value is None else str(value)
+    if float(value).is_integer() and abs(value) < 1e15:
+        return f"{int(value):,}"
+    if abs(value) >= 1000:
+        return f"{value:,.1f}"
+    return f"{value:.4g}"
+
+
+def _percent(value: Any) -> str:
+    return f"{100 * value:.1f}%" if _is_number(value) else _text(value)
+
+
+def _interval(low: Any, high: Any) -> str | None:
+    if low is None or high is None:
+        return None
+    return f"[{_number_text(low)}, {_number_text(high)}]"
+
+
+def _pair(first: Any, second: Any) -> str | None:
+    if first is None or second is None:
+        return None
+    return f"{_number_text(first)} / {_number_text(second)}"
+
+
+def _duration(seconds: Any) -> str:
+    if not _is_number(seconds):
+        return _text(seconds)
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def _md_cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _to_markdown(title: str, sections: Iterable[_Section]) -> str:
+    lines = [f"# {title}", ""]
+    for section in sections:
+        lines += [f"## {section.title}", ""]
+        if section.rows:
+            lines += ["| | |", "|---|---|"]
+            lines += [f"| {_md_cell(k)} | {_md_cell(v)} |" for k, v in section.rows]
+            lines.append("")
+        for note in section.notes:
+            lines += [note, ""]
+        if section.image:
+            lines += [f"![{section.title}]({section.image})", ""]
+    return "\n".join(lines)
+
+
+_CSS = """
+body { font-family: system-ui, sans-serif; max-width: 52rem; margin: 2rem auto; padding: 0 1rem;
+       color: #222; line-height: 1.45; }
+h1 { font-size: 1.6rem; border-bottom: 1px solid #ddd; padding-bottom: .3rem; }
+h2 { font-size: 1.2rem; margin-top: 2rem; }
+table { border-collapse: collapse; }
+td { border-bottom: 1px solid #eee; padding: .25rem 1rem .25rem 0; vertical-align: top; }
+td:first-child { color: #555; white-space: nowrap; }
+img { max-width: 100%; }
+""".strip()
+
+
+def _to_html(title: str, sections: Iterable[_Section]) -> str:
+    e = html.escape
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en">',
+        "<head>",
+        '<meta charset="utf-8">',
+        f"<title>{e(title)}</title>",
+        f"<style>\n{_CSS}\n</style>",
+        "</head>",
+        "<body>",
+        f"<h1>{e(title)}</h1>",
+    ]
+    for section in sections:
+        parts.append(f"<h2>{e(section.title)}</h2>")
+        if section.rows:
+            parts.append("<table>")
+            parts += [f"<tr><td>{e(k)}</td><td>{e(v)}</td></tr>" for k, v in section.rows]
+            parts.append("</table>")
+        parts += [f"<p>{e(note)}</p>" for note in section.notes]
+        if section.image:
+            parts.append(f'<img src="{e(section.image)}" alt="{e(section.title)}">')
+    parts += ["</body>", "</html>", ""]
+    return "\n".join(parts)

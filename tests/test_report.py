@@ -1,0 +1,187 @@
+"""Tests of the run report: the plot and the Markdown and HTML pages built from a run folder."""
+
+from __future__ import annotations
+
+import csv
+import json
+import struct
+from pathlib import Path
+
+import pytest
+
+from mentor.errors import CheckpointError
+from mentor.report.report import write_report
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _manifest(**overrides: object) -> dict[str, object]:
+    manifest: dict[str, object] = {
+        "name": "cartpole-ppo",
+        "method": "ppo",
+        "env_id": "CartPole-v1",
+        "seed": 12345,
+        "start": "2025-01-01T10:00:00",
+        "stop": "2025-01-01T10:02:05",
+        "stop_reason": "plateau",
+        "total_steps": 100000,
+        "train_seconds": 125.0,
+        "versions": {"mentor": "0.1.0", "torch": "2.13.0"},
+        "git_commit": None,
+        "host": "test-host",
+        "target_return": 475.0,
+    }
+    manifest.update(overrides)
+    return manifest
+
+
+def _write_csv(path: Path, header: list[str], rows: list[list[object]]) -> None:
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(rows)
+
+
+def _write_metrics(run: Path, with_losses: bool = True) -> None:
+    header = ["step", "time", "rollout/ep_return_mean", "rollout/ep_return_std", "time/sps"]
+    if with_losses:
+        header += ["train/loss_policy", "train/loss_value", "train/approx_kl"]
+    rows = []
+    for i in range(1, 21):
+        step = i * 5000
+        row: list[object] = [step, i * 6.0, 20.0 * i, 5.0, 800.0]
+        if i % 3 == 0:
+            row[2:4] = ["", ""]  # not logged at this row
+        if with_losses:
+            # Value loss far above the policy loss, as in real PPO runs.
+            row += [-0.01 * i, 5000.0 / i, 0.01] if i % 2 == 0 else ["", "", ""]
+        rows.append(row)
+    _write_csv(run / "metrics.csv", header, rows)
+
+
+def _write_validation(run: Path) -> None:
+    header = [
+        "step", "time", "episodes", "return_mean", "return_std", "return_iqm",
+        "return_ci_low", "return_ci_high", "length_mean", "success_rate",
+    ]  # fmt: skip
+    rows = [
+        [step, step / 800, 10, mean, 10.0, mean, mean - 15, mean + 15, mean, rate]
+        for step, mean, rate in [(25000, 100.0, 0.0), (50000, 480.0, 0.9), (75000, 470.5, 0.8)]
+    ]
+    _write_csv(run / "validation.csv", header, rows)
+
+
+def _png_height(path: Path) -> int:
+    data = path.read_bytes()
+    assert data[:8] == PNG_MAGIC
+    # The IHDR chunk follows the signature: length, type, then width and height.
+    assert data[12:16] == b"IHDR"
+    return struct.unpack(">I", data[20:24])[0]
+
+
+@pytest.fixture
+def full_run(tmp_path: Path) -> Path:
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "manifest.json").write_text(json.dumps(_manifest()))
+    _write_metrics(run)
+    _write_validation(run)
+    evaluation = {
+        "env_id": "CartPole-v1",
+        "episodes": 100,
+        "return_mean": 490.25,
+        "return_std": 12.0,
+        "return_iqm": 500.0,
+        "return_ci_low": 487.5,
+        "return_ci_high": 492.75,
+        "return_iqm_ci_low": 499.0,
+        "return_iqm_ci_high": 500.0,
+        "return_min": 410.0,
+        "return_max": 500.0,
+        "length_mean": 490.25,
+        "success_threshold": 475.0,
+        "success_rate": 0.93,
+        "confidence": 0.95,
+    }
+    (run / "evaluation.json").write_text(json.dumps(evaluation))
+    return run
+
+
+def test_full_run_gets_plot_markdown_and_html(full_run: Path) -> None:
+    out = write_report(full_run)
+    assert out == full_run / "report"
+    assert _png_height(out / "learning_curve.png") > 0
+
+    markdown = (out / "report.md").read_text()
+    assert "# Run report: cartpole-ppo" in markdown
+    assert "| Stop reason | plateau |" in markdown
+    assert "| Total steps | 100,000 |" in markdown
+    assert "| Training time | 2 min 05 s |" in markdown
+    assert "| Seed | 12345 |" in markdown
+    # Final validation is the last row; the best is the one at step 50,000.
+    assert "| Final return | 470.5 [455.5, 485.5] (step 75,000, 10 episodes) |" in markdown
+    assert "| Best return | 480 [465, 495] (step 50,000, 10 episodes) |" in markdown
+    assert "| Mean return, 95% CI | [487.5, 492.8] |" in markdown
+    assert "| Success rate | 93.0% |" in markdown
+    assert "| torch | 2.13.0 |" in markdown
+    assert "![Learning curve](learning_curve.png)" in markdown
+
+    page = (out / "report.html").read_text()
+    assert page.startswith("<!DOCTYPE html>")
+    assert '<img src="learning_curve.png"' in page
+    assert "<td>Stop reason</td><td>plateau</td>" in page
+    assert "<style>" in page
+
+
+def test_text_from_the_run_is_escaped_in_html(tmp_path: Path) -> None:
+    (tmp_path / "manifest.json").write_text(json.dumps(_manifest(name="<b>a|b</b>")))
+    out = write_report(tmp_path)
+    page = (out / "report.html").read_text()
+    assert "&lt;b&gt;a|b&lt;/b&gt;" in page
+    assert "<b>" not in page
+    assert "| Name | <b>a\\|b</b> |" in (out / "report.md").read_text()
+
+
+def test_run_with_only_manifest_and_metrics(tmp_path: Path) -> None:
+    (tmp_path / "manifest.json").write_text(
+        json.dumps(_manifest(stop_reason=None, stop=None, target_return=None))
+    )
+    _write_metrics(tmp_path, with_losses=False)
+    out = write_report(tmp_path)
+    assert _png_height(out / "learning_curve.png") > 0
+    markdown = (out / "report.md").read_text()
+    assert "| Stop reason | — (not stopped) |" in markdown
+    assert "## Validation" not in markdown
+    assert "## Final evaluation" not in markdown
+    assert "## Learning curve" in markdown
+    assert (out / "report.html").is_file()
+
+
+def test_loss_panel_appears_only_when_losses_are_logged(tmp_path: Path) -> None:
+    with_losses, without = tmp_path / "a", tmp_path / "b"
+    for run, losses in [(with_losses, True), (without, False)]:
+        run.mkdir()
+        (run / "manifest.json").write_text(json.dumps(_manifest()))
+        _write_metrics(run, with_losses=losses)
+    tall = _png_height(write_report(with_losses) / "learning_curve.png")
+    short = _png_height(write_report(without) / "learning_curve.png")
+    assert tall > short
+
+
+def test_run_with_only_a_manifest_still_gets_a_report(tmp_path: Path) -> None:
+    (tmp_path / "manifest.json").write_text(json.dumps({"name": "fresh"}))
+    out = write_report(str(tmp_path))
+    assert _png_height(out / "learning_curve.png") > 0
+    assert "# Run report: fresh" in (out / "report.md").read_text()
+
+
+def test_broken_evaluation_file_is_noted_not_fatal(full_run: Path) -> None:
+    (full_run / "evaluation.json").write_text('{"episodes": 10, "return_')
+    markdown = (write_report(full_run) / "report.md").read_text()
+    assert "evaluation.json could not be read" in markdown
+    assert "| Final return |" in markdown
+
+
+def test_folder_without_manifest_is_not_a_run(tmp_path: Path) -> None:
+    with pytest.raises(CheckpointError, match=r"manifest\.json"):
+        write_report(tmp_path)

@@ -1,0 +1,175 @@
+"""Tests of the evaluation statistics: IQM, the stratified bootstrap and the summary."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+
+from mentor.errors import MentorError
+from mentor.evaluation.statistics import EvalSummary, bootstrap_ci, iqm, summarize
+
+
+def test_iqm_of_one_to_eight_keeps_the_middle_half() -> None:
+    # Cut int(0.25 * 8) = 2 from each end: mean of 3, 4, 5, 6.
+    assert iqm(np.arange(1, 9)) == 4.5
+
+
+def test_iqm_when_n_is_not_divisible_by_four() -> None:
+    values = [10, 1, 7, 3, 100, 5, -50]
+    # n = 7 cuts int(1.75) = 1 from each end: sorted -50, [1, 3, 5, 7, 10], 100.
+    assert iqm(values) == pytest.approx((1 + 3 + 5 + 7 + 10) / 5)
+    # n = 10 cuts 2 from each end, so the outlier 100 and the 1, 2 go.
+    assert iqm([1, 2, 3, 4, 5, 6, 7, 8, 9, 100]) == pytest.approx(5.5)
+
+
+def test_iqm_of_fewer_than_four_values_is_the_mean() -> None:
+    assert iqm([1.0, 2.0, 10.0]) == pytest.approx(13.0 / 3.0)
+
+
+def test_iqm_along_an_axis_scores_each_row() -> None:
+    rows = np.array([[1, 2, 3, 4, 5, 6, 7, 8], [8, 1, 1, 1, 1, 1, 1, 0]])
+    np.testing.assert_allclose(iqm(rows, axis=1), [4.5, 1.0])
+
+
+def test_iqm_of_nothing_is_an_error() -> None:
+    with pytest.raises(MentorError):
+        iqm([])
+
+
+def test_bootstrap_ci_of_a_constant_is_that_constant() -> None:
+    assert bootstrap_ci([np.full(20, 3.0)]) == (3.0, 3.0)
+    assert bootstrap_ci([np.full(20, 3.0)], statistic=iqm) == (3.0, 3.0)
+
+
+def test_bootstrap_ci_contains_the_true_mean_and_shrinks_with_more_data() -> None:
+    rng = np.random.default_rng(123)
+    small = rng.normal(5.0, 1.0, size=50)
+    large = rng.normal(5.0, 1.0, size=800)
+    low_small, high_small = bootstrap_ci([small])
+    low_large, high_large = bootstrap_ci([large])
+    assert low_small < 5.0 < high_small
+    assert low_large < 5.0 < high_large
+    # The width of a mean's interval goes as 1/sqrt(n): 16 times the data, about a quarter.
+    ratio = (high_large - low_large) / (high_small - low_small)
+    assert 0.15 < ratio < 0.4
+
+
+def test_bootstrap_ci_brackets_the_sample_statistic() -> None:
+    values = np.random.default_rng(7).exponential(size=100)
+    low, high = bootstrap_ci([values], statistic=iqm, confidence=0.9)
+    assert low < iqm(values) < high
+
+
+def test_stratified_resampling_keeps_each_strata_count() -> None:
+    # Every resample draws 30 zeros and 70 ones, so every resampled mean is exactly 0.7; the
+    # plain bootstrap of the pooled values would let that proportion vary.
+    zeros, ones = np.zeros(30), np.ones(70)
+    low, high = bootstrap_ci([zeros, ones])
+    assert low == pytest.approx(0.7)
+    assert high == pytest.approx(0.7)
+    pooled_low, pooled_high = bootstrap_ci([np.concatenate([zeros, ones])])
+    assert pooled_high - pooled_low > 0.1
+
+
+def test_stratified_ci_is_narrower_than_pooled_for_strata_with_different_means() -> None:
+    rng = np.random.default_rng(0)
+    easy = rng.normal(100.0, 0.1, size=50)
+    hard = rng.normal(0.0, 0.1, size=50)
+    stratified = bootstrap_ci([easy, hard])
+    pooled = bootstrap_ci([np.concatenate([easy, hard])])
+    assert stratified[1] - stratified[0] < (pooled[1] - pooled[0]) / 10
+
+
+def test_same_seed_same_ci_and_other_seed_other_ci() -> None:
+    values = np.random.default_rng(1).normal(size=60)
+    assert bootstrap_ci([values], seed=3) == bootstrap_ci([values], seed=3)
+    assert bootstrap_ci([values], seed=3) != bootstrap_ci([values], seed=4)
+
+
+def test_higher_confidence_gives_a_wider_interval() -> None:
+    values = np.random.default_rng(2).normal(size=60)
+    low90, high90 = bootstrap_ci([values], confidence=0.9)
+    low99, high99 = bootstrap_ci([values], confidence=0.99)
+    assert low99 < low90 < high90 < high99
+
+
+def test_statistic_without_axis_argument_gives_the_same_interval() -> None:
+    values = np.random.default_rng(4).normal(size=40)
+    vectorized = bootstrap_ci([values], statistic=np.median, num_resamples=300)
+    one_by_one = bootstrap_ci([values], statistic=lambda v: float(np.median(v)), num_resamples=300)
+    assert vectorized == one_by_one
+
+
+def test_bootstrap_ci_rejects_bad_arguments() -> None:
+    with pytest.raises(MentorError):
+        bootstrap_ci([[]])
+    with pytest.raises(MentorError):
+        bootstrap_ci([[1.0, 2.0]], confidence=1.0)
+    with pytest.raises(MentorError):
+        bootstrap_ci([[1.0, 2.0]], num_resamples=0)
+
+
+def test_bootstrap_ci_is_fast() -> None:
+    values = np.random.default_rng(5).normal(size=100)
+    best = min(_seconds(lambda: bootstrap_ci([values], num_resamples=2000)) for _ in range(3))
+    assert best < 0.05
+
+
+def _seconds(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def test_summarize_reports_the_sample_and_its_intervals() -> None:
+    returns = np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 100.0])
+    lengths = np.array([10, 20, 30, 40, 50, 60, 70, 80])
+    summary = summarize(returns, lengths, success_threshold=5.0, confidence=0.9)
+    assert summary.episodes == 8
+    assert summary.return_mean == pytest.approx(16.0)
+    assert summary.return_std == pytest.approx(np.std(returns))
+    assert summary.return_iqm == pytest.approx(4.5)
+    assert summary.return_min == 1.0
+    assert summary.return_max == 100.0
+    assert summary.length_mean == pytest.approx(45.0)
+    assert summary.success_rate == pytest.approx(4 / 8)
+    assert summary.success_threshold == 5.0
+    assert summary.confidence == 0.9
+    assert summary.return_ci_low < summary.return_mean < summary.return_ci_high
+    assert summary.return_iqm_ci_low <= summary.return_iqm <= summary.return_iqm_ci_high
+    expected = bootstrap_ci([returns], np.mean, confidence=0.9)
+    assert (summary.return_ci_low, summary.return_ci_high) == expected
+
+
+def test_summarize_uses_the_strata_labels() -> None:
+    returns = np.array([0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0, 1.0])
+    labels = np.array(["a", "a", "a", "b", "b", "b", "b", "b"])
+    summary = summarize(returns, np.ones(8), strata=labels)
+    # Each resample keeps 3 episodes of env a and 5 of env b, so the mean cannot move.
+    assert summary.return_ci_low == pytest.approx(5 / 8)
+    assert summary.return_ci_high == pytest.approx(5 / 8)
+
+
+def test_summary_to_dict_is_plain_json() -> None:
+    summary = summarize(np.arange(10.0), np.arange(10))
+    data = summary.to_dict()
+    assert json.loads(json.dumps(data)) == data
+    assert type(data["episodes"]) is int
+    assert type(data["return_mean"]) is float
+    assert data["success_rate"] is None
+    assert set(data) == set(EvalSummary.__dataclass_fields__)
+
+
+def test_summarize_rejects_empty_or_mismatched_input() -> None:
+    with pytest.raises(MentorError, match="zero episodes"):
+        summarize([], [])
+    with pytest.raises(MentorError, match="lengths"):
+        summarize([1.0, 2.0], [10])
+    with pytest.raises(MentorError, match="strata"):
+        summarize([1.0, 2.0], [10, 10], strata=["a"])
+    with pytest.raises(MentorError, match="NaN"):
+        summarize([1.0, float("nan")], [10, 10])
