@@ -35,7 +35,9 @@ class Agent:
         self.device = next(policy.parameters()).device
 
     @classmethod
-    def build(cls, experiment: Experiment, obs_space: spaces.Space, act_space: spaces.Space) -> Agent:
+    def build(
+        cls, experiment: Experiment, obs_space: spaces.Space, act_space: spaces.Space
+    ) -> Agent:
         """A freshly initialised agent for an experiment and the env's spaces."""
         policy = ActorCritic(
             obs_space,

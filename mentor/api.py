@@ -13,6 +13,7 @@ from typing import Any
 
 from mentor.agent import Agent
 from mentor.core.vec_env import VecEnv
+from mentor.envs.resolve import spec
 from mentor.evaluation.evaluate import run_episodes
 from mentor.evaluation.statistics import EvalSummary, summarize
 from mentor.experiment import Experiment, load_yaml, parse
@@ -34,6 +35,8 @@ def train(
 ) -> Result:
     """Train as the experiment says; returns where the run is and how it ended."""
     experiment = as_experiment(experiment)
+    for env_id in (experiment.env.id, experiment.validation.env.id or experiment.env.id):
+        spec(env_id)  # an unknown env id fails here, with close matches, before a folder is made
     run = RunFolder.create(experiment.output_dir, experiment.run_name, overwrite=overwrite)
     run.start(
         experiment.to_yaml(),

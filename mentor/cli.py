@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from mentor.errors import ConfigError, MentorError
 
@@ -58,8 +59,10 @@ def train(
     is_file = target.endswith((".yaml", ".yml")) or Path(target).is_file()
     if is_file:
         if env_id is not None:
-            raise ConfigError(f"got an experiment file '{target}' and an env id '{env_id}': "
-                              "give one (use --set env.id=... to change the file's env)")  # fmt: skip
+            raise ConfigError(
+                f"got an experiment file '{target}' and an env id '{env_id}': "
+                "give one (use --set env.id=... to change the file's env)"
+            )
         experiment = build(file=target, overrides=overrides)
     else:
         if env_id is None:
@@ -158,7 +161,8 @@ def show_defaults(
 
     preset(method, env_id or "")  # validates the method name
     if env_id is None:
-        console.print(describe_defaults(), markup=False, highlight=False)
+        # soft_wrap: long descriptions stay on their line, so the output is valid YAML.
+        console.print(describe_defaults(), markup=False, highlight=False, soft_wrap=True)
         return
     experiment = build(method=method, env_id=env_id)
     console.print(f"# {method} on {env_id}: defaults + preset", markup=False)
@@ -193,7 +197,8 @@ def print_summary(data: dict, title: str) -> None:
         ("return mean ± std", f"{data['return_mean']:.2f} ± {data['return_std']:.2f}"),
         ("95% CI of the mean", f"[{data['return_ci_low']:.2f}, {data['return_ci_high']:.2f}]"),
         ("IQM", f"{data['return_iqm']:.2f}"),
-        ("95% CI of the IQM", f"[{data['return_iqm_ci_low']:.2f}, {data['return_iqm_ci_high']:.2f}]"),
+        ("95% CI of the IQM",
+         f"[{data['return_iqm_ci_low']:.2f}, {data['return_iqm_ci_high']:.2f}]"),
         ("min / max", f"{data['return_min']:.2f} / {data['return_max']:.2f}"),
         ("episode length", f"{data['length_mean']:.1f}"),
     ]  # fmt: skip
@@ -210,7 +215,10 @@ def main() -> None:
     try:
         app()
     except MentorError as exc:
-        err_console.print(f"[bold red]error:[/bold red] {exc}", highlight=False)
+        # One line whatever the terminal's width (soft_wrap), and the message printed as it is:
+        # a '[...]' in it (a list of keys) is text, not rich markup.
+        message = Text.assemble(("error:", "bold red"), f" {exc}")
+        err_console.print(message, highlight=False, soft_wrap=True)
         sys.exit(2)
 
 

@@ -8,12 +8,21 @@ the value and what is allowed. ``mentor show-defaults ppo`` prints the whole tre
 from __future__ import annotations
 
 import copy
+import re
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from mentor.errors import ConfigError, did_you_mean
 
@@ -39,7 +48,10 @@ class Schedule(Section):
     @model_validator(mode="after")
     def _positive_for_exponential(self) -> Schedule:
         if self.kind == "exponential" and (self.start <= 0 or self.end <= 0):
-            raise ValueError("an exponential schedule needs start > 0 and end > 0")
+            raise ValueError(
+                "an exponential schedule needs start > 0 and end > 0, "
+                f"got start={self.start}, end={self.end}"
+            )
         return self
 
 
@@ -174,14 +186,14 @@ class PPOConfig(Section):
     normalize_advantages: bool = Field(True, description="Standardize advantages per minibatch.")
     adam_eps: float = Field(1e-5, gt=0, description="Adam's epsilon.")
 
-    @model_validator(mode="after")
-    def _positive_schedules(self) -> PPOConfig:
-        for name in ("learning_rate", "clip_coef"):
-            value = getattr(self, name)
-            start = value.start if isinstance(value, Schedule) else value
-            if start <= 0:
-                raise ValueError(f"{name} must be > 0, got {start}")
-        return self
+    @field_validator("learning_rate", "clip_coef")
+    @classmethod
+    def _positive_start(cls, value: ScheduleOrValue, info: ValidationInfo) -> ScheduleOrValue:
+        # A field validator, so the error's path is 'method.learning_rate', not 'method'.
+        start = value.start if isinstance(value, Schedule) else value
+        if start <= 0:
+            raise ValueError(f"{info.field_name} must be > 0, got {start}")
+        return value
 
 
 class ExplorationConfig(Section):
@@ -297,6 +309,22 @@ class Experiment(Section):
 # --- building experiments from files, presets and overrides -------------------------------------
 
 
+class _Loader(yaml.SafeLoader):
+    """Safe YAML (no Python objects) that reads ``3e-4`` and ``1e5`` as numbers, as YAML 1.2
+    does: PyYAML follows YAML 1.1, where a float needs a dot, and returns them as strings."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9][0-9_]*)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."),
+)
+
+
+def _load(text: str) -> Any:
+    return yaml.load(text, Loader=_Loader)  # _Loader is a SafeLoader
+
+
 def parse(data: dict[str, Any], source: str = "experiment") -> Experiment:
     """Validate a plain dict into an Experiment, turning pydantic's errors into a ConfigError."""
     if not isinstance(data, dict):
@@ -304,7 +332,14 @@ def parse(data: dict[str, Any], source: str = "experiment") -> Experiment:
     try:
         return Experiment.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(f"{source}: " + "; ".join(_describe(e) for e in exc.errors())) from None
+        errors = [e for e in exc.errors() if not _number_for_schedule(e)] or exc.errors()
+        raise ConfigError(f"{source}: " + "; ".join(_describe(e) for e in errors)) from None
+
+
+def _number_for_schedule(error: dict[str, Any]) -> bool:
+    """A mapping given to a number-or-schedule field was meant as a schedule: the number branch's
+    'Input should be a valid number' is noise beside the schedule's own error."""
+    return "float" in error["loc"] and isinstance(error.get("input"), dict)
 
 
 def _describe(error: dict[str, Any]) -> str:
@@ -319,6 +354,10 @@ def _describe(error: dict[str, Any]) -> str:
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] in {"missing"}:
         return f"'{path}' is required"
+    if error["type"] == "value_error" and isinstance(error.get("input"), dict):
+        # A check across a section's fields: its message names the values, the input is the
+        # whole section (the whole experiment at the top level), too long to repeat.
+        return message if not loc else f"'{path}': {message}"
     return f"'{path}' = {error.get('input')!r}: {message}"
 
 
@@ -346,7 +385,7 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"experiment file '{path}' does not exist")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = _load(path.read_text()) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML ({exc})") from None
     if not isinstance(data, dict):
@@ -362,7 +401,7 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
         if not sep or not key.strip():
             raise ConfigError(f"override '{item}' is not of the form section.key=value")
         try:
-            value = yaml.safe_load(raw)
+            value = _load(raw)
         except yaml.YAMLError:
             value = raw
         node = data
@@ -390,7 +429,7 @@ def available_presets() -> dict[str, dict[str, dict[str, Any]]]:
     out = {}
     for entry in folder.iterdir():
         if entry.name.endswith(".yaml"):
-            out[entry.name.removesuffix(".yaml")] = yaml.safe_load(entry.read_text()) or {}
+            out[entry.name.removesuffix(".yaml")] = _load(entry.read_text()) or {}
     return out
 
 
@@ -405,9 +444,9 @@ def build(
         data = load_yaml(file)
         source = str(file)
     else:
-        method = method or "ppo"
-        data = preset(method, env_id or "CartPole-v1")
-        data = merge(data, {"method": {"name": method}, "env": {"id": env_id or "CartPole-v1"}})
+        method, env_id = method or "ppo", env_id or "CartPole-v1"
+        data = preset(method, env_id)
+        data = merge(data, {"method": {"name": method}, "env": {"id": env_id}})
         source = f"{method} {env_id}"
     return parse(apply_overrides(data, overrides or []), source)
 

@@ -1,0 +1,332 @@
+"""Tests of the ``mentor`` command line.
+
+``mentor.cli.main`` is what turns a MentorError into one line on stderr and exit code 2; the
+Typer ``app`` itself lets the typed exception through. So the error cases run ``main()`` in this
+process (``run_main``) or the installed ``mentor`` script in a subprocess, and the cases that
+succeed use Typer's CliRunner on ``app``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from mentor.cli import app, main
+from mentor.errors import CheckpointError, ConfigError, UnknownEnvError
+from mentor.experiment import Experiment, parse
+
+MENTOR = Path(sys.executable).with_name("mentor")
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+TINY_TRAIN = [
+    "train", "ppo", "CartPole-v1", "--seed", "1",
+    "--set", "stopping.total_steps=2048",
+    "--set", "validation.every_steps=1024",
+    "--set", "validation.episodes=2",
+    "--set", "evaluation.episodes=3",
+    "--set", "logging.tensorboard=false",
+    "--quiet",
+]  # fmt: skip
+
+BROKEN_ENV = '''
+import gymnasium as gym
+import numpy as np
+
+
+class BareReset(gym.Env):
+    """Breaks the API: reset returns the observation alone, not (obs, info) (FAULT-1)."""
+
+    observation_space = gym.spaces.Box(-1.0, 1.0, (3,), np.float32)
+    action_space = gym.spaces.Discrete(2)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return np.zeros(3, np.float32)
+
+    def step(self, action):
+        return np.zeros(3, np.float32), 0.0, False, False, {}
+'''
+
+runner = CliRunner()
+
+
+def invoke(*args: str):
+    return runner.invoke(app, list(args))
+
+
+def run_main(args: list[str], capsys, monkeypatch) -> tuple[int, str, str]:
+    """Run the ``mentor`` entry point in this process: (exit code, stdout, stderr)."""
+    monkeypatch.setattr(sys, "argv", ["mentor", *args])
+    with pytest.raises(SystemExit) as info:
+        main()
+    out, err = capsys.readouterr()
+    return info.value.code, out, err
+
+
+def assert_one_line_error(code: int, out: str, err: str, pattern: str) -> None:
+    assert code == 2, (out, err)
+    assert "Traceback" not in out + err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("error: ")
+    assert re.search(pattern, lines[0]), lines[0]
+
+
+@pytest.fixture
+def in_tmp(tmp_path: Path, monkeypatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+# --- bad input: exit 2, one line, nothing created ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "pattern"),
+    [
+        (
+            ["train", "ppo", "CartPol-v1"],
+            r"unknown env id 'CartPol-v1' \(did you mean: CartPole-v1, CartPole-v0",
+        ),
+        (
+            ["train", "ppo", "CartPole-v1", "--set", "method.learning_rat=0.001"],
+            r"unknown key 'method\.learning_rat' \(did you mean: learning_rate\?\); valid keys "
+            r"here: name, learning_rate, ",
+        ),
+        (
+            ["train", "ppo", "CartPole-v1", "-s", "env.num_env=2"],
+            r"unknown key 'env\.num_env' \(did you mean: num_envs\?\)",
+        ),
+        (
+            ["train", "ppo", "CartPole-v1", "--set", "method.gamma"],
+            r"override 'method\.gamma' is not of the form section\.key=value",
+        ),
+        (
+            ["train", "ppo", "CartPole-v1", "--set", "method.gamma=1.5"],
+            r"'method\.gamma' = 1\.5: Input should be less than or equal to 1",
+        ),
+        (
+            ["train", "ppo", "CartPole-v1", "--set", "method.learning_rate=0"],
+            r"'method\.learning_rate' = 0: learning_rate must be > 0",
+        ),
+        (
+            ["train", "ppo", "CartPole-v1", "--set", "method.num_minibatches=3"],
+            r"8 \* 32 = 256 steps does not split into method\.num_minibatches = 3",
+        ),
+        (
+            ["train", "ppo", "CartPole-v1", "--set", "agent.freeze=[actor]"],
+            r"agent\.freeze need agent\.init to name a checkpoint",
+        ),
+        (["train", "ppo"], r"'ppo' is not an experiment file; .*mentor train ppo CartPole-v1"),
+        (["train", "ppx", "CartPole-v1"], r"unknown method 'ppx' \(did you mean: ppo\?\)"),
+        (["show-defaults", "ppx"], r"unknown method 'ppx' \(did you mean: ppo\?\)"),
+        (["check-env", "CartPole-v1", "--kwargs", "{oops"], r"--kwargs is not valid JSON"),
+    ],
+    ids=[
+        "unknown-env",
+        "unknown-key",
+        "unknown-key-short-option",
+        "malformed-set",
+        "gamma-out-of-range",
+        "lr-zero",
+        "minibatches",
+        "freeze-without-init",
+        "method-without-env",
+        "unknown-method",
+        "show-defaults-unknown-method",
+        "bad-kwargs-json",
+    ],
+)
+def test_bad_input_exits_2_with_one_line(args, pattern, in_tmp, capsys, monkeypatch) -> None:
+    """FAULT-20/21/22 through the command line: caught before any run folder is made."""
+    assert_one_line_error(*run_main(args, capsys, monkeypatch), pattern)
+    assert not (in_tmp / "runs").exists()
+
+
+def test_app_lets_the_typed_error_through() -> None:
+    """Without ``main`` the error is the typed exception (``main`` is what prints it)."""
+    result = invoke("train", "ppo", "CartPole-v1", "--set", "env.num_env=2")
+    assert isinstance(result.exception, ConfigError)
+    assert "did you mean: num_envs?" in str(result.exception)
+    result = invoke("train", "ppo", "CartPol-v1")
+    assert isinstance(result.exception, UnknownEnvError)
+    result = invoke("eval", "does/not/exist")
+    assert isinstance(result.exception, CheckpointError)
+
+
+def test_unknown_key_in_a_file_names_the_file_and_the_key(in_tmp, capsys, monkeypatch) -> None:
+    """FAULT-21 from a file: the path of the file, the dotted key and a did-you-mean."""
+    (in_tmp / "exp.yaml").write_text("env:\n  id: CartPole-v1\nmethod:\n  num_epoch: 3\n")
+    result = run_main(["train", "exp.yaml"], capsys, monkeypatch)
+    assert_one_line_error(
+        *result, r"exp\.yaml: unknown key 'method\.num_epoch' \(did you mean: num_epochs\?\)"
+    )
+    result = run_main(["train", "exp.yaml", "CartPole-v1"], capsys, monkeypatch)
+    assert_one_line_error(*result, r"got an experiment file 'exp\.yaml' and an env id")
+    result = run_main(["train", "missing.yaml"], capsys, monkeypatch)
+    assert_one_line_error(*result, r"experiment file 'missing\.yaml' does not exist")
+    (in_tmp / "typo.yaml").write_text("env:\n  id: CartPol-v1\n")
+    result = run_main(["train", "typo.yaml"], capsys, monkeypatch)
+    assert_one_line_error(*result, r"unknown env id 'CartPol-v1' \(did you mean: CartPole-v1")
+    (in_tmp / "list.yaml").write_text("- 1\n- 2\n")
+    result = run_main(["train", "list.yaml"], capsys, monkeypatch)
+    assert_one_line_error(*result, r"list\.yaml: expected a mapping of sections, got list")
+    assert not (in_tmp / "runs").exists()
+
+
+def test_eval_of_something_that_is_not_a_run(in_tmp, capsys, monkeypatch) -> None:
+    result = run_main(["eval", "runs/nothing-here"], capsys, monkeypatch)
+    assert_one_line_error(*result, r"'runs/nothing-here' does not exist")
+    (in_tmp / "not-a-run").mkdir()
+    (in_tmp / "not-a-run" / "notes.txt").write_text("hello")
+    result = run_main(["eval", "not-a-run"], capsys, monkeypatch)
+    assert_one_line_error(
+        *result, r"'not-a-run' is neither a mentor run folder nor a checkpoint folder"
+    )
+
+
+def test_error_message_with_brackets_is_printed_as_it_is(capsys, monkeypatch) -> None:
+    """A '[...]' in a message is text, not rich markup: the user sees every character."""
+    code, out, err = run_main(["train", "ppo", "[red]CartPole-v1"], capsys, monkeypatch)
+    assert_one_line_error(code, out, err, r"unknown env id '\[red\]CartPole-v1'")
+
+
+def test_check_env_on_a_broken_env_names_the_failed_check(tmp_path, capsys, monkeypatch) -> None:
+    """FAULT-1 at the command line: exit 2, and the table names the check that failed."""
+    (tmp_path / "mentor_test_broken_env.py").write_text(BROKEN_ENV)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    args = ["check-env", "mentor_test_broken_env:BareReset", "--steps", "20"]
+    code, out, err = run_main(args, capsys, monkeypatch)
+    assert code == 2
+    assert "Traceback" not in out + err
+    assert "reset API" in out
+    assert "bare ndarray" in " ".join(out.split())
+    assert "failed 2 checks" in " ".join(out.split())
+
+
+def test_check_env_on_an_unimportable_entry_point(capsys, monkeypatch) -> None:
+    code, out, err = run_main(["check-env", "no_such_module_xyz:Env"], capsys, monkeypatch)
+    assert code == 2
+    assert "cannot import module 'no_such_module_xyz'" in " ".join((out + err).split())
+
+
+def test_check_env_on_a_good_env_exits_0() -> None:
+    result = invoke("check-env", "CartPole-v1", "--steps", "20")
+    assert result.exit_code == 0, result.output
+    assert "CartPole-v1 passed" in result.output
+
+
+def test_subprocess_bad_key_exits_2_with_one_line_and_no_traceback(tmp_path) -> None:
+    """The installed script, as a user runs it: exit 2, one line on stderr, whatever the width."""
+    proc = subprocess.run(
+        [str(MENTOR), "train", "ppo", "CartPole-v1", "--set", "method.learning_rat=0.001"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "COLUMNS": "40"},
+        timeout=120,
+        check=False,
+    )
+    assert_one_line_error(
+        proc.returncode,
+        proc.stdout,
+        proc.stderr,
+        r"unknown key 'method\.learning_rat' \(did you mean: learning_rate\?\)",
+    )
+    assert not (tmp_path / "runs").exists()
+
+
+# --- commands that print -----------------------------------------------------------------------
+
+
+def test_show_defaults_prints_every_field_as_yaml() -> None:
+    result = invoke("show-defaults", "ppo")
+    assert result.exit_code == 0, result.output
+    assert "gae_lambda: 0.95" in result.output
+    assert yaml.safe_load(result.output) == Experiment().model_dump(mode="json")
+
+
+def test_show_defaults_with_an_env_prints_the_preset() -> None:
+    result = invoke("show-defaults", "ppo", "CartPole-v1")
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("# ppo on CartPole-v1: defaults + preset")
+    shown = parse(yaml.safe_load(result.output))
+    assert shown.method.num_steps == 32  # the preset's value, not the default 128
+    assert shown.env.id == "CartPole-v1"
+
+
+def test_envs_lists_matching_ids_and_presets() -> None:
+    result = invoke("envs", "Cart")
+    assert result.exit_code == 0, result.output
+    assert "CartPole-v1" in result.output
+    assert "Acrobot" not in result.output
+    row = next(line for line in result.output.splitlines() if "CartPole-v1 " in line)
+    assert "475" in row and "ppo" in row
+
+
+# --- a whole run ------------------------------------------------------------------------------
+
+
+@pytest.mark.learning
+def test_train_eval_report_end_to_end(in_tmp: Path) -> None:
+    proc = subprocess.run(
+        [str(MENTOR), *TINY_TRAIN],
+        capture_output=True,
+        text=True,
+        cwd=in_tmp,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    run = in_tmp / "runs" / "ppo-CartPole-v1"
+    assert f"run {Path('runs') / 'ppo-CartPole-v1'}" in proc.stdout
+
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["stop_reason"]
+    assert manifest["stop"] is not None
+    assert manifest["total_steps"] == 2048
+    assert manifest["seed"] == 1
+    experiment = parse(yaml.safe_load((run / "experiment.yaml").read_text()))
+    assert (experiment.seed, experiment.stopping.total_steps) == (1, 2048)
+    assert experiment.method.num_steps == 32  # the preset was applied under the overrides
+    with open(run / "metrics.csv") as f:
+        assert len(list(csv.DictReader(f))) == 2048 // (8 * 32)
+    with open(run / "validation.csv") as f:
+        assert [int(float(row["step"])) for row in csv.DictReader(f)] == [1024, 2048]
+    assert (run / "final" / "meta.json").is_file()
+    assert (run / "final" / "model.safetensors").is_file()
+    assert json.loads((run / "evaluation.json").read_text())["episodes"] == 3
+    assert not (run / "tb").exists()
+
+    result = invoke("eval", "runs/ppo-CartPole-v1", "--episodes", "5")
+    assert result.exit_code == 0, result.output
+    written = run / "eval_CartPole-v1_5ep.json"
+    data = json.loads(written.read_text())
+    assert data["episodes"] == 5
+    assert data["env_id"] == "CartPole-v1"
+    assert data["checkpoint"] == str(Path("runs/ppo-CartPole-v1/checkpoints/best"))
+    assert data["return_min"] <= data["return_mean"] <= data["return_max"]
+
+    out = in_tmp / "eval.json"
+    result = invoke("eval", str(run / "final"), "--episodes", "2", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert json.loads(out.read_text())["checkpoint"] == str(run / "final")
+
+    result = invoke("report", "runs/ppo-CartPole-v1")
+    assert result.exit_code == 0, result.output
+    assert (run / "report" / "learning_curve.png").read_bytes().startswith(PNG_MAGIC)
+
+    # The same command again makes a second folder; the first run is untouched.
+    before = (run / "manifest.json").read_text()
+    result = invoke(*TINY_TRAIN)
+    assert result.exit_code == 0, result.output
+    assert (in_tmp / "runs" / "ppo-CartPole-v1_2" / "manifest.json").is_file()
+    assert (run / "manifest.json").read_text() == before
