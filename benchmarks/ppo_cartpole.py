@@ -134,13 +134,21 @@ def whole_command() -> dict:
 
 
 def throughput_worker(num_envs: int, steps: int) -> dict:
-    """Training steps/s of mentor's PPO against random-action stepping of the same envs."""
+    """Training steps/s of mentor's PPO against random-action stepping of the same envs (the
+    native vectorized CartPole), and, to separate the two costs, mentor's collection alone."""
     import gymnasium as gym
     import numpy as np
+    import torch
 
     from mentor import api
+    from mentor.agent import Agent
+    from mentor.core.normalize import RewardScaler
+    from mentor.core.storage import RolloutStorage
+    from mentor.core.vec_env import VecEnv
     from mentor.experiment import build
+    from mentor.methods.ppo import collect
 
+    torch.set_num_threads(1)
     env = gym.make_vec("CartPole-v1", num_envs, vectorization_mode="vector_entry_point")
     env.reset(seed=0)
     actions = np.random.default_rng(0).integers(0, 2, size=(steps // num_envs, num_envs))
@@ -148,6 +156,18 @@ def throughput_worker(num_envs: int, steps: int) -> dict:
     for row in actions:
         env.step(row)
     raw = steps / (time.perf_counter() - tic)
+
+    venv = VecEnv.make("CartPole-v1", {}, num_envs)
+    experiment = build(method="ppo", env_id="CartPole-v1")
+    agent = Agent.build(experiment, venv.observation_space, venv.action_space)
+    dist = agent.policy.dist
+    storage = RolloutStorage(32, num_envs, venv.obs_shape, torch.float32, dist.action_shape,
+                             dist.action_dtype)  # fmt: skip
+    obs, scaler = venv.reset(seed=0), RewardScaler(num_envs, 0.99, enabled=False)
+    tic = time.perf_counter()
+    for _ in range(steps // (32 * num_envs)):
+        obs, _ = collect(agent.policy, venv, storage, obs, scaler, torch.device("cpu"))
+    collection = steps / (time.perf_counter() - tic)
     out = tempfile.mkdtemp(prefix="mentor-bench-")
     experiment = build(method="ppo", env_id="CartPole-v1", overrides=[
         f"env.num_envs={num_envs}", f"output_dir={out}", f"stopping.total_steps={steps}",
@@ -155,12 +175,19 @@ def throughput_worker(num_envs: int, steps: int) -> dict:
         "evaluation.episodes=0", "logging.progress=false", "logging.tensorboard=false",
     ])  # fmt: skip
     result = api.train(experiment)
-    return {"raw_sps": raw, "train_sps": result.total_steps / result.train_seconds}
+    return {
+        "raw_sps": raw,
+        "collect_sps": collection,
+        "train_sps": result.total_steps / result.train_seconds,
+    }
 
 
 def table(rows: list[list[str]], header: list[str]) -> str:
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=True)]
-    line = lambda r: "| " + " | ".join(str(x).rjust(w) for x, w in zip(r, widths, strict=True)) + " |"  # noqa: E731
+
+    def line(row: list) -> str:
+        return "| " + " | ".join(str(x).rjust(w) for x, w in zip(row, widths, strict=True)) + " |"
+
     return "\n".join([line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|",
                       *map(line, rows)])  # fmt: skip
 
@@ -224,7 +251,10 @@ def main() -> None:
         ["`mentor train ppo CartPole-v1`, whole process", f"{whole['seconds']:.2f} s",
          f"{whole['rss_mb']:.0f} MB RSS", whole["stop"]],
         ["64 envs: training / raw random stepping", f"{throughput['train_sps']:,.0f} steps/s",
-         f"{throughput['raw_sps']:,.0f} steps/s", f"{100 * share:.0f}%"],
+         f"{throughput['raw_sps']:,.0f} steps/s", f"{100 * share:.1f}%"],
+        ["64 envs: collection only / raw", f"{throughput['collect_sps']:,.0f} steps/s",
+         f"{throughput['raw_sps']:,.0f} steps/s",
+         f"{100 * throughput['collect_sps'] / throughput['raw_sps']:.1f}%"],
     ], ["measure", "value", "", ""]))  # fmt: skip
 
 

@@ -99,7 +99,7 @@ def load_weights(module: torch.nn.Module, state: dict[str, torch.Tensor], source
     extra = sorted(set(state) - set(own))
     reshaped = [
         f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}"
-        for k in set(own) & set(state)
+        for k in sorted(set(own) & set(state))
         if state[k].shape != own[k].shape
     ]
     if missing or extra or reshaped:

@@ -72,9 +72,13 @@ class ActorCritic(nn.Module):
         _, obs_shape = obs_encoder(obs_space)
         image = is_image(obs_space)
         if config.kind == "cnn" and not image:
-            raise ValueError(f"agent.network.kind 'cnn' needs (H, W, C) uint8 images, got {obs_space}")
+            raise ValueError(
+                f"agent.network.kind 'cnn' needs (H, W, C) uint8 images, got {obs_space}"
+            )
         if config.kind == "mlp" and image:
-            raise ValueError("agent.network.kind 'mlp' cannot take image observations; use cnn or auto")
+            raise ValueError(
+                "agent.network.kind 'mlp' cannot take image observations; use cnn or auto"
+            )
         self.normalizer = ObsNormalizer(obs_shape, normalize_obs and not image, clip_obs)
         self.dist: ActionDist = make_dist(action_space, config.log_std_init)
         self.cnn = NatureCNN(obs_shape) if image else None

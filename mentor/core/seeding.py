@@ -17,7 +17,7 @@ def seed_everything(seed: int) -> None:
 
 
 def rng_state() -> dict[str, Any]:
-    """Python's and NumPy's global generator states as JSON-ready data (torch's goes as a tensor)."""
+    """Python's and NumPy's global generator states, JSON-ready (torch's goes as a tensor)."""
     version, internal, gauss = random.getstate()
     kind, keys, pos, has_gauss, cached = np.random.get_state()
     return {

@@ -62,8 +62,7 @@ def obs_encoder(space: spaces.Space) -> tuple[Encoder, tuple[int, ...]]:
                 missing = sorted(keys - got) if isinstance(got, set) else sorted(keys)
                 extra = sorted(got - keys) if isinstance(got, set) else []
                 raise EnvError(
-                    f"Dict observation keys differ from the space: missing {missing}, "
-                    f"extra {extra}"
+                    f"Dict observation keys differ from the space: missing {missing}, extra {extra}"
                 )
             return np.concatenate([enc(obs[key]) for key, (enc, _) in parts.items()], axis=1)
 
@@ -111,7 +110,8 @@ def space_to_json(space: spaces.Space) -> dict:
     if isinstance(space, spaces.MultiDiscrete):
         return {"type": "MultiDiscrete", "nvec": space.nvec.tolist(), "start": space.start.tolist()}
     if isinstance(space, spaces.MultiBinary):
-        return {"type": "MultiBinary", "n": list(space.shape)}
+        n = space.n
+        return {"type": "MultiBinary", "n": int(n) if np.ndim(n) == 0 else list(n)}
     if isinstance(space, spaces.Dict):
         return {"type": "Dict", "spaces": {k: space_to_json(v) for k, v in space.spaces.items()}}
     raise EnvError(f"space {space} cannot be saved")
@@ -120,12 +120,10 @@ def space_to_json(space: spaces.Space) -> dict:
 def space_from_json(data: dict) -> spaces.Space:
     kind = data["type"]
     if kind == "Box":
-        return spaces.Box(
-            np.asarray(data["low"], dtype=data["dtype"]),
-            np.asarray(data["high"], dtype=data["dtype"]),
-            shape=tuple(data["shape"]),
-            dtype=data["dtype"],
-        )
+        shape = tuple(data["shape"])
+        low = np.broadcast_to(np.asarray(data["low"], dtype=data["dtype"]), shape)
+        high = np.broadcast_to(np.asarray(data["high"], dtype=data["dtype"]), shape)
+        return spaces.Box(low.copy(), high.copy(), shape=shape, dtype=data["dtype"])
     if kind == "Discrete":
         return spaces.Discrete(data["n"], start=data["start"])
     if kind == "MultiDiscrete":

@@ -50,7 +50,9 @@ def make_vector_env(
 
     fns = [factory] * num_envs
     if vectorization == "async":
-        return gym.vector.AsyncVectorEnv(fns, shared_memory=True, autoreset_mode=AutoresetMode.NEXT_STEP)
+        return gym.vector.AsyncVectorEnv(
+            fns, shared_memory=True, autoreset_mode=AutoresetMode.NEXT_STEP
+        )
     return gym.vector.SyncVectorEnv(fns, autoreset_mode=AutoresetMode.NEXT_STEP)
 
 

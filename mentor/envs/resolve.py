@@ -58,7 +58,8 @@ def spec(env_id: str) -> gym.envs.registration.EnvSpec | None:
         env_id = env_id.partition(":")[2]
     if env_id not in gym.registry:
         raise UnknownEnvError(
-            f"unknown env id '{env_id}'" + did_you_mean(env_id, gym.registry.keys(), n=5)
+            f"unknown env id '{env_id}'"
+            + did_you_mean(env_id, gym.registry.keys(), n=5)
             + "; give a registered Gymnasium id or an entry point 'package.module:ClassName'"
         )
     return gym.spec(env_id)

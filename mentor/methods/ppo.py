@@ -69,7 +69,9 @@ def ppo_loss(
     ).mean()
     value_error = (values - batch.returns).square()
     if cfg.value_clip_coef is not None:
-        clipped = batch.values + (values - batch.values).clamp(-cfg.value_clip_coef, cfg.value_clip_coef)
+        clipped = batch.values + (values - batch.values).clamp(
+            -cfg.value_clip_coef, cfg.value_clip_coef
+        )
         value_error = torch.max(value_error, (clipped - batch.returns).square())
     value_loss = 0.5 * value_error.mean()
     entropy_mean = entropy.mean()
@@ -82,7 +84,6 @@ def ppo_loss(
         "loss/entropy": -entropy_coef * entropy_mean,
     }
     stats = {
-        "train/value_loss": value_loss.item(),
         "train/entropy": entropy_mean.item(),
         "train/approx_kl": approx_kl,
         "train/clip_fraction": clip_fraction,
@@ -243,8 +244,9 @@ def train(experiment: Experiment, run: RunFolder) -> Result:
 
             ep_returns, ep_lengths = venv.pop_episodes()
             valid = storage.valid
+            explained = explained_variance(storage.values[valid], returns[valid])
             metrics.update({
-                "train/explained_variance": explained_variance(storage.values[valid], returns[valid]),
+                "train/explained_variance": explained,
                 "train/learning_rate": learning_rate,
                 "train/clip_coef": clip_coef,
                 "train/entropy_coef": entropy_coef,

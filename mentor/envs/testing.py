@@ -1,0 +1,143 @@
+"""Small envs for every space kind mentor supports: quick to step, with a learnable signal.
+
+Each rewards the agent for matching a target read from the observation, so a working learner
+beats a random one within a few thousand steps. Used by the test suite's smoke and space tests;
+also a handy check for a new method: ``mentor train ppo mentor.envs.testing:DictObsEnv``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from gymnasium import Env, spaces
+
+
+class _MatchEnv(Env):
+    """Episodes of ``length`` steps; reward 1 per step where the action matches the target."""
+
+    length = 16
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[Any, dict]:
+        super().reset(seed=seed)
+        self.t = 0
+        self.target = self._draw_target()
+        return self._obs(), {}
+
+    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict]:
+        reward = float(self._matches(np.asarray(action)))
+        self.t += 1
+        self.target = self._draw_target()
+        return self._obs(), reward, False, self.t >= self.length, {}
+
+
+class MultiDiscreteEnv(_MatchEnv):
+    """MultiDiscrete([3, 4]) actions; the observation shows the target as one-hots."""
+
+    def __init__(self) -> None:
+        self.observation_space = spaces.Box(0.0, 1.0, (7,), np.float32)
+        self.action_space = spaces.MultiDiscrete([3, 4])
+
+    def _draw_target(self) -> np.ndarray:
+        return self.np_random.integers([0, 0], [3, 4])
+
+    def _obs(self) -> np.ndarray:
+        obs = np.zeros(7, np.float32)
+        obs[self.target[0]] = obs[3 + self.target[1]] = 1.0
+        return obs
+
+    def _matches(self, action: np.ndarray) -> float:
+        return float((action == self.target).mean())
+
+
+class MultiBinaryEnv(_MatchEnv):
+    """MultiBinary(4) actions: copy the observed bits."""
+
+    def __init__(self) -> None:
+        self.observation_space = spaces.MultiBinary(4)
+        self.action_space = spaces.MultiBinary(4)
+
+    def _draw_target(self) -> np.ndarray:
+        return self.np_random.integers(0, 2, 4).astype(np.int8)
+
+    def _obs(self) -> np.ndarray:
+        return self.target.copy()
+
+    def _matches(self, action: np.ndarray) -> float:
+        return float((action == self.target).mean())
+
+
+class DictObsEnv(_MatchEnv):
+    """Dict observations (a Box and a Discrete entry) and Discrete(3) actions."""
+
+    def __init__(self) -> None:
+        self.observation_space = spaces.Dict(
+            {"noise": spaces.Box(-1.0, 1.0, (2,), np.float32), "target": spaces.Discrete(3)}
+        )
+        self.action_space = spaces.Discrete(3)
+
+    def _draw_target(self) -> int:
+        return int(self.np_random.integers(3))
+
+    def _obs(self) -> dict[str, Any]:
+        noise = self.np_random.uniform(-1, 1, 2).astype(np.float32)
+        return {"noise": noise, "target": self.target}
+
+    def _matches(self, action: np.ndarray) -> float:
+        return float(int(action) == self.target)
+
+
+class ImageEnv(_MatchEnv):
+    """(36, 36, 3) uint8 image observations, Discrete(2) actions: is the image bright?"""
+
+    def __init__(self) -> None:
+        self.observation_space = spaces.Box(0, 255, (36, 36, 3), np.uint8)
+        self.action_space = spaces.Discrete(2)
+
+    def _draw_target(self) -> int:
+        return int(self.np_random.integers(2))
+
+    def _obs(self) -> np.ndarray:
+        return np.full((36, 36, 3), 200 if self.target else 30, np.uint8)
+
+    def _matches(self, action: np.ndarray) -> float:
+        return float(int(action) == self.target)
+
+
+class ContinuousEnv(_MatchEnv):
+    """Box(2) actions in [-1, 1]: move toward the observed target point."""
+
+    def __init__(self) -> None:
+        self.observation_space = spaces.Box(-1.0, 1.0, (2,), np.float32)
+        self.action_space = spaces.Box(-1.0, 1.0, (2,), np.float32)
+
+    def _draw_target(self) -> np.ndarray:
+        return self.np_random.uniform(-1, 1, 2).astype(np.float32)
+
+    def _obs(self) -> np.ndarray:
+        return self.target.copy()
+
+    def _matches(self, action: np.ndarray) -> float:
+        return float(1.0 - np.abs(action - self.target).mean() / 2)
+
+
+class NaNEnv(_MatchEnv):
+    """Discrete(2); observations turn NaN after ``nan_after`` steps in total (fault injection)."""
+
+    def __init__(self, nan_after: int = 100, where: str = "obs") -> None:
+        self.observation_space = spaces.Box(-1.0, 1.0, (2,), np.float32)
+        self.action_space = spaces.Discrete(2)
+        self.nan_after, self.where, self.total = nan_after, where, 0
+
+    def _draw_target(self) -> int:
+        return int(self.np_random.integers(2))
+
+    def _obs(self) -> np.ndarray:
+        poisoned = self.where == "obs" and self.total >= self.nan_after
+        return np.array([np.nan if poisoned else self.target, 0.0], np.float32)
+
+    def _matches(self, action: np.ndarray) -> float:
+        self.total += 1
+        if self.where == "reward" and self.total >= self.nan_after:
+            return float("nan")
+        return float(int(action) == self.target)
