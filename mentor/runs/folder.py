@@ -1,0 +1,117 @@
+"""The run folder: one self-describing directory per training run.
+
+runs/<name>/
+  experiment.yaml   the resolved experiment (every default filled in)
+  manifest.json     versions, seed, git commit, host, start, stop, stop reason
+  metrics.csv       training metrics, one row per update
+  validation.csv    one row per validation
+  tb/               TensorBoard events
+  checkpoints/      step_<N>/ (the latest few) and best/ (best on validation)
+  final/            the agent when training stopped
+  evaluation.json   the final evaluation
+  report/           learning curve and summary (``mentor report``)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import subprocess
+import time
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from mentor.errors import ConfigError
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write JSON atomically: a reader sees the old file or the new one, never half of one."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w") as f:
+        json.dump(data, f, indent=2)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for package in ("mentor", "torch", "gymnasium", "numpy"):
+        try:
+            out[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            out[package] = "unknown"
+    return out
+
+
+def git_commit() -> str | None:
+    """The commit of the working directory's repository, when there is one."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class RunFolder:
+    """Creates the folder (never silently over another run) and keeps its manifest."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.manifest: dict[str, Any] = {}
+
+    @classmethod
+    def create(cls, output_dir: str | Path, name: str, overwrite: bool = False) -> RunFolder:
+        """``output_dir/name``; when it exists: replaced if ``overwrite``, else ``name_2``, ..."""
+        base = Path(output_dir)
+        path = base / name
+        if path.exists() and overwrite:
+            if not (path / "manifest.json").exists():
+                raise ConfigError(f"refusing to overwrite '{path}': it is not a mentor run folder")
+            shutil.rmtree(path)
+        suffix = 2
+        while path.exists():
+            path = base / f"{name}_{suffix}"
+            suffix += 1
+        try:
+            (path / "checkpoints").mkdir(parents=True)
+        except OSError as exc:
+            raise ConfigError(f"cannot create run folder '{path}': {exc.strerror}") from None
+        return cls(path)
+
+    def start(self, experiment_yaml: str, info: dict[str, Any]) -> None:
+        (self.path / "experiment.yaml").write_text(experiment_yaml)
+        self.manifest = {
+            **info,
+            "versions": versions(),
+            "git_commit": git_commit(),
+            "host": platform.node(),
+            "platform": platform.platform(),
+            "start": now(),
+            "stop": None,
+            "stop_reason": None,
+            "_started": time.time(),
+        }
+        self.save_manifest()
+
+    def update(self, **fields: Any) -> None:
+        self.manifest.update(fields)
+        self.save_manifest()
+
+    def finish(self, stop_reason: str, **fields: Any) -> None:
+        self.update(stop=now(), stop_reason=stop_reason, **fields)
+
+    def save_manifest(self) -> None:
+        write_json(
+            self.path / "manifest.json", {k: v for k, v in self.manifest.items() if k[0] != "_"}
+        )

@@ -1,0 +1,117 @@
+"""Metrics out: a wide CSV, TensorBoard events and a live progress bar."""
+
+from __future__ import annotations
+
+import csv
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+
+class CsvLog:
+    """One row per call with a fixed set of columns. A key first seen later rewrites the file with
+    the wider header, so every column stays aligned (a rare event: the keys are the same each
+    update)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.columns: list[str] = []
+        self.rows: list[dict[str, Any]] = []
+        self.file = None
+        self.writer: csv.DictWriter | None = None
+
+    def write(self, row: dict[str, Any]) -> None:
+        self.rows.append(row)
+        if self.writer is None or any(key not in self.columns for key in row):
+            self.columns += [key for key in row if key not in self.columns]
+            self._rewrite()
+        else:
+            self.writer.writerow(row)
+        self.file.flush()
+
+    def _rewrite(self) -> None:
+        if self.file is not None:
+            self.file.close()
+        self.file = open(self.path, "w", newline="")  # noqa: SIM115 (kept open between rows)
+        self.writer = csv.DictWriter(self.file, self.columns, restval="")
+        self.writer.writeheader()
+        self.writer.writerows(self.rows)
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+
+
+class MetricsLogger:
+    """Logs namespaced metrics (``rollout/ep_return_mean``, ``train/approx_kl``, ``time/sps``)."""
+
+    def __init__(self, run_dir: Path, total_steps: int, csv_on: bool, tensorboard: bool,
+                 progress: bool) -> None:  # fmt: skip
+        self.start = time.perf_counter()
+        self.metrics = CsvLog(run_dir / "metrics.csv") if csv_on else None
+        self.validation = CsvLog(run_dir / "validation.csv")
+        self.tb = None
+        if tensorboard:
+            from torch.utils.tensorboard import SummaryWriter  # slow import: only when asked
+
+            self.tb = SummaryWriter(str(run_dir / "tb"))
+        self.progress = None
+        self.last_return = float("nan")
+        if progress:
+            self.progress = Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                TextColumn("{task.completed:,.0f}/{task.total:,.0f} steps"),
+                TextColumn("{task.fields[sps]:,.0f} steps/s"),
+                TextColumn("return {task.fields[ret]}"),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+            )
+            self.task = self.progress.add_task("training", total=total_steps, sps=0.0, ret="-")
+            self.progress.start()
+
+    def log(self, step: int, metrics: dict[str, float]) -> None:
+        elapsed = time.perf_counter() - self.start
+        if self.metrics is not None:
+            self.metrics.write({"step": step, "time": round(elapsed, 3), **_rounded(metrics)})
+        self._tensorboard(step, metrics)
+        if self.progress is not None:
+            ret = metrics.get("rollout/ep_return_mean")
+            if ret is not None and math.isfinite(ret):
+                self.last_return = ret
+            shown = "-" if math.isnan(self.last_return) else f"{self.last_return:.1f}"
+            self.progress.update(
+                self.task, completed=step, sps=metrics.get("time/sps", 0.0), ret=shown
+            )
+
+    def log_validation(self, step: int, summary: dict[str, Any]) -> None:
+        elapsed = time.perf_counter() - self.start
+        keys = ("episodes", "return_mean", "return_std", "return_iqm", "return_ci_low",
+                "return_ci_high", "length_mean", "success_rate")  # fmt: skip
+        row = {"step": step, "time": round(elapsed, 3), **{k: summary.get(k) for k in keys}}
+        self.validation.write(row)
+        self._tensorboard(
+            step, {f"eval/{k}": v for k, v in row.items() if k not in ("step", "time")}
+        )
+
+    def _tensorboard(self, step: int, metrics: dict[str, Any]) -> None:
+        if self.tb is not None:
+            for key, value in metrics.items():
+                if isinstance(value, int | float) and value is not None:
+                    self.tb.add_scalar(key, value, step)
+
+    def close(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+        for log in (self.metrics, self.validation):
+            if log is not None:
+                log.close()
+        if self.tb is not None:
+            self.tb.close()
+
+
+def _rounded(metrics: dict[str, float]) -> dict[str, float]:
+    return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in metrics.items()}
