@@ -1,9 +1,9 @@
 """The Python API: train an experiment, load an agent, evaluate it.
 
-    import mentor
-    result = mentor.train("experiment.yaml")            # or an Experiment, or a dict
-    agent = mentor.load(result.run_dir)                 # best-on-validation checkpoint
-    summary = mentor.evaluate(agent, "CartPole-v1", episodes=100)
+import mentor
+result = mentor.train("experiment.yaml")            # or an Experiment, or a dict
+agent = mentor.load(result.run_dir)                 # best-on-validation checkpoint
+summary = mentor.evaluate(agent, "CartPole-v1", episodes=100)
 """
 
 from __future__ import annotations
@@ -30,9 +30,7 @@ def as_experiment(experiment: Experiment | dict[str, Any] | str | Path) -> Exper
     return parse(load_yaml(experiment), str(experiment))
 
 
-def train(
-    experiment: Experiment | dict[str, Any] | str | Path, overwrite: bool = False
-) -> Result:
+def train(experiment: Experiment | dict[str, Any] | str | Path, overwrite: bool = False) -> Result:
     """Train as the experiment says; returns where the run is and how it ended."""
     experiment = as_experiment(experiment)
     for env_id in (experiment.env.id, experiment.validation.env.id or experiment.env.id):
@@ -48,7 +46,12 @@ def train(
             "total_steps_budget": experiment.stopping.total_steps,
         },
     )
-    return train_function(experiment.method.name)(experiment, run)
+    try:
+        return train_function(experiment.method.name)(experiment, run)
+    except BaseException as exc:
+        if run.manifest.get("stop_reason") is None:  # failed before the loop could record it
+            run.finish(f"error: {exc}" if str(exc) else f"error: {type(exc).__name__}")
+        raise
 
 
 def load(path: str | Path, device: str = "cpu") -> Agent:
@@ -70,8 +73,10 @@ def evaluate(
     """Play ``episodes`` episodes and summarise them (mean, std, IQM, bootstrap CIs, success)."""
     experiment = agent.experiment
     env_id = env or experiment.validation.env.id or experiment.env.id
-    kwargs = env_kwargs if env_kwargs is not None else (
-        experiment.env.kwargs if env_id == experiment.env.id else {}
+    kwargs = (
+        env_kwargs
+        if env_kwargs is not None
+        else (experiment.env.kwargs if env_id == experiment.env.id else {})
     )
     venv = VecEnv.make(env_id, kwargs, min(num_envs, episodes),
                        max_episode_steps=experiment.env.max_episode_steps)  # fmt: skip

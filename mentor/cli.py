@@ -109,8 +109,10 @@ def eval_(
                            success_threshold_value=threshold)  # fmt: skip
     env_id = env or agent.experiment.validation.env.id or agent.experiment.env.id
     data = {"env_id": env_id, "checkpoint": str(agent.folder), **summary.to_dict()}
-    run_dir = agent.folder.parent.parent if agent.folder.parent.name == "checkpoints" else (
-        agent.folder.parent
+    run_dir = (
+        agent.folder.parent.parent
+        if agent.folder.parent.name == "checkpoints"
+        else (agent.folder.parent)
     )
     target = Path(out) if out else run_dir / f"eval_{env_id.replace('/', '_')}_{episodes}ep.json"
     write_json(target, data)

@@ -146,9 +146,7 @@ class AgentConfig(Section):
     network: NetworkConfig = Field(default_factory=NetworkConfig)
     init: str = Field(
         "random",
-        description=(
-            "'random' (seeded), or a run folder or checkpoint folder to start from."
-        ),
+        description=("'random' (seeded), or a run folder or checkpoint folder to start from."),
     )
     init_layers: list[str] = Field(
         default_factory=list,
@@ -348,8 +346,10 @@ def _describe(error: dict[str, Any]) -> str:
     path = ".".join(p for p in loc if p not in {"float", "Schedule"}) or "(top level)"
     if error["type"] == "extra_forbidden":
         fields = _fields_at(loc[:-1])
-        return f"unknown key '{path}'" + did_you_mean(loc[-1], fields) + (
-            f"; valid keys here: {', '.join(fields)}" if fields else ""
+        return (
+            f"unknown key '{path}'"
+            + did_you_mean(loc[-1], fields)
+            + (f"; valid keys here: {', '.join(fields)}" if fields else "")
         )
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] in {"missing"}:

@@ -172,3 +172,13 @@ def test_ppo_solves_cartpole_within_seconds(tmp_path: Path) -> None:
     assert result.stop_reason.startswith("target")
     assert result.evaluation.episodes == 100
     assert result.evaluation.return_mean >= 475
+
+
+def test_a_setup_error_is_recorded_in_the_manifest(tmp_path: Path) -> None:
+    # FAULT-27 through agent.init: the checkpoint's spaces differ from the env's.
+    source = mentor.train(build(overrides=tiny(tmp_path, "CartPole-v1", "name=source")))
+    overrides = tiny(tmp_path, "Acrobot-v1", "name=mismatch", f"agent.init={source.run_dir}")
+    with pytest.raises(CheckpointError, match="observation space"):
+        mentor.train(build(overrides=overrides))
+    manifest = json.loads((tmp_path / "mismatch" / "manifest.json").read_text())
+    assert manifest["stop_reason"].startswith("error: agent.init")

@@ -179,15 +179,22 @@ def collect(
 
 def train(experiment: Experiment, run: RunFolder) -> Result:
     """Train PPO as the experiment says, in the given run folder."""
-    cfg = experiment.method
     set_threads(experiment.num_threads)
     seed_everything(experiment.seed)
-    device = choose_device(experiment.device)
     env = experiment.env
     venv = VecEnv.make(
         env.id, env.kwargs, env.num_envs, vectorization=env.vectorization,
         max_episode_steps=env.max_episode_steps, check_finite=env.check_finite,
     )  # fmt: skip
+    try:
+        return _train(experiment, run, venv)
+    finally:
+        venv.close()
+
+
+def _train(experiment: Experiment, run: RunFolder, venv: VecEnv) -> Result:
+    cfg, env = experiment.method, experiment.env
+    device = choose_device(experiment.device)
     check_action_space(venv.action_space, "ppo")
     agent = Agent.build(experiment, venv.observation_space, venv.action_space)
     initialize(agent, experiment.agent)
@@ -267,6 +274,4 @@ def train(experiment: Experiment, run: RunFolder) -> Result:
     except Exception as exc:
         session.abort(f"error: {exc}")
         raise
-    finally:
-        venv.close()
     return session.finish(step, state)
