@@ -29,7 +29,13 @@ SetOption = Annotated[
 ]
 
 
-@app.command()
+def _defaults_epilog() -> str:
+    from mentor.experiment import describe_defaults
+
+    return "Experiment fields, their defaults and descriptions:\n\n" + describe_defaults()
+
+
+@app.command(epilog=_defaults_epilog())
 def train(
     target: Annotated[str, typer.Argument(help="An experiment YAML file, or a method (ppo).")],
     env_id: Annotated[

@@ -240,7 +240,7 @@ class CheckpointConfig(Section):
     """Checkpoints: safetensors + JSON, written atomically."""
 
     every_steps: int | None = Field(
-        None, ge=1, description="Save every this many env steps (None: at validations only)."
+        None, ge=1, description="Save every this many env steps (None: only best/ and final/)."
     )
     keep_last: int = Field(3, ge=1, description="Periodic checkpoints kept on disk.")
     keep_best: bool = Field(True, description="Keep the best checkpoint on validation return.")

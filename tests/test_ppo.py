@@ -182,3 +182,24 @@ def test_a_setup_error_is_recorded_in_the_manifest(tmp_path: Path) -> None:
         mentor.train(build(overrides=overrides))
     manifest = json.loads((tmp_path / "mismatch" / "manifest.json").read_text())
     assert manifest["stop_reason"].startswith("error: agent.init")
+
+
+def test_options_async_envs_target_kl_value_clipping_and_schedules(tmp_path: Path) -> None:
+    overrides = tiny(
+        tmp_path, "CartPole-v1", "env.vectorization=async", "env.num_envs=2",
+        "method.target_kl=1e-9", "method.num_epochs=5", "method.value_clip_coef=0.2",
+        "method.clip_coef={kind: linear, start: 0.3, end: 0.1}",
+        "exploration.entropy_coef={kind: exponential, start: 0.1, end: 0.001}",
+        "method.max_grad_norm=null",
+    )  # fmt: skip
+    result = mentor.train(build(overrides=overrides))
+    assert result.total_steps == 384
+    import csv
+
+    with open(result.run_dir / "metrics.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert all(row["train/epochs"] == "1" for row in rows)  # the KL target stops after epoch 1
+    clip = [float(row["train/clip_coef"]) for row in rows]
+    entropy = [float(row["train/entropy_coef"]) for row in rows]
+    assert clip[0] == pytest.approx(0.3) and clip == sorted(clip, reverse=True)
+    assert entropy[0] == pytest.approx(0.1) and entropy[-1] < entropy[0]

@@ -34,17 +34,15 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from mentor.core.spaces import check_action_space, obs_encoder
 from mentor.envs.resolve import make_env
-from mentor.errors import UnknownEnvError
+from mentor.errors import EnvError, UnknownEnvError
 
 Severity = Literal["error", "warning"]
 
 RESET_SIGNATURE = "reset(*, seed=None, options=None) -> (obs, info)"
 STEP_SIGNATURE = "step(action) -> (obs, reward, terminated, truncated, info)"
 
-_OBS_LEAVES = (spaces.Box, spaces.Discrete, spaces.MultiBinary, spaces.MultiDiscrete)
-_DICT_LEAVES = (spaces.Box, spaces.Discrete)
-_ACTION_SPACES = (spaces.Discrete, spaces.Box, spaces.MultiDiscrete, spaces.MultiBinary)
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
@@ -322,30 +320,21 @@ def _check_gymnasium(make: Callable[[], gym.Env]) -> list[CheckResult]:
 def _check_observation_space(env: gym.Env) -> CheckResult:
     """The observation space is one mentor's networks can read."""
     name = "observation space"
-    space = env.observation_space
-    supported = "Box, Discrete, MultiBinary, MultiDiscrete, or Dict of Box/Discrete"
-    if isinstance(space, spaces.Dict):
-        for key, sub in space.spaces.items():
-            if not isinstance(sub, _DICT_LEAVES):
-                return CheckResult(
-                    name,
-                    False,
-                    f"obs[{key!r}] is {sub}; mentor supports {supported}",
-                )
-        return CheckResult(name, True, str(space))
-    if isinstance(space, _OBS_LEAVES):
-        return CheckResult(name, True, str(space))
-    return CheckResult(name, False, f"{space} is not supported; mentor supports {supported}")
+    try:
+        obs_encoder(env.observation_space)  # the encoder training uses decides what is supported
+    except EnvError as exc:
+        return CheckResult(name, False, str(exc))
+    return CheckResult(name, True, str(env.observation_space))
 
 
 def _check_action_space(env: gym.Env) -> CheckResult:
     """The action space is one mentor's policies can produce."""
     name = "action space"
-    space = env.action_space
-    if isinstance(space, _ACTION_SPACES):
-        return CheckResult(name, True, str(space))
-    supported = "Discrete, Box, MultiDiscrete or MultiBinary"
-    return CheckResult(name, False, f"{space} is not supported; mentor supports {supported}")
+    try:
+        check_action_space(env.action_space, "mentor")
+    except EnvError as exc:
+        return CheckResult(name, False, str(exc))
+    return CheckResult(name, True, str(env.action_space))
 
 
 def _check_rollout(rollout: _Rollout) -> CheckResult:
