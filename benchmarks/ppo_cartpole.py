@@ -94,7 +94,7 @@ def sb3_worker(seed: int, eval_every: int) -> dict:
             tic = time.perf_counter()
             mean, _ = evaluate_policy(model, eval_env, EVAL_EPISODES, deterministic=True)
             self.eval_seconds += time.perf_counter() - tic
-            self.solved = mean >= TARGET
+            self.solved = bool(mean >= TARGET)
             return not self.solved
 
     callback = Solve()

@@ -13,6 +13,7 @@ from typing import Any
 
 from mentor.agent import Agent
 from mentor.core.vec_env import VecEnv
+from mentor.envs.checker import preflight
 from mentor.envs.resolve import spec
 from mentor.evaluation.evaluate import run_episodes
 from mentor.evaluation.statistics import EvalSummary, summarize
@@ -33,8 +34,13 @@ def as_experiment(experiment: Experiment | dict[str, Any] | str | Path) -> Exper
 def train(experiment: Experiment | dict[str, Any] | str | Path, overwrite: bool = False) -> Result:
     """Train as the experiment says; returns where the run is and how it ended."""
     experiment = as_experiment(experiment)
-    for env_id in (experiment.env.id, experiment.validation.env.id or experiment.env.id):
+    validation_env = experiment.validation.env
+    for env_id, kwargs in (
+        (experiment.env.id, experiment.env.kwargs),
+        (validation_env.id or experiment.env.id, validation_env.kwargs or experiment.env.kwargs),
+    ):
         spec(env_id)  # an unknown env id fails here, with close matches, before a folder is made
+        preflight(env_id, kwargs)  # so does an env that breaks the API, naming the failed check
     run = RunFolder.create(experiment.output_dir, experiment.run_name, overwrite=overwrite)
     run.start(
         experiment.to_yaml(),

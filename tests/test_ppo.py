@@ -3,13 +3,14 @@
 import json
 from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
 
 import mentor
-from mentor.errors import CheckpointError, NonFiniteError
+from mentor.errors import CheckpointError, EnvError, NonFiniteError
 from mentor.experiment import build, parse
 
 QUIET = ["logging.progress=false", "logging.tensorboard=false"]
@@ -43,8 +44,6 @@ def test_ppo_runs_on_every_supported_space(tmp_path: Path, env_id: str) -> None:
     assert result.total_steps == 384
     agent = mentor.load(result.run_dir)
     env = agent.experiment.env
-    import gymnasium as gym
-
     from mentor.envs.resolve import make_env
 
     single = make_env(env.id, env.kwargs)
@@ -134,8 +133,6 @@ def test_initial_policy_from_a_checkpoint_whole_partial_and_frozen(tmp_path: Pat
 
 
 def _cartpole_spaces():
-    import gymnasium as gym
-
     env = gym.make("CartPole-v1")
     return env.observation_space, env.action_space
 
@@ -203,3 +200,24 @@ def test_options_async_envs_target_kl_value_clipping_and_schedules(tmp_path: Pat
     entropy = [float(row["train/entropy_coef"]) for row in rows]
     assert clip[0] == pytest.approx(0.3) and clip == sorted(clip, reverse=True)
     assert entropy[0] == pytest.approx(0.1) and entropy[-1] < entropy[0]
+
+
+class BareResetEnv(gym.Env):
+    """Breaks the API (FAULT-1): reset returns the observation alone, not (obs, info)."""
+
+    observation_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+    action_space = gym.spaces.Discrete(2)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return np.zeros(2, np.float32)
+
+    def step(self, action):
+        return np.zeros(2, np.float32), 0.0, False, False, {}
+
+
+def test_an_env_that_breaks_the_api_is_named_before_training(tmp_path: Path) -> None:
+    overrides = tiny(tmp_path, f"{__name__}:BareResetEnv")
+    with pytest.raises(EnvError, match=r"breaks the Gymnasium API \(reset API: .*\(obs, info\)"):
+        mentor.train(build(overrides=overrides))
+    assert not list(tmp_path.iterdir())  # no run folder for a run that could not start

@@ -636,13 +636,18 @@ def _guarded(name: str, check: Callable[..., Any], *args: Any) -> list[CheckResu
 
 
 def check_env(
-    env_id: str, kwargs: dict[str, Any] | None = None, num_steps: int = 200, seed: int = 0
+    env_id: str,
+    kwargs: dict[str, Any] | None = None,
+    num_steps: int = 200,
+    seed: int = 0,
+    full: bool = True,
 ) -> CheckReport:
     """Run Gymnasium's checker and mentor's own checks on an env and report every result.
 
     ``env_id`` is a registered id or a ``package.module:ClassName`` entry point, made with
     ``kwargs``. An unknown id raises ``UnknownEnvError``; anything else a broken env does becomes
-    a failed check in the report, never an exception.
+    a failed check in the report, never an exception. ``full=False`` skips Gymnasium's checker
+    and the determinism rerun: the quick API checks ``preflight`` runs before training.
     """
     report = CheckReport(env_id)
     make = partial(make_env, env_id, kwargs)
@@ -657,7 +662,8 @@ def check_env(
     try:
         max_episode_steps = env.spec.max_episode_steps if env.spec is not None else None
         raw = env.unwrapped
-        add(_guarded("gymnasium", _check_gymnasium, make))
+        if full:
+            add(_guarded("gymnasium", _check_gymnasium, make))
         add(_guarded("observation space", _check_observation_space, raw))
         add(_guarded("action space", _check_action_space, raw))
         rollout = _rollout(raw, num_steps, seed, max_episode_steps)
@@ -672,14 +678,24 @@ def check_env(
             add(_guarded("finite values", _check_finite, rollout, obs_space))
             add(_guarded("step types", _check_step_types, rollout))
             add(_guarded("dict keys", _check_dict_keys, rollout, obs_space))
-            add(
-                _guarded(
-                    "determinism", _check_determinism, rollout, make, num_steps, max_episode_steps
-                )
-            )
+            if full:
+                add(_guarded("determinism", _check_determinism, rollout, make, num_steps,
+                             max_episode_steps))  # fmt: skip
     finally:
         _close(env)
     return report
+
+
+def preflight(env_id: str, kwargs: dict[str, Any] | None = None, num_steps: int = 64) -> None:
+    """Before training: raise ``EnvError`` naming each failed API check, so a broken env is
+    reported as such instead of as a traceback from inside the vector env."""
+    report = check_env(env_id, kwargs, num_steps=num_steps, full=False)
+    if not report.ok:
+        problems = "; ".join(f"{r.name}: {r.message}" for r in report.failures)
+        raise EnvError(
+            f"env '{env_id}' breaks the Gymnasium API ({problems}); "
+            f"'mentor check-env {env_id}' shows the full report"
+        )
 
 
 def render_report(report: CheckReport, console: Console) -> None:
