@@ -251,9 +251,9 @@ def test_build_applies_the_shipped_preset() -> None:
     assert experiment.stopping.target_return == shipped["stopping"]["target_return"]
     assert experiment.env.id == "CartPole-v1"
     # An env without a preset gets the defaults, with its id.
-    acrobot = build(method="ppo", env_id="Acrobot-v1")
-    assert acrobot.method == PPOConfig()
-    assert acrobot.env.id == "Acrobot-v1"
+    plain = build(method="ppo", env_id="MountainCarContinuous-v0")
+    assert plain.method == PPOConfig()
+    assert plain.env.id == "MountainCarContinuous-v0"
     # Overrides apply on top of the preset.
     assert build(method="ppo", env_id="CartPole-v1", overrides=["method.num_steps=64"]).method == (
         experiment.method.model_copy(update={"num_steps": 64})
@@ -321,3 +321,14 @@ def test_describe_defaults_mentions_every_section_and_field() -> None:
     assert "gae_lambda: 0.95  # GAE's bias-variance trade-off." in text
     # The text is YAML whose values are the defaults.
     assert yaml.safe_load(text) == Experiment().model_dump(mode="json")
+
+
+def test_every_shipped_preset_builds_a_valid_experiment() -> None:
+    from mentor.experiment import available_presets
+
+    presets = available_presets()
+    assert {"CartPole-v1", "Acrobot-v1", "MountainCar-v0", "Pendulum-v1"} <= set(presets["ppo"])
+    for method, envs in presets.items():
+        for env_id in envs:
+            experiment = build(method=method, env_id=env_id)
+            assert experiment.env.id == env_id and experiment.method.name == method
