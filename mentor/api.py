@@ -8,17 +8,19 @@ summary = mentor.evaluate(agent, "CartPole-v1", episodes=100)
 
 from __future__ import annotations
 
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 from mentor.agent import Agent
 from mentor.core.vec_env import VecEnv
 from mentor.envs.checker import preflight
-from mentor.envs.resolve import spec
+from mentor.envs.resolve import make_env, spec
 from mentor.evaluation.evaluate import run_episodes
 from mentor.evaluation.statistics import EvalSummary, summarize
 from mentor.experiment import Experiment, load_yaml, parse
 from mentor.methods import train_function
+from mentor.methods.configs import check_supported
 from mentor.runs.folder import RunFolder
 from mentor.runs.session import Result, success_threshold
 
@@ -40,7 +42,10 @@ def train(experiment: Experiment | dict[str, Any] | str | Path, overwrite: bool 
         (validation_env.id or experiment.env.id, validation_env.kwargs or experiment.env.kwargs),
     ):
         spec(env_id)  # an unknown env id fails here, with close matches, before a folder is made
-        preflight(env_id, kwargs)  # so does an env that breaks the API, naming the failed check
+        # so does an env that breaks the API, naming the failed check
+        preflight(env_id, kwargs, finite=experiment.env.check_finite)
+    with closing(make_env(experiment.env.id, experiment.env.kwargs)) as env:
+        check_supported(experiment.method.name, env.action_space)  # before any env is stepped
     run = RunFolder.create(experiment.output_dir, experiment.run_name, overwrite=overwrite)
     run.start(
         experiment.to_yaml(),

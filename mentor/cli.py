@@ -170,7 +170,7 @@ def show_defaults(
     preset(method, env_id or "")  # validates the method name
     if env_id is None:
         # soft_wrap: long descriptions stay on their line, so the output is valid YAML.
-        console.print(describe_defaults(), markup=False, highlight=False, soft_wrap=True)
+        console.print(describe_defaults(method), markup=False, highlight=False, soft_wrap=True)
         return
     experiment = build(method=method, env_id=env_id)
     console.print(f"# {method} on {env_id}: defaults + preset", markup=False)

@@ -14,48 +14,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    ValidationInfo,
-    field_validator,
-    model_validator,
-)
+from pydantic import BaseModel, Field, ValidationError, model_validator
 
+from mentor.config import Schedule, ScheduleOrValue, Section
 from mentor.errors import ConfigError, did_you_mean
+from mentor.methods.configs import METHOD_CONFIGS, MethodConfig, PPOConfig
 
-
-class Section(BaseModel):
-    """A part of the experiment: unknown keys are errors, assignments are validated."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
-
-
-class Schedule(Section):
-    """A value that moves from ``start`` to ``end`` over the first ``fraction`` of the budget."""
-
-    kind: Literal["linear", "exponential", "cosine"] = Field(
-        "linear", description="Shape of the decay from start to end."
-    )
-    start: float = Field(description="Value at the first step.")
-    end: float = Field(0.0, description="Value once `fraction` of the step budget is spent.")
-    fraction: float = Field(
-        1.0, gt=0, le=1, description="Fraction of the step budget over which the value moves."
-    )
-
-    @model_validator(mode="after")
-    def _positive_for_exponential(self) -> Schedule:
-        if self.kind == "exponential" and (self.start <= 0 or self.end <= 0):
-            raise ValueError(
-                "an exponential schedule needs start > 0 and end > 0, "
-                f"got start={self.start}, end={self.end}"
-            )
-        return self
-
-
-ScheduleOrValue = float | Schedule
+__all__ = ["Experiment", "PPOConfig", "Schedule", "ScheduleOrValue", "Section"]
 
 
 class EnvConfig(Section):
@@ -158,47 +123,39 @@ class AgentConfig(Section):
     )
 
 
-class PPOConfig(Section):
-    """Step 6: Proximal Policy Optimization (Schulman et al. 2017) with GAE."""
+class ActionNoiseConfig(Section):
+    """Noise added to a deterministic policy's actions (in [-1, 1] units of the action range)."""
 
-    name: Literal["ppo"] = Field("ppo", description="The method.")
-    learning_rate: ScheduleOrValue = Field(
-        3e-4, description="Adam step size, a number or a schedule."
+    kind: Literal["gaussian", "ornstein_uhlenbeck"] = Field(
+        "gaussian", description="Independent Gaussian, or temporally correlated OU noise."
     )
-    num_steps: int = Field(128, ge=1, description="Steps per env per rollout.")
-    num_epochs: int = Field(4, ge=1, description="Passes over each rollout.")
-    num_minibatches: int = Field(4, ge=1, description="Minibatches per pass.")
-    gamma: float = Field(0.99, ge=0, le=1, description="Discount factor.")
-    gae_lambda: float = Field(0.95, ge=0, le=1, description="GAE's bias-variance trade-off.")
-    clip_coef: ScheduleOrValue = Field(0.2, description="PPO's ratio clip, a number or schedule.")
-    value_clip_coef: float | None = Field(
-        None, gt=0, description="Clip the value update like the policy's (None: off)."
-    )
-    vf_coef: float = Field(0.5, ge=0, description="Weight of the value loss.")
-    max_grad_norm: float | None = Field(
-        0.5, gt=0, description="Clip the global gradient norm (None: off)."
-    )
-    target_kl: float | None = Field(
-        None, gt=0, description="Stop the epochs early when the approximate KL exceeds this."
-    )
-    normalize_advantages: bool = Field(True, description="Standardize advantages per minibatch.")
-    adam_eps: float = Field(1e-5, gt=0, description="Adam's epsilon.")
-
-    @field_validator("learning_rate", "clip_coef")
-    @classmethod
-    def _positive_start(cls, value: ScheduleOrValue, info: ValidationInfo) -> ScheduleOrValue:
-        # A field validator, so the error's path is 'method.learning_rate', not 'method'.
-        start = value.start if isinstance(value, Schedule) else value
-        if start <= 0:
-            raise ValueError(f"{info.field_name} must be > 0, got {start}")
-        return value
+    sigma: ScheduleOrValue = Field(0.1, description="Noise scale, a number or a schedule.")
+    theta: float = Field(0.15, gt=0, description="OU noise: pull back toward zero per step.")
 
 
 class ExplorationConfig(Section):
-    """Step 7: how the agent explores (PPO: the entropy bonus)."""
+    """Step 7: how the agent explores. Each method reads its own fields: ppo entropy_coef;
+    dqn epsilon; sac alpha, alpha_init, target_entropy; td3 action_noise."""
 
     entropy_coef: ScheduleOrValue = Field(
-        0.0, description="Weight of the entropy bonus, a number or a schedule."
+        0.0, description="ppo: weight of the entropy bonus, a number or a schedule."
+    )
+    epsilon: ScheduleOrValue = Field(
+        default_factory=lambda: Schedule(kind="linear", start=1.0, end=0.05, fraction=0.1),
+        description="dqn: probability of a random action, a number or a schedule.",
+    )
+    alpha: float | Literal["auto"] = Field(
+        "auto",
+        description="sac: entropy weight; 'auto' tunes it toward target_entropy.",
+    )
+    alpha_init: float = Field(1.0, gt=0, description="sac: the tuned alpha's first value.")
+    target_entropy: float | Literal["auto"] = Field(
+        "auto",
+        description="sac: entropy the tuning aims at; auto: -dim(A) for Box, 0.98 log|A| for "
+        "Discrete.",
+    )
+    action_noise: ActionNoiseConfig = Field(
+        default_factory=ActionNoiseConfig, description="td3: exploration noise on actions."
     )
 
 
@@ -274,21 +231,60 @@ class Experiment(Section):
     env: EnvConfig = Field(default_factory=EnvConfig)
     validation: ValidationConfig = Field(default_factory=ValidationConfig)
     agent: AgentConfig = Field(default_factory=AgentConfig)
-    method: PPOConfig = Field(default_factory=PPOConfig)
+    method: MethodConfig = Field(default_factory=PPOConfig)
     exploration: ExplorationConfig = Field(default_factory=ExplorationConfig)
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     stopping: StoppingConfig = Field(default_factory=StoppingConfig)
     checkpoints: CheckpointConfig = Field(default_factory=CheckpointConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _method_defaults_to_ppo(cls, data: Any) -> Any:
+        method = data.get("method") if isinstance(data, dict) else None
+        if isinstance(method, dict) and "name" not in method:
+            data = {**data, "method": {"name": "ppo", **method}}
+        elif isinstance(method, dict) and method["name"] not in METHOD_CONFIGS:
+            raise ValueError(
+                f"method.name '{method['name']}' is not a method"
+                + did_you_mean(str(method["name"]), METHOD_CONFIGS)
+                + f"; methods: {', '.join(METHOD_CONFIGS)}"
+            )
+        return data
+
     @model_validator(mode="after")
     def _consistent(self) -> Experiment:
-        batch = self.env.num_envs * self.method.num_steps
-        if batch % self.method.num_minibatches:
+        method = self.method
+        if isinstance(method, PPOConfig):
+            batch = self.env.num_envs * method.num_steps
+            if batch % method.num_minibatches:
+                raise ValueError(
+                    f"the rollout of env.num_envs * method.num_steps = {self.env.num_envs} * "
+                    f"{method.num_steps} = {batch} steps does not split into "
+                    f"method.num_minibatches = {method.num_minibatches} equal minibatches"
+                )
+        else:
+            if method.batch_size > method.buffer_size:
+                raise ValueError(
+                    f"method.batch_size {method.batch_size} is larger than method.buffer_size "
+                    f"{method.buffer_size}"
+                )
+            if method.learning_starts >= self.stopping.total_steps:
+                raise ValueError(
+                    f"method.learning_starts {method.learning_starts} is not below "
+                    f"stopping.total_steps {self.stopping.total_steps}: training would never "
+                    "update"
+                )
+        defaults = ExplorationConfig()
+        unused = sorted(
+            name
+            for name in self.exploration.model_fields_set - set(type(method).exploration)
+            if getattr(self.exploration, name) != getattr(defaults, name)
+        )
+        if unused:
             raise ValueError(
-                f"the rollout of env.num_envs * method.num_steps = {self.env.num_envs} * "
-                f"{self.method.num_steps} = {batch} steps does not split into "
-                f"method.num_minibatches = {self.method.num_minibatches} equal minibatches"
+                f"exploration.{unused[0]} is not used by method {method.name}, which reads "
+                f"exploration.{', exploration.'.join(type(method).exploration)}"
             )
         if self.agent.init == "random" and (self.agent.init_layers or self.agent.freeze):
             raise ValueError(
@@ -343,9 +339,14 @@ def _number_for_schedule(error: dict[str, Any]) -> bool:
 def _describe(error: dict[str, Any]) -> str:
     """One readable clause per validation error: the key path, the problem, what is allowed."""
     loc = [str(part) for part in error["loc"] if not str(part).startswith("function-after")]
+    if loc[:1] == ["method"] and len(loc) > 1 and loc[1] in METHOD_CONFIGS:
+        loc = ["method", *loc[2:]]  # the union's tag: 'method.dqn.gamma' -> 'method.gamma'
+        tag = error["loc"][1]
+    else:
+        tag = None
     path = ".".join(p for p in loc if p not in {"float", "Schedule"}) or "(top level)"
     if error["type"] == "extra_forbidden":
-        fields = _fields_at(loc[:-1])
+        fields = _fields_at(loc[:-1], tag)
         return (
             f"unknown key '{path}'"
             + did_you_mean(loc[-1], fields)
@@ -361,9 +362,13 @@ def _describe(error: dict[str, Any]) -> str:
     return f"'{path}' = {error.get('input')!r}: {message}"
 
 
-def _fields_at(loc: list[str]) -> list[str]:
+def _fields_at(loc: list[str], method: str | None = None) -> list[str]:
+    """The keys valid at a path of the experiment (for did-you-mean)."""
     model: type[BaseModel] = Experiment
     for part in loc:
+        if model is Experiment and part == "method":
+            model = METHOD_CONFIGS[method or "ppo"]
+            continue
         field = model.model_fields.get(part)
         annotation = getattr(field, "annotation", None)
         nested = next(
@@ -417,10 +422,13 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
 
 def preset(method: str, env_id: str) -> dict[str, Any]:
     """The tuned settings shipped for (method, env), or {} when there are none."""
-    presets = available_presets()
-    if method not in presets:
-        raise ConfigError(f"unknown method '{method}'" + did_you_mean(method, presets))
-    return copy.deepcopy(presets[method].get(env_id, {}))
+    if method not in METHOD_CONFIGS:
+        raise ConfigError(
+            f"unknown method '{method}'"
+            + did_you_mean(method, METHOD_CONFIGS)
+            + f"; methods: {', '.join(METHOD_CONFIGS)}"
+        )
+    return copy.deepcopy(available_presets().get(method, {}).get(env_id, {}))
 
 
 def available_presets() -> dict[str, dict[str, dict[str, Any]]]:
@@ -462,16 +470,20 @@ def merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def describe_defaults(model: type[BaseModel] = Experiment, indent: int = 0) -> str:
-    """The experiment tree as commented YAML: each field, its default and its description."""
+def describe_defaults(
+    method: str = "ppo", model: type[BaseModel] = Experiment, indent: int = 0
+) -> str:
+    """The experiment tree for a method as commented YAML: each field, default and description."""
     lines = []
     for name, field in model.model_fields.items():
         pad = "  " * indent
         nested = field.annotation if _is_model(field.annotation) else None
+        if model is Experiment and name == "method":
+            nested = METHOD_CONFIGS[method]
         if nested is not None and nested is not Schedule:
             doc = (nested.__doc__ or "").strip().splitlines()[0]
             lines.append(f"{pad}{name}:  # {doc}")
-            lines.append(describe_defaults(nested, indent + 1))
+            lines.append(describe_defaults(method, nested, indent + 1))
             continue
         default = field.get_default(call_default_factory=True)
         if isinstance(default, BaseModel):

@@ -686,12 +686,16 @@ def check_env(
     return report
 
 
-def preflight(env_id: str, kwargs: dict[str, Any] | None = None, num_steps: int = 64) -> None:
+def preflight(
+    env_id: str, kwargs: dict[str, Any] | None = None, num_steps: int = 64, finite: bool = True
+) -> None:
     """Before training: raise ``EnvError`` naming each failed API check, so a broken env is
-    reported as such instead of as a traceback from inside the vector env."""
+    reported as such instead of as a traceback from inside the vector env. ``finite=False``
+    (the experiment's ``env.check_finite: false``) lets NaN and infinity through."""
     report = check_env(env_id, kwargs, num_steps=num_steps, full=False)
-    if not report.ok:
-        problems = "; ".join(f"{r.name}: {r.message}" for r in report.failures)
+    failures = [r for r in report.failures if finite or r.name != "finite values"]
+    if failures:
+        problems = "; ".join(f"{r.name}: {r.message}" for r in failures)
         raise EnvError(
             f"env '{env_id}' breaks the Gymnasium API ({problems}); "
             f"'mentor check-env {env_id}' shows the full report"

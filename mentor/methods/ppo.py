@@ -28,11 +28,11 @@ from mentor.core.normalize import RewardScaler
 from mentor.core.returns import gae
 from mentor.core.schedules import value_at
 from mentor.core.seeding import seed_everything
-from mentor.core.spaces import check_action_space
 from mentor.core.storage import RolloutStorage
 from mentor.core.vec_env import VecEnv
 from mentor.errors import NonFiniteError
-from mentor.experiment import Experiment, PPOConfig
+from mentor.experiment import Experiment
+from mentor.methods.configs import PPOConfig
 from mentor.runs import checkpoint
 from mentor.runs.folder import RunFolder
 from mentor.runs.session import Result, TrainingSession
@@ -195,7 +195,6 @@ def train(experiment: Experiment, run: RunFolder) -> Result:
 def _train(experiment: Experiment, run: RunFolder, venv: VecEnv) -> Result:
     cfg, env = experiment.method, experiment.env
     device = choose_device(experiment.device)
-    check_action_space(venv.action_space, "ppo")
     agent = Agent.build(experiment, venv.observation_space, venv.action_space)
     initialize(agent, experiment.agent)
     policy = agent.policy.to(device).train()
