@@ -9,10 +9,10 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from mentor.core.networks import ActorCritic
 from mentor.core.spaces import obs_encoder, space_from_json, space_to_json, to_env_actions
 from mentor.errors import CheckpointError
 from mentor.experiment import AgentConfig, Experiment
+from mentor.methods import build_networks
 from mentor.runs import checkpoint
 
 
@@ -22,7 +22,7 @@ class Agent:
 
     def __init__(
         self,
-        policy: ActorCritic,
+        policy: torch.nn.Module,
         observation_space: spaces.Space,
         action_space: spaces.Space,
         experiment: Experiment,
@@ -38,14 +38,8 @@ class Agent:
     def build(
         cls, experiment: Experiment, obs_space: spaces.Space, act_space: spaces.Space
     ) -> Agent:
-        """A freshly initialised agent for an experiment and the env's spaces."""
-        policy = ActorCritic(
-            obs_space,
-            act_space,
-            experiment.agent.network,
-            normalize_obs=experiment.env.normalize_obs,
-            clip_obs=experiment.env.clip_obs,
-        )
+        """A freshly initialised agent: the method's networks for the env's spaces."""
+        policy = build_networks(experiment, obs_space, act_space)
         return cls(policy, obs_space, act_space, experiment)
 
     def spaces_meta(self) -> dict[str, Any]:
@@ -88,8 +82,7 @@ class Agent:
         """Network actions for a batch of already-encoded observations."""
         with torch.inference_mode():
             obs = torch.as_tensor(encoded_obs, device=self.device)
-            actions, _, _ = self.policy.act(obs, deterministic)
-        return actions.cpu().numpy()
+            return self.policy.predict(obs, deterministic).cpu().numpy()
 
 
 def load_weights(module: torch.nn.Module, state: dict[str, torch.Tensor], source: Path) -> None:

@@ -209,6 +209,12 @@ class LoggingConfig(Section):
     csv: bool = Field(True, description="metrics.csv in the run folder.")
     tensorboard: bool = Field(True, description="TensorBoard events in the run folder.")
     progress: bool = Field(True, description="A live progress bar on the console.")
+    every_steps: int = Field(
+        1000,
+        ge=1,
+        description="Off-policy methods: env steps between metric rows (on-policy methods log "
+        "once per update).",
+    )
 
 
 class Experiment(Section):

@@ -66,3 +66,21 @@ def test_log_probs_of_sampled_actions_are_finite_and_gradients_flow(space) -> No
     assert np.isfinite(log_prob.detach().numpy()).all()
     log_prob.sum().backward()
     assert params.grad is not None and params.grad.abs().sum() > 0
+
+
+def test_ensemble_mlp_members_are_independent_mlps() -> None:
+    from mentor.core.networks import EnsembleMLP
+
+    torch.manual_seed(0)
+    ensemble = EnsembleMLP(2, 5, [8, 8], 1, "relu")
+    x = torch.randn(3, 5)
+    out = ensemble(x)
+    assert out.shape == (2, 3, 1)
+    for k in range(2):
+        layers = ensemble.layers
+        h = torch.relu(x @ layers[0].weight[k] + layers[0].bias[k])
+        h = torch.relu(h @ layers[2].weight[k] + layers[2].bias[k])
+        torch.testing.assert_close(out[k], h @ layers[4].weight[k] + layers[4].bias[k])
+    out[0].sum().backward()  # member 0's loss leaves member 1's weights untouched
+    assert ensemble.layers[0].weight.grad[1].abs().sum() == 0
+    assert ensemble.layers[0].weight.grad[0].abs().sum() > 0

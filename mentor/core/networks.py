@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import torch
@@ -46,7 +47,24 @@ class NatureCNN(nn.Module):
         return self.fc(self.convs(x))
 
 
-def _init_linear(module: nn.Module, gain: float) -> None:
+def observation_encoder(
+    obs_space: spaces.Space, config: NetworkConfig, normalize_obs: bool, clip_obs: float
+) -> tuple[ObsNormalizer, NatureCNN | None, int]:
+    """The first layers every network shares: normalization (vectors only) and, for images, the
+    CNN. Returns them and the size of the features they produce."""
+    _, obs_shape = obs_encoder(obs_space)
+    image = is_image(obs_space)
+    if config.kind == "cnn" and not image:
+        raise ValueError(f"agent.network.kind 'cnn' needs (H, W, C) uint8 images, got {obs_space}")
+    if config.kind == "mlp" and image:
+        raise ValueError("agent.network.kind 'mlp' cannot take image observations; use cnn or auto")
+    normalizer = ObsNormalizer(obs_shape, normalize_obs and not image, clip_obs)
+    cnn = NatureCNN(obs_shape) if image else None
+    return normalizer, cnn, cnn.out_size if cnn is not None else obs_shape[0]
+
+
+def init_linear(module: nn.Module, gain: float) -> None:
+    """Orthogonal weights with ``gain``, zero biases, for every linear and conv layer."""
     for layer in module.modules():
         if isinstance(layer, nn.Linear | nn.Conv2d):
             nn.init.orthogonal_(layer.weight, gain)
@@ -69,20 +87,11 @@ class ActorCritic(nn.Module):
         clip_obs: float = 10.0,
     ) -> None:
         super().__init__()
-        _, obs_shape = obs_encoder(obs_space)
-        image = is_image(obs_space)
-        if config.kind == "cnn" and not image:
-            raise ValueError(
-                f"agent.network.kind 'cnn' needs (H, W, C) uint8 images, got {obs_space}"
-            )
-        if config.kind == "mlp" and image:
-            raise ValueError(
-                "agent.network.kind 'mlp' cannot take image observations; use cnn or auto"
-            )
-        self.normalizer = ObsNormalizer(obs_shape, normalize_obs and not image, clip_obs)
+        self.normalizer, self.cnn, in_size = observation_encoder(
+            obs_space, config, normalize_obs, clip_obs
+        )
+        image = self.cnn is not None
         self.dist: ActionDist = make_dist(action_space, config.log_std_init)
-        self.cnn = NatureCNN(obs_shape) if image else None
-        in_size = self.cnn.out_size if self.cnn is not None else obs_shape[0]
         hidden, act = config.hidden_sizes, config.activation
         out_size = hidden[-1] if hidden else in_size
         self.shared = config.shared or image
@@ -91,9 +100,9 @@ class ActorCritic(nn.Module):
         self.actor_head = nn.Linear(out_size, self.dist.num_params)
         self.critic_head = nn.Linear(out_size, 1)
         if config.ortho_init:  # gains as in the PPO implementation details (Huang et al. 2022)
-            _init_linear(self, math.sqrt(2))
-            _init_linear(self.actor_head, 0.01)
-            _init_linear(self.critic_head, 1.0)
+            init_linear(self, math.sqrt(2))
+            init_linear(self.actor_head, 0.01)
+            init_linear(self.critic_head, 1.0)
 
     def _features(self, obs: torch.Tensor) -> torch.Tensor:
         obs = self.normalizer(obs)
@@ -122,9 +131,53 @@ class ActorCritic(nn.Module):
         actions = self.dist.sample(params, deterministic)
         return actions, self.dist.log_prob(params, actions), values
 
+    def predict(self, obs: torch.Tensor, deterministic: bool = True) -> torch.Tensor:
+        """Actions only: what an Agent acts with."""
+        return self.dist.sample(self.policy_params(obs), deterministic)
+
     def evaluate_actions(
         self, obs: torch.Tensor, actions: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Log-probabilities, entropies and values of given actions (for the update)."""
         params, values = self(obs)
         return self.dist.log_prob(params, actions), self.dist.entropy(params), values
+
+
+class EnsembleLinear(nn.Module):
+    """K independent linear layers applied in one batched matmul: input (K, B, in) -> (K, B, out).
+
+    Twin critics (TD3, SAC) evaluated this way cost one call instead of two per layer, forward
+    and backward: on a CPU, with small layers, per-call overhead is most of the cost.
+    """
+
+    def __init__(self, members: int, in_size: int, out_size: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(members, in_size, out_size))
+        self.bias = nn.Parameter(torch.empty(members, 1, out_size))
+        bound = 1 / math.sqrt(in_size)  # nn.Linear's default initialisation, per member
+        nn.init.uniform_(self.weight, -bound, bound)
+        nn.init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.baddbmm(self.bias, x, self.weight)
+
+
+class EnsembleMLP(nn.Module):
+    """K MLPs of the same shape, evaluated together; ``forward(x)`` takes (B, in) — the same input
+    for every member — or (K, B, in), and returns (K, B, out)."""
+
+    def __init__(self, members: int, in_size: int, hidden_sizes: list[int], out_size: int,
+                 activation: str) -> None:  # fmt: skip
+        super().__init__()
+        self.members = members
+        sizes = [in_size, *hidden_sizes]
+        layers: list[nn.Module] = []
+        for a, b in itertools.pairwise(sizes):
+            layers += [EnsembleLinear(members, a, b), ACTIVATIONS[activation]()]
+        layers.append(EnsembleLinear(members, sizes[-1], out_size))
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 2:
+            x = x.unsqueeze(0).expand(self.members, -1, -1)
+        return self.layers(x)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from gymnasium import spaces
 
 from mentor.agent import Agent, initialize
 from mentor.core.device import choose_device, set_threads
@@ -154,6 +155,18 @@ def explained_variance(values: torch.Tensor, returns: torch.Tensor) -> float:
     """1 - Var(returns - values) / Var(returns): how much of the return the critic explains."""
     var = returns.var().item()
     return float("nan") if var == 0 else 1.0 - (returns - values).var().item() / var
+
+
+def build_networks(
+    experiment: Experiment, obs_space: spaces.Space, action_space: spaces.Space
+) -> ActorCritic:
+    return ActorCritic(
+        obs_space,
+        action_space,
+        experiment.agent.network,
+        normalize_obs=experiment.env.normalize_obs,
+        clip_obs=experiment.env.clip_obs,
+    )
 
 
 def collect(

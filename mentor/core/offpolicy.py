@@ -1,0 +1,147 @@
+"""The loop DQN, SAC and TD3 share; each method supplies how it acts and how it updates.
+
+    repeat until the session stops:
+        act        on the current observations (uniformly at random before learning_starts)
+        step       the envs; store the transition in the replay buffer
+        update     gradient_steps times every train_freq env steps, once learning has started
+        log        every logging.every_steps env steps; the session validates, checkpoints, stops
+
+``train_freq`` and ``learning_starts`` count env steps, so a run behaves the same whatever
+``env.num_envs`` is, up to the granularity of one vector step.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from mentor.core.normalize import RewardScaler
+from mentor.core.replay import ReplayBuffer
+from mentor.core.vec_env import VecEnv
+from mentor.experiment import Experiment
+from mentor.runs.session import Result, StateFn, TrainingSession
+
+# (observations, progress, warmup) -> (actions to store, actions for the env), both batched.
+ActFn = Callable[[torch.Tensor, float, bool], tuple[torch.Tensor, np.ndarray]]
+# (progress) -> metrics of one gradient step
+UpdateFn = Callable[[float], dict[str, float]]
+
+
+@dataclass
+class OffPolicyState:
+    """Counters the loop keeps; saved in checkpoints."""
+
+    step: int = 0
+    gradient_steps: int = 0
+    update_rounds: int = 0
+    metrics: dict[str, list[float]] = field(default_factory=dict)
+
+
+def make_buffer(
+    experiment: Experiment,
+    venv: VecEnv,
+    obs_dtype: torch.dtype,
+    action_shape: tuple[int, ...],
+    action_dtype: torch.dtype,
+) -> ReplayBuffer:
+    cfg = experiment.method
+    return ReplayBuffer(
+        cfg.buffer_size, venv.num_envs, venv.obs_shape, obs_dtype, action_shape, action_dtype,
+        gamma=cfg.gamma, n_step=cfg.n_step, prioritized=getattr(cfg, "prioritized", False),
+        priority_alpha=getattr(cfg, "priority_alpha", 0.6),
+    )  # fmt: skip
+
+
+def train_off_policy(
+    experiment: Experiment,
+    session: TrainingSession,
+    venv: VecEnv,
+    buffer: ReplayBuffer,
+    act: ActFn,
+    update: UpdateFn,
+    state: StateFn,
+    loop: OffPolicyState,
+    observe: Callable[[torch.Tensor], None] | None = None,
+) -> Result:
+    """Run the shared loop. ``observe`` sees each batch of observations (for normalization)."""
+    cfg = experiment.method
+    device = session.agent.device
+    total = experiment.stopping.total_steps
+    log_every = experiment.logging.every_steps
+    reward_scaler = RewardScaler(venv.num_envs, cfg.gamma, experiment.env.normalize_reward)
+    obs = venv.reset(seed=experiment.seed)
+    next_log = log_every
+    tic, steps_at_tic = time.perf_counter(), 0
+    try:
+        while session.stop_reason is None:
+            progress = loop.step / total
+            obs_t = torch.from_numpy(obs)
+            if observe is not None:
+                observe(obs_t)
+            warmup = loop.step < cfg.learning_starts
+            with torch.inference_mode():
+                stored, env_actions = act(obs_t.to(device), progress, warmup)
+            valid = ~venv.needs_reset
+            obs, rewards, terminated, truncated = venv.step(env_actions)
+            rewards = reward_scaler(rewards, terminated | truncated)
+            buffer.add(obs_t, stored.cpu(), rewards, terminated, truncated, valid)
+            loop.step += venv.num_envs
+
+            if not warmup and len(buffer) >= 1:
+                rounds_due = (loop.step - cfg.learning_starts) // cfg.train_freq
+                while loop.update_rounds < rounds_due:
+                    loop.update_rounds += 1
+                    for _ in range(cfg.gradient_steps):
+                        _accumulate(loop.metrics, update(progress))
+                        loop.gradient_steps += 1
+
+            if loop.step >= next_log or loop.step >= total:
+                elapsed = time.perf_counter() - tic
+                metrics = _log_row(loop, venv, (loop.step - steps_at_tic) / max(elapsed, 1e-9))
+                session.log(loop.step, metrics)
+                next_log = (loop.step // log_every + 1) * log_every
+                tic, steps_at_tic = time.perf_counter(), loop.step
+            session.after_update(loop.step, state)
+    except KeyboardInterrupt:
+        return session.finish(loop.step, state, reason="interrupted")
+    except Exception as exc:
+        session.abort(f"error: {exc}")
+        raise
+    return session.finish(loop.step, state)
+
+
+def _accumulate(totals: dict[str, list[float]], metrics: dict[str, float]) -> None:
+    for key, value in metrics.items():
+        totals.setdefault(key, []).append(value)
+
+
+def _log_row(loop: OffPolicyState, venv: VecEnv, sps: float) -> dict[str, float]:
+    row = {key: float(np.mean(values)) for key, values in loop.metrics.items()}
+    loop.metrics.clear()
+    row.update({"time/sps": sps, "time/gradient_steps": loop.gradient_steps})
+    returns, lengths = venv.pop_episodes()
+    if returns:
+        row.update({
+            "rollout/ep_return_mean": float(np.mean(returns)),
+            "rollout/ep_return_std": float(np.std(returns)),
+            "rollout/ep_length_mean": float(np.mean(lengths)),
+            "rollout/episodes": len(returns),
+        })  # fmt: skip
+    return row
+
+
+def polyak_update(target: torch.nn.Module, online: torch.nn.Module, tau: float) -> None:
+    """target ← (1 - tau) target + tau online, for every parameter and buffer (tau 1: a copy)."""
+    with torch.no_grad():
+        target_tensors = [*target.parameters(), *target.buffers()]
+        online_tensors = [*online.parameters(), *online.buffers()]
+        if tau >= 1.0:
+            torch._foreach_copy_(target_tensors, online_tensors)
+        else:
+            floats = [(t, o) for t, o in zip(target_tensors, online_tensors, strict=True)
+                      if t.is_floating_point()]  # fmt: skip
+            torch._foreach_lerp_([t for t, _ in floats], [o for _, o in floats], tau)

@@ -1,0 +1,206 @@
+"""The replay buffer of off-policy methods: preallocated, typed, one copy of each observation.
+
+Storage is a ring of *rows*, one per vector step. Row t holds, for each of the N envs, the
+observation it was in, the action taken, and what came back (reward, terminated, truncated).
+With NEXT_STEP autoreset (see ``core/vec_env.py``) the observation that followed (t, i) is
+``obs[t + 1, i]`` — the final observation when the episode ended there — so no observation is
+stored twice, and truncated episodes bootstrap from their true last state. The row after an
+episode's end is the env's reset step: ``valid`` is False there and it is never sampled.
+
+Sampling draws uniformly (or by priority) among transitions whose n following rows exist, sums
+up to n discounted rewards, stops at the episode's end, and returns the observation to
+bootstrap from with its discount (0 after a termination).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from mentor.core.sum_tree import SumTree
+
+
+@dataclass
+class ReplaySample:
+    obs: torch.Tensor
+    actions: torch.Tensor
+    rewards: torch.Tensor  # sum of up to n discounted rewards
+    next_obs: torch.Tensor  # the observation to bootstrap from
+    discounts: torch.Tensor  # gamma^k, or 0 when the episode terminated within the n steps
+    weights: torch.Tensor  # importance-sampling weights (ones without prioritized replay)
+    indices: np.ndarray  # flat indices, for update_priorities
+
+
+class ReplayBuffer:
+    def __init__(
+        self,
+        capacity: int,
+        num_envs: int,
+        obs_shape: tuple[int, ...],
+        obs_dtype: torch.dtype,
+        action_shape: tuple[int, ...],
+        action_dtype: torch.dtype,
+        gamma: float,
+        n_step: int = 1,
+        prioritized: bool = False,
+        priority_alpha: float = 0.6,
+    ) -> None:
+        # capacity counts transitions; one more row holds the observation after the newest.
+        self.rows = max(capacity // num_envs, n_step + 1) + 1
+        self.num_envs, self.gamma, self.n_step = num_envs, gamma, n_step
+        shape = (self.rows, num_envs)
+        self.obs = torch.zeros((*shape, *obs_shape), dtype=obs_dtype)
+        self.actions = torch.zeros((*shape, *action_shape), dtype=action_dtype)
+        self.rewards = torch.zeros(shape)
+        self.terminated = torch.zeros(shape, dtype=torch.bool)
+        self.truncated = torch.zeros(shape, dtype=torch.bool)
+        self.valid = torch.zeros(shape, dtype=torch.bool)
+        self.pos = 0  # the row the next add writes
+        self.count = 0  # rows written, up to self.rows
+        self.priorities = SumTree(self.rows * num_envs) if prioritized else None
+        self.priority_alpha = priority_alpha
+        self.max_priority = 1.0
+        self._discounts = gamma ** torch.arange(n_step + 1, dtype=torch.float32)
+
+    def __len__(self) -> int:
+        """Transitions that can be sampled now (an upper bound: reset steps are skipped)."""
+        return max(self.count - self.n_step, 0) * self.num_envs
+
+    @property
+    def nbytes(self) -> int:
+        tensors = (self.obs, self.actions, self.rewards, self.terminated, self.truncated,
+                   self.valid)  # fmt: skip
+        extra = self.priorities.nbytes if self.priorities is not None else 0
+        return sum(t.element_size() * t.nelement() for t in tensors) + extra
+
+    def add(
+        self,
+        obs: torch.Tensor,
+        actions: torch.Tensor,
+        rewards: np.ndarray,
+        terminated: np.ndarray,
+        truncated: np.ndarray,
+        valid: np.ndarray,
+    ) -> None:
+        """Store one vector step: the observations acted on and what the step returned."""
+        t = self.pos
+        self.obs[t] = obs
+        self.actions[t] = actions
+        self.rewards[t] = torch.from_numpy(rewards)
+        self.terminated[t] = torch.from_numpy(terminated)
+        self.truncated[t] = torch.from_numpy(truncated)
+        self.valid[t] = torch.from_numpy(valid)
+        self.pos = (t + 1) % self.rows
+        self.count = min(self.count + 1, self.rows)
+        if self.priorities is not None:
+            # The new row cannot be sampled until n rows follow it; the row that now has them
+            # becomes sampleable with the highest priority so far (Schaul et al. 2016).
+            self._set_row_priority(t, 0.0)
+            ready = (t - self.n_step) % self.rows
+            if self.count > self.n_step:
+                self._set_row_priority(ready, self.max_priority**self.priority_alpha)
+
+    def _set_row_priority(self, row: int, value: float) -> None:
+        flat = row * self.num_envs + np.arange(self.num_envs)
+        values = np.where(self.valid[row].numpy(), value, 0.0)
+        self.priorities.update(flat, values)
+
+    def sample(
+        self, batch_size: int, generator: np.random.Generator, beta: float = 0.4
+    ) -> ReplaySample:
+        if len(self) == 0:
+            raise ValueError("the replay buffer has no transition to sample yet")
+        if self.priorities is None:
+            flat = self._uniform_indices(batch_size, generator)
+            weights = torch.ones(batch_size)
+        else:
+            flat, probabilities = self.priorities.sample(batch_size, generator)
+            weights = torch.from_numpy((len(self) * probabilities) ** (-beta)).float()
+            weights /= weights.max()
+        rows, envs = np.divmod(flat, self.num_envs)
+        rewards, next_rows, discounts = self._n_step(rows, envs)
+        return ReplaySample(
+            obs=self.obs[rows, envs],
+            actions=self.actions[rows, envs],
+            rewards=rewards,
+            next_obs=self.obs[next_rows, envs],
+            discounts=discounts,
+            weights=weights,
+            indices=flat,
+        )
+
+    def _uniform_indices(self, batch_size: int, generator: np.random.Generator) -> np.ndarray:
+        """Uniform over valid transitions with n rows after them, by rejection (few rejects:
+        only reset steps are invalid)."""
+        chosen: list[np.ndarray] = []
+        needed = batch_size
+        newest = self.pos - 1
+        while needed > 0:
+            ages = generator.integers(self.n_step, self.count, size=2 * needed)
+            rows = (newest - ages) % self.rows
+            envs = generator.integers(0, self.num_envs, size=2 * needed)
+            keep = self.valid[rows, envs].numpy()
+            flat = (rows * self.num_envs + envs)[keep][:needed]
+            chosen.append(flat)
+            needed -= len(flat)
+        return np.concatenate(chosen)
+
+    def _n_step(
+        self, rows: np.ndarray, envs: np.ndarray
+    ) -> tuple[torch.Tensor, np.ndarray, torch.Tensor]:
+        """Discounted reward sums over up to n steps, stopping at the episode's end."""
+        offsets = np.arange(self.n_step)
+        window = (rows[:, None] + offsets) % self.rows  # (B, n)
+        env_cols = envs[:, None]
+        rewards = self.rewards[window, env_cols]
+        terminated = self.terminated[window, env_cols]
+        done = terminated | self.truncated[window, env_cols]
+        # alive[k]: no episode end among steps 0..k-1, so step k still belongs to the episode.
+        ended_before = torch.cumsum(done.int(), 1) - done.int()
+        alive = ended_before == 0
+        steps = alive.sum(1)  # rewards summed: up to and including the first end, at most n
+        reward_sum = (rewards * alive * self._discounts[: self.n_step]).sum(1)
+        last = steps - 1
+        terminated_last = terminated[torch.arange(len(rows)), last]
+        discounts = self._discounts[steps] * (~terminated_last)
+        next_rows = (rows + steps.numpy()) % self.rows
+        return reward_sum, next_rows, discounts
+
+    def update_priorities(self, indices: np.ndarray, priorities: np.ndarray) -> None:
+        """New priorities (e.g. |TD error|) for sampled transitions."""
+        priorities = np.maximum(priorities, 1e-6)
+        self.max_priority = max(self.max_priority, float(priorities.max()))
+        self.priorities.update(indices, priorities**self.priority_alpha)
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """Only the rows written, so a checkpoint of a young buffer stays small."""
+        state = {
+            "obs": self.obs[: self.count].clone(),
+            "actions": self.actions[: self.count].clone(),
+            "rewards": self.rewards[: self.count].clone(),
+            "terminated": self.terminated[: self.count].clone(),
+            "truncated": self.truncated[: self.count].clone(),
+            "valid": self.valid[: self.count].clone(),
+            "position": torch.tensor([self.pos, self.count]),
+            "max_priority": torch.tensor(self.max_priority, dtype=torch.float64),
+        }
+        if self.priorities is not None:
+            state["priorities"] = torch.from_numpy(self.priorities.leaves().copy())
+        return state
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        self.pos, self.count = (int(v) for v in state["position"])
+        for name in ("obs", "actions", "rewards", "terminated", "truncated", "valid"):
+            target = getattr(self, name)
+            source = state[name]
+            if source.shape[1:] != target.shape[1:] or len(source) != self.count:
+                raise ValueError(
+                    f"replay buffer '{name}' has shape {tuple(source.shape)}; this buffer "
+                    f"holds {tuple(target.shape)}"
+                )
+            target[: self.count] = source
+        self.max_priority = float(state["max_priority"])
+        if self.priorities is not None and "priorities" in state:
+            self.priorities.update(np.arange(self.priorities.size), state["priorities"].numpy())

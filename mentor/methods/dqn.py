@@ -1,0 +1,196 @@
+"""Deep Q-Networks (Mnih et al. 2015) with double-Q targets (van Hasselt et al. 2016), an
+optional dueling head (Wang et al. 2016), n-step returns and prioritized replay (Schaul et al.
+2016). Discrete actions; vector or image observations.
+
+    act      epsilon-greedy on Q (epsilon follows exploration.epsilon)
+    target   y = r_n + gamma^n * Q_target(s_n, argmax_a Q(s_n, a))   (0 after termination)
+    loss     Huber(Q(s, a) - y), weighted by importance weights under prioritized replay
+    target   network copied (tau 1) or Polyak-averaged every target_update_freq env steps
+
+The loop itself (collect, store, update every train_freq steps) is shared: core/offpolicy.py.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from gymnasium import spaces
+from torch import nn
+from torch.nn import functional as F
+
+from mentor.agent import Agent, initialize
+from mentor.core.device import choose_device, set_threads
+from mentor.core.networks import init_linear, mlp, observation_encoder
+from mentor.core.offpolicy import OffPolicyState, make_buffer, polyak_update, train_off_policy
+from mentor.core.replay import ReplayBuffer
+from mentor.core.schedules import value_at
+from mentor.core.seeding import seed_everything
+from mentor.core.vec_env import VecEnv
+from mentor.errors import NonFiniteError
+from mentor.experiment import Experiment, NetworkConfig
+from mentor.methods.configs import DQNConfig
+from mentor.runs import checkpoint
+from mentor.runs.folder import RunFolder
+from mentor.runs.session import Result, TrainingSession
+
+
+class QNetwork(nn.Module):
+    """Q(s, ·) for every discrete action; dueling: Q = V(s) + A(s, a) - mean_a A(s, a)."""
+
+    def __init__(self, obs_space: spaces.Space, num_actions: int, config: NetworkConfig,
+                 dueling: bool, normalize_obs: bool, clip_obs: float) -> None:  # fmt: skip
+        super().__init__()
+        self.normalizer, self.cnn, in_size = observation_encoder(
+            obs_space, config, normalize_obs, clip_obs
+        )
+        self.body = mlp(in_size, config.hidden_sizes, config.activation)
+        out_size = config.hidden_sizes[-1] if config.hidden_sizes else in_size
+        self.head = nn.Linear(out_size, num_actions)
+        self.value_head = nn.Linear(out_size, 1) if dueling else None
+        if config.ortho_init:
+            init_linear(self, 2**0.5)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        x = self.normalizer(obs)
+        x = self.body(self.cnn(x) if self.cnn is not None else x)
+        q = self.head(x)
+        if self.value_head is not None:
+            q = self.value_head(x) + q - q.mean(-1, keepdim=True)
+        return q
+
+
+class DQNNetworks(nn.Module):
+    """The online Q network and its target; an Agent acts greedily with the online one."""
+
+    def __init__(self, q: QNetwork, target: QNetwork) -> None:
+        super().__init__()
+        self.q = q
+        self.target = target.requires_grad_(False)
+
+    def predict(self, obs: torch.Tensor, deterministic: bool = True) -> torch.Tensor:
+        return self.q(obs).argmax(-1)
+
+
+def build_networks(
+    experiment: Experiment, obs_space: spaces.Space, action_space: spaces.Space
+) -> DQNNetworks:
+    cfg, env = experiment.method, experiment.env
+
+    def make() -> QNetwork:
+        return QNetwork(obs_space, int(action_space.n), experiment.agent.network, cfg.dueling,
+                        env.normalize_obs, env.clip_obs)  # fmt: skip
+
+    q = make()
+    target = make()
+    target.load_state_dict(q.state_dict())
+    return DQNNetworks(q, target)
+
+
+def dqn_loss(
+    nets: DQNNetworks, buffer: ReplayBuffer, cfg: DQNConfig, rng: np.random.Generator, beta: float
+) -> tuple[dict[str, torch.Tensor], dict[str, float], np.ndarray, torch.Tensor]:
+    """Loss terms, diagnostics, sampled indices and |TD errors| for one minibatch."""
+    batch = buffer.sample(cfg.batch_size, rng, beta)
+    device = next(nets.parameters()).device
+    obs, next_obs = batch.obs.to(device), batch.next_obs.to(device)
+    with torch.no_grad():
+        next_q_target = nets.target(next_obs)
+        if cfg.double_q:  # the online network picks the action, the target network values it
+            next_actions = nets.q(next_obs).argmax(-1, keepdim=True)
+            next_values = next_q_target.gather(-1, next_actions).squeeze(-1)
+        else:
+            next_values = next_q_target.max(-1).values
+        targets = batch.rewards.to(device) + batch.discounts.to(device) * next_values
+    q_values = nets.q(obs)
+    chosen = q_values.gather(-1, batch.actions.to(device).unsqueeze(-1)).squeeze(-1)
+    errors = chosen - targets
+    if cfg.loss == "huber":
+        per_sample = F.smooth_l1_loss(chosen, targets, reduction="none")
+    else:
+        per_sample = errors.square()
+    loss = (batch.weights.to(device) * per_sample).mean()
+    stats = {"train/q_mean": chosen.mean().item(), "train/td_abs": errors.abs().mean().item()}
+    return {"loss/td": loss}, stats, batch.indices, errors.detach().abs()
+
+
+def train(experiment: Experiment, run: RunFolder) -> Result:
+    """Train DQN as the experiment says, in the given run folder."""
+    set_threads(experiment.num_threads)
+    seed_everything(experiment.seed)
+    env = experiment.env
+    venv = VecEnv.make(
+        env.id, env.kwargs, env.num_envs, vectorization=env.vectorization,
+        max_episode_steps=env.max_episode_steps, check_finite=env.check_finite,
+    )  # fmt: skip
+    try:
+        return _train(experiment, run, venv)
+    finally:
+        venv.close()
+
+
+def _train(experiment: Experiment, run: RunFolder, venv: VecEnv) -> Result:
+    cfg: DQNConfig = experiment.method
+    device = choose_device(experiment.device)
+    agent = Agent.build(experiment, venv.observation_space, venv.action_space)
+    initialize(agent, experiment.agent)
+    nets: DQNNetworks = agent.policy.to(device).train()
+    agent.device = device
+    optimizer = torch.optim.Adam(
+        [p for p in nets.q.parameters() if p.requires_grad],
+        lr=value_at(cfg.learning_rate, 0.0), eps=cfg.adam_eps, fused=True,
+    )  # fmt: skip
+    image = nets.q.cnn is not None
+    buffer = make_buffer(experiment, venv, torch.uint8 if image else torch.float32, (), torch.int64)
+    rng = np.random.default_rng(experiment.seed)  # exploration and replay sampling
+    loop = OffPolicyState()
+    last_target_update = 0
+    num_actions = int(venv.action_space.n)
+    session = TrainingSession(experiment, run, agent)
+    run.update(replay_buffer_bytes=buffer.nbytes)
+
+    def act(obs: torch.Tensor, progress: float, warmup: bool) -> tuple[torch.Tensor, np.ndarray]:
+        epsilon = 1.0 if warmup else value_at(experiment.exploration.epsilon, progress)
+        actions = nets.q(obs).argmax(-1).cpu().numpy()
+        explore = rng.random(len(actions)) < epsilon
+        actions[explore] = rng.integers(0, num_actions, int(explore.sum()))
+        return torch.from_numpy(actions), actions
+
+    def update(progress: float) -> dict[str, float]:
+        nonlocal last_target_update
+        learning_rate = value_at(cfg.learning_rate, progress)
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate
+        if loop.step - last_target_update >= cfg.target_update_freq:
+            polyak_update(nets.target, nets.q, cfg.tau)
+            last_target_update = loop.step
+        beta = value_at(cfg.priority_beta, progress)
+        terms, stats, indices, td_abs = dqn_loss(nets, buffer, cfg, rng, beta)
+        loss = sum(terms.values())
+        if not torch.isfinite(loss):
+            raise NonFiniteError(f"DQN loss is not finite: loss/td = {loss.item()}")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        params = [p for p in nets.q.parameters() if p.requires_grad]
+        grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm or float("inf"))
+        optimizer.step()
+        if cfg.prioritized:
+            buffer.update_priorities(indices, td_abs.cpu().numpy())
+        return {
+            "train/loss_td": terms["loss/td"].item(),
+            "train/grad_norm": grad_norm.item(),
+            "train/learning_rate": learning_rate,
+            "explore/epsilon": value_at(experiment.exploration.epsilon, progress),
+            **stats,
+        }
+
+    def state() -> tuple[dict[str, dict[str, torch.Tensor]], dict]:
+        opt_tensors, opt_groups = checkpoint.optimizer_state(optimizer)
+        components = {"model": nets.state_dict(), "optimizer": opt_tensors,
+                      "replay": buffer.state_dict()}  # fmt: skip
+        meta = {"optimizer_groups": opt_groups, "gradient_steps": loop.gradient_steps,
+                "update_rounds": loop.update_rounds, "last_target_update": last_target_update,
+                "sampler": rng.bit_generator.state}  # fmt: skip
+        return components, meta
+
+    observe = nets.q.normalizer.update if experiment.env.normalize_obs else None
+    return train_off_policy(experiment, session, venv, buffer, act, update, state, loop, observe)
