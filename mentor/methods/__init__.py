@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 METHODS = {
     "ppo": "mentor.methods.ppo",
     "dqn": "mentor.methods.dqn",
+    "sac": "mentor.methods.sac",
+    "td3": "mentor.methods.td3",
 }
 
 
