@@ -417,13 +417,41 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
             value = raw
         node = data
         parts = key.strip().split(".")
-        for part in parts[:-1]:
-            child = node.setdefault(part, {})
+        for depth, part in enumerate(parts[:-1]):
+            if node.get(part) is None:  # start from the field's default: one key can change
+                node[part] = _default_section(data, parts[: depth + 1])
+            child = node[part]
             if not isinstance(child, dict):
                 raise ConfigError(f"override '{item}': '{part}' is a value, not a section")
             node = child
         node[parts[-1]] = value
     return data
+
+
+def _default_section(data: dict[str, Any], path: list[str]) -> dict[str, Any]:
+    """The default of the section at ``path`` as a dict, where the section's own defaults would
+    differ from it (exploration.epsilon's schedule); else {} (validation fills the defaults in,
+    and names a path that is not a field)."""
+    model: Any = Experiment
+    default: Any = None
+    for part in path:
+        if model is Experiment and part == "method":
+            method = data.get("method", {}).get("name", "ppo")
+            model, default = METHOD_CONFIGS.get(method), None
+            continue
+        field = model.model_fields.get(part) if _is_model(model) else None
+        if field is None:
+            return {}
+        default = field.get_default(call_default_factory=True)
+        model = type(default) if isinstance(default, BaseModel) else None
+    if not isinstance(default, BaseModel):
+        return {}
+    try:
+        if type(default)() == default:
+            return {}
+    except ValidationError:  # the type has required fields (a Schedule's start)
+        pass
+    return default.model_dump(mode="json")
 
 
 def preset(method: str, env_id: str) -> dict[str, Any]:
@@ -453,12 +481,17 @@ def build(
     env_id: str | None = None,
     overrides: list[str] | None = None,
 ) -> Experiment:
-    """An experiment from a file, or from a method + env (their preset), then overrides."""
+    """An experiment from a file, or from a method + env (their preset), then overrides. Without
+    a file, ``--set method.name=...`` and ``--set env.id=...`` also choose the preset."""
     if file is not None:
         data = load_yaml(file)
         source = str(file)
     else:
-        method, env_id = method or "ppo", env_id or "CartPole-v1"
+        named = apply_overrides(
+            {}, [o for o in overrides or [] if o.startswith(("method.name=", "env.id="))]
+        )
+        method = method or named.get("method", {}).get("name") or "ppo"
+        env_id = env_id or named.get("env", {}).get("id") or "CartPole-v1"
         data = preset(method, env_id)
         data = merge(data, {"method": {"name": method}, "env": {"id": env_id}})
         source = f"{method} {env_id}"

@@ -332,3 +332,13 @@ def test_every_shipped_preset_builds_a_valid_experiment() -> None:
         for env_id in envs:
             experiment = build(method=method, env_id=env_id)
             assert experiment.env.id == env_id and experiment.method.name == method
+
+
+def test_an_override_inside_a_defaulted_section_keeps_the_other_defaults() -> None:
+    experiment = build(
+        method="dqn",
+        env_id="mentor.envs.testing:DictObsEnv",
+        overrides=["exploration.epsilon.fraction=0.3", "stopping.plateau.window=6"],
+    )
+    assert experiment.exploration.epsilon == Schedule(start=1.0, end=0.05, fraction=0.3)
+    assert experiment.stopping.plateau.window == 6 and experiment.stopping.plateau.alpha == 0.05

@@ -151,6 +151,10 @@ class ReplayBuffer:
         self, rows: np.ndarray, envs: np.ndarray
     ) -> tuple[torch.Tensor, np.ndarray, torch.Tensor]:
         """Discounted reward sums over up to n steps, stopping at the episode's end."""
+        if self.n_step == 1:  # the common case, without the window arithmetic
+            terminated = self.terminated[rows, envs]
+            discounts = self._discounts[1] * (~terminated)
+            return self.rewards[rows, envs], (rows + 1) % self.rows, discounts
         offsets = np.arange(self.n_step)
         window = (rows[:, None] + offsets) % self.rows  # (B, n)
         env_cols = envs[:, None]

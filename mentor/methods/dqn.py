@@ -93,15 +93,18 @@ def dqn_loss(
     batch = buffer.sample(cfg.batch_size, rng, beta)
     device = next(nets.parameters()).device
     obs, next_obs = batch.obs.to(device), batch.next_obs.to(device)
+    if cfg.double_q:  # one online pass over s and s': it picks a', the target network values it
+        q_both = nets.q(torch.cat([obs, next_obs]))
+        q_values, next_online = q_both[: len(obs)], q_both[len(obs) :].detach()
+    else:
+        q_values, next_online = nets.q(obs), None
     with torch.no_grad():
         next_q_target = nets.target(next_obs)
-        if cfg.double_q:  # the online network picks the action, the target network values it
-            next_actions = nets.q(next_obs).argmax(-1, keepdim=True)
-            next_values = next_q_target.gather(-1, next_actions).squeeze(-1)
+        if next_online is not None:
+            next_values = next_q_target.gather(-1, next_online.argmax(-1, keepdim=True)).squeeze(-1)
         else:
             next_values = next_q_target.max(-1).values
         targets = batch.rewards.to(device) + batch.discounts.to(device) * next_values
-    q_values = nets.q(obs)
     chosen = q_values.gather(-1, batch.actions.to(device).unsqueeze(-1)).squeeze(-1)
     errors = chosen - targets
     if cfg.loss == "huber":
@@ -135,10 +138,10 @@ def _train(experiment: Experiment, run: RunFolder, venv: VecEnv) -> Result:
     initialize(agent, experiment.agent)
     nets: DQNNetworks = agent.policy.to(device).train()
     agent.device = device
+    params = [p for p in nets.q.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(
-        [p for p in nets.q.parameters() if p.requires_grad],
-        lr=value_at(cfg.learning_rate, 0.0), eps=cfg.adam_eps, fused=True,
-    )  # fmt: skip
+        params, lr=value_at(cfg.learning_rate, 0.0), eps=cfg.adam_eps, fused=True
+    )
     image = nets.q.cnn is not None
     buffer = make_buffer(experiment, venv, torch.uint8 if image else torch.float32, (), torch.int64)
     rng = np.random.default_rng(experiment.seed)  # exploration and replay sampling
@@ -170,7 +173,6 @@ def _train(experiment: Experiment, run: RunFolder, venv: VecEnv) -> Result:
             raise NonFiniteError(f"DQN loss is not finite: loss/td = {loss.item()}")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        params = [p for p in nets.q.parameters() if p.requires_grad]
         grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm or float("inf"))
         optimizer.step()
         if cfg.prioritized:

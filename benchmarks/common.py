@@ -1,0 +1,160 @@
+"""What the benchmarks share: time-to-solve workers for mentor and SB3, fresh processes, tables.
+
+Time-to-solve is seconds of *training* (evaluation time excluded) until a deterministic
+evaluation of ``episodes`` episodes, run every ``eval_every`` env steps, reaches ``target``.
+Each seed runs in a fresh process, so the peak RSS reported is that run's own.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+
+def mentor_time_to_solve(
+    method: str,
+    env_id: str,
+    seed: int,
+    target: float,
+    eval_every: int,
+    episodes: int,
+    budget: int | None = None,
+    overrides: list[str] | None = None,
+) -> dict[str, Any]:
+    """Train mentor's preset for (method, env) until the target; returns the run's figures."""
+    from mentor import api
+    from mentor.experiment import build
+
+    out = tempfile.mkdtemp(prefix="mentor-bench-")
+    experiment = build(
+        method=method,
+        env_id=env_id,
+        overrides=[
+            f"seed={seed}",
+            f"output_dir={out}",
+            *([f"stopping.total_steps={budget}"] if budget else []),
+            f"stopping.target_return={target}",
+            f"validation.every_steps={eval_every}",
+            f"validation.episodes={episodes}",
+            f"validation.num_envs={min(episodes, 20)}",
+            "evaluation.episodes=0",
+            "logging.progress=false",
+            "logging.tensorboard=false",
+            "checkpoints.keep_best=false",
+            *(overrides or []),
+        ],
+    )
+    result = api.train(experiment)
+    with open(result.run_dir / "metrics.csv") as f:
+        last = list(csv.DictReader(f))[-1]
+    updates = last.get("time/gradient_steps") or last.get("time/updates") or 0
+    return {
+        "solved": result.stop_reason.startswith("target"),
+        "seconds": result.train_seconds,
+        "steps": result.total_steps,
+        "updates": int(float(updates)),
+    }
+
+
+def sb3_time_to_solve(
+    model: Any, eval_env: Any, target: float, eval_every: int, episodes: int, budget: int
+) -> dict[str, Any]:
+    """Train an SB3 model until a deterministic evaluation reaches the target."""
+    from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.evaluation import evaluate_policy
+
+    class Solve(BaseCallback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.eval_seconds = 0.0
+            self.next_eval = eval_every
+            self.solved = False
+
+        def _on_step(self) -> bool:
+            if self.num_timesteps < self.next_eval:
+                return True
+            self.next_eval += eval_every
+            tic = time.perf_counter()
+            mean, _ = evaluate_policy(model, eval_env, episodes, deterministic=True)
+            self.eval_seconds += time.perf_counter() - tic
+            self.solved = bool(mean >= target)
+            return not self.solved
+
+    callback = Solve()
+    tic = time.perf_counter()
+    model.learn(budget, callback=callback)
+    seconds = time.perf_counter() - tic - callback.eval_seconds
+    return {
+        "solved": callback.solved,
+        "seconds": seconds,
+        "steps": int(model.num_timesteps),
+        "updates": int(getattr(model, "_n_updates", 0)),
+    }
+
+
+def run_worker(script: str, args: list[str]) -> dict[str, Any]:
+    """Run ``script`` as a worker in a fresh process; returns the JSON line it prints last."""
+    out = subprocess.run([sys.executable, script, *args], capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(f"worker {args} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def report(result: dict[str, Any]) -> None:
+    """Print a worker's result as JSON, with the worker's own peak RSS and rates."""
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    seconds = max(result.get("seconds", 0.0), 1e-9)
+    extra = {"sps": result["steps"] / seconds} if "steps" in result else {}
+    if "updates" in result:
+        extra["ups"] = result["updates"] / seconds
+    print(json.dumps({**result, **extra, "rss_mb": rss}))
+
+
+def has_sb3() -> bool:
+    try:
+        import stable_baselines3  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def seed_rows(library: str, seed: int, r: dict[str, Any]) -> list[str]:
+    return [library, str(seed), "yes" if r["solved"] else "NO", f"{r['seconds']:.2f}",
+            f"{r['steps']:,}", f"{r['sps']:,.0f}", f"{r.get('ups', 0):,.0f}",
+            f"{r['rss_mb']:.0f}"]  # fmt: skip
+
+
+def median_row(library: str, results: list[dict[str, Any]]) -> list[str]:
+    def med(key: str) -> float:
+        return statistics.median(r.get(key, 0) for r in results)
+
+    return [f"**{library} median**", "", f"{sum(r['solved'] for r in results)}/{len(results)}",
+            f"{med('seconds'):.2f}", f"{med('steps'):,.0f}", f"{med('sps'):,.0f}",
+            f"{med('ups'):,.0f}", f"{med('rss_mb'):.0f}"]  # fmt: skip
+
+
+HEADER = ["library", "seed", "solved", "train s", "env steps", "steps/s", "updates/s", "RSS MB"]
+
+
+def table(rows: list[list[str]], header: list[str]) -> str:
+    """A Markdown table, columns right-aligned."""
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=True)]
+
+    def line(row: list) -> str:
+        return "| " + " | ".join(str(x).rjust(w) for x, w in zip(row, widths, strict=True)) + " |"
+
+    rule = "|" + "|".join("-" * (w + 1) + ":" for w in widths) + "|"
+    return "\n".join([line(header), rule, *map(line, rows)])
+
+
+def write_json(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2))

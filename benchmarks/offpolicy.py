@@ -1,0 +1,121 @@
+"""DQN on CartPole-v1, SAC and TD3 on Pendulum-v1: mentor's presets against Stable-Baselines3
+with RL Zoo's hyperparameters, time-to-solve per seed and median, in one invocation.
+
+- DQN, CartPole-v1: until a deterministic 100-episode evaluation (every 1,000 steps) reaches 475.
+- SAC and TD3, Pendulum-v1: until a deterministic 20-episode evaluation (every 1,000 steps)
+  reaches -200.
+
+    python benchmarks/offpolicy.py                       # all three, 5 seeds, SB3 if installed
+    python benchmarks/offpolicy.py --methods sac --seeds 3 --no-sb3
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import (  # noqa: E402
+    HEADER,
+    has_sb3,
+    median_row,
+    mentor_time_to_solve,
+    report,
+    run_worker,
+    sb3_time_to_solve,
+    seed_rows,
+    table,
+)
+
+# method: (env id, target, evaluation episodes, evaluate every, SB3's RL Zoo budget)
+TASKS = {
+    "dqn": ("CartPole-v1", 475.0, 100, 1000, 50_000),
+    "sac": ("Pendulum-v1", -200.0, 20, 1000, 20_000),
+    "td3": ("Pendulum-v1", -200.0, 20, 1000, 20_000),
+}
+
+
+def sb3_model(method: str, seed: int):
+    """SB3 with RL Zoo's hyperparameters for these tasks (rl-baselines3-zoo hyperparams/*.yml)."""
+    import numpy as np
+    import torch
+    from stable_baselines3 import DQN, SAC, TD3
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.noise import NormalActionNoise
+
+    torch.set_num_threads(1)
+    env_id = TASKS[method][0]
+    env = make_vec_env(env_id, n_envs=1, seed=seed)
+    if method == "dqn":
+        return DQN(
+            "MlpPolicy", env, learning_rate=2.3e-3, batch_size=64, buffer_size=100_000,
+            learning_starts=1000, gamma=0.99, target_update_interval=10, train_freq=256,
+            gradient_steps=128, exploration_fraction=0.16, exploration_final_eps=0.04,
+            policy_kwargs={"net_arch": [256, 256]}, seed=seed, device="cpu",
+        )  # fmt: skip
+    if method == "sac":
+        return SAC("MlpPolicy", env, learning_rate=1e-3, seed=seed, device="cpu")
+    return TD3(
+        "MlpPolicy", env, gamma=0.98, buffer_size=200_000, learning_starts=10_000,
+        action_noise=NormalActionNoise(np.zeros(1), 0.1 * np.ones(1)), gradient_steps=-1,
+        train_freq=(1, "episode"), learning_rate=1e-3, policy_kwargs={"net_arch": [400, 300]},
+        seed=seed, device="cpu",
+    )  # fmt: skip
+
+
+def sb3_worker(method: str, seed: int) -> dict:
+    from stable_baselines3.common.env_util import make_vec_env
+
+    env_id, target, episodes, every, budget = TASKS[method]
+    model = sb3_model(method, seed)
+    eval_env = make_vec_env(env_id, n_envs=min(episodes, 20), seed=seed + 1_000_000)
+    return sb3_time_to_solve(model, eval_env, target, every, episodes, budget)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--methods", nargs="+", choices=list(TASKS), default=list(TASKS))
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--no-sb3", action="store_true")
+    parser.add_argument("--set", action="append", default=[], dest="overrides")
+    parser.add_argument("--worker", choices=["mentor", "sb3"])
+    parser.add_argument("--method", choices=list(TASKS))
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    if args.worker == "mentor":
+        env_id, target, episodes, every, _ = TASKS[args.method]
+        report(mentor_time_to_solve(args.method, env_id, args.seed, target, every, episodes,
+                                    overrides=args.overrides))  # fmt: skip
+        return
+    if args.worker == "sb3":
+        report(sb3_worker(args.method, args.seed))
+        return
+
+    libraries = ["mentor", "sb3"] if has_sb3() and not args.no_sb3 else ["mentor"]
+    for method in args.methods:
+        env_id, target, episodes, _, _ = TASKS[method]
+        results: dict[str, list[dict]] = {lib: [] for lib in libraries}
+        rows = []
+        for seed in range(args.seeds):
+            for lib in libraries:
+                extra = [f"--set={o}" for o in args.overrides] if lib == "mentor" else []
+                r = run_worker(__file__, ["--worker", lib, "--method", method, "--seed",
+                                          str(seed), *extra])  # fmt: skip
+                results[lib].append(r)
+                rows.append(seed_rows(lib, seed, r))
+                print(f"  {method} {lib} seed {seed}: {r}", file=sys.stderr, flush=True)
+        rows += [median_row(lib, results[lib]) for lib in libraries]
+        print(f"\n{method.upper()} {env_id}: time to a deterministic {episodes}-episode mean "
+              f"return >= {target:g}")  # fmt: skip
+        print(table(rows, HEADER))
+        if "sb3" in results:
+            ratio = statistics.median(r["seconds"] for r in results["sb3"]) / statistics.median(
+                r["seconds"] for r in results["mentor"]
+            )
+            print(f"\nmedian time-to-solve, SB3 / mentor: {ratio:.1f}x")
+
+
+if __name__ == "__main__":
+    main()
