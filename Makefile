@@ -36,6 +36,7 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/ppo_cartpole.py
+	$(BIN)/python benchmarks/offpolicy.py
 
 clean:
 	rm -rf $(VENV) runs
