@@ -10,7 +10,7 @@ import torch
 from gymnasium import spaces
 
 from mentor.core.spaces import obs_encoder, space_from_json, space_to_json, to_env_actions
-from mentor.errors import CheckpointError
+from mentor.errors import CheckpointError, ConfigError
 from mentor.experiment import AgentConfig, Experiment
 from mentor.methods import build_networks
 from mentor.runs import checkpoint
@@ -151,3 +151,14 @@ def initialize(agent: Agent, config: AgentConfig) -> None:
             frozen += 1
     if config.freeze and not frozen:
         raise CheckpointError(f"agent.freeze {config.freeze} matches no parameter of the network")
+
+
+def trainable(module: torch.nn.Module, what: str, config: AgentConfig) -> list[torch.nn.Parameter]:
+    """The parameters of ``module`` that train; an error when agent.freeze left none."""
+    params = [p for p in module.parameters() if p.requires_grad]
+    if not params:
+        raise ConfigError(
+            f"agent.freeze {config.freeze} freezes every parameter of the {what}: nothing is left "
+            "to train; freeze fewer layers"
+        )
+    return params

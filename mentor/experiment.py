@@ -11,7 +11,7 @@ import copy
 import re
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, Field, ValidationError, model_validator
@@ -130,7 +130,12 @@ class ActionNoiseConfig(Section):
         "gaussian", description="Independent Gaussian, or temporally correlated OU noise."
     )
     sigma: ScheduleOrValue = Field(0.1, description="Noise scale, a number or a schedule.")
-    theta: float = Field(0.15, gt=0, description="OU noise: pull back toward zero per step.")
+    theta: float = Field(
+        0.15,
+        gt=0,
+        description="OU noise: pull back toward zero per env step (dt = 1; from a library "
+        "using dt, theta * dt and sigma * sqrt(dt) are the equivalents).",
+    )
 
 
 class ExplorationConfig(Section):
@@ -144,7 +149,7 @@ class ExplorationConfig(Section):
         default_factory=lambda: Schedule(kind="linear", start=1.0, end=0.05, fraction=0.1),
         description="dqn: probability of a random action, a number or a schedule.",
     )
-    alpha: float | Literal["auto"] = Field(
+    alpha: Annotated[float, Field(ge=0)] | Literal["auto"] = Field(
         "auto",
         description="sac: entropy weight; 'auto' tunes it toward target_entropy.",
     )

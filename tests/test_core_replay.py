@@ -132,3 +132,16 @@ def test_prioritized_sampling_prefers_high_priority_and_weights_correct_it() -> 
 def test_sampling_an_empty_buffer_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="no transition to sample"):
         one_env().sample(4, np.random.default_rng(0))
+
+
+def test_a_buffer_larger_than_memory_is_refused_before_allocation(tmp_path) -> None:
+    import mentor
+    from mentor.errors import ConfigError
+    from mentor.experiment import build
+
+    experiment = build(method="dqn", env_id="mentor.envs.testing:ImageEnv", overrides=[
+        f"output_dir={tmp_path}", "method.buffer_size=100000000", "logging.progress=false",
+        "logging.tensorboard=false",
+    ])  # fmt: skip
+    with pytest.raises(ConfigError, match=r"method.buffer_size 100,000,000 .* need .* GiB"):
+        mentor.train(experiment)

@@ -10,7 +10,7 @@ import torch
 from safetensors.torch import load_file
 
 import mentor
-from mentor.errors import CheckpointError, EnvError, NonFiniteError
+from mentor.errors import CheckpointError, ConfigError, EnvError, NonFiniteError
 from mentor.experiment import build, parse
 
 QUIET = ["logging.progress=false", "logging.tensorboard=false"]
@@ -221,3 +221,11 @@ def test_an_env_that_breaks_the_api_is_named_before_training(tmp_path: Path) -> 
     with pytest.raises(EnvError, match=r"breaks the Gymnasium API \(reset API: .*\(obs, info\)"):
         mentor.train(build(overrides=overrides))
     assert not list(tmp_path.iterdir())  # no run folder for a run that could not start
+
+
+def test_freezing_every_parameter_is_a_clear_error(tmp_path: Path) -> None:
+    source = mentor.train(build(overrides=tiny(tmp_path, "CartPole-v1", "name=source")))
+    overrides = tiny(tmp_path, "CartPole-v1", "name=frozen", f"agent.init={source.run_dir}",
+                     "agent.freeze=[actor, critic, dist, normalizer]")  # fmt: skip
+    with pytest.raises(ConfigError, match="freezes every parameter of the policy"):
+        mentor.train(build(overrides=overrides))

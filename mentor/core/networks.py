@@ -64,11 +64,17 @@ def observation_encoder(
 
 
 def init_linear(module: nn.Module, gain: float) -> None:
-    """Orthogonal weights with ``gain``, zero biases, for every linear and conv layer."""
-    for layer in module.modules():
-        if isinstance(layer, nn.Linear | nn.Conv2d):
-            nn.init.orthogonal_(layer.weight, gain)
-            nn.init.zeros_(layer.bias)
+    """Orthogonal weights with ``gain``, zero biases, for every linear and conv layer (each
+    member of an ensemble layer on its own)."""
+    with torch.no_grad():
+        for layer in module.modules():
+            if isinstance(layer, nn.Linear | nn.Conv2d):
+                nn.init.orthogonal_(layer.weight, gain)
+                nn.init.zeros_(layer.bias)
+            elif isinstance(layer, EnsembleLinear):
+                for member in layer.weight:
+                    nn.init.orthogonal_(member, gain)
+                nn.init.zeros_(layer.bias)
 
 
 class ActorCritic(nn.Module):

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ import torch
 from mentor.core.normalize import RewardScaler
 from mentor.core.replay import ReplayBuffer
 from mentor.core.vec_env import VecEnv
+from mentor.errors import ConfigError
 from mentor.experiment import Experiment
 from mentor.runs.session import Result, StateFn, TrainingSession
 
@@ -49,6 +51,17 @@ def make_buffer(
     action_dtype: torch.dtype,
 ) -> ReplayBuffer:
     cfg = experiment.method
+    needed = ReplayBuffer.bytes_needed(
+        cfg.buffer_size, venv.obs_shape, obs_dtype, action_shape, action_dtype
+    )
+    available = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    if needed > 0.8 * available:
+        fits = int(0.8 * available / needed * cfg.buffer_size)
+        raise ConfigError(
+            f"method.buffer_size {cfg.buffer_size:,} transitions of observations shaped "
+            f"{venv.obs_shape} need {needed / 2**30:.1f} GiB; this machine has "
+            f"{available / 2**30:.1f} GiB: use a buffer_size below {fits:,}"
+        )
     return ReplayBuffer(
         cfg.buffer_size, venv.num_envs, venv.obs_shape, obs_dtype, action_shape, action_dtype,
         gamma=cfg.gamma, n_step=cfg.n_step, prioritized=getattr(cfg, "prioritized", False),
@@ -134,14 +147,21 @@ def _log_row(loop: OffPolicyState, venv: VecEnv, sps: float) -> dict[str, float]
     return row
 
 
-def polyak_update(target: torch.nn.Module, online: torch.nn.Module, tau: float) -> None:
-    """target ← (1 - tau) target + tau online, for every parameter and buffer (tau 1: a copy)."""
-    with torch.no_grad():
-        target_tensors = [*target.parameters(), *target.buffers()]
-        online_tensors = [*online.parameters(), *online.buffers()]
+class PolyakUpdate:
+    """target ← (1 - tau) target + tau online, for every parameter and float buffer (tau 1: a
+    copy of everything). The tensor lists are gathered once: walking the modules on every call
+    costs more than the update itself for small networks."""
+
+    def __init__(self, target: torch.nn.Module, online: torch.nn.Module) -> None:
+        pairs = list(zip([*target.parameters(), *target.buffers()],
+                         [*online.parameters(), *online.buffers()], strict=True))  # fmt: skip
+        self.targets, self.onlines = [t for t, _ in pairs], [o for _, o in pairs]
+        floats = [(t, o) for t, o in pairs if t.is_floating_point()]
+        self.float_targets, self.float_onlines = [t for t, _ in floats], [o for _, o in floats]
+
+    @torch.no_grad()
+    def __call__(self, tau: float) -> None:
         if tau >= 1.0:
-            torch._foreach_copy_(target_tensors, online_tensors)
+            torch._foreach_copy_(self.targets, self.onlines)
         else:
-            floats = [(t, o) for t, o in zip(target_tensors, online_tensors, strict=True)
-                      if t.is_floating_point()]  # fmt: skip
-            torch._foreach_lerp_([t for t, _ in floats], [o for _, o in floats], tau)
+            torch._foreach_lerp_(self.float_targets, self.float_onlines, tau)

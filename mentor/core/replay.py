@@ -51,11 +51,13 @@ class ReplayBuffer:
         self.rows = max(capacity // num_envs, n_step + 1) + 1
         self.num_envs, self.gamma, self.n_step = num_envs, gamma, n_step
         shape = (self.rows, num_envs)
-        self.obs = torch.zeros((*shape, *obs_shape), dtype=obs_dtype)
-        self.actions = torch.zeros((*shape, *action_shape), dtype=action_dtype)
-        self.rewards = torch.zeros(shape)
-        self.terminated = torch.zeros(shape, dtype=torch.bool)
-        self.truncated = torch.zeros(shape, dtype=torch.bool)
+        # Rows are read only once written, so most storage need not be zeroed: the pages of a
+        # large buffer are then only touched as it fills.
+        self.obs = torch.empty((*shape, *obs_shape), dtype=obs_dtype)
+        self.actions = torch.empty((*shape, *action_shape), dtype=action_dtype)
+        self.rewards = torch.empty(shape)
+        self.terminated = torch.empty(shape, dtype=torch.bool)
+        self.truncated = torch.empty(shape, dtype=torch.bool)
         self.valid = torch.zeros(shape, dtype=torch.bool)
         self.pos = 0  # the row the next add writes
         self.count = 0  # rows written, up to self.rows
@@ -63,6 +65,14 @@ class ReplayBuffer:
         self.priority_alpha = priority_alpha
         self.max_priority = 1.0
         self._discounts = gamma ** torch.arange(n_step + 1, dtype=torch.float32)
+
+    @staticmethod
+    def bytes_needed(capacity: int, obs_shape: tuple[int, ...], obs_dtype: torch.dtype,
+                     action_shape: tuple[int, ...], action_dtype: torch.dtype) -> int:  # fmt: skip
+        """Bytes a buffer of ``capacity`` transitions takes once full."""
+        obs = torch.empty((), dtype=obs_dtype).element_size() * int(np.prod(obs_shape))
+        action = torch.empty((), dtype=action_dtype).element_size() * int(np.prod(action_shape))
+        return capacity * (obs + action + 4 + 3)  # + reward (float32) and three flags
 
     def __len__(self) -> int:
         """Transitions that can be sampled now (an upper bound: reset steps are skipped)."""

@@ -18,10 +18,10 @@ from gymnasium import spaces
 from torch import nn
 from torch.nn import functional as F
 
-from mentor.agent import Agent, initialize
+from mentor.agent import Agent, initialize, trainable
 from mentor.core.device import choose_device, set_threads
 from mentor.core.networks import init_linear, mlp, observation_encoder
-from mentor.core.offpolicy import OffPolicyState, make_buffer, polyak_update, train_off_policy
+from mentor.core.offpolicy import OffPolicyState, PolyakUpdate, make_buffer, train_off_policy
 from mentor.core.replay import ReplayBuffer
 from mentor.core.schedules import value_at
 from mentor.core.seeding import seed_everything
@@ -138,7 +138,7 @@ def _train(experiment: Experiment, run: RunFolder, venv: VecEnv) -> Result:
     initialize(agent, experiment.agent)
     nets: DQNNetworks = agent.policy.to(device).train()
     agent.device = device
-    params = [p for p in nets.q.parameters() if p.requires_grad]
+    params = trainable(nets.q, "Q network", experiment.agent)
     optimizer = torch.optim.Adam(
         params, lr=value_at(cfg.learning_rate, 0.0), eps=cfg.adam_eps, fused=True
     )
@@ -147,6 +147,7 @@ def _train(experiment: Experiment, run: RunFolder, venv: VecEnv) -> Result:
     rng = np.random.default_rng(experiment.seed)  # exploration and replay sampling
     loop = OffPolicyState()
     last_target_update = 0
+    update_target = PolyakUpdate(nets.target, nets.q)
     num_actions = int(venv.action_space.n)
     session = TrainingSession(experiment, run, agent)
     run.update(replay_buffer_bytes=buffer.nbytes)
@@ -164,7 +165,7 @@ def _train(experiment: Experiment, run: RunFolder, venv: VecEnv) -> Result:
         for group in optimizer.param_groups:
             group["lr"] = learning_rate
         if loop.step - last_target_update >= cfg.target_update_freq:
-            polyak_update(nets.target, nets.q, cfg.tau)
+            update_target(cfg.tau)
             last_target_update = loop.step
         beta = value_at(cfg.priority_beta, progress)
         terms, stats, indices, td_abs = dqn_loss(nets, buffer, cfg, rng, beta)

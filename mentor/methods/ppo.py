@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from mentor.agent import Agent, initialize
+from mentor.agent import Agent, initialize, trainable
 from mentor.core.device import choose_device, set_threads
 from mentor.core.networks import ActorCritic
 from mentor.core.normalize import RewardScaler
@@ -213,7 +213,7 @@ def _train(experiment: Experiment, run: RunFolder, venv: VecEnv) -> Result:
     policy = agent.policy.to(device).train()
     agent.device = device
     optimizer = torch.optim.Adam(
-        [p for p in policy.parameters() if p.requires_grad],
+        trainable(policy, "policy", experiment.agent),
         lr=value_at(cfg.learning_rate, 0.0),
         eps=cfg.adam_eps,
         fused=True,  # one kernel for all parameters: ~15% faster steps on a CPU

@@ -1,0 +1,391 @@
+"""Soft Actor-Critic (Haarnoja et al. 2018a, arXiv:1801.01290; 2018b, arXiv:1812.05905) with twin
+critics and automatic entropy tuning; discrete actions as in Christodoulou 2019 (arXiv:1910.07207).
+
+    act      a ~ pi(.|s): tanh of a Gaussian (Box), rescaled to the bounds; categorical (Discrete)
+    target   y = r_n + gamma^n * V_target(s_n)                       (0 after termination)
+             V_target(s) = E_{a~pi}[ min_k Q_target_k(s, a) - alpha * log pi(a|s) ]
+    critics  0.5 * sum_k (Q_k(s, a) - y)^2        (times importance weights, for generality)
+    actor    E_s[ -V(s) ] with V computed from the online critics, which the actor loss leaves alone
+    alpha    alpha * (H(pi(.|s)) - target_entropy)     (lowers alpha while the policy's entropy
+             is above the target, raises it below; 2018b, eq. 18)
+    targets  Q_target <- (1 - tau) Q_target + tau Q every target_update_freq gradient steps
+
+The expectation over a ~ pi is one sample for Box actions and the exact sum over actions for
+Discrete ones (Christodoulou 2019, section 4). Both cases share one formula here: a policy gives
+*weights* and *log-probabilities* for a set of actions per state, (1, log pi(a|s)) for the sampled
+Box action and (pi(a|s), log pi(a|s)) for every discrete action, and V(s) = sum weights * (Q - alpha
+* log-prob).
+
+All three losses are computed from the parameters as they are before the step, then stepped
+together, so they stay one dict of named terms. (SB3 and CleanRL step the critics first and give
+the actor loss the updated ones: the same cost; TF1 implementations that run every training op in
+one session call read the same parameters, as here.) The twin critics are one ensemble evaluated
+in one batched call. The critics' call on the stored actions and the actor's call on its own
+actions stay apart: each backward pass needs gradients for one of the two halves only, and one
+call over both would double the backward work (measured: slower per update on a CPU, even at
+batch 128).
+
+Box actions are stored in [-1, 1]; the env gets them rescaled to its bounds.
+``agent.network.log_std_init`` is not used: SAC's log std is an output of the actor.
+The loop itself is shared: core/offpolicy.py.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from gymnasium import spaces
+from torch import nn
+from torch.nn import functional as F
+
+from mentor.agent import Agent, initialize, trainable
+from mentor.core.device import choose_device, set_threads
+from mentor.core.networks import EnsembleMLP, init_linear, mlp, observation_encoder
+from mentor.core.offpolicy import OffPolicyState, PolyakUpdate, make_buffer, train_off_policy
+from mentor.core.replay import ReplayBuffer
+from mentor.core.schedules import value_at
+from mentor.core.seeding import seed_everything
+from mentor.core.vec_env import VecEnv
+from mentor.errors import ConfigError, NonFiniteError
+from mentor.experiment import Experiment, ExplorationConfig, NetworkConfig
+from mentor.methods.configs import SACConfig
+from mentor.runs import checkpoint
+from mentor.runs.folder import RunFolder
+from mentor.runs.session import Result, TrainingSession
+
+# Bounds of the actor's log std, as in the authors' code: exp(-20) is a point mass for float32
+# purposes, exp(2) ≈ 7.4 already saturates tanh for most samples.
+LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
+LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
+LOG_2 = math.log(2.0)
+
+
+# --- the policy --------------------------------------------------------------------------------
+
+
+def squashed_gaussian(
+    mean: torch.Tensor, log_std: torch.Tensor, noise: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """a = tanh(u), u = mean + std * noise, and log pi(a|s) summed over action dimensions.
+
+    Change of variables (Haarnoja et al. 2018a, appendix C): log pi(a) = log N(u) - sum log(1 -
+    tanh(u)^2). In float32, tanh(u) rounds to +-1 once |u| > ~8.5 and the log to -inf; the
+    identity log(1 - tanh(u)^2) = 2 (log 2 - u - softplus(-2u)) stays finite and exact for
+    every u. The Gaussian term uses the noise itself: (u - mean) / std = noise.
+    """
+    u = mean + log_std.exp() * noise
+    gaussian = (-0.5 * noise.square() - log_std - LOG_SQRT_2PI).sum(-1)
+    log_det_jacobian = (2.0 * (LOG_2 - u - F.softplus(-2.0 * u))).sum(-1)
+    return torch.tanh(u), gaussian - log_det_jacobian
+
+
+@dataclass
+class PolicyOutput:
+    """What the policy says about a batch of states, as weights and log-probs of actions.
+
+    Box: ``actions`` (B, dim) is one sample per state, ``weights`` ones (B, 1), ``log_probs``
+    (B, 1) its log pi(a|s). Discrete: ``actions`` is None (every action counts), ``weights`` is
+    pi(.|s) (B, |A|) and ``log_probs`` log pi(.|s)."""
+
+    actions: torch.Tensor | None
+    weights: torch.Tensor
+    log_probs: torch.Tensor
+
+    def entropy(self) -> torch.Tensor:
+        """-E[log pi]: exact for Discrete, a one-sample estimate for Box (per state)."""
+        return -(self.weights * self.log_probs).sum(-1)
+
+
+def soft_value(policy: PolicyOutput, q: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+    """V(s) = E_{a~pi}[Q(s, a) - alpha log pi(a|s)] (Haarnoja et al. 2018a, eq. 3); ``q`` holds
+    the Q-values of the policy's actions: (B, 1) for Box, (B, |A|) for Discrete."""
+    return (policy.weights * (q - alpha * policy.log_probs)).sum(-1)
+
+
+class Actor(nn.Module):
+    """Observation (already normalized) -> mean and log std (Box) or logits (Discrete)."""
+
+    def __init__(self, cnn: nn.Module | None, in_size: int, out_size: int,
+                 config: NetworkConfig) -> None:  # fmt: skip
+        super().__init__()
+        self.cnn = cnn
+        self.body = mlp(in_size, config.hidden_sizes, config.activation)
+        self.head = nn.Linear(config.hidden_sizes[-1] if config.hidden_sizes else in_size, out_size)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(self.cnn(obs) if self.cnn is not None else obs))
+
+
+class Critics(nn.Module):
+    """K critics in one batched call: Q_k(s, a) -> (K, B, 1) for Box actions, Q_k(s, .) ->
+    (K, B, |A|) for Discrete ones (``actions`` None)."""
+
+    def __init__(self, cnn: nn.Module | None, in_size: int, out_size: int, config: NetworkConfig,
+                 members: int = 2) -> None:  # fmt: skip
+        super().__init__()
+        self.cnn = cnn
+        self.q = EnsembleMLP(members, in_size, config.hidden_sizes, out_size, config.activation)
+
+    def forward(self, obs: torch.Tensor, actions: torch.Tensor | None = None) -> torch.Tensor:
+        x = self.cnn(obs) if self.cnn is not None else obs
+        return self.q(x if actions is None else torch.cat([x, actions], -1))
+
+
+class SACNetworks(nn.Module):
+    """The actor, the twin critics and their target, and log alpha. The observation normalizer
+    is shared: the actor and every critic see the same normalized observations."""
+
+    def __init__(self, obs_space: spaces.Space, action_space: spaces.Space, config: NetworkConfig,
+                 normalize_obs: bool, clip_obs: float, alpha_init: float) -> None:  # fmt: skip
+        super().__init__()
+        self.discrete = isinstance(action_space, spaces.Discrete)
+        if self.discrete:
+            self.num_actions = int(action_space.n)
+        else:
+            low, high = (
+                np.asarray(b, np.float32).reshape(-1) for b in (action_space.low, action_space.high)
+            )
+            if not (np.isfinite(low).all() and np.isfinite(high).all()):
+                raise ConfigError(
+                    f"sac squashes actions into the Box's bounds, which must be finite; the "
+                    f"action space {action_space} is unbounded"
+                )
+            self.action_dim = low.size
+            # Not saved: they follow from the action space, which the checkpoint records.
+            self.register_buffer("action_low", torch.from_numpy(low), persistent=False)
+            self.register_buffer("action_high", torch.from_numpy(high), persistent=False)
+        self.normalizer, actor_cnn, in_size = observation_encoder(
+            obs_space, config, normalize_obs, clip_obs
+        )
+        actor_out = self.num_actions if self.discrete else 2 * self.action_dim
+        self.actor = Actor(actor_cnn, in_size, actor_out, config)
+
+        def critics() -> Critics:  # each critic set has its own CNN (images) and no normalizer
+            _, cnn, size = observation_encoder(obs_space, config, False, clip_obs)
+            if self.discrete:
+                return Critics(cnn, size, self.num_actions, config)
+            return Critics(cnn, size + self.action_dim, 1, config)
+
+        self.critic = critics()
+        self.critic_target = critics().requires_grad_(False)
+        if config.ortho_init:
+            init_linear(self.actor, math.sqrt(2))
+            init_linear(self.actor.head, 0.01)
+            init_linear(self.critic, math.sqrt(2))
+        self.critic_target.load_state_dict(self.critic.state_dict())
+        # Tuned as log alpha, so alpha stays positive; a fixed alpha of 0 (no entropy) is -inf.
+        self.log_alpha = nn.Parameter(torch.tensor(float(alpha_init)).log())
+
+    def policy(self, obs: torch.Tensor) -> PolicyOutput:
+        """Sample the policy on normalized observations (with gradients, for the losses)."""
+        out = self.actor(obs)
+        if self.discrete:
+            log_probs = F.log_softmax(out, -1)
+            return PolicyOutput(None, log_probs.exp(), log_probs)
+        mean, log_std = out.chunk(2, -1)
+        log_std = log_std.clamp(LOG_STD_MIN, LOG_STD_MAX)
+        actions, log_prob = squashed_gaussian(mean, log_std, torch.randn_like(mean))
+        return PolicyOutput(actions, torch.ones_like(log_prob).unsqueeze(-1), log_prob[:, None])
+
+    def sample(self, obs: torch.Tensor, deterministic: bool) -> torch.Tensor:
+        """Actions as stored in the replay buffer: in [-1, 1] (Box) or indices (Discrete)."""
+        out = self.actor(self.normalizer(obs))
+        if self.discrete:
+            if deterministic:
+                return out.argmax(-1)
+            return torch.multinomial(F.softmax(out, -1), 1).squeeze(-1)
+        mean, log_std = out.chunk(2, -1)
+        if deterministic:
+            return torch.tanh(mean)
+        std = log_std.clamp(LOG_STD_MIN, LOG_STD_MAX).exp()
+        return torch.tanh(mean + std * torch.randn_like(mean))
+
+    def to_env_units(self, actions: torch.Tensor) -> torch.Tensor:
+        """[-1, 1] -> [low, high]: low + (a + 1) / 2 * (high - low). Discrete: unchanged."""
+        if self.discrete:
+            return actions
+        return self.action_low + (actions + 1.0) * 0.5 * (self.action_high - self.action_low)
+
+    def predict(self, obs: torch.Tensor, deterministic: bool = True) -> torch.Tensor:
+        """What an Agent acts with: deterministic is tanh(mean) (Box) or the likeliest action."""
+        return self.to_env_units(self.sample(obs, deterministic))
+
+
+def build_networks(
+    experiment: Experiment, obs_space: spaces.Space, action_space: spaces.Space
+) -> SACNetworks:
+    env, exploration = experiment.env, experiment.exploration
+    alpha = exploration.alpha_init if exploration.alpha == "auto" else exploration.alpha
+    return SACNetworks(obs_space, action_space, experiment.agent.network, env.normalize_obs,
+                       env.clip_obs, alpha)  # fmt: skip
+
+
+def target_entropy(exploration: ExplorationConfig, action_space: spaces.Space) -> float:
+    """'auto': -dim(A) for Box, as in Haarnoja et al. 2018b's experiments; 0.98 log |A| for
+    Discrete, 98% of the uniform policy's entropy, as in Christodoulou 2019's experiments."""
+    if exploration.target_entropy != "auto":
+        return float(exploration.target_entropy)
+    if isinstance(action_space, spaces.Discrete):
+        return 0.98 * math.log(int(action_space.n))
+    return -float(np.prod(action_space.shape))
+
+
+# --- the update ----------------------------------------------------------------------------------
+
+
+def sac_losses(
+    nets: SACNetworks, buffer: ReplayBuffer, cfg: SACConfig, rng: np.random.Generator,
+    target_entropy: float | None,
+) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:  # fmt: skip
+    """Loss terms and diagnostics for one minibatch. ``target_entropy`` None: alpha is fixed."""
+    batch = buffer.sample(cfg.batch_size, rng)
+    device = nets.log_alpha.device
+    obs = nets.normalizer(batch.obs.to(device))
+    next_obs = nets.normalizer(batch.next_obs.to(device))
+    alpha = nets.log_alpha.exp()
+
+    with torch.no_grad():
+        pi_next = nets.policy(next_obs)
+        next_q = nets.critic_target(next_obs, pi_next.actions).amin(0)
+        targets = batch.rewards.to(device) + batch.discounts.to(device) * soft_value(
+            pi_next, next_q, alpha
+        )
+
+    pi = nets.policy(obs)
+    actions = batch.actions.to(device)
+    if nets.discrete:  # Q(s, .) once: the taken action's value for the critics, all for the actor
+        q_all = nets.critic(obs)
+        q_taken = q_all.gather(-1, actions.view(1, -1, 1).expand(q_all.shape[0], -1, 1))
+        q_pi = q_all.detach().amin(0)
+    else:
+        q_taken = nets.critic(obs, actions)
+        q_pi = nets.critic(obs, pi.actions).amin(0)
+    q_taken = q_taken.squeeze(-1)  # (K, B)
+
+    weights = batch.weights.to(device)
+    terms = {
+        "loss/critic": 0.5 * (weights * (q_taken - targets).square()).mean(-1).sum(),
+        # The critics' gradient from this term is never applied: the update backpropagates it
+        # into the actor only.
+        "loss/actor": -soft_value(pi, q_pi, alpha.detach()).mean(),
+    }
+    entropy = pi.entropy().detach()
+    if target_entropy is not None:
+        terms["loss/alpha"] = (alpha * (entropy - target_entropy)).mean()
+    stats = {"train/q_mean": q_taken.detach().mean(), "train/entropy": entropy.mean()}
+    return terms, stats
+
+
+def train(experiment: Experiment, run: RunFolder) -> Result:
+    """Train SAC as the experiment says, in the given run folder."""
+    set_threads(experiment.num_threads)
+    seed_everything(experiment.seed)
+    env = experiment.env
+    venv = VecEnv.make(
+        env.id, env.kwargs, env.num_envs, vectorization=env.vectorization,
+        max_episode_steps=env.max_episode_steps, check_finite=env.check_finite,
+    )  # fmt: skip
+    try:
+        return _train(experiment, run, venv)
+    finally:
+        venv.close()
+
+
+def _train(experiment: Experiment, run: RunFolder, venv: VecEnv) -> Result:
+    cfg: SACConfig = experiment.method
+    device = choose_device(experiment.device)
+    agent = Agent.build(experiment, venv.observation_space, venv.action_space)
+    initialize(agent, experiment.agent)
+    nets: SACNetworks = agent.policy.to(device).train()
+    agent.device = device
+    auto_alpha = experiment.exploration.alpha == "auto"
+    entropy_target = (
+        target_entropy(experiment.exploration, venv.action_space) if auto_alpha else None
+    )
+
+    # One Adam per loss, each over the parameters only its loss should move (listed once).
+    groups = {
+        "critic": trainable(nets.critic, "critics", experiment.agent),
+        "actor": trainable(nets.actor, "actor", experiment.agent),
+        "alpha": [nets.log_alpha] if auto_alpha else [],
+    }
+    groups = {name: params for name, params in groups.items() if params}
+    learning_rate = value_at(cfg.learning_rate, 0.0)
+    optimizers = {
+        name: torch.optim.Adam(params, lr=learning_rate, eps=cfg.adam_eps, fused=True)
+        for name, params in groups.items()
+    }
+    nets.log_alpha.requires_grad_(auto_alpha)
+
+    image = nets.critic.cnn is not None
+    discrete = nets.discrete
+    action_shape = () if discrete else (nets.action_dim,)
+    buffer = make_buffer(experiment, venv, torch.uint8 if image else torch.float32, action_shape,
+                         torch.int64 if discrete else torch.float32)  # fmt: skip
+    rng = np.random.default_rng(experiment.seed)  # warm-up actions and replay sampling
+    update_critic_target = PolyakUpdate(nets.critic_target, nets.critic)
+    loop = OffPolicyState()
+    session = TrainingSession(experiment, run, agent)
+    run.update(replay_buffer_bytes=buffer.nbytes)
+
+    def act(obs: torch.Tensor, progress: float, warmup: bool) -> tuple[torch.Tensor, np.ndarray]:
+        if warmup:  # uniform over the action space: [-1, 1]^dim, or every index
+            size = len(obs)
+            if discrete:
+                stored = torch.from_numpy(rng.integers(0, nets.num_actions, size))
+            else:
+                uniform = rng.uniform(-1.0, 1.0, (size, nets.action_dim)).astype(np.float32)
+                stored = torch.from_numpy(uniform)
+        else:
+            stored = nets.sample(obs, deterministic=False)
+        return stored, nets.to_env_units(stored.to(device)).cpu().numpy()
+
+    def update(progress: float) -> dict[str, float]:
+        rate = value_at(cfg.learning_rate, progress)
+        for optimizer in optimizers.values():
+            for group in optimizer.param_groups:
+                group["lr"] = rate
+        terms, stats = sac_losses(nets, buffer, cfg, rng, entropy_target)
+        values = torch.stack([t.detach() for t in terms.values()])
+        if not torch.isfinite(values).all():
+            bad = next(name for name, v in zip(terms, values, strict=True) if not v.isfinite())
+            raise NonFiniteError(f"SAC loss is not finite: {bad} = {terms[bad].item()}")
+        for optimizer in optimizers.values():
+            optimizer.zero_grad(set_to_none=True)
+        # Each loss moves only its own parameters: the actor loss reaches the actor through the
+        # critics (dQ/da) without touching their weights. backward(inputs=...) prunes the rest.
+        names = list(groups)
+        for i, name in enumerate(names):
+            terms[f"loss/{name}"].backward(inputs=groups[name], retain_graph=i < len(names) - 1)
+        for name, optimizer in optimizers.items():
+            if cfg.max_grad_norm is not None:
+                torch.nn.utils.clip_grad_norm_(groups[name], cfg.max_grad_norm)
+            optimizer.step()
+        if (loop.gradient_steps + 1) % cfg.target_update_freq == 0:
+            update_critic_target(cfg.tau)
+        logged = torch.stack([*values, *stats.values(), nets.log_alpha.detach().exp()]).tolist()
+        keys = [f"train/loss_{name.removeprefix('loss/')}" for name in terms]
+        return {**dict(zip([*keys, *stats, "explore/alpha"], logged, strict=True)),
+                "train/learning_rate": rate}  # fmt: skip
+
+    def state() -> tuple[dict[str, dict[str, torch.Tensor]], dict]:
+        components: dict[str, dict[str, torch.Tensor]] = {"model": nets.state_dict()}
+        optimizer_groups = {}
+        for name, optimizer in optimizers.items():
+            tensors, param_groups = checkpoint.optimizer_state(optimizer)
+            components[f"optimizer_{name}"] = tensors
+            optimizer_groups[name] = param_groups
+        components["replay"] = buffer.state_dict()
+        meta = {
+            "optimizer_groups": optimizer_groups,
+            "gradient_steps": loop.gradient_steps,
+            "update_rounds": loop.update_rounds,
+            "sampler": rng.bit_generator.state,
+        }
+        return components, meta
+
+    observe = nets.normalizer.update if experiment.env.normalize_obs else None
+    return train_off_policy(experiment, session, venv, buffer, act, update, state, loop, observe)
