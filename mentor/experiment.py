@@ -37,7 +37,8 @@ class EnvConfig(Section):
     vectorization: Literal["auto", "native", "sync", "async"] = Field(
         "auto",
         description=(
-            "auto: the env's own vectorized implementation when it has one, else sync. "
+            "auto: the env's own vectorized implementation when it has one and num_envs >= 8 "
+            "(below that a plain loop is faster), else sync. "
             "native: require it. sync: one process. async: one process per copy, shared memory."
         ),
     )

@@ -136,15 +136,7 @@ def _log_row(loop: OffPolicyState, venv: VecEnv, sps: float) -> dict[str, float]
     row = {key: float(np.mean(values)) for key, values in loop.metrics.items()}
     loop.metrics.clear()
     row.update({"time/sps": sps, "time/gradient_steps": loop.gradient_steps})
-    returns, lengths = venv.pop_episodes()
-    if returns:
-        row.update({
-            "rollout/ep_return_mean": float(np.mean(returns)),
-            "rollout/ep_return_std": float(np.std(returns)),
-            "rollout/ep_length_mean": float(np.mean(lengths)),
-            "rollout/episodes": len(returns),
-        })  # fmt: skip
-    return row
+    return {**row, **venv.episode_metrics()}
 
 
 class PolyakUpdate:

@@ -22,13 +22,11 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from mentor.agent import Agent, initialize, trainable
-from mentor.core.device import choose_device, set_threads
+from mentor.agent import Agent, trainable
 from mentor.core.networks import ActorCritic
 from mentor.core.normalize import RewardScaler
 from mentor.core.returns import gae
 from mentor.core.schedules import value_at
-from mentor.core.seeding import seed_everything
 from mentor.core.storage import RolloutStorage
 from mentor.core.vec_env import VecEnv
 from mentor.errors import NonFiniteError
@@ -36,7 +34,7 @@ from mentor.experiment import Experiment
 from mentor.methods.configs import PPOConfig
 from mentor.runs import checkpoint
 from mentor.runs.folder import RunFolder
-from mentor.runs.session import Result, TrainingSession
+from mentor.runs.session import Result, TrainingSession, training_setup
 
 
 @dataclass
@@ -192,26 +190,13 @@ def collect(
 
 def train(experiment: Experiment, run: RunFolder) -> Result:
     """Train PPO as the experiment says, in the given run folder."""
-    set_threads(experiment.num_threads)
-    seed_everything(experiment.seed)
-    env = experiment.env
-    venv = VecEnv.make(
-        env.id, env.kwargs, env.num_envs, vectorization=env.vectorization,
-        max_episode_steps=env.max_episode_steps, check_finite=env.check_finite,
-    )  # fmt: skip
-    try:
-        return _train(experiment, run, venv)
-    finally:
-        venv.close()
+    with training_setup(experiment) as (venv, agent):
+        return _train(experiment, run, venv, agent)
 
 
-def _train(experiment: Experiment, run: RunFolder, venv: VecEnv) -> Result:
+def _train(experiment: Experiment, run: RunFolder, venv: VecEnv, agent: Agent) -> Result:
     cfg, env = experiment.method, experiment.env
-    device = choose_device(experiment.device)
-    agent = Agent.build(experiment, venv.observation_space, venv.action_space)
-    initialize(agent, experiment.agent)
-    policy = agent.policy.to(device).train()
-    agent.device = device
+    device, policy = agent.device, agent.policy
     optimizer = torch.optim.Adam(
         trainable(policy, "policy", experiment.agent),
         lr=value_at(cfg.learning_rate, 0.0),
@@ -261,7 +246,6 @@ def _train(experiment: Experiment, run: RunFolder, venv: VecEnv) -> Result:
             policy.normalizer.update(storage.obs.flatten(0, 1)[storage.valid.flatten()])
             updates += 1
 
-            ep_returns, ep_lengths = venv.pop_episodes()
             valid = storage.valid
             explained = explained_variance(storage.values[valid], returns[valid])
             metrics.update({
@@ -271,14 +255,8 @@ def _train(experiment: Experiment, run: RunFolder, venv: VecEnv) -> Result:
                 "train/entropy_coef": entropy_coef,
                 "time/sps": env.num_envs * cfg.num_steps / (time.perf_counter() - tic),
                 "time/updates": updates,
+                **venv.episode_metrics(),
             })  # fmt: skip
-            if ep_returns:
-                metrics.update({
-                    "rollout/ep_return_mean": float(np.mean(ep_returns)),
-                    "rollout/ep_return_std": float(np.std(ep_returns)),
-                    "rollout/ep_length_mean": float(np.mean(ep_lengths)),
-                    "rollout/episodes": len(ep_returns),
-                })  # fmt: skip
             session.log(step, metrics)
             session.after_update(step, state)
     except KeyboardInterrupt:

@@ -41,20 +41,18 @@ from gymnasium import spaces
 from torch import nn
 from torch.nn import functional as F
 
-from mentor.agent import Agent, initialize, trainable
-from mentor.core.device import choose_device, set_threads
+from mentor.agent import Agent, trainable
 from mentor.core.networks import EnsembleMLP, init_linear, mlp, observation_encoder
 from mentor.core.offpolicy import OffPolicyState, PolyakUpdate, make_buffer, train_off_policy
 from mentor.core.replay import ReplayBuffer
 from mentor.core.schedules import value_at
-from mentor.core.seeding import seed_everything
 from mentor.core.vec_env import VecEnv
 from mentor.errors import ConfigError, NonFiniteError
 from mentor.experiment import Experiment, ExplorationConfig, NetworkConfig
 from mentor.methods.configs import SACConfig
 from mentor.runs import checkpoint
 from mentor.runs.folder import RunFolder
-from mentor.runs.session import Result, TrainingSession
+from mentor.runs.session import Result, TrainingSession, training_setup
 
 # Bounds of the actor's log std, as in the authors' code: exp(-20) is a point mass for float32
 # purposes, exp(2) ≈ 7.4 already saturates tanh for most samples.
@@ -281,26 +279,13 @@ def sac_losses(
 
 def train(experiment: Experiment, run: RunFolder) -> Result:
     """Train SAC as the experiment says, in the given run folder."""
-    set_threads(experiment.num_threads)
-    seed_everything(experiment.seed)
-    env = experiment.env
-    venv = VecEnv.make(
-        env.id, env.kwargs, env.num_envs, vectorization=env.vectorization,
-        max_episode_steps=env.max_episode_steps, check_finite=env.check_finite,
-    )  # fmt: skip
-    try:
-        return _train(experiment, run, venv)
-    finally:
-        venv.close()
+    with training_setup(experiment) as (venv, agent):
+        return _train(experiment, run, venv, agent)
 
 
-def _train(experiment: Experiment, run: RunFolder, venv: VecEnv) -> Result:
+def _train(experiment: Experiment, run: RunFolder, venv: VecEnv, agent: Agent) -> Result:
     cfg: SACConfig = experiment.method
-    device = choose_device(experiment.device)
-    agent = Agent.build(experiment, venv.observation_space, venv.action_space)
-    initialize(agent, experiment.agent)
-    nets: SACNetworks = agent.policy.to(device).train()
-    agent.device = device
+    device, nets = agent.device, agent.policy
     auto_alpha = experiment.exploration.alpha == "auto"
     entropy_target = (
         target_entropy(experiment.exploration, venv.action_space) if auto_alpha else None

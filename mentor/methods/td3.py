@@ -25,20 +25,18 @@ import torch
 from gymnasium import spaces
 from torch import nn
 
-from mentor.agent import Agent, initialize, trainable
-from mentor.core.device import choose_device, set_threads
+from mentor.agent import Agent, trainable
 from mentor.core.networks import EnsembleMLP, NatureCNN, init_linear, mlp, observation_encoder
 from mentor.core.offpolicy import OffPolicyState, PolyakUpdate, make_buffer, train_off_policy
 from mentor.core.replay import ReplaySample
 from mentor.core.schedules import value_at
-from mentor.core.seeding import seed_everything
 from mentor.core.vec_env import VecEnv
 from mentor.errors import ConfigError, NonFiniteError
 from mentor.experiment import ActionNoiseConfig, Experiment, NetworkConfig
 from mentor.methods.configs import TD3Config
 from mentor.runs import checkpoint
 from mentor.runs.folder import RunFolder
-from mentor.runs.session import Result, TrainingSession
+from mentor.runs.session import Result, TrainingSession, training_setup
 
 Array = TypeVar("Array", np.ndarray, torch.Tensor)
 
@@ -233,27 +231,14 @@ def descend(
 
 def train(experiment: Experiment, run: RunFolder) -> Result:
     """Train TD3 as the experiment says, in the given run folder."""
-    set_threads(experiment.num_threads)
-    seed_everything(experiment.seed)
-    env = experiment.env
-    venv = VecEnv.make(
-        env.id, env.kwargs, env.num_envs, vectorization=env.vectorization,
-        max_episode_steps=env.max_episode_steps, check_finite=env.check_finite,
-    )  # fmt: skip
-    try:
-        return _train(experiment, run, venv)
-    finally:
-        venv.close()
+    with training_setup(experiment) as (venv, agent):
+        return _train(experiment, run, venv, agent)
 
 
-def _train(experiment: Experiment, run: RunFolder, venv: VecEnv) -> Result:
+def _train(experiment: Experiment, run: RunFolder, venv: VecEnv, agent: Agent) -> Result:
     cfg: TD3Config = experiment.method
     noise_cfg = experiment.exploration.action_noise
-    device = choose_device(experiment.device)
-    agent = Agent.build(experiment, venv.observation_space, venv.action_space)
-    initialize(agent, experiment.agent)
-    nets: TD3Networks = agent.policy.to(device).train()
-    agent.device = device
+    device, nets = agent.device, agent.policy
     actor_params = trainable(nets.actor, "actor", experiment.agent)
     critic_params = trainable(nets.critic, "critics", experiment.agent)
     optimizers = {

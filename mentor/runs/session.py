@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,8 +19,9 @@ from typing import Any
 import gymnasium as gym
 import torch
 
-from mentor.agent import Agent
-from mentor.core.seeding import rng_state
+from mentor.agent import Agent, initialize
+from mentor.core.device import choose_device, set_threads
+from mentor.core.seeding import rng_state, seed_everything
 from mentor.core.vec_env import VecEnv
 from mentor.evaluation.convergence import PlateauDetector, trend_pvalue
 from mentor.evaluation.evaluate import run_episodes
@@ -64,6 +66,28 @@ def success_threshold(experiment: Experiment, env_id: str) -> float | None:
         return experiment.evaluation.success_threshold
     env_spec = gym.spec(env_id) if env_id in gym.registry else None
     return env_spec.reward_threshold if env_spec is not None else None
+
+
+@contextmanager
+def training_setup(experiment: Experiment) -> Iterator[tuple[VecEnv, Agent]]:
+    """What every method starts from: torch threads and seeds set, the training envs made, the
+    agent's networks built with their initial policy (step 3) on the chosen device. The envs are
+    closed however training ends."""
+    set_threads(experiment.num_threads)
+    seed_everything(experiment.seed)
+    env = experiment.env
+    venv = VecEnv.make(
+        env.id, env.kwargs, env.num_envs, vectorization=env.vectorization,
+        max_episode_steps=env.max_episode_steps, check_finite=env.check_finite,
+    )  # fmt: skip
+    try:
+        agent = Agent.build(experiment, venv.observation_space, venv.action_space)
+        initialize(agent, experiment.agent)
+        agent.device = choose_device(experiment.device)
+        agent.policy.to(agent.device).train()
+        yield venv, agent
+    finally:
+        venv.close()
 
 
 class TrainingSession:
