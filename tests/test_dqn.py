@@ -64,6 +64,8 @@ def test_same_seed_gives_bitwise_equal_parameters(tmp_path: Path) -> None:
 def test_the_checkpoint_keeps_the_replay_buffer(tmp_path: Path) -> None:
     result = mentor.train(build(overrides=tiny(tmp_path, "CartPole-v1")))
     replay = load_file(str(result.run_dir / "final" / "replay.safetensors"))
+    best = result.run_dir / "checkpoints" / "best"
+    assert (best / "model.safetensors").exists() and not (best / "replay.safetensors").exists()
     assert replay["position"].tolist()[1] == 150  # 300 env steps in 2 envs: 150 rows
     assert replay["obs"].shape == (150, 2, 4) and replay["valid"].dtype == torch.bool
     manifest = json.loads((result.run_dir / "manifest.json").read_text())

@@ -153,7 +153,9 @@ class TrainingSession:
         if summary.return_mean > self.best_return:
             self.best_return = summary.return_mean
             if self.experiment.checkpoints.keep_best:
-                self._save(self.run.path / "checkpoints" / "best", step, state)
+                # best/ chooses the agent; resuming uses the periodic and final checkpoints, so
+                # it need not copy a replay buffer of possibly hundreds of MB at each new best.
+                self._save(self.run.path / "checkpoints" / "best", step, state, replay=False)
         if self.target is not None and summary.return_mean >= self.target:
             self.stop_reason = (
                 f"target: validation return {summary.return_mean:.2f} >= {self.target:g}"
@@ -204,8 +206,10 @@ class TrainingSession:
         checkpoint.prune(self.run.path, self.experiment.checkpoints.keep_last)
         self.excluded_seconds += time.perf_counter() - tic
 
-    def _save(self, path: Path, step: int, state: StateFn) -> None:
+    def _save(self, path: Path, step: int, state: StateFn, replay: bool = True) -> None:
         components, meta = state()
+        if not replay:
+            components.pop("replay", None)
         components["rng"] = {"torch": torch.get_rng_state()}
         meta = {
             "method": self.experiment.method.name,
