@@ -59,6 +59,10 @@ class ReplayBuffer:
         self.terminated = torch.empty(shape, dtype=torch.bool)
         self.truncated = torch.empty(shape, dtype=torch.bool)
         self.valid = torch.zeros(shape, dtype=torch.bool)
+        # NumPy views of the same memory: writing a step through them costs a fraction of
+        # converting each array to a tensor first, and adding happens at every env step.
+        fields = ("obs", "actions", "rewards", "terminated", "truncated", "valid")
+        self._rows = {name: getattr(self, name).numpy() for name in fields}
         self.pos = 0  # the row the next add writes
         self.count = 0  # rows written, up to self.rows
         self.priorities = SumTree(self.rows * num_envs) if prioritized else None
@@ -95,13 +99,13 @@ class ReplayBuffer:
         valid: np.ndarray,
     ) -> None:
         """Store one vector step: the observations acted on and what the step returned."""
-        t = self.pos
-        self.obs[t] = obs
-        self.actions[t] = actions
-        self.rewards[t] = torch.from_numpy(rewards)
-        self.terminated[t] = torch.from_numpy(terminated)
-        self.truncated[t] = torch.from_numpy(truncated)
-        self.valid[t] = torch.from_numpy(valid)
+        t, rows = self.pos, self._rows
+        rows["obs"][t] = obs.numpy() if isinstance(obs, torch.Tensor) else obs
+        rows["actions"][t] = actions.numpy() if isinstance(actions, torch.Tensor) else actions
+        rows["rewards"][t] = rewards
+        rows["terminated"][t] = terminated
+        rows["truncated"][t] = truncated
+        rows["valid"][t] = valid
         self.pos = (t + 1) % self.rows
         self.count = min(self.count + 1, self.rows)
         if self.priorities is not None:
@@ -131,11 +135,12 @@ class ReplayBuffer:
             weights /= weights.max()
         rows, envs = np.divmod(flat, self.num_envs)
         rewards, next_rows, discounts = self._n_step(rows, envs)
+        obs, actions = self._rows["obs"], self._rows["actions"]  # NumPy gathers: cheaper
         return ReplaySample(
-            obs=self.obs[rows, envs],
-            actions=self.actions[rows, envs],
+            obs=torch.from_numpy(obs[rows, envs]),
+            actions=torch.from_numpy(actions[rows, envs]),
             rewards=rewards,
-            next_obs=self.obs[next_rows, envs],
+            next_obs=torch.from_numpy(obs[next_rows, envs]),
             discounts=discounts,
             weights=weights,
             indices=flat,
@@ -151,7 +156,7 @@ class ReplayBuffer:
             ages = generator.integers(self.n_step, self.count, size=2 * needed)
             rows = (newest - ages) % self.rows
             envs = generator.integers(0, self.num_envs, size=2 * needed)
-            keep = self.valid[rows, envs].numpy()
+            keep = self._rows["valid"][rows, envs]
             flat = (rows * self.num_envs + envs)[keep][:needed]
             chosen.append(flat)
             needed -= len(flat)
@@ -162,9 +167,10 @@ class ReplayBuffer:
     ) -> tuple[torch.Tensor, np.ndarray, torch.Tensor]:
         """Discounted reward sums over up to n steps, stopping at the episode's end."""
         if self.n_step == 1:  # the common case, without the window arithmetic
-            terminated = self.terminated[rows, envs]
-            discounts = self._discounts[1] * (~terminated)
-            return self.rewards[rows, envs], (rows + 1) % self.rows, discounts
+            not_terminated = ~self._rows["terminated"][rows, envs]
+            discounts = torch.from_numpy(self.gamma * not_terminated.astype(np.float32))
+            rewards = torch.from_numpy(self._rows["rewards"][rows, envs])
+            return rewards, (rows + 1) % self.rows, discounts
         offsets = np.arange(self.n_step)
         window = (rows[:, None] + offsets) % self.rows  # (B, n)
         env_cols = envs[:, None]

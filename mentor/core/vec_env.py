@@ -106,11 +106,12 @@ class VecEnv:
         self.episode_return += rewards
         self.episode_length += ~started
         done = terminated | truncated
-        for index in np.flatnonzero(done):
-            self.finished_returns.append(float(self.episode_return[index]))
-            self.finished_lengths.append(int(self.episode_length[index]))
-        self.episode_return[done] = 0.0
-        self.episode_length[done] = 0
+        if done.any():  # most steps end no episode: skip the bookkeeping then
+            for index in np.flatnonzero(done):
+                self.finished_returns.append(float(self.episode_return[index]))
+                self.finished_lengths.append(int(self.episode_length[index]))
+            self.episode_return[done] = 0.0
+            self.episode_length[done] = 0
         self.needs_reset = done
         return self._checked_obs(obs), rewards, terminated, truncated
 

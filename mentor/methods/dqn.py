@@ -49,7 +49,7 @@ class QNetwork(nn.Module):
             init_linear(self, 2**0.5)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        x = self.normalizer(obs)
+        x = self.normalizer(obs) if self.normalizer.enabled else obs
         x = self.body(self.cnn(x) if self.cnn is not None else x)
         q = self.head(x)
         if self.value_head is not None:
