@@ -496,3 +496,44 @@ def test_init_layers_and_freeze(trained_run: Path) -> None:
         with pytest.raises(CheckpointError, match=pattern):
             initialize(Agent.build(experiment, env.observation_space, env.action_space), config)
     env.close()
+
+
+def test_optimizer_and_rng_states_restore_exactly() -> None:
+    """The restore halves of what every checkpoint saves: after restoring, the next optimizer
+    step and the next random draws equal those of the run that was never interrupted."""
+    import random
+
+    import numpy as np
+
+    from mentor.core.seeding import rng_state, seed_everything, set_rng_state
+    from mentor.runs.checkpoint import load_optimizer_state, optimizer_state
+
+    def model_and_optimizer() -> tuple[torch.nn.Linear, torch.optim.Adam]:
+        torch.manual_seed(0)
+        model = torch.nn.Linear(3, 2)
+        return model, torch.optim.Adam(model.parameters(), lr=0.1)
+
+    def step(model: torch.nn.Linear, optimizer: torch.optim.Adam) -> None:
+        optimizer.zero_grad()
+        model(torch.ones(4, 3)).square().sum().backward()
+        optimizer.step()
+
+    model, optimizer = model_and_optimizer()
+    step(model, optimizer)
+    tensors, groups = optimizer_state(optimizer)
+    tensors = {k: v.clone() for k, v in tensors.items()}  # as written to disk: a copy
+    saved_weights = {k: v.clone() for k, v in model.state_dict().items()}
+    step(model, optimizer)  # the uninterrupted run's next step
+    restored, restored_optimizer = model_and_optimizer()
+    restored.load_state_dict(saved_weights)
+    load_optimizer_state(restored_optimizer, tensors, groups)
+    step(restored, restored_optimizer)
+    for key, value in model.state_dict().items():
+        assert torch.equal(restored.state_dict()[key], value), key
+
+    seed_everything(3)
+    state = json.loads(json.dumps(rng_state()))  # as it travels through meta.json
+    expected = (random.random(), np.random.rand())
+    seed_everything(4)
+    set_rng_state(state)
+    assert (random.random(), np.random.rand()) == expected

@@ -133,7 +133,3 @@ def space_from_json(data: dict) -> spaces.Space:
     if kind == "Dict":
         return spaces.Dict({k: space_from_json(v) for k, v in data["spaces"].items()})
     raise EnvError(f"unknown space type '{kind}'")
-
-
-def describe(space: spaces.Space) -> str:
-    return str(space)
