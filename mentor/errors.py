@@ -27,6 +27,10 @@ class UnknownEnvError(EnvError):
     """An environment id that is neither registered nor an importable ``module:Class``."""
 
 
+class EnvWorkerError(EnvError):
+    """An env worker that crashed or hung once more than ``env.max_restarts`` allows."""
+
+
 class NonFiniteError(MentorError):
     """A NaN or infinity in an observation, a reward or a loss."""
 
