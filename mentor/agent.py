@@ -118,10 +118,14 @@ def _stack(obs: Any) -> Any:
     return np.asarray(obs)[None]
 
 
-def initialize(agent: Agent, config: AgentConfig) -> None:
+def initialize(agent: Agent, config: AgentConfig, load: bool = True) -> None:
     """Step 3, the initial policy: random (already, seeded) or weights from a checkpoint —
-    all of them or the layers named by prefix — optionally frozen."""
+    all of them or the layers named by prefix — optionally frozen. ``load=False`` (resuming, the
+    weights come from the run's checkpoint) applies only the freezing."""
     if config.init == "random":
+        return
+    if not load:
+        _freeze(agent, config)
         return
     folder = checkpoint.resolve(config.init)
     components, meta = checkpoint.load(folder)
@@ -144,6 +148,10 @@ def initialize(agent: Agent, config: AgentConfig) -> None:
         load_weights(agent.policy, merged, folder)
     else:
         load_weights(agent.policy, state, folder)
+    _freeze(agent, config)
+
+
+def _freeze(agent: Agent, config: AgentConfig) -> None:
     frozen = 0
     for name, param in agent.policy.named_parameters():
         if config.freeze and name.startswith(tuple(config.freeze)):

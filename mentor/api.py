@@ -1,13 +1,15 @@
-"""The Python API: train an experiment, load an agent, evaluate it.
+"""The Python API: train an experiment, resume a run, load an agent, evaluate it.
 
 import mentor
 result = mentor.train("experiment.yaml")            # or an Experiment, or a dict
+result = mentor.resume(result.run_dir, ["stopping.total_steps=200000"])   # go on, exactly
 agent = mentor.load(result.run_dir)                 # best-on-validation checkpoint
 summary = mentor.evaluate(agent, "CartPole-v1", episodes=100)
 """
 
 from __future__ import annotations
 
+import shutil
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -16,11 +18,13 @@ from mentor.agent import Agent
 from mentor.core.vec_env import VecEnv
 from mentor.envs.checker import preflight
 from mentor.envs.resolve import make_env, spec
+from mentor.errors import CheckpointError, ConfigError
 from mentor.evaluation.evaluate import run_episodes
 from mentor.evaluation.statistics import EvalSummary, summarize
-from mentor.experiment import Experiment, load_yaml, parse
+from mentor.experiment import Experiment, apply_overrides, load_yaml, parse
 from mentor.methods import train_function
 from mentor.methods.configs import check_supported
+from mentor.runs import checkpoint
 from mentor.runs.folder import RunFolder
 from mentor.runs.session import Result, success_threshold
 
@@ -59,6 +63,51 @@ def train(experiment: Experiment | dict[str, Any] | str | Path, overwrite: bool 
     )
     try:
         return train_function(experiment.method.name)(experiment, run)
+    except BaseException as exc:
+        if run.manifest.get("stop_reason") is None:  # failed before the loop could record it
+            run.finish(f"error: {exc}" if str(exc) else f"error: {type(exc).__name__}")
+        raise
+
+
+def resume(run_dir: str | Path, overrides: list[str] | None = None) -> Result:
+    """Continue a stopped run (Ctrl-C, SIGTERM, a kill, a crash, or a finished one given a larger
+    budget) from its newest intact checkpoint, in its own folder.
+
+    Without overrides, a run resumed from a checkpoint ends bitwise equal to the run that was
+    never stopped, where its envs can give their state (see README, "Exact resume"). Overrides
+    (``stopping.total_steps=...``) change the experiment from there on; they are recorded.
+    """
+    run = RunFolder.open(run_dir)
+    point = checkpoint.newest_intact(run.path)
+    if point.meta.get("format_version", 0) < checkpoint.RESUMABLE_FROM:
+        raise CheckpointError(
+            f"'{point.folder}' has checkpoint format {point.meta.get('format_version')}, which "
+            "does not hold the whole training state: it loads as an agent (mentor eval, "
+            "agent.init) but cannot resume"
+        )
+    base = point.meta.get("experiment")
+    if not isinstance(base, dict):
+        raise ConfigError(f"'{point.folder}' does not record its experiment; it cannot resume")
+    experiment = parse(apply_overrides(base, list(overrides or [])), f"{run.path}/experiment")
+    if experiment.method.name != point.meta.get("method"):
+        raise ConfigError(
+            f"method.name '{experiment.method.name}': the run was trained with "
+            f"'{point.meta.get('method')}', and a checkpoint continues with its own method"
+        )
+    total = experiment.stopping.total_steps
+    if point.step >= total:
+        raise ConfigError(
+            f"run '{run.path}' already reached stopping.total_steps={total:,} (its checkpoint "
+            f"'{point.folder.name}' is at step {point.step:,}); to train on, raise it: "
+            f"--set stopping.total_steps={2 * total}"
+        )
+    for stale in (run.path / "checkpoints").glob(".tmp-*"):  # left by a kill mid-write
+        shutil.rmtree(stale, ignore_errors=True)
+    (run.path / "experiment.yaml").write_text(experiment.to_yaml())
+    if overrides:
+        run.update(resume_overrides=[*run.manifest.get("resume_overrides", []), *overrides])
+    try:
+        return train_function(experiment.method.name)(experiment, run, point)
     except BaseException as exc:
         if run.manifest.get("stop_reason") is None:  # failed before the loop could record it
             run.finish(f"error: {exc}" if str(exc) else f"error: {type(exc).__name__}")

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -13,6 +15,9 @@ from rich.table import Table
 from rich.text import Text
 
 from mentor.errors import ConfigError, MentorError
+
+if TYPE_CHECKING:
+    from mentor.runs.session import Result
 
 app = typer.Typer(
     help="Train agents along one workflow: environment → training → evaluation → report.",
@@ -80,14 +85,54 @@ def train(
 
         spec(env_id)  # unknown ids fail here, with close matches
         experiment = build(method=target, env_id=env_id, overrides=overrides)
-    result = api.train(experiment, overwrite=overwrite)
+    with _second_interrupt():
+        result = api.train(experiment, overwrite=overwrite)
     console.print(f"[bold]run[/bold] {result.run_dir}")
     console.print(f"stopped: {result.stop_reason} after {result.total_steps:,} steps, "
                   f"{result.train_seconds:.1f} s of training")  # fmt: skip
+    _report_result(result)
+
+
+@contextmanager
+def _second_interrupt() -> Iterator[None]:
+    """A second Ctrl-C (or one outside training) ends the command at once: one line, exit 130.
+    The checkpoints written so far are complete (they are written atomically)."""
+    try:
+        yield
+    except KeyboardInterrupt as exc:
+        err_console.print(f"stopped: {exc or 'interrupted'}", highlight=False, soft_wrap=True)
+        raise typer.Exit(130) from None
+
+
+def _report_result(result: Result) -> None:
     if result.evaluation is not None:
         print_summary(result.evaluation.to_dict(), "final evaluation (best on validation)")
-    if result.stop_reason == "interrupted":
+    if result.stop_reason.startswith("interrupted"):
         raise typer.Exit(130)
+
+
+@app.command()
+def resume(
+    run: Annotated[str, typer.Argument(help="The run folder to continue (runs/NAME).")],
+    set_: SetOption = None,
+    quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
+) -> None:
+    """Continue a stopped run from its newest intact checkpoint, exactly where it was.
+
+    A run stopped by Ctrl-C, SIGTERM, a kill or a crash goes on as if it had never stopped.
+    A finished run goes on with a larger budget: --set stopping.total_steps=N.
+    """
+    from mentor import api
+
+    overrides = list(set_ or [])
+    if quiet:
+        overrides.append("logging.progress=false")
+    with _second_interrupt():
+        result = api.resume(run, overrides)
+    console.print(f"[bold]run[/bold] {result.run_dir}")
+    console.print(f"stopped: {result.stop_reason} after {result.total_steps:,} steps, "
+                  f"{result.train_seconds:.1f} s of training")  # fmt: skip
+    _report_result(result)
 
 
 @app.command("eval")

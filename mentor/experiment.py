@@ -55,6 +55,17 @@ class EnvConfig(Section):
     check_finite: bool = Field(
         True, description="Stop with an error when an observation or reward is NaN or infinite."
     )
+    max_restarts: int = Field(
+        3,
+        ge=0,
+        description=(
+            "async: env workers that raise, hang or die are restarted (their episode is "
+            "truncated) up to this many times in a run; one more stops it with a checkpoint."
+        ),
+    )
+    step_timeout: float | None = Field(
+        60.0, gt=0, description="async: seconds an env may take for a step or reset (None: wait)."
+    )
 
 
 class ValidationEnvConfig(Section):

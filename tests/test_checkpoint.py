@@ -295,13 +295,13 @@ def test_fault_25_missing_component_and_bad_meta(trained_run, tmp_path) -> None:
 # --- FAULT-26: a newer format -------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("version", [2, 99, None, "1"])
+@pytest.mark.parametrize("version", [3, 99, None, "1"])
 def test_fault_26_newer_or_unknown_format_tells_to_upgrade(trained_run, tmp_path, version) -> None:
     folder = copy_of(trained_run / "final", tmp_path)
     rewrite_meta(folder, format_version=version)
     with pytest.raises(
         CheckpointError,
-        match=rf"checkpoint format {version!r}; this mentor reads up to 1: upgrade with "
+        match=rf"checkpoint format {version!r}; this mentor reads up to 2: upgrade with "
         r"'pip install -U mentor'",
     ):
         Agent.load(folder)
@@ -506,7 +506,7 @@ def test_optimizer_and_rng_states_restore_exactly() -> None:
     import numpy as np
 
     from mentor.core.seeding import rng_state, seed_everything, set_rng_state
-    from mentor.runs.checkpoint import load_optimizer_state, optimizer_state
+    from mentor.runs.state import TrainState
 
     def model_and_optimizer() -> tuple[torch.nn.Linear, torch.optim.Adam]:
         torch.manual_seed(0)
@@ -518,15 +518,20 @@ def test_optimizer_and_rng_states_restore_exactly() -> None:
         model(torch.ones(4, 3)).square().sum().backward()
         optimizer.step()
 
+    def listed(model: torch.nn.Linear, optimizer: torch.optim.Adam) -> TrainState:
+        state = TrainState()
+        state.module("model", model)
+        state.optimizer("optimizer", optimizer)
+        return state
+
     model, optimizer = model_and_optimizer()
     step(model, optimizer)
-    tensors, groups = optimizer_state(optimizer)
-    tensors = {k: v.clone() for k, v in tensors.items()}  # as written to disk: a copy
-    saved_weights = {k: v.clone() for k, v in model.state_dict().items()}
+    components, values = listed(model, optimizer).save()
+    components = {n: {k: v.clone() for k, v in t.items()} for n, t in components.items()}
+    values = json.loads(json.dumps(values))  # as it travels through meta.json
     step(model, optimizer)  # the uninterrupted run's next step
     restored, restored_optimizer = model_and_optimizer()
-    restored.load_state_dict(saved_weights)
-    load_optimizer_state(restored_optimizer, tensors, groups)
+    listed(restored, restored_optimizer).load(components, values, "test")
     step(restored, restored_optimizer)
     for key, value in model.state_dict().items():
         assert torch.equal(restored.state_dict()[key], value), key

@@ -25,7 +25,7 @@ from mentor.core.replay import ReplayBuffer
 from mentor.core.vec_env import VecEnv
 from mentor.errors import ConfigError
 from mentor.experiment import Experiment
-from mentor.runs.session import Result, StateFn, TrainingSession
+from mentor.runs.session import Result, TrainingSession
 
 # (observations, progress, warmup) -> (actions to store, actions for the env), both batched.
 ActFn = Callable[[torch.Tensor, float, bool], tuple[torch.Tensor, np.ndarray]]
@@ -76,20 +76,25 @@ def train_off_policy(
     buffer: ReplayBuffer,
     act: ActFn,
     update: UpdateFn,
-    state: StateFn,
     loop: OffPolicyState,
     observe: Callable[[torch.Tensor], None] | None = None,
 ) -> Result:
-    """Run the shared loop. ``observe`` sees each batch of observations (for normalization)."""
+    """Run the shared loop. ``observe`` sees each batch of observations (for normalization).
+    The method has listed its own pieces in ``session.state``; the loop adds its counters, the
+    replay buffer and the reward statistics before the session begins (or resumes)."""
     cfg = experiment.method
     device = session.agent.device
     total = experiment.stopping.total_steps
     log_every = experiment.logging.every_steps
     reward_scaler = RewardScaler(venv.num_envs, cfg.gamma, experiment.env.normalize_reward)
-    obs = venv.reset(seed=experiment.seed)
-    next_log = log_every
-    tic, steps_at_tic = time.perf_counter(), 0
-    try:
+    state = session.state
+    state.fields("loop", loop, "step", "gradient_steps", "update_rounds", "metrics")
+    state.stateful("replay", buffer)
+    state.stateful("reward_scaler", reward_scaler)
+    obs = session.begin()
+    next_log = (loop.step // log_every + 1) * log_every
+    tic, steps_at_tic = time.perf_counter(), loop.step
+    with session.running():
         while session.stop_reason is None:
             progress = loop.step / total
             obs_t = torch.from_numpy(obs)
@@ -118,13 +123,8 @@ def train_off_policy(
                 session.log(loop.step, metrics)
                 next_log = (loop.step // log_every + 1) * log_every
                 tic, steps_at_tic = time.perf_counter(), loop.step
-            session.after_update(loop.step, state)
-    except KeyboardInterrupt:
-        return session.finish(loop.step, state, reason="interrupted")
-    except Exception as exc:
-        session.abort(f"error: {exc}")
-        raise
-    return session.finish(loop.step, state)
+            session.after_update(loop.step)
+    return session.result
 
 
 def _accumulate(totals: dict[str, list[float]], metrics: dict[str, float]) -> None:

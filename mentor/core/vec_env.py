@@ -8,6 +8,9 @@
   which envs are in that state, so their next transition is left out of learning.
 - NaN and infinity in observations or rewards stop the run with the env index and step.
 - Finished episodes' returns and lengths are collected as they happen.
+- ``snapshot``/``restore`` capture all of it, and the envs' own state where they can give it
+  (``mentor.envs.snapshot``), for exact resume. ``async`` runs each copy in a restartable worker
+  process (``core/workers.py``): an env that raises, hangs or dies is restarted.
 """
 
 from __future__ import annotations
@@ -16,10 +19,19 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+import torch
 from gymnasium.vector import AutoresetMode
 
 from mentor.core.spaces import obs_encoder, to_env_actions
+from mentor.core.workers import WorkerVecEnv
 from mentor.envs.resolve import make_env, spec
+from mentor.envs.snapshot import (
+    SnapshotUnavailable,
+    from_json,
+    restore_vector,
+    to_json,
+    vector_snapshot,
+)
 from mentor.errors import ConfigError, EnvError, NonFiniteError
 
 
@@ -29,8 +41,12 @@ def make_vector_env(
     num_envs: int,
     vectorization: str = "auto",
     max_episode_steps: int | None = None,
+    max_restarts: int = 3,
+    timeout: float | None = 60.0,
+    on_restart: Any = None,
 ) -> gym.vector.VectorEnv:
-    """A Gymnasium vector env: the env's native implementation when it has one, sync or async."""
+    """A Gymnasium vector env: the env's native implementation when it has one, sync, or async
+    (mentor's restartable worker processes)."""
     env_spec = spec(env_id)
     native = env_spec is not None and env_spec.vector_entry_point is not None
     if vectorization == "native" and not native:
@@ -52,9 +68,7 @@ def make_vector_env(
 
     fns = [factory] * num_envs
     if vectorization == "async":
-        return gym.vector.AsyncVectorEnv(
-            fns, shared_memory=True, autoreset_mode=AutoresetMode.NEXT_STEP
-        )
+        return WorkerVecEnv(fns, max_restarts=max_restarts, timeout=timeout, on_restart=on_restart)
     return gym.vector.SyncVectorEnv(fns, autoreset_mode=AutoresetMode.NEXT_STEP)
 
 
@@ -77,18 +91,27 @@ class VecEnv:
         self.finished_returns: list[float] = []
         self.finished_lengths: list[int] = []
         self.steps = 0
+        self.last_obs: np.ndarray | None = None
+        self.restarts: list[str] = []  # what each worker restart said (async only)
 
     @classmethod
     def make(cls, env_id: str, kwargs: dict[str, Any], num_envs: int, **options: Any) -> VecEnv:
         check_finite = options.pop("check_finite", True)
-        return cls(make_vector_env(env_id, kwargs, num_envs, **options), check_finite)
+        restarts: list[str] = []
+        venv = cls(
+            make_vector_env(env_id, kwargs, num_envs, on_restart=restarts.append, **options),
+            check_finite,
+        )
+        venv.restarts = restarts
+        return venv
 
     def reset(self, seed: int | None = None) -> np.ndarray:
         obs, _ = self.env.reset(seed=seed)
         self.needs_reset[:] = False
         self.episode_return[:] = 0.0
         self.episode_length[:] = 0
-        return self._checked_obs(obs)
+        self.last_obs = self._checked_obs(obs)
+        return self.last_obs
 
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Step every env; returns (obs, rewards, terminated, truncated)."""
@@ -113,7 +136,47 @@ class VecEnv:
             self.episode_return[done] = 0.0
             self.episode_length[done] = 0
         self.needs_reset = done
-        return self._checked_obs(obs), rewards, terminated, truncated
+        self.last_obs = self._checked_obs(obs)
+        return self.last_obs, rewards, terminated, truncated
+
+    # --- exact resume ----------------------------------------------------------------------------
+
+    def snapshot(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        """(tensors, JSON-ready values): where every env is, for a checkpoint."""
+        tensors = {
+            "last_obs": torch.from_numpy(np.array(self.last_obs)),
+            "needs_reset": torch.from_numpy(self.needs_reset.copy()),
+            "episode_return": torch.from_numpy(self.episode_return.copy()),
+            "episode_length": torch.from_numpy(self.episode_length.copy()),
+        }
+        values: dict[str, Any] = {
+            "steps": self.steps,
+            "finished_returns": self.finished_returns,
+            "finished_lengths": self.finished_lengths,
+        }
+        try:
+            values.update(available=True, vector=to_json(vector_snapshot(self.env)))
+        except SnapshotUnavailable as exc:
+            values.update(available=False, reason=exc.reason)
+        return tensors, values
+
+    def restore(
+        self, tensors: dict[str, torch.Tensor] | None, values: dict[str, Any], seed: int
+    ) -> str:
+        """Put every env back where a snapshot found it; returns what was done. Envs that could
+        not give their state start new episodes instead (reset with ``seed``)."""
+        if not values.get("available") or tensors is None:
+            self.reset(seed=seed)
+            return f"reset to new episodes: {values.get('reason', 'no env state saved')}"
+        restore_vector(self.env, from_json(values["vector"]))
+        self.last_obs = tensors["last_obs"].numpy().copy()
+        self.needs_reset = tensors["needs_reset"].numpy().copy()
+        self.episode_return = tensors["episode_return"].numpy().copy()
+        self.episode_length = tensors["episode_length"].numpy().copy()
+        self.steps = values["steps"]
+        self.finished_returns = list(values["finished_returns"])
+        self.finished_lengths = list(values["finished_lengths"])
+        return "restored exactly"
 
     def pop_episodes(self) -> tuple[list[float], list[int]]:
         """Returns and lengths of the episodes finished since the last call."""

@@ -3,6 +3,9 @@
 Each rewards the agent for matching a target read from the observation, so a working learner
 beats a random one within a few thousand steps. Used by the test suite's smoke and space tests;
 also a handy check for a new method: ``mentor train ppo mentor.envs.testing:DictObsEnv``.
+
+They give their state through mentor's snapshot protocol (``mentor_snapshot`` and
+``mentor_restore``, see ``mentor.envs.snapshot``), so runs on them resume exactly.
 """
 
 from __future__ import annotations
@@ -12,11 +15,15 @@ from typing import Any
 import numpy as np
 from gymnasium import Env, spaces
 
+from mentor.envs.snapshot import restore_attributes, snapshot_attributes
+
 
 class _MatchEnv(Env):
     """Episodes of ``length`` steps; reward 1 per step where the action matches the target."""
 
     length = 16
+    # Everything step and reset write, the random generator included (for snapshots).
+    state_attributes: tuple[str, ...] = ("t", "target", "_np_random", "_np_random_seed")
 
     def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[Any, dict]:
         super().reset(seed=seed)
@@ -29,6 +36,12 @@ class _MatchEnv(Env):
         self.t += 1
         self.target = self._draw_target()
         return self._obs(), reward, False, self.t >= self.length, {}
+
+    def mentor_snapshot(self) -> dict[str, Any]:
+        return snapshot_attributes(self, self.state_attributes)
+
+    def mentor_restore(self, snapshot: dict[str, Any]) -> None:
+        restore_attributes(self, self.state_attributes, snapshot)
 
 
 class MultiDiscreteEnv(_MatchEnv):
@@ -123,6 +136,8 @@ class ContinuousEnv(_MatchEnv):
 
 class NaNEnv(_MatchEnv):
     """Discrete(2); observations turn NaN after ``nan_after`` steps in total (fault injection)."""
+
+    state_attributes = (*_MatchEnv.state_attributes, "total")
 
     def __init__(self, nan_after: int = 100, where: str = "obs") -> None:
         self.observation_space = spaces.Box(-1.0, 1.0, (2,), np.float32)

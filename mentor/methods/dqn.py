@@ -12,6 +12,8 @@ The loop itself (collect, store, update every train_freq steps) is shared: core/
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 from gymnasium import spaces
@@ -27,9 +29,10 @@ from mentor.core.vec_env import VecEnv
 from mentor.errors import NonFiniteError
 from mentor.experiment import Experiment, NetworkConfig
 from mentor.methods.configs import DQNConfig
-from mentor.runs import checkpoint
+from mentor.runs.checkpoint import ResumePoint
 from mentor.runs.folder import RunFolder
 from mentor.runs.session import Result, TrainingSession, training_setup
+from mentor.runs.state import TrainState
 
 
 class QNetwork(nn.Module):
@@ -114,13 +117,22 @@ def dqn_loss(
     return {"loss/td": loss}, stats, batch.indices, errors.detach().abs()
 
 
-def train(experiment: Experiment, run: RunFolder) -> Result:
-    """Train DQN as the experiment says, in the given run folder."""
-    with training_setup(experiment) as (venv, agent):
-        return _train(experiment, run, venv, agent)
+@dataclass
+class TargetSync:
+    """When the target network was last updated (env steps; saved in checkpoints)."""
+
+    last_step: int = 0
 
 
-def _train(experiment: Experiment, run: RunFolder, venv: VecEnv, agent: Agent) -> Result:
+def train(experiment: Experiment, run: RunFolder, resume: ResumePoint | None = None) -> Result:
+    """Train DQN as the experiment says, in the given run folder (or go on from ``resume``)."""
+    with training_setup(experiment, resume) as (venv, agent):
+        return _train(experiment, run, venv, agent, resume)
+
+
+def _train(
+    experiment: Experiment, run: RunFolder, venv: VecEnv, agent: Agent, resume: ResumePoint | None
+) -> Result:
     cfg: DQNConfig = experiment.method
     nets: DQNNetworks = agent.policy
     params = trainable(nets.q, "Q network", experiment.agent)
@@ -131,10 +143,15 @@ def _train(experiment: Experiment, run: RunFolder, venv: VecEnv, agent: Agent) -
     buffer = make_buffer(experiment, venv, torch.uint8 if image else torch.float32, (), torch.int64)
     rng = np.random.default_rng(experiment.seed)  # exploration and replay sampling
     loop = OffPolicyState()
-    last_target_update = 0
+    target_sync = TargetSync()
     update_target = PolyakUpdate(nets.target, nets.q)
     num_actions = int(venv.action_space.n)
-    session = TrainingSession(experiment, run, agent)
+    state = TrainState()
+    state.module("model", nets)
+    state.optimizer("optimizer", optimizer)
+    state.numpy_rng("sampler", rng)
+    state.fields("target_sync", target_sync, "last_step")
+    session = TrainingSession(experiment, run, agent, venv, state, resume)
     run.update(replay_buffer_bytes=buffer.nbytes)
 
     def act(obs: torch.Tensor, progress: float, warmup: bool) -> tuple[torch.Tensor, np.ndarray]:
@@ -145,13 +162,12 @@ def _train(experiment: Experiment, run: RunFolder, venv: VecEnv, agent: Agent) -
         return torch.from_numpy(actions), actions
 
     def update(progress: float) -> dict[str, float]:
-        nonlocal last_target_update
         learning_rate = value_at(cfg.learning_rate, progress)
         for group in optimizer.param_groups:
             group["lr"] = learning_rate
-        if loop.step - last_target_update >= cfg.target_update_freq:
+        if loop.step - target_sync.last_step >= cfg.target_update_freq:
             update_target(cfg.tau)
-            last_target_update = loop.step
+            target_sync.last_step = loop.step
         beta = value_at(cfg.priority_beta, progress)
         terms, stats, indices, td_abs = dqn_loss(nets, buffer, cfg, rng, beta)
         loss = sum(terms.values())
@@ -171,14 +187,5 @@ def _train(experiment: Experiment, run: RunFolder, venv: VecEnv, agent: Agent) -
             **stats,
         }
 
-    def state() -> tuple[dict[str, dict[str, torch.Tensor]], dict]:
-        opt_tensors, opt_groups = checkpoint.optimizer_state(optimizer)
-        components = {"model": nets.state_dict(), "optimizer": opt_tensors,
-                      "replay": buffer.state_dict()}  # fmt: skip
-        meta = {"optimizer_groups": opt_groups, "gradient_steps": loop.gradient_steps,
-                "update_rounds": loop.update_rounds, "last_target_update": last_target_update,
-                "sampler": rng.bit_generator.state}  # fmt: skip
-        return components, meta
-
     observe = nets.q.normalizer.update if experiment.env.normalize_obs else None
-    return train_off_policy(experiment, session, venv, buffer, act, update, state, loop, observe)
+    return train_off_policy(experiment, session, venv, buffer, act, update, loop, observe)

@@ -32,9 +32,10 @@ from mentor.core.vec_env import VecEnv
 from mentor.errors import NonFiniteError
 from mentor.experiment import Experiment
 from mentor.methods.configs import PPOConfig
-from mentor.runs import checkpoint
+from mentor.runs.checkpoint import ResumePoint
 from mentor.runs.folder import RunFolder
 from mentor.runs.session import Result, TrainingSession, training_setup
+from mentor.runs.state import TrainState
 
 
 @dataclass
@@ -188,13 +189,23 @@ def collect(
     return obs, last_value
 
 
-def train(experiment: Experiment, run: RunFolder) -> Result:
-    """Train PPO as the experiment says, in the given run folder."""
-    with training_setup(experiment) as (venv, agent):
-        return _train(experiment, run, venv, agent)
+@dataclass
+class PPOProgress:
+    """The loop's counters (saved in checkpoints)."""
+
+    step: int = 0
+    updates: int = 0
 
 
-def _train(experiment: Experiment, run: RunFolder, venv: VecEnv, agent: Agent) -> Result:
+def train(experiment: Experiment, run: RunFolder, resume: ResumePoint | None = None) -> Result:
+    """Train PPO as the experiment says, in the given run folder (or go on from ``resume``)."""
+    with training_setup(experiment, resume) as (venv, agent):
+        return _train(experiment, run, venv, agent, resume)
+
+
+def _train(
+    experiment: Experiment, run: RunFolder, venv: VecEnv, agent: Agent, resume: ResumePoint | None
+) -> Result:
     cfg, env = experiment.method, experiment.env
     device, policy = agent.device, agent.policy
     optimizer = torch.optim.Adam(
@@ -209,23 +220,22 @@ def _train(experiment: Experiment, run: RunFolder, venv: VecEnv, agent: Agent) -
         policy.dist.action_shape, policy.dist.action_dtype,
     )  # fmt: skip
     reward_scaler = RewardScaler(env.num_envs, cfg.gamma, env.normalize_reward)
-    generator = torch.Generator().manual_seed(experiment.seed)
-    session = TrainingSession(experiment, run, agent)
+    generator = torch.Generator().manual_seed(experiment.seed)  # minibatch order
+    counters = PPOProgress()
+    state = TrainState()  # the rollout storage is refilled every iteration: not state
+    state.module("model", policy)
+    state.optimizer("optimizer", optimizer)
+    state.stateful("reward_scaler", reward_scaler)
+    state.torch_rng("generator", generator)
+    state.fields("progress", counters, "step", "updates")
+    session = TrainingSession(experiment, run, agent, venv, state, resume)
     total_steps = experiment.stopping.total_steps
-    step, updates = 0, 0
 
-    def state() -> tuple[dict[str, dict[str, torch.Tensor]], dict]:
-        opt_tensors, opt_groups = checkpoint.optimizer_state(optimizer)
-        components = {"model": policy.state_dict(), "optimizer": opt_tensors,
-                      "reward_scaler": reward_scaler.state_dict(),
-                      "generator": {"state": generator.get_state()}}  # fmt: skip
-        return components, {"optimizer_groups": opt_groups, "updates": updates}
-
-    obs = venv.reset(seed=experiment.seed)
-    try:
+    obs = session.begin()
+    with session.running():
         while session.stop_reason is None:
             tic = time.perf_counter()
-            progress = step / total_steps
+            progress = counters.step / total_steps
             learning_rate = value_at(cfg.learning_rate, progress)
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate
@@ -233,7 +243,7 @@ def _train(experiment: Experiment, run: RunFolder, venv: VecEnv, agent: Agent) -
             entropy_coef = value_at(experiment.exploration.entropy_coef, progress)
 
             obs, last_value = collect(policy, venv, storage, obs, reward_scaler, device)
-            step += env.num_envs * cfg.num_steps
+            counters.step += env.num_envs * cfg.num_steps
             next_values = torch.cat([storage.values[1:], last_value.unsqueeze(0)])
             advantages, returns = gae(
                 storage.rewards, storage.values, next_values, storage.terminated,
@@ -244,7 +254,7 @@ def _train(experiment: Experiment, run: RunFolder, venv: VecEnv, agent: Agent) -
                 generator,
             )  # fmt: skip
             policy.normalizer.update(storage.obs.flatten(0, 1)[storage.valid.flatten()])
-            updates += 1
+            counters.updates += 1
 
             valid = storage.valid
             explained = explained_variance(storage.values[valid], returns[valid])
@@ -254,14 +264,9 @@ def _train(experiment: Experiment, run: RunFolder, venv: VecEnv, agent: Agent) -
                 "train/clip_coef": clip_coef,
                 "train/entropy_coef": entropy_coef,
                 "time/sps": env.num_envs * cfg.num_steps / (time.perf_counter() - tic),
-                "time/updates": updates,
+                "time/updates": counters.updates,
                 **venv.episode_metrics(),
             })  # fmt: skip
-            session.log(step, metrics)
-            session.after_update(step, state)
-    except KeyboardInterrupt:
-        return session.finish(step, state, reason="interrupted")
-    except Exception as exc:
-        session.abort(f"error: {exc}")
-        raise
-    return session.finish(step, state)
+            session.log(counters.step, metrics)
+            session.after_update(counters.step)
+    return session.result

@@ -50,9 +50,10 @@ from mentor.core.vec_env import VecEnv
 from mentor.errors import ConfigError, NonFiniteError
 from mentor.experiment import Experiment, ExplorationConfig, NetworkConfig
 from mentor.methods.configs import SACConfig
-from mentor.runs import checkpoint
+from mentor.runs.checkpoint import ResumePoint
 from mentor.runs.folder import RunFolder
 from mentor.runs.session import Result, TrainingSession, training_setup
+from mentor.runs.state import TrainState
 
 # Bounds of the actor's log std, as in the authors' code: exp(-20) is a point mass for float32
 # purposes, exp(2) ≈ 7.4 already saturates tanh for most samples.
@@ -277,13 +278,15 @@ def sac_losses(
     return terms, stats
 
 
-def train(experiment: Experiment, run: RunFolder) -> Result:
-    """Train SAC as the experiment says, in the given run folder."""
-    with training_setup(experiment) as (venv, agent):
-        return _train(experiment, run, venv, agent)
+def train(experiment: Experiment, run: RunFolder, resume: ResumePoint | None = None) -> Result:
+    """Train SAC as the experiment says, in the given run folder (or go on from ``resume``)."""
+    with training_setup(experiment, resume) as (venv, agent):
+        return _train(experiment, run, venv, agent, resume)
 
 
-def _train(experiment: Experiment, run: RunFolder, venv: VecEnv, agent: Agent) -> Result:
+def _train(
+    experiment: Experiment, run: RunFolder, venv: VecEnv, agent: Agent, resume: ResumePoint | None
+) -> Result:
     cfg: SACConfig = experiment.method
     device, nets = agent.device, agent.policy
     auto_alpha = experiment.exploration.alpha == "auto"
@@ -313,7 +316,12 @@ def _train(experiment: Experiment, run: RunFolder, venv: VecEnv, agent: Agent) -
     rng = np.random.default_rng(experiment.seed)  # warm-up actions and replay sampling
     update_critic_target = PolyakUpdate(nets.critic_target, nets.critic)
     loop = OffPolicyState()
-    session = TrainingSession(experiment, run, agent)
+    state = TrainState()
+    state.module("model", nets)
+    for name, optimizer in optimizers.items():
+        state.optimizer(f"optimizer_{name}", optimizer)
+    state.numpy_rng("sampler", rng)
+    session = TrainingSession(experiment, run, agent, venv, state, resume)
     run.update(replay_buffer_bytes=buffer.nbytes)
 
     def act(obs: torch.Tensor, progress: float, warmup: bool) -> tuple[torch.Tensor, np.ndarray]:
@@ -356,21 +364,5 @@ def _train(experiment: Experiment, run: RunFolder, venv: VecEnv, agent: Agent) -
         return {**dict(zip([*keys, *stats, "explore/alpha"], logged, strict=True)),
                 "train/learning_rate": rate}  # fmt: skip
 
-    def state() -> tuple[dict[str, dict[str, torch.Tensor]], dict]:
-        components: dict[str, dict[str, torch.Tensor]] = {"model": nets.state_dict()}
-        optimizer_groups = {}
-        for name, optimizer in optimizers.items():
-            tensors, param_groups = checkpoint.optimizer_state(optimizer)
-            components[f"optimizer_{name}"] = tensors
-            optimizer_groups[name] = param_groups
-        components["replay"] = buffer.state_dict()
-        meta = {
-            "optimizer_groups": optimizer_groups,
-            "gradient_steps": loop.gradient_steps,
-            "update_rounds": loop.update_rounds,
-            "sampler": rng.bit_generator.state,
-        }
-        return components, meta
-
     observe = nets.normalizer.update if experiment.env.normalize_obs else None
-    return train_off_policy(experiment, session, venv, buffer, act, update, state, loop, observe)
+    return train_off_policy(experiment, session, venv, buffer, act, update, loop, observe)

@@ -34,9 +34,10 @@ from mentor.core.vec_env import VecEnv
 from mentor.errors import ConfigError, NonFiniteError
 from mentor.experiment import ActionNoiseConfig, Experiment, NetworkConfig
 from mentor.methods.configs import TD3Config
-from mentor.runs import checkpoint
+from mentor.runs.checkpoint import ResumePoint
 from mentor.runs.folder import RunFolder
 from mentor.runs.session import Result, TrainingSession, training_setup
+from mentor.runs.state import TrainState
 
 Array = TypeVar("Array", np.ndarray, torch.Tensor)
 
@@ -153,6 +154,12 @@ class ActionNoise:
         """Restart the process of the envs marked True (their episode just ended)."""
         self.state[envs] = 0.0
 
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return {"state": torch.from_numpy(self.state.copy())}
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        self.state = state["state"].numpy().copy()
+
 
 def smoothed_target_actions(
     target_actions: torch.Tensor, noise_std: float, noise_clip: float
@@ -229,13 +236,15 @@ def descend(
 # --- training ------------------------------------------------------------------------------------
 
 
-def train(experiment: Experiment, run: RunFolder) -> Result:
-    """Train TD3 as the experiment says, in the given run folder."""
-    with training_setup(experiment) as (venv, agent):
-        return _train(experiment, run, venv, agent)
+def train(experiment: Experiment, run: RunFolder, resume: ResumePoint | None = None) -> Result:
+    """Train TD3 as the experiment says, in the given run folder (or go on from ``resume``)."""
+    with training_setup(experiment, resume) as (venv, agent):
+        return _train(experiment, run, venv, agent, resume)
 
 
-def _train(experiment: Experiment, run: RunFolder, venv: VecEnv, agent: Agent) -> Result:
+def _train(
+    experiment: Experiment, run: RunFolder, venv: VecEnv, agent: Agent, resume: ResumePoint | None
+) -> Result:
     cfg: TD3Config = experiment.method
     noise_cfg = experiment.exploration.action_noise
     device, nets = agent.device, agent.policy
@@ -258,7 +267,14 @@ def _train(experiment: Experiment, run: RunFolder, venv: VecEnv, agent: Agent) -
     loop = OffPolicyState()
     update_actor_target = PolyakUpdate(nets.actor_target, nets.actor)
     update_critic_target = PolyakUpdate(nets.critic_target, nets.critic)
-    session = TrainingSession(experiment, run, agent)
+    state = TrainState()
+    state.module("model", nets)
+    for name, optimizer in optimizers.items():
+        state.optimizer(f"{name}_optimizer", optimizer)
+    state.numpy_rng("noise_rng", noise.rng)
+    state.stateful("noise", noise)
+    state.numpy_rng("sampler", replay_rng)
+    session = TrainingSession(experiment, run, agent, venv, state, resume)
     run.update(replay_buffer_bytes=buffer.nbytes)
 
     def act(obs: torch.Tensor, progress: float, warmup: bool) -> tuple[torch.Tensor, np.ndarray]:
@@ -295,17 +311,5 @@ def _train(experiment: Experiment, run: RunFolder, venv: VecEnv, agent: Agent) -
             update_critic_target(cfg.tau)
         return metrics
 
-    def state() -> tuple[dict[str, dict[str, torch.Tensor]], dict]:
-        components = {"model": nets.state_dict(), "replay": buffer.state_dict(),
-                      "noise": {"state": torch.from_numpy(noise.state.copy())}}  # fmt: skip
-        meta = {"gradient_steps": loop.gradient_steps, "update_rounds": loop.update_rounds,
-                "noise_rng": noise.rng.bit_generator.state,
-                "sampler": replay_rng.bit_generator.state}  # fmt: skip
-        for name, optimizer in optimizers.items():
-            components[f"{name}_optimizer"], meta[f"{name}_optimizer_groups"] = (
-                checkpoint.optimizer_state(optimizer)
-            )
-        return components, meta
-
     observe = nets.normalizer.update if experiment.env.normalize_obs else None
-    return train_off_policy(experiment, session, venv, buffer, act, update, state, loop, observe)
+    return train_off_policy(experiment, session, venv, buffer, act, update, loop, observe)

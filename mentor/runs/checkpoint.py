@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +26,35 @@ from safetensors.torch import load_file, save_file
 
 from mentor.errors import CheckpointError
 
-FORMAT_VERSION = 1
+# 1: mentor 0.1.0, agents only. 2: the whole training state under meta["state"] (resumable).
+FORMAT_VERSION = 2
+RESUMABLE_FROM = 2
 META = "meta.json"
 
 
 def save(path: Path, components: dict[str, dict[str, torch.Tensor]], meta: dict[str, Any]) -> None:
-    """Write a checkpoint folder atomically (replacing an older one at ``path``)."""
+    """Write a checkpoint folder atomically (replacing an older one at ``path``). On an OSError
+    (a full disk, an unwritable folder) the partial copy is removed and the error raised: the
+    previous checkpoint at ``path`` is untouched."""
     tmp = path.with_name(f".tmp-{path.name}")
+    try:
+        _write(tmp, components, meta)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if path.exists():  # rename the old one aside first: os.replace cannot replace a folder
+        old = path.with_name(f".old-{path.name}")
+        if old.exists():
+            shutil.rmtree(old)
+        os.replace(path, old)
+        os.replace(tmp, path)
+        shutil.rmtree(old)
+    else:
+        os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def _write(tmp: Path, components: dict[str, dict[str, torch.Tensor]], meta: dict[str, Any]) -> None:
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
@@ -44,15 +67,6 @@ def save(path: Path, components: dict[str, dict[str, torch.Tensor]], meta: dict[
     (tmp / META).write_text(json.dumps(meta, indent=2))
     for file in tmp.iterdir():
         _fsync(file)
-    if path.exists():  # rename the old one aside first: os.replace cannot replace a folder
-        old = path.with_name(f".old-{path.name}")
-        if old.exists():
-            shutil.rmtree(old)
-        os.replace(path, old)
-        os.replace(tmp, path)
-        shutil.rmtree(old)
-    else:
-        os.replace(tmp, path)
 
 
 def load(path: str | Path) -> tuple[dict[str, dict[str, torch.Tensor]], dict[str, Any]]:
@@ -128,24 +142,50 @@ def prune(run_dir: Path, keep_last: int) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def optimizer_state(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], list]:
-    """An optimizer's state as flat tensors plus its param groups as JSON-ready data."""
-    state = optimizer.state_dict()
-    tensors = {}
-    for index, values in state["state"].items():
-        for key, value in values.items():
-            tensors[f"{index}.{key}"] = value if torch.is_tensor(value) else torch.tensor(value)
-    return tensors, state["param_groups"]
+@dataclass
+class ResumePoint:
+    """The checkpoint a resumed run continues from, and the newer ones passed over (and why)."""
+
+    folder: Path
+    components: dict[str, dict[str, torch.Tensor]]
+    meta: dict[str, Any]
+    skipped: list[str]
+
+    @property
+    def step(self) -> int:
+        return int(self.meta["step"])
 
 
-def load_optimizer_state(
-    optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], groups: list
-) -> None:
-    state: dict[int, dict[str, torch.Tensor]] = {}
-    for key, value in tensors.items():
-        index, _, name = key.partition(".")
-        state.setdefault(int(index), {})[name] = value
-    optimizer.load_state_dict({"state": state, "param_groups": groups})
+def newest_intact(run_dir: Path) -> ResumePoint:
+    """The newest periodic or final checkpoint that loads and verifies. A truncated or corrupted
+    one is passed over, named with its problem. (best/ is not a candidate: it may be older than
+    others and leaves the replay buffer out.)"""
+    candidates = []
+    for folder in [*latest(run_dir), run_dir / "final"]:
+        folder = _moved_aside(folder) or folder
+        if not folder.exists():
+            continue
+        try:
+            step = int(json.loads((folder / META).read_text())["step"])
+        except (OSError, ValueError, KeyError, TypeError):
+            step = int(folder.name[5:]) if folder.name.startswith("step_") else -1
+        candidates.append((step, folder.name == "final", folder))
+    skipped = []
+    for _, _, folder in sorted(candidates, key=lambda c: (c[0], c[1]), reverse=True):
+        try:
+            components, meta = load(folder)
+        except CheckpointError as exc:
+            skipped.append(f"{folder.name}: {exc}")
+            continue
+        return ResumePoint(folder, components, meta, skipped)
+    if skipped:
+        raise CheckpointError(
+            f"run folder '{run_dir}' has no intact checkpoint to resume from: " + "; ".join(skipped)
+        )
+    raise CheckpointError(
+        f"run folder '{run_dir}' has no checkpoint to resume from yet (set "
+        "checkpoints.every_steps to write them during training)"
+    )
 
 
 def _sha256(file: Path) -> str:
@@ -159,3 +199,17 @@ def _sha256(file: Path) -> str:
 def _fsync(file: Path) -> None:
     with open(file, "rb") as f:
         os.fsync(f.fileno())
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make the renames durable (a no-op where folders cannot be opened, as on Windows)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

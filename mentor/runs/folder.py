@@ -89,6 +89,28 @@ class RunFolder:
             raise ConfigError(f"cannot create run folder '{path}': {exc.strerror}") from None
         return cls(path)
 
+    @classmethod
+    def open(cls, path: str | Path) -> RunFolder:
+        """An existing run folder, to resume."""
+        path = Path(path)
+        try:
+            manifest = json.loads((path / "manifest.json").read_text())
+        except FileNotFoundError:
+            raise ConfigError(
+                f"'{path}' is not a mentor run folder (no manifest.json); give the folder "
+                "'mentor train' wrote, such as runs/NAME"
+            ) from None
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"'{path / 'manifest.json'}' cannot be read ({exc})") from None
+        run = cls(path)
+        run.manifest = manifest
+        return run
+
+    def record_resume(self, record: dict[str, Any]) -> None:
+        """A resumed run: the stop record is cleared and the resume listed with where from."""
+        resumes = [*self.manifest.get("resumes", []), {"at": now(), **record}]
+        self.update(resumes=resumes, stop=None, stop_reason=None)
+
     def start(self, experiment_yaml: str, info: dict[str, Any]) -> None:
         (self.path / "experiment.yaml").write_text(experiment_yaml)
         self.manifest = {

@@ -16,12 +16,36 @@ class CsvLog:
     the wider header, so every column stays aligned (a rare event: the keys are the same each
     update)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, resume_step: int | None = None) -> None:
         self.path = path
         self.columns: list[str] = []
         self.rows: list[dict[str, Any]] = []
         self.file = None
         self.writer: csv.DictWriter | None = None
+        if resume_step is not None and path.is_file():
+            self._keep_until(resume_step)
+
+    def _keep_until(self, step: int) -> None:
+        """Resuming from ``step``: the rows up to it stay, later ones (written after that
+        checkpoint by the run that was stopped) go, since the resumed run writes them again."""
+        with open(self.path, newline="") as f:
+            reader = csv.DictReader(f)
+            self.columns = list(reader.fieldnames or [])
+            for row in reader:
+                try:
+                    if int(row["step"]) > step:
+                        break
+                except (KeyError, TypeError, ValueError):  # a line cut short by a kill
+                    break
+                self.rows.append(row)
+        self._rewrite()
+
+    @property
+    def last_time(self) -> float:
+        try:
+            return float(self.rows[-1]["time"]) if self.rows else 0.0
+        except (KeyError, ValueError):
+            return 0.0
 
     def write(self, row: dict[str, Any]) -> None:
         self.rows.append(row)
@@ -49,15 +73,18 @@ class MetricsLogger:
     """Logs namespaced metrics (``rollout/ep_return_mean``, ``train/approx_kl``, ``time/sps``)."""
 
     def __init__(self, run_dir: Path, total_steps: int, csv_on: bool, tensorboard: bool,
-                 progress: bool) -> None:  # fmt: skip
-        self.start = time.perf_counter()
-        self.metrics = CsvLog(run_dir / "metrics.csv") if csv_on else None
-        self.validation = CsvLog(run_dir / "validation.csv")
+                 progress: bool, resume_step: int | None = None) -> None:  # fmt: skip
+        self.metrics = CsvLog(run_dir / "metrics.csv", resume_step) if csv_on else None
+        self.validation = CsvLog(run_dir / "validation.csv", resume_step)
+        # The time column goes on from where the resumed run's rows stop.
+        self.start = time.perf_counter() - (self.metrics.last_time if self.metrics else 0.0)
         self.tb = None
         if tensorboard:
             from torch.utils.tensorboard import SummaryWriter  # slow import: only when asked
 
-            self.tb = SummaryWriter(str(run_dir / "tb"))
+            # TensorBoard hides the stopped run's events after the checkpoint's step.
+            purge = None if resume_step is None else resume_step + 1
+            self.tb = SummaryWriter(str(run_dir / "tb"), purge_step=purge)
         self.progress = None
         self.last_return = float("nan")
         if progress:
@@ -70,7 +97,9 @@ class MetricsLogger:
                 TimeElapsedColumn(),
                 TimeRemainingColumn(),
             )
-            self.task = self.progress.add_task("training", total=total_steps, sps=0.0, ret="-")
+            self.task = self.progress.add_task(
+                "training", total=total_steps, completed=resume_step or 0, sps=0.0, ret="-"
+            )
             self.progress.start()
 
     def log(self, step: int, metrics: dict[str, float]) -> None:

@@ -1,38 +1,47 @@
-"""What every method's training loop shares: the run folder, logging, validation, checkpoints and
-the stopping rules. A method's loop collects and updates; it asks the session the rest:
+"""What every method's training loop shares: the run folder, logging, validation, checkpoints,
+resuming, signals and the stopping rules. A method builds its pieces, lists them in a
+``TrainState``, and its loop collects and updates; it asks the session the rest:
 
-    session.log(step, metrics)
-    session.after_update(step, save_state)   # validates, checkpoints, decides to stop
-    if session.stop_reason: break
+    session = TrainingSession(experiment, run, agent, venv, state, resume)
+    obs = session.begin()                    # resets the envs, or restores a checkpoint
+    with session.running():                  # Ctrl-C/SIGTERM, errors, and the run's end
+        while session.stop_reason is None:
+            ...                              # collect, update
+            session.log(step, metrics)
+            session.after_update(step)       # validates, checkpoints, decides to stop
+    return session.result
 """
 
 from __future__ import annotations
 
 import math
+import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
+import numpy as np
 import torch
 
 from mentor.agent import Agent, initialize
 from mentor.core.device import choose_device, set_threads
-from mentor.core.seeding import rng_state, seed_everything
+from mentor.core.seeding import rng_state, seed_everything, set_rng_state
 from mentor.core.vec_env import VecEnv
+from mentor.errors import CheckpointError, EnvWorkerError
 from mentor.evaluation.convergence import PlateauDetector, trend_pvalue
 from mentor.evaluation.evaluate import run_episodes
 from mentor.evaluation.statistics import EvalSummary, summarize
 from mentor.experiment import Experiment
 from mentor.runs import checkpoint
-from mentor.runs.folder import RunFolder, write_json
+from mentor.runs.checkpoint import ResumePoint
+from mentor.runs.folder import RunFolder, versions, write_json
 from mentor.runs.logger import MetricsLogger
-
-# A method's state for a checkpoint: tensors per component, and JSON-ready metadata.
-StateFn = Callable[[], tuple[dict[str, dict[str, torch.Tensor]], dict[str, Any]]]
+from mentor.runs.signals import GracefulStop
+from mentor.runs.state import TrainState
 
 
 @dataclass
@@ -69,20 +78,24 @@ def success_threshold(experiment: Experiment, env_id: str) -> float | None:
 
 
 @contextmanager
-def training_setup(experiment: Experiment) -> Iterator[tuple[VecEnv, Agent]]:
+def training_setup(
+    experiment: Experiment, resume: ResumePoint | None = None
+) -> Iterator[tuple[VecEnv, Agent]]:
     """What every method starts from: torch threads and seeds set, the training envs made, the
     agent's networks built with their initial policy (step 3) on the chosen device. The envs are
-    closed however training ends."""
+    closed however training ends. When resuming, the weights come from the checkpoint, so the
+    initial policy's are not loaded again (its frozen layers stay frozen)."""
     set_threads(experiment.num_threads)
     seed_everything(experiment.seed)
     env = experiment.env
     venv = VecEnv.make(
         env.id, env.kwargs, env.num_envs, vectorization=env.vectorization,
         max_episode_steps=env.max_episode_steps, check_finite=env.check_finite,
+        max_restarts=env.max_restarts, timeout=env.step_timeout,
     )  # fmt: skip
     try:
         agent = Agent.build(experiment, venv.observation_space, venv.action_space)
-        initialize(agent, experiment.agent)
+        initialize(agent, experiment.agent, load=resume is None)
         agent.device = choose_device(experiment.device)
         agent.policy.to(agent.device).train()
         yield venv, agent
@@ -91,17 +104,32 @@ def training_setup(experiment: Experiment) -> Iterator[tuple[VecEnv, Agent]]:
 
 
 class TrainingSession:
-    def __init__(self, experiment: Experiment, run: RunFolder, agent: Agent) -> None:
+    def __init__(
+        self,
+        experiment: Experiment,
+        run: RunFolder,
+        agent: Agent,
+        venv: VecEnv,
+        state: TrainState,
+        resume: ResumePoint | None = None,
+    ) -> None:
         self.experiment = experiment
         self.run = run
         self.agent = agent
+        self.venv = venv
+        self.state = state
+        self.resume = resume
         log = experiment.logging
         self.logger = MetricsLogger(
-            run.path, experiment.stopping.total_steps, log.csv, log.tensorboard, log.progress
-        )
+            run.path, experiment.stopping.total_steps, log.csv, log.tensorboard, log.progress,
+            resume_step=resume.step if resume else None,
+        )  # fmt: skip
         self.started = time.perf_counter()
         self.excluded_seconds = 0.0  # validation and checkpoint time, not training time
+        self.step = 0
         self.stop_reason: str | None = None
+        self.signals = GracefulStop()
+        self.result: Result | None = None
         self.best_return = -math.inf
         self.validations: list[dict[str, Any]] = []
         self.target = target_return(experiment)
@@ -113,6 +141,12 @@ class TrainingSession:
         self.next_validation = experiment.validation.every_steps
         self.next_checkpoint = experiment.checkpoints.every_steps
         self._validation_env: VecEnv | None = None
+        self._restarts_seen = 0
+        self._env_note: str | None = None
+        # What every run has, after the method's own pieces; the global RNGs load last.
+        state.add("env", venv.snapshot, self._load_env)
+        state.add("session", lambda: (None, self._counters()), self._load_counters)
+        state.add("rng", lambda: ({"torch": torch.get_rng_state()}, rng_state()), self._load_rng)
 
     # --- time ---------------------------------------------------------------------------------
 
@@ -120,29 +154,137 @@ class TrainingSession:
     def train_seconds(self) -> float:
         return time.perf_counter() - self.started - self.excluded_seconds
 
+    # --- the start ----------------------------------------------------------------------------
+
+    def begin(self) -> np.ndarray:
+        """The first observations: the envs reset with the run's seed, or, when resuming, every
+        registered piece restored from the checkpoint and the envs where they were."""
+        if self.resume is None:
+            return self.venv.reset(seed=self.experiment.seed)
+        point = self.resume
+        self.state.load(point.components, point.meta.get("state", {}), str(point.folder))
+        self.step = point.step
+        skew = {
+            package: f"{saved} -> {now}"
+            for package, saved in point.meta.get("versions", {}).items()
+            if package != "python" and saved != (now := versions().get(package))
+        }
+        record = {
+            "from": str(point.folder.relative_to(self.run.path)),
+            "step": point.step,
+            "env": self._env_note,
+            "skipped": point.skipped,
+            "version_changes": skew,
+        }
+        self.run.record_resume(record)
+        for skipped in point.skipped:
+            print(f"resume: skipped {skipped}", file=sys.stderr)
+        if skew:
+            print(
+                f"resume: versions changed since the checkpoint ({skew}); the run goes on, but "
+                "may not be bitwise equal to one that never stopped",
+                file=sys.stderr,
+            )
+        print(f"resume: from {point.folder} at step {point.step:,}; env: {self._env_note}",
+              file=sys.stderr)  # fmt: skip
+        return self.venv.last_obs
+
+    def _load_env(self, tensors: dict[str, torch.Tensor] | None, value: dict[str, Any]) -> None:
+        assert self.resume is not None
+        seed = self.experiment.seed + self.resume.step  # for envs that cannot give their state
+        self._env_note = self.venv.restore(tensors, value, seed)
+
+    def _counters(self) -> dict[str, Any]:
+        return {
+            "best_return": self.best_return if math.isfinite(self.best_return) else None,
+            "plateau": self.plateau.state_dict() if self.plateau else None,
+            "validations": self.validations,
+            "next_validation": self.next_validation,
+            "next_checkpoint": self.next_checkpoint,
+            "train_seconds": self.train_seconds,
+        }
+
+    def _load_counters(self, _: Any, values: dict[str, Any]) -> None:
+        best = values["best_return"]
+        self.best_return = -math.inf if best is None else best
+        if self.plateau is not None and values["plateau"] is not None:
+            self.plateau.load_state_dict(values["plateau"])
+        self.validations = values["validations"]
+        self.next_validation = values["next_validation"]
+        every = self.experiment.checkpoints.every_steps  # may have been changed with --set
+        self.next_checkpoint = None if every is None else values["next_checkpoint"] or every
+        self.started = time.perf_counter() - values["train_seconds"]
+
+    def _load_rng(self, tensors: dict[str, torch.Tensor] | None, values: dict[str, Any]) -> None:
+        assert tensors is not None
+        torch.set_rng_state(tensors["torch"])
+        set_rng_state(values)
+
     # --- the loop's calls ------------------------------------------------------------------------
+
+    @contextmanager
+    def running(self) -> Iterator[None]:
+        """Around the loop: the first SIGINT/SIGTERM stops after the current update with a
+        checkpoint, a second one at once; an error stops with the last good checkpoints kept.
+        When the loop ends, ``finish`` runs and ``self.result`` is set."""
+        with self.signals:
+            try:
+                yield
+            except KeyboardInterrupt:
+                self.abort(
+                    f"interrupted at once at step {self.step:,} (a second signal, or Ctrl-C "
+                    "outside the main thread); resume continues from the last checkpoint"
+                )
+                raise
+            except EnvWorkerError as exc:
+                self.save_after_failure(str(exc))
+                self.abort(f"error: {exc}")
+                raise
+            except BaseException as exc:
+                self.abort(f"error: {exc}" if str(exc) else f"error: {type(exc).__name__}")
+                raise
+        self.result = self.finish()
 
     def log(self, step: int, metrics: dict[str, float]) -> None:
         self.logger.log(step, metrics)
 
-    def after_update(self, step: int, state: StateFn) -> None:
+    def after_update(self, step: int) -> None:
         """Validate and checkpoint when due, then apply the stopping rules."""
+        self.step = step
         stopping = self.experiment.stopping
         if step >= self.next_validation:
-            self.validate(step, state)
+            self.validate(step)
             every = self.experiment.validation.every_steps
             self.next_validation = (step // every + 1) * every
+        saved = False
         if self.next_checkpoint is not None and step >= self.next_checkpoint:
-            self.save_periodic(step, state)
+            self.save_periodic(step)
+            saved = True
             every = self.experiment.checkpoints.every_steps
             self.next_checkpoint = (step // every + 1) * every
+        self._report_restarts()
         if self.stop_reason is None and step >= stopping.total_steps:
             self.stop_reason = f"budget: reached total_steps={stopping.total_steps}"
         elapsed = time.perf_counter() - self.started
         if self.stop_reason is None and elapsed >= (stopping.max_seconds or math.inf):
             self.stop_reason = f"budget: reached max_seconds={stopping.max_seconds}"
+        if self.stop_reason is None and self.signals.requested:
+            if not saved:
+                self.save_periodic(step)
+            self.stop_reason = (
+                f"interrupted: {self.signals.requested} at step {step:,}; "
+                f"continue with: mentor resume {self.run.path}"
+            )
 
-    def validate(self, step: int, state: StateFn) -> EvalSummary:
+    def _report_restarts(self) -> None:
+        restarts = self.venv.restarts
+        if len(restarts) > self._restarts_seen:
+            for message in restarts[self._restarts_seen :]:
+                print(f"env worker restarted: {message}", file=sys.stderr)
+            self._restarts_seen = len(restarts)
+            self.run.update(env_restarts=restarts)
+
+    def validate(self, step: int) -> EvalSummary:
         """Evaluate on the validation envs; keep the best checkpoint; check target and plateau."""
         tic = time.perf_counter()
         cfg = self.experiment.validation
@@ -155,7 +297,7 @@ class TrainingSession:
             if self.experiment.checkpoints.keep_best:
                 # best/ chooses the agent; resuming uses the periodic and final checkpoints, so
                 # it need not copy a replay buffer of possibly hundreds of MB at each new best.
-                self._save(self.run.path / "checkpoints" / "best", step, state, replay=False)
+                self._save(self.run.path / "checkpoints" / "best", step, exclude=("replay",))
         if self.target is not None and summary.return_mean >= self.target:
             self.stop_reason = (
                 f"target: validation return {summary.return_mean:.2f} >= {self.target:g}"
@@ -200,28 +342,50 @@ class TrainingSession:
 
     # --- checkpoints -------------------------------------------------------------------------
 
-    def save_periodic(self, step: int, state: StateFn) -> None:
+    def save_periodic(self, step: int) -> None:
         tic = time.perf_counter()
-        self._save(self.run.path / "checkpoints" / f"step_{step:012d}", step, state)
+        self._save(self.run.path / "checkpoints" / f"step_{step:012d}", step)
         checkpoint.prune(self.run.path, self.experiment.checkpoints.keep_last)
         self.excluded_seconds += time.perf_counter() - tic
 
-    def _save(self, path: Path, step: int, state: StateFn, replay: bool = True) -> None:
-        components, meta = state()
-        if not replay:
-            components.pop("replay", None)
-        components["rng"] = {"torch": torch.get_rng_state()}
+    def save_after_failure(self, why: str) -> None:
+        """After env workers failed past their limit: keep the weights, optimizer and data of the
+        last completed update. The envs' state is lost, so a resume from it starts new episodes
+        (and is not bitwise exact); an existing checkpoint of that step is better and is kept."""
+        path = self.run.path / "checkpoints" / f"step_{self.step:012d}"
+        if path.exists():
+            return
+        env_state = {"available": False, "reason": f"env workers failed: {why}"}
+        try:
+            self._save(path, self.step, exclude=("env",), extra_values={"env": env_state})
+        except CheckpointError as exc:
+            print(f"could not save a checkpoint after the failure: {exc}", file=sys.stderr)
+
+    def _save(
+        self,
+        path: Path,
+        step: int,
+        exclude: tuple[str, ...] = (),
+        extra_values: dict[str, Any] | None = None,
+    ) -> None:
+        components, values = self.state.save(exclude)
+        values.update(extra_values or {})
         meta = {
             "method": self.experiment.method.name,
             "experiment": self.experiment.model_dump(mode="json"),
             **self.agent.spaces_meta(),
             "step": step,
-            "rng": rng_state(),
-            "best_return": self.best_return if math.isfinite(self.best_return) else None,
-            "plateau": self.plateau.state_dict() if self.plateau else None,
-            **meta,
+            "versions": versions(),
+            "env_state": "saved" if values["env"].get("available") else values["env"]["reason"],
+            "state": values,
         }
-        checkpoint.save(path, components, meta)
+        try:
+            checkpoint.save(path, components, meta)
+        except OSError as exc:
+            raise CheckpointError(
+                f"cannot write checkpoint '{path}': {exc.strerror or exc}; the previous "
+                "checkpoints are intact"
+            ) from None
 
     # --- the end -----------------------------------------------------------------------------
 
@@ -231,17 +395,24 @@ class TrainingSession:
         self.logger.close()
         if self._validation_env is not None:
             self._validation_env.close()
-        self.run.finish(reason)
+        try:
+            self.run.finish(reason, total_steps=self.step)
+        except OSError as exc:  # a full disk must not hide the error that stopped the run
+            print(f"could not update the manifest: {exc}", file=sys.stderr)
 
-    def finish(self, step: int, state: StateFn, reason: str | None = None) -> Result:
-        """Save final/, run the final evaluation, write the manifest's stop record."""
-        self.stop_reason = reason or self.stop_reason or "budget"
-        self._save(self.run.path / "final", step, state)
+    def finish(self) -> Result:
+        """Save final/ and run the final evaluation (not after an interrupt: resume goes on from
+        the checkpoint just written), write the manifest's stop record."""
+        step = self.step
+        self.stop_reason = self.stop_reason or "budget"
+        interrupted = self.stop_reason.startswith("interrupted")
+        if not interrupted:
+            self._save(self.run.path / "final", step)
         self.logger.close()
         train_seconds = self.train_seconds
         evaluation = None
         episodes = self.experiment.evaluation.episodes
-        if episodes and not reason:
+        if episodes and not interrupted:
             best = self.run.path / "checkpoints" / "best"
             if best.exists():  # the agent chosen on validation, never on training returns
                 self.agent = Agent.load(best, device=self.agent.device)

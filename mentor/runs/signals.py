@@ -1,0 +1,55 @@
+"""Ctrl-C and SIGTERM during training.
+
+The first SIGINT or SIGTERM asks the loop to stop: the current update finishes, a checkpoint is
+written, the manifest records the signal, and ``mentor resume RUN`` continues exactly. A second one
+stops at once (``KeyboardInterrupt``): checkpoints are written atomically, so the last complete one
+is intact whatever was being written at that moment.
+
+Handlers can only be installed from the main thread; elsewhere (a training run started in a
+worker thread) signals keep their usual behaviour.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from types import FrameType, TracebackType
+
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class GracefulStop:
+    """``with GracefulStop() as stop:`` ... ``if stop.requested: ...``"""
+
+    def __init__(self) -> None:
+        self.requested: str | None = None
+        self._previous: dict[int, object] = {}
+
+    def __enter__(self) -> GracefulStop:
+        if threading.current_thread() is threading.main_thread():
+            for signum in SIGNALS:
+                self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous.clear()
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        name = signal.Signals(signum).name
+        if self.requested is not None:
+            raise KeyboardInterrupt(f"second {name}: stopping at once")
+        self.requested = name
+        print(
+            f"\n{name}: finishing this update, then saving a checkpoint "
+            f"({name} again stops at once)",
+            file=sys.stderr,
+            flush=True,
+        )

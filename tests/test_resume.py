@@ -1,0 +1,385 @@
+"""Exact resume and the faults a run must survive (issue 4; FAULT-17, 23-26, 31, 32 of the notes).
+
+The promise: a run stopped after a checkpoint (Ctrl-C, SIGTERM, SIGKILL) and resumed ends with
+parameters bitwise equal to a run that was never stopped. Each signal is sent to a real
+``mentor train`` process; the reference run is trained in this process with the same experiment.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import mentor
+from mentor.errors import CheckpointError, ConfigError
+from mentor.experiment import build
+from mentor.runs import checkpoint
+from mentor.runs.signals import GracefulStop
+
+QUIET = ["logging.progress=false", "logging.tensorboard=false"]
+
+# Small runs that still cross episode ends, validations and several checkpoints. The first
+# checkpoint comes at about a quarter of the run, so a signal sent then arrives mid-run.
+RUNS = {
+    "ppo": ("CartPole-v1", [
+        "env.num_envs=4", "method.num_steps=64", "method.num_epochs=2", "method.num_minibatches=4",
+        "agent.network.hidden_sizes=[32, 32]", "stopping.total_steps=12288",
+        "checkpoints.every_steps=2048", "validation.every_steps=4096",
+        "env.normalize_obs=true", "env.normalize_reward=true",
+        "method.learning_rate={kind: linear, start: 0.001, end: 0.0}",
+    ]),
+    "dqn": ("CartPole-v1", [
+        "env.num_envs=2", "method.learning_starts=200", "method.batch_size=32",
+        "method.buffer_size=5000", "method.train_freq=4", "method.gradient_steps=1",
+        "method.target_update_freq=100",
+        "agent.network.hidden_sizes=[32, 32]", "stopping.total_steps=3000",
+        "checkpoints.every_steps=750", "validation.every_steps=1500", "logging.every_steps=250",
+    ]),
+    "sac": ("Pendulum-v1", [
+        "env.num_envs=1", "method.learning_starts=100", "method.batch_size=32",
+        "method.buffer_size=5000", "agent.network.hidden_sizes=[32, 32]",
+        "stopping.total_steps=1600", "checkpoints.every_steps=400",
+        "validation.every_steps=800", "logging.every_steps=200",
+    ]),
+}  # fmt: skip
+
+
+def overrides(method: str, tmp_path: Path, name: str, *extra: str) -> list[str]:
+    env_id, options = RUNS[method]
+    return [
+        f"method.name={method}", f"env.id={env_id}", f"output_dir={tmp_path}", f"name={name}",
+        "seed=7", "validation.episodes=2", "validation.num_envs=2", "evaluation.episodes=2",
+        "checkpoints.keep_last=10", *QUIET, *options, *extra,
+    ]  # fmt: skip
+
+
+def train(method: str, tmp_path: Path, name: str, *extra: str) -> Path:
+    return mentor.train(build(overrides=overrides(method, tmp_path, name, *extra))).run_dir
+
+
+def weights(folder: Path) -> dict[str, torch.Tensor]:
+    return load_file(str(folder / "model.safetensors"))
+
+
+def assert_bitwise_equal(run: Path, reference: Path) -> None:
+    ours, theirs = weights(run / "final"), weights(reference / "final")
+    assert ours.keys() == theirs.keys()
+    for key in theirs:
+        assert torch.equal(ours[key], theirs[key]), f"{key} differs after resume"
+    # The logs are the same too: rows after the stop were written once, by the resumed run.
+    assert logged(run) == logged(reference)
+
+
+def logged(run: Path) -> list[dict[str, str]]:
+    with open(run / "metrics.csv") as f:
+        rows = list(csv.DictReader(f))
+    return [{k: v for k, v in row.items() if not k.startswith("time")} for row in rows]
+
+
+def manifest(run: Path) -> dict:
+    return json.loads((run / "manifest.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def references(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """One uninterrupted run per method."""
+    root = tmp_path_factory.mktemp("reference")
+    return {method: train(method, root, f"{method}-reference") for method in RUNS}
+
+
+# --- signals to a real training process ------------------------------------------------------
+
+
+def start_training(method: str, tmp_path: Path, name: str, *extra: str) -> subprocess.Popen:
+    args = [sys.executable, "-m", "mentor", "train", "--quiet"]
+    env_id, _ = RUNS[method]
+    args += [method, env_id]
+    for item in overrides(method, tmp_path, name):
+        if not item.startswith(("method.name=", "env.id=")):
+            args += ["--set", item]
+    return subprocess.Popen(
+        [*args, *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def wait_for_checkpoint(process: subprocess.Popen, run: Path, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not list((run / "checkpoints").glob("step_*")):
+        if process.poll() is not None:
+            raise AssertionError(f"training ended early: {process.communicate()}")
+        if time.monotonic() > deadline:
+            process.kill()
+            raise AssertionError("no checkpoint appeared")
+        time.sleep(0.01)
+
+
+@pytest.mark.parametrize("method", sorted(RUNS))
+@pytest.mark.parametrize("how", ["SIGINT", "SIGTERM", "SIGKILL"])
+def test_a_run_stopped_by_a_signal_resumes_bitwise_equal(
+    tmp_path: Path, references: dict[str, Path], method: str, how: str
+) -> None:
+    run = tmp_path / f"{method}-stopped"
+    process = start_training(method, tmp_path, run.name)
+    wait_for_checkpoint(process, run)
+    # Freeze the process the moment its first checkpoint exists, so the signal lands mid-run
+    # however fast this machine is; it is delivered when the process continues.
+    os.kill(process.pid, signal.SIGSTOP)
+    os.kill(process.pid, getattr(signal, how))
+    os.kill(process.pid, signal.SIGCONT)
+    _, stderr = process.communicate(timeout=120)
+
+    if how == "SIGKILL":
+        assert process.returncode == -signal.SIGKILL
+        assert manifest(run)["stop_reason"] is None  # it never got to say
+    else:
+        assert process.returncode == 130, stderr
+        stopped = manifest(run)
+        assert stopped["stop_reason"].startswith(f"interrupted: {how}")
+        assert f"mentor resume {run}" in stopped["stop_reason"]
+        assert not (run / "final").exists()  # the run is not over: no final/, no evaluation
+        # The checkpoint of the step where it stopped was written on the way out.
+        assert checkpoint.newest_intact(run).step == stopped["total_steps"]
+    reference_steps = manifest(references[method])["total_steps"]
+    assert checkpoint.newest_intact(run).step < reference_steps
+
+    result = mentor.resume(run)
+    assert result.total_steps == reference_steps
+    assert_bitwise_equal(run, references[method])
+    resumed = manifest(run)
+    assert resumed["resumes"][0]["env"] == "restored exactly"
+    assert resumed["stop_reason"] == manifest(references[method])["stop_reason"]
+
+
+def test_a_second_signal_raises_at_once_and_the_handlers_are_restored() -> None:
+    before = signal.getsignal(signal.SIGINT)
+    with GracefulStop() as stop:
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert stop.requested == "SIGTERM"  # the first one only asks
+        with pytest.raises(KeyboardInterrupt, match="second SIGINT"):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)  # not reached: the handler raises as soon as the signal arrives
+    assert signal.getsignal(signal.SIGINT) is before
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+def test_a_second_ctrl_c_stops_at_once_and_the_checkpoints_stay_intact(tmp_path: Path) -> None:
+    # Long updates (10 epochs over 4096 steps), so the second Ctrl-C lands inside one.
+    slow = ["--set", "method.num_steps=1024", "--set", "method.num_epochs=10"]
+    run = tmp_path / "ppo-twice"
+    process = start_training("ppo", tmp_path, run.name, *slow)
+    wait_for_checkpoint(process, run)
+    os.kill(process.pid, signal.SIGINT)
+    line = process.stderr.readline()
+    while not line.strip():
+        line = process.stderr.readline()
+    assert line.startswith("SIGINT: finishing this update")
+    os.kill(process.pid, signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    stopped = manifest(run)
+    # On a loaded machine the first stop may complete before the second signal arrives.
+    if stopped["stop_reason"].startswith("interrupted at once"):
+        assert stderr.strip().startswith("stopped: second SIGINT")
+    else:
+        assert stopped["stop_reason"].startswith("interrupted: SIGINT")
+    kept = checkpoint.latest(run)
+    for folder in kept:
+        checkpoint.load(folder)  # every checkpoint left is complete and verifies
+    assert not list((run / "checkpoints").glob(".tmp-*"))
+    assert checkpoint.newest_intact(run).folder == kept[0]
+
+
+# --- resuming: which checkpoint, and what it refuses -----------------------------------------
+
+
+def copy_stopped_at(reference: Path, tmp_path: Path, keep: int) -> Path:
+    """A copy of a finished run as if it had been killed after its ``keep``-th checkpoint."""
+    run = tmp_path / "copy"
+    shutil.copytree(reference, run)
+    shutil.rmtree(run / "final")
+    for folder in checkpoint.latest(run)[: -keep or None]:
+        shutil.rmtree(folder)
+    (run / "evaluation.json").unlink()
+    return run
+
+
+def test_a_corrupted_newest_checkpoint_is_skipped_and_named(
+    tmp_path: Path, references: dict[str, Path], capsys: pytest.CaptureFixture
+) -> None:
+    run = copy_stopped_at(references["ppo"], tmp_path, keep=3)
+    newest = checkpoint.latest(run)[0]
+    model = newest / "model.safetensors"
+    model.write_bytes(model.read_bytes()[:-100])  # truncated
+    mentor.resume(run)
+    assert_bitwise_equal(run, references["ppo"])
+    skipped = manifest(run)["resumes"][0]["skipped"]
+    assert len(skipped) == 1 and newest.name in skipped[0] and "corrupted" in skipped[0]
+    assert f"skipped {newest.name}" in capsys.readouterr().err
+
+
+def test_no_intact_checkpoint_is_an_error_naming_each(tmp_path: Path) -> None:
+    run = tmp_path / "broken"
+    (run / "checkpoints" / "step_000000000100").mkdir(parents=True)
+    (run / "checkpoints" / "step_000000000100" / "meta.json").write_text("{not json")
+    (run / "manifest.json").write_text("{}")
+    with pytest.raises(CheckpointError, match=r"no intact checkpoint.*step_000000000100.*JSON"):
+        mentor.resume(run)
+
+
+def test_a_finished_run_resumes_only_with_a_larger_budget(
+    tmp_path: Path, references: dict[str, Path]
+) -> None:
+    run = tmp_path / "finished"
+    shutil.copytree(references["dqn"], run)
+    with pytest.raises(ConfigError, match=r"already reached stopping.total_steps=3,000.*--set"):
+        mentor.resume(run)
+    result = mentor.resume(run, ["stopping.total_steps=3500"])
+    assert result.total_steps == 3500
+    assert manifest(run)["resume_overrides"] == ["stopping.total_steps=3500"]
+    assert "total_steps: 3500" in (run / "experiment.yaml").read_text()
+
+
+def test_resume_refuses_a_folder_that_is_not_a_run(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not a mentor run folder"):
+        mentor.resume(tmp_path)
+
+
+class StatelessEnv(gym.Env):
+    """An env mentor knows nothing about, that does not give its state."""
+
+    observation_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+    action_space = gym.spaces.Discrete(2)
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple:
+        super().reset(seed=seed)
+        self.t = 0
+        return self.np_random.uniform(-1, 1, 2).astype(np.float32), {}
+
+    def step(self, action: int) -> tuple:
+        self.t += 1
+        obs = self.np_random.uniform(-1, 1, 2).astype(np.float32)
+        return obs, float(action == (obs[0] > 0)), False, self.t >= 20, {}
+
+
+def test_an_env_without_state_resumes_at_new_episodes_and_says_so(tmp_path: Path) -> None:
+    extra = [f"env.id={__name__}:StatelessEnv", "stopping.total_steps=4096"]
+    finished = train("ppo", tmp_path, "stateless", *extra)
+    run = copy_stopped_at(finished, tmp_path, keep=1)
+    meta = json.loads((checkpoint.latest(run)[0] / "meta.json").read_text())
+    assert "StatelessEnv" in meta["env_state"]
+    result = mentor.resume(run)
+    assert result.total_steps == 4096
+    note = manifest(run)["resumes"][0]["env"]
+    assert note.startswith("reset to new episodes") and "StatelessEnv" in note
+
+
+# --- checkpoint writing: kills, full disks, unwritable folders -------------------------------
+
+KILL_DURING_SAVE = """
+import os, signal, sys
+from pathlib import Path
+import torch
+from mentor.runs import checkpoint
+from mentor.runs.signals import GracefulStop
+
+path, when = Path(sys.argv[1]), sys.argv[2]
+if when == "between-files":
+    import safetensors.torch as st
+    real, calls = st.save_file, []
+    def dying_save(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real(*args, **kwargs)
+    checkpoint.save_file = dying_save
+else:  # between the two renames: the old folder moved aside, the new one not yet in place
+    real_replace, calls = os.replace, []
+    def dying_replace(src, dst):
+        calls.append(1)
+        if len(calls) == 2:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real_replace(src, dst)
+    checkpoint.os.replace = dying_replace
+new = {"model": {"w": torch.full((3,), 2.0)}, "optimizer": {"m": torch.ones(2)}}
+checkpoint.save(path, new, {"step": 2})
+"""
+
+
+@pytest.mark.parametrize("when", ["between-files", "between-renames"])
+def test_a_kill_while_writing_a_checkpoint_leaves_the_previous_one(
+    tmp_path: Path, when: str
+) -> None:
+    path = tmp_path / "checkpoints" / "step_1"
+    checkpoint.save(path, {"model": {"w": torch.ones(3)}, "optimizer": {"m": torch.zeros(2)}},
+                    {"step": 1})  # fmt: skip
+    process = subprocess.run([sys.executable, "-c", KILL_DURING_SAVE, str(path), when])
+    assert process.returncode == -signal.SIGKILL
+    components, meta = checkpoint.load(path)  # the old one, whole
+    assert meta["step"] == 1 and torch.equal(components["model"]["w"], torch.ones(3))
+    assert checkpoint.resolve(path) is not None
+
+
+def test_a_full_disk_while_checkpointing_stops_with_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    from mentor.runs import checkpoint as module
+
+    real, calls = module.save_file, []
+
+    def full_disk(*args: object, **kwargs: object) -> None:
+        calls.append(1)
+        if len(calls) > 12:  # the first checkpoints fit
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(*args, **kwargs)
+
+    monkeypatch.setattr(module, "save_file", full_disk)
+    with pytest.raises(CheckpointError, match=r"No space left on device.*previous checkpoints"):
+        train("ppo", tmp_path, "full")
+    run = tmp_path / "full"
+    assert manifest(run)["stop_reason"].startswith("error: cannot write checkpoint")
+    kept = checkpoint.latest(run)
+    assert kept
+    for folder in kept:
+        checkpoint.load(folder)
+    assert not list((run / "checkpoints").glob(".tmp-*"))  # the partial copy was removed
+
+
+def test_an_unwritable_checkpoint_folder_is_a_clear_error(tmp_path: Path) -> None:
+    experiment = build(overrides=overrides("ppo", tmp_path, "unwritable"))
+    run = tmp_path / "unwritable"
+    from mentor.methods import ppo
+    from mentor.runs.folder import RunFolder
+
+    folder = RunFolder.create(tmp_path, "unwritable")
+    folder.start(experiment.to_yaml(), {"name": run.name})
+    shutil.rmtree(run / "checkpoints")
+    (run / "checkpoints").write_text("a file where the folder should be")
+    with pytest.raises(CheckpointError, match=r"cannot write checkpoint .*checkpoints"):
+        ppo.train(experiment, folder)
+    assert manifest(run)["stop_reason"].startswith("error: cannot write checkpoint")
+
+
+def test_cli_resume_errors_are_one_line_with_exit_code_2(tmp_path: Path) -> None:
+    process = subprocess.run(
+        [sys.executable, "-m", "mentor", "resume", str(tmp_path / "nothing")],
+        capture_output=True,
+        text=True,
+    )
+    assert process.returncode == 2
+    assert process.stderr.count("\n") == 1 and "not a mentor run folder" in process.stderr
