@@ -21,6 +21,7 @@ from mentor.errors import CheckpointError, EnvError
 from mentor.experiment import build
 from mentor.runs import checkpoint
 
+FIXTURE_RUN_V2 = Path(__file__).parent / "fixtures" / "run_v2"
 FIXTURE_V1 = Path(__file__).parent / "fixtures" / "checkpoint_v1"
 
 # CartPole observations (cart position, cart velocity, pole angle, pole angular velocity).
@@ -125,6 +126,34 @@ def test_fixture_checkpoint_v1_still_loads_and_acts_the_same() -> None:
     assert agent.act(OBSERVATIONS).tolist() == [0, 1, 0, 0, 1, 0, 1, 0]
     assert agent.act(OBSERVATIONS[1]) == 1
     assert isinstance(agent.act(OBSERVATIONS[1]), int)
+
+
+def test_fixture_run_v2_loads_acts_the_same_and_resumes(tmp_path: Path) -> None:
+    """A run folder written by checkpoint format 2 (the first that resumes), committed under
+    tests/fixtures: every later version must load its agent, act as it did, and go on training
+    from it with its envs where they were."""
+    import mentor
+
+    agent = Agent.load(FIXTURE_RUN_V2 / "final")
+    assert agent.meta["format_version"] == 2
+    assert agent.act(OBSERVATIONS).tolist() == [1, 1, 0, 0, 1, 0, 1, 0]
+    run = tmp_path / "run"
+    shutil.copytree(FIXTURE_RUN_V2, run)
+    result = mentor.resume(run, ["stopping.total_steps=3072", "logging.progress=false"])
+    assert result.total_steps == 3072 and result.stop_reason.startswith("budget")
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["resumes"][0]["env"] == "restored exactly"
+    assert manifest["resumes"][0]["step"] == 2048
+
+
+def test_a_format_1_checkpoint_loads_as_an_agent_but_cannot_resume(tmp_path: Path) -> None:
+    import mentor
+
+    run = tmp_path / "run"
+    shutil.copytree(FIXTURE_V1, run / "final")
+    (run / "manifest.json").write_text("{}")
+    with pytest.raises(CheckpointError, match=r"format 1.*loads as an agent.*cannot resume"):
+        mentor.resume(run, ["stopping.total_steps=100000"])
 
 
 # --- resolve -------------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ import torch
 from safetensors.torch import load_file
 
 import mentor
-from mentor.errors import CheckpointError, ConfigError
+from mentor.errors import CheckpointError, ConfigError, EnvWorkerError
 from mentor.experiment import build
 from mentor.runs import checkpoint
 from mentor.runs.signals import GracefulStop
@@ -383,3 +383,66 @@ def test_cli_resume_errors_are_one_line_with_exit_code_2(tmp_path: Path) -> None
     )
     assert process.returncode == 2
     assert process.stderr.count("\n") == 1 and "not a mentor run folder" in process.stderr
+
+
+# --- faulty envs during training (async workers) ---------------------------------------------
+
+
+def faulty_run(tmp_path: Path, name: str, env: str, kwargs: str, *extra: str) -> list[str]:
+    return overrides(
+        "ppo", tmp_path, name, f"env.id=mentor.envs.faulty:{env}", f"env.kwargs={kwargs}",
+        "env.vectorization=async", "env.num_envs=2", "method.num_steps=64",
+        "stopping.total_steps=1024", "checkpoints.every_steps=256", "validation.every_steps=512",
+        *extra,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("env", "fault", "said"),
+    [
+        ("CrashingEnv", "crash_at_step", "raised RuntimeError in step"),
+        ("HangingEnv", "hang_at_step", "did not answer a step within 1.0 s"),
+        ("DyingEnv", "die_at_step", "worker died in step"),
+    ],
+)
+def test_a_failing_env_worker_is_restarted_and_training_goes_on(
+    tmp_path: Path, env: str, fault: str, said: str, capsys: pytest.CaptureFixture
+) -> None:
+    # One copy: copies step in lockstep, and two failing at once would both count as the one.
+    count = tmp_path / "failures.txt"
+    kwargs = f"{{{fault}: 100, times: 1, count_file: '{count}'}}"
+    experiment = build(overrides=faulty_run(tmp_path, "restarted", env, kwargs,
+                                            "env.step_timeout=1.0", "env.num_envs=1"))  # fmt: skip
+    result = mentor.train(experiment)
+    assert result.stop_reason.startswith("budget") and result.total_steps == 1024
+    restarts = manifest(result.run_dir)["env_restarts"]
+    assert len(restarts) == 1 and said in restarts[0] and "restart 1 of 3" in restarts[0]
+    assert restarts[0].startswith("env 0")
+    assert "env worker restarted: env" in capsys.readouterr().err
+    if env == "CrashingEnv":  # the worker's traceback comes with it
+        assert "Traceback" in restarts[0] and "RuntimeError" in restarts[0]
+
+
+def test_past_the_restart_limit_training_stops_with_a_checkpoint_and_a_clear_error(
+    tmp_path: Path,
+) -> None:
+    # Every new worker crashes again at its 300th step: one restart is allowed, the second
+    # failure stops the run. No periodic checkpoint is due, so the one written is the failure's.
+    options = faulty_run(tmp_path, "limit", "CrashingEnv", "{crash_at_step: 300}",
+                         "env.max_restarts=1", "checkpoints.every_steps=100000")  # fmt: skip
+    experiment = build(overrides=options)
+    limit = r"env \d raised RuntimeError in step.*restart limit \(1\) used up"
+    with pytest.raises(EnvWorkerError, match=limit) as caught:
+        mentor.train(experiment)
+    assert "Traceback" in caught.value.traceback
+    run = tmp_path / "limit"
+    stopped = manifest(run)
+    assert stopped["stop_reason"].startswith("error: env")
+    assert len(stopped["env_restarts"]) == 1
+    kept = checkpoint.newest_intact(run)  # the last completed update is saved
+    assert kept.meta["env_state"].startswith("env workers failed: env")
+    assert kept.step == stopped["total_steps"] > 0
+    # Resuming from it starts new episodes, and says why.
+    mentor.resume(run, ["env.kwargs={crash_at_step: 1000000}"])
+    note = manifest(run)["resumes"][0]["env"]
+    assert note.startswith("reset to new episodes: env workers failed")

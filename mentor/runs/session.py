@@ -237,6 +237,7 @@ class TrainingSession:
                 )
                 raise
             except EnvWorkerError as exc:
+                self._report_restarts()  # those before the one too many, in the same step
                 self.save_after_failure(str(exc))
                 self.abort(f"error: {exc}")
                 raise
