@@ -253,6 +253,23 @@ def test_a_finished_run_resumes_only_with_a_larger_budget(
     assert "total_steps: 3500" in (run / "experiment.yaml").read_text()
 
 
+def test_resume_into_other_spaces_is_an_error_naming_both(
+    tmp_path: Path, references: dict[str, Path]
+) -> None:
+    run = copy_stopped_at(references["ppo"], tmp_path, keep=2)
+    with pytest.raises(CheckpointError, match=r"trained with observation space .*this experiment"):
+        mentor.resume(run, ["env.id=Acrobot-v1"])
+
+
+def test_a_run_with_async_workers_resumes_bitwise_equal(tmp_path: Path) -> None:
+    extra = ["env.vectorization=async", "env.num_envs=2", "stopping.total_steps=4096"]
+    reference = train("ppo", tmp_path, "async", *extra)
+    run = copy_stopped_at(reference, tmp_path, keep=1)
+    mentor.resume(run)
+    assert manifest(run)["resumes"][0]["env"] == "restored exactly"
+    assert_bitwise_equal(run, reference)
+
+
 def test_resume_refuses_a_folder_that_is_not_a_run(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not a mentor run folder"):
         mentor.resume(tmp_path)

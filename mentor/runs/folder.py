@@ -104,6 +104,12 @@ class RunFolder:
             raise ConfigError(f"'{path / 'manifest.json'}' cannot be read ({exc})") from None
         run = cls(path)
         run.manifest = manifest
+        probe = path / ".write-test"
+        try:  # a resume must be able to write its checkpoints: find out now, not after training
+            probe.write_text("")
+            probe.unlink()
+        except OSError as exc:
+            raise ConfigError(f"cannot write in run folder '{path}': {exc.strerror}") from None
         return run
 
     def record_resume(self, record: dict[str, Any]) -> None:

@@ -162,6 +162,12 @@ class TrainingSession:
         if self.resume is None:
             return self.venv.reset(seed=self.experiment.seed)
         point = self.resume
+        for key, own in self.agent.spaces_meta().items():
+            if point.meta.get(key) != own:
+                raise CheckpointError(
+                    f"'{point.folder}' was trained with {key.replace('_', ' ')} "
+                    f"{point.meta.get(key)}; this experiment's env has {own}"
+                )
         self.state.load(point.components, point.meta.get("state", {}), str(point.folder))
         self.step = point.step
         skew = {
