@@ -35,6 +35,10 @@ class NonFiniteError(MentorError):
     """A NaN or infinity in an observation, a reward or a loss."""
 
 
+class DatasetError(MentorError):
+    """A dataset that is empty, malformed, or does not fit the env (spaces, columns)."""
+
+
 class CheckpointError(MentorError):
     """A path that is not a readable mentor checkpoint or run folder."""
 

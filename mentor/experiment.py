@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from mentor.config import Schedule, ScheduleOrValue, Section
 from mentor.errors import ConfigError, did_you_mean
-from mentor.methods.configs import METHOD_CONFIGS, MethodConfig, PPOConfig
+from mentor.methods.configs import METHOD_CONFIGS, MethodConfig, OffPolicyConfig, PPOConfig
 
 __all__ = ["Experiment", "PPOConfig", "Schedule", "ScheduleOrValue", "Section"]
 
@@ -132,6 +132,31 @@ class AgentConfig(Section):
     freeze: list[str] = Field(
         default_factory=list,
         description="Parameters whose names start with these prefixes are not trained.",
+    )
+
+
+class DataConfig(Section):
+    """Step 4 from data: the dataset a method learns from (bc, dagger, gail)."""
+
+    path: str | None = Field(
+        None,
+        description="A dataset folder (mentor record writes them; Minari's format), an "
+        "installed Minari dataset id, or a .csv/.parquet table of decisions.",
+    )
+    observation_columns: list[str] = Field(
+        default_factory=list, description="Table: the feature columns, in order."
+    )
+    action_column: str | None = Field(None, description="Table: the action (label) column.")
+    reward_column: str | None = Field(None, description="Table: a reward column (optional).")
+    episode_column: str | None = Field(
+        None, description="Table: rows with the same value form one episode (default: each row)."
+    )
+    max_episodes: int | None = Field(None, ge=1, description="Use the first N episodes only.")
+    validation_fraction: float = Field(
+        0.2, gt=0, lt=1, description="Episodes held out for validation loss / early stopping."
+    )
+    folds: int | None = Field(
+        None, ge=2, description="k-fold cross-validation over episodes: score per fold, spread."
     )
 
 
@@ -254,6 +279,7 @@ class Experiment(Section):
     env: EnvConfig = Field(default_factory=EnvConfig)
     validation: ValidationConfig = Field(default_factory=ValidationConfig)
     agent: AgentConfig = Field(default_factory=AgentConfig)
+    data: DataConfig = Field(default_factory=DataConfig)
     method: MethodConfig = Field(default_factory=PPOConfig)
     exploration: ExplorationConfig = Field(default_factory=ExplorationConfig)
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
@@ -286,7 +312,7 @@ class Experiment(Section):
                     f"{method.num_steps} = {batch} steps does not split into "
                     f"method.num_minibatches = {method.num_minibatches} equal minibatches"
                 )
-        else:
+        elif isinstance(method, OffPolicyConfig):
             if method.batch_size > method.buffer_size:
                 raise ValueError(
                     f"method.batch_size {method.batch_size} is larger than method.buffer_size "
@@ -298,6 +324,11 @@ class Experiment(Section):
                     f"stopping.total_steps {self.stopping.total_steps}: training would never "
                     "update"
                 )
+        if method.name in ("bc", "gail") and self.data.path is None:
+            raise ValueError(
+                f"method {method.name} learns from a dataset: set data.path (a dataset folder, "
+                "a Minari dataset id, or a .csv/.parquet table)"
+            )
         defaults = ExplorationConfig()
         unused = sorted(
             name

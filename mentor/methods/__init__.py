@@ -23,6 +23,9 @@ METHODS = {
     "dqn": "mentor.methods.dqn",
     "sac": "mentor.methods.sac",
     "td3": "mentor.methods.td3",
+    "bc": "mentor.methods.bc",
+    "dagger": "mentor.methods.dagger",
+    "gail": "mentor.methods.gail",
 }
 
 

@@ -11,7 +11,7 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from mentor.config import ScheduleOrValue, Section, schedule_start
+from mentor.config import Schedule, ScheduleOrValue, Section, schedule_start
 from mentor.errors import ConfigError
 
 
@@ -142,6 +142,81 @@ class TD3Config(OffPolicyConfig):
     exploration: ClassVar = ("action_noise",)
 
 
+class BCConfig(Section):
+    """Step 6 from data: behaviour cloning, supervised learning of actions from observations
+    (classification for discrete actions, regression for continuous ones)."""
+
+    name: Literal["bc"] = Field("bc", description="The method.")
+    learning_rate: float = Field(1e-3, gt=0, description="Adam step size.")
+    batch_size: int = Field(64, ge=1, description="Transitions per gradient step.")
+    max_epochs: int = Field(200, ge=1, description="Passes over the training data at most.")
+    patience: int | None = Field(
+        10,
+        ge=1,
+        description="Early stopping: epochs without a lower validation loss before stopping "
+        "(None: train max_epochs, keep the last).",
+    )
+    loss: Literal["log_likelihood", "mse"] = Field(
+        "log_likelihood",
+        description="log_likelihood: cross-entropy (discrete) or Gaussian negative "
+        "log-likelihood (continuous); mse: squared error of the mean action (continuous).",
+    )
+    weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay.")
+    entropy_coef: float = Field(
+        0.0, ge=0, description="Bonus on the policy's entropy (keeps a Gaussian's std open)."
+    )
+    policy_of: Literal["ppo", "sac"] = Field(
+        "ppo",
+        description="Whose networks BC trains (the policy part), so that method can start "
+        "from the result with agent.init: ppo (actor-critic) or sac (squashed Gaussian actor).",
+    )
+
+    supported_actions: ClassVar = ("Discrete", "Box", "MultiDiscrete", "MultiBinary")
+    exploration: ClassVar = ()
+
+
+class DAggerConfig(BCConfig):
+    """Step 6 with an expert: DAgger (Ross et al. 2011). Each round rolls out a mixture of the
+    expert (probability beta) and the learner, asks the expert for the action in every visited
+    state, adds those labels to the data and retrains on all of it."""
+
+    name: Literal["dagger"] = Field("dagger", description="The method.")
+    expert: str = Field(
+        description="The expert: a run or checkpoint folder (a mentor agent), or a "
+        "'package.module:function' mapping a batch of observations to a batch of actions."
+    )
+    rounds: int = Field(10, ge=1, description="Rounds of roll out, label, aggregate, retrain.")
+    episodes_per_round: int = Field(5, ge=1, description="Episodes rolled out each round.")
+    beta: ScheduleOrValue = Field(
+        Schedule(kind="exponential", start=1.0, end=0.01),
+        description="Probability of acting with the expert, over the rounds (round 1: start).",
+    )
+    max_epochs: int = Field(50, ge=1, description="Passes over the data per round at most.")
+
+
+class GAILConfig(PPOConfig):
+    """Step 6 from demonstrations: generative adversarial imitation (Ho & Ermon 2016). A
+    discriminator tells expert (observation, action) pairs from the policy's; its output is the
+    reward of a PPO update (mentor's, called, not subclassed)."""
+
+    name: Literal["gail"] = Field("gail", description="The method.")  # type: ignore[assignment]
+    discriminator_hidden_sizes: list[int] = Field(
+        [64, 64], description="Hidden layer sizes of the discriminator."
+    )
+    discriminator_learning_rate: float = Field(3e-4, gt=0, description="Its Adam step size.")
+    discriminator_epochs: int = Field(
+        1, ge=1, description="Passes of discriminator updates per PPO rollout."
+    )
+    discriminator_batch_size: int = Field(256, ge=1, description="Pairs of each side per step.")
+    gradient_penalty: float | None = Field(
+        10.0, ge=0, description="Weight of the gradient penalty on expert data (None: off)."
+    )
+    spectral_norm: bool = Field(False, description="Spectral normalization of its layers.")
+    reward: Literal["gail", "airl"] = Field(
+        "gail", description="gail: -log(1 - D); airl: log D - log(1 - D)."
+    )
+
+
 def check_supported(method: str, action_space: object) -> None:
     """Refuse an action space the method cannot act in, naming the methods that can."""
     kind = type(action_space).__name__
@@ -154,10 +229,18 @@ def check_supported(method: str, action_space: object) -> None:
         )
 
 
-MethodConfig = Annotated[PPOConfig | DQNConfig | SACConfig | TD3Config, Field(discriminator="name")]
+MethodConfig = Annotated[
+    PPOConfig | DQNConfig | SACConfig | TD3Config | BCConfig | DAggerConfig | GAILConfig,
+    Field(discriminator="name"),
+]
 METHOD_CONFIGS: dict[str, type[Section]] = {
     "ppo": PPOConfig,
     "dqn": DQNConfig,
     "sac": SACConfig,
     "td3": TD3Config,
+    "bc": BCConfig,
+    "dagger": DAggerConfig,
+    "gail": GAILConfig,
 }
+# Methods that learn from a dataset (the experiment's data section) rather than from reward.
+FROM_DATA = ("bc", "dagger", "gail")
