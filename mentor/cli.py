@@ -243,6 +243,159 @@ def envs(
     console.print(table)
 
 
+@app.command("record")
+def record_(
+    expert: Annotated[
+        str | None,
+        typer.Argument(
+            help="A run or checkpoint folder, or package.module:function (a batch of "
+            "observations -> a batch of actions); '-' or nothing with --human."
+        ),
+    ] = None,
+    env: Annotated[str, typer.Option(help="Env id or package.module:ClassName.")] = ...,  # type: ignore[assignment]
+    episodes: Annotated[int, typer.Option(min=1, help="Whole episodes to record.")] = 10,
+    out: Annotated[
+        str, typer.Option(help="Dataset folder to write (its name is the Minari dataset id).")
+    ] = ...,  # type: ignore[assignment]
+    seed: Annotated[int, typer.Option(help="Episode i is reset with seed + i.")] = 0,
+    human: Annotated[
+        bool, typer.Option(help="A person plays with the keyboard in the env's window.")
+    ] = False,
+    kwargs: Annotated[str, typer.Option(help="Env kwargs as JSON.")] = "{}",
+    max_episode_steps: Annotated[
+        int | None, typer.Option(min=1, help="Truncate episodes after this many steps.")
+    ] = None,
+    num_envs: Annotated[int, typer.Option(min=1, help="Env copies stepped together.")] = 1,
+    data_format: Annotated[str, typer.Option(help="Minari storage: hdf5 or arrow.")] = "hdf5",
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing dataset folder.")] = False,
+) -> None:
+    """Record demonstrations from an agent, a function or a person into a dataset folder.
+
+    The folder is in Minari's format: `mentor dataset info` reads it, data.path trains on it,
+    and minari.load_dataset opens it with MINARI_DATASETS_PATH set to the folder's parent.
+    """
+    from mentor.data.load import save_dataset
+    from mentor.data.record import human_policy, policy_from, record
+    from mentor.envs.resolve import spec
+
+    try:
+        env_kwargs = json.loads(kwargs)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"--kwargs is not valid JSON: {exc}") from None
+    if not isinstance(env_kwargs, dict):
+        raise ConfigError(f"--kwargs must be a JSON object, got {kwargs}")
+    spec(env)  # an unknown env id fails here, with close matches
+    given = expert not in (None, "-")
+    if human and given:
+        raise ConfigError(f"give an expert ('{expert}') or --human, not both")
+    if not human and not given:
+        raise ConfigError("give the expert to record (a run folder or module:function) or --human")
+    if human:
+        policy, play_kwargs = human_policy(env, env_kwargs)
+        dataset = record(policy, env, play_kwargs, episodes, seed, 1, max_episode_steps)
+    else:
+        policy = policy_from(expert)  # type: ignore[arg-type]
+        dataset = record(policy, env, env_kwargs, episodes, seed, num_envs, max_episode_steps)
+    folder = save_dataset(
+        dataset,
+        out,
+        env_id=env,
+        env_kwargs=env_kwargs,
+        max_episode_steps=max_episode_steps,
+        seeds=[seed + i for i in range(episodes)],
+        data_format=data_format,
+        overwrite=overwrite,
+    )
+    print_dataset(dataset.summary(), str(folder))
+    console.print(f"written: {folder}", highlight=False)
+
+
+dataset_app = typer.Typer(
+    help="Inspect datasets: dataset folders, Minari dataset ids, CSV/Parquet tables.",
+    no_args_is_help=True,
+)
+app.add_typer(dataset_app, name="dataset")
+
+
+@dataset_app.command("info")
+def dataset_info(
+    path: Annotated[
+        str, typer.Argument(help="A dataset folder, a Minari dataset id, or a .csv/.parquet file.")
+    ],
+    set_: SetOption = None,
+    obs_columns: Annotated[
+        str | None, typer.Option(help="Table: feature columns, comma-separated.")
+    ] = None,
+    action_column: Annotated[str | None, typer.Option(help="Table: the action column.")] = None,
+    reward_column: Annotated[str | None, typer.Option(help="Table: a reward column.")] = None,
+    episode_column: Annotated[str | None, typer.Option(help="Table: an episode column.")] = None,
+    env: Annotated[
+        str | None, typer.Option(help="Check the data against this env's spaces.")
+    ] = None,
+    json_: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Summarize a dataset: episodes, steps, returns, spaces, the actions taken.
+
+    Table columns come from the options or from --set data.action_column=... (any field of the
+    data section; `mentor show-defaults` lists them).
+    """
+    from mentor.data.load import load_data
+    from mentor.experiment import apply_overrides, parse
+
+    section: dict = {"path": path}
+    if obs_columns is not None:
+        section["observation_columns"] = [c.strip() for c in obs_columns.split(",") if c.strip()]
+    for key, value in (
+        ("action_column", action_column),
+        ("reward_column", reward_column),
+        ("episode_column", episode_column),
+    ):
+        if value is not None:
+            section[key] = value
+    overrides = [s if s.startswith("data.") else f"data.{s}" for s in set_ or []]
+    config = parse(apply_overrides({"data": section}, overrides), "dataset info").data
+    obs_space = act_space = None
+    if env is not None:
+        from contextlib import closing
+
+        from mentor.envs.resolve import make_env, spec
+
+        spec(env)
+        with closing(make_env(env)) as made:
+            obs_space, act_space = made.observation_space, made.action_space
+    summary = load_data(config, obs_space, act_space).summary()
+    if json_:
+        typer.echo(json.dumps(summary, indent=2))
+    else:
+        print_dataset(summary, config.path or path)
+
+
+def print_dataset(data: dict, title: str) -> None:
+    """A dataset's summary as a table: sizes, returns, lengths, spaces, actions."""
+    table = Table(title=title, show_header=False)
+    rows = [
+        ("source", data["source"]),
+        ("episodes", f"{data['episodes']:,}"),
+        ("steps", f"{data['steps']:,}"),
+        ("return mean ± std", f"{data['return_mean']:.2f} ± {data['return_std']:.2f}"),
+        ("return min / max", f"{data['return_min']:.2f} / {data['return_max']:.2f}"),
+        ("episode length mean", f"{data['length_mean']:.1f}"),
+        ("episode length min / max", f"{data['length_min']} / {data['length_max']}"),
+        ("observation space", data["observation_space"]),
+        ("action space", data["action_space"]),
+    ]
+    if "action_counts" in data:
+        total = max(1, sum(data["action_counts"].values()))
+        rows.append(("actions", ", ".join(f"{a}: {c:,} ({100 * c / total:.0f}%)"
+                                          for a, c in data["action_counts"].items())))  # fmt: skip
+    else:
+        rows.append(("action mean", str(data["action_mean"])))
+        rows.append(("action std", str(data["action_std"])))
+    for key, value in rows:
+        table.add_row(key, Text(str(value)))
+    console.print(table)
+
+
 def print_summary(data: dict, title: str) -> None:
     table = Table(title=title, show_header=False)
     rows = [
