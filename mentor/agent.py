@@ -135,6 +135,13 @@ def initialize(agent: Agent, config: AgentConfig, load: bool = True) -> None:
                 f"agent.init '{folder}': its {key.replace('_', ' ')} {meta.get(key)} differs "
                 f"from the env's {own}"
             )
+    theirs = meta.get("experiment", {}).get("agent", {}).get("network", {}).get("activation")
+    if theirs is not None and theirs != config.network.activation:
+        raise CheckpointError(
+            f"agent.init '{folder}' was trained with agent.network.activation {theirs!r}; this "
+            f"experiment's network uses {config.network.activation!r}: its weights would load "
+            f"but not act alike (set agent.network.activation={theirs})"
+        )
     state = components.get("model", {})
     if config.init_layers:
         state = {k: v for k, v in state.items() if k.startswith(tuple(config.init_layers))}

@@ -40,6 +40,11 @@ def as_experiment(experiment: Experiment | dict[str, Any] | str | Path) -> Exper
 def train(experiment: Experiment | dict[str, Any] | str | Path, overwrite: bool = False) -> Result:
     """Train as the experiment says; returns where the run is and how it ended."""
     experiment = as_experiment(experiment)
+    if experiment.method.name in ("bc", "gail") and experiment.data.path is None:
+        raise ConfigError(
+            f"method {experiment.method.name} learns from a dataset: set data.path (a dataset "
+            "folder, a Minari dataset id, or a .csv/.parquet table)"
+        )
     validation_env = experiment.validation.env
     for env_id, kwargs in (
         (experiment.env.id, experiment.env.kwargs),

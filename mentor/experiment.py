@@ -324,11 +324,6 @@ class Experiment(Section):
                     f"stopping.total_steps {self.stopping.total_steps}: training would never "
                     "update"
                 )
-        if method.name in ("bc", "gail") and self.data.path is None:
-            raise ValueError(
-                f"method {method.name} learns from a dataset: set data.path (a dataset folder, "
-                "a Minari dataset id, or a .csv/.parquet table)"
-            )
         defaults = ExplorationConfig()
         unused = sorted(
             name

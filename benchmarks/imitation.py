@@ -1,0 +1,210 @@
+"""Imitation: behaviour cloning and DAgger against their targets, median over seeds.
+
+The score of a run is its normalized return, (return - random) / (expert - random): 0 is a
+uniformly random policy, 1 the expert. The return is the run's final evaluation (evaluation.json:
+100 deterministic episodes of its best checkpoint, on seeds no demonstration or validation used);
+the expert's and the random policy's are measured here on 100 episodes each. Each seed records its
+own demonstrations (reset seeds 1000 * seed + i) and trains in a fresh process.
+
+    BC, CartPole-v1      10 episodes of a scripted expert (pole angle + 0.5 angular velocity,
+                         500 on every episode); targets: score >= 0.95, training < 5 s
+    BC, Pendulum-v1      10 episodes of a TD3 expert (mentor's preset, trained once here, seed 0);
+                         target score >= 0.90
+    DAgger, CartPole-v1  the scripted expert, method defaults (10 rounds of 5 episodes);
+                         target score >= 0.99
+
+Times: "train s" is the session's training time (validation and evaluation excluded), "wall s"
+the whole ``mentor.train`` call (dataset loading, validation, the final 100-episode evaluation).
+
+    python benchmarks/imitation.py                 # every entry of METHODS, 5 seeds
+    python benchmarks/imitation.py --seeds 2 --only BC
+
+A method is one more entry of ``METHODS`` (GAIL, for instance:
+``Entry("GAIL", "gail", "CartPole-v1", CARTPOLE_EXPERT, demos=10, target=0.9)``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import run_worker, table
+
+CARTPOLE_EXPERT = "imitation:cartpole_expert"  # this file, imported by the runs
+TD3_EXPERT = "td3"  # trained here: mentor's TD3 preset, seed 0
+QUIET = ["logging.progress=false", "logging.tensorboard=false"]
+
+
+@dataclass
+class Entry:
+    """One row of the benchmark: a method learning one env from one expert."""
+
+    label: str
+    method: str
+    env_id: str
+    expert: str  # 'module:function', or TD3_EXPERT
+    demos: int | None = None  # episodes recorded for data.path; None: the method records its own
+    target: float = 0.95  # normalized score, median over seeds
+    max_train_seconds: float | None = None  # median training time
+    expert_field: str | None = None  # the method's field naming the expert (DAgger's)
+    overrides: list[str] = field(default_factory=list)
+
+
+METHODS = [
+    Entry("BC", "bc", "CartPole-v1", CARTPOLE_EXPERT, demos=10, target=0.95, max_train_seconds=5.0),
+    Entry("BC", "bc", "Pendulum-v1", TD3_EXPERT, demos=10, target=0.90,
+          overrides=["env.normalize_obs=true"]),
+    Entry("DAgger", "dagger", "CartPole-v1", CARTPOLE_EXPERT, target=0.99,
+          expert_field="method.expert"),
+]  # fmt: skip
+
+
+def cartpole_expert(obs: np.ndarray) -> np.ndarray:
+    """Push toward where the pole is falling: 500 on every episode tried."""
+    obs = np.asarray(obs)
+    return (obs[:, 2] + 0.5 * obs[:, 3] > 0).astype(np.int64)
+
+
+# --- workers (each in a fresh process) ----------------------------------------------------------
+
+
+def expert_worker(folder: str) -> dict:
+    """Train the TD3 Pendulum expert once; returns its run folder."""
+    import mentor
+    from mentor.experiment import build
+
+    result = mentor.train(build(method="td3", env_id="Pendulum-v1", overrides=[
+        f"output_dir={folder}", "seed=0", "evaluation.episodes=0", *QUIET]))  # fmt: skip
+    return {"run_dir": str(result.run_dir), "seconds": result.train_seconds}
+
+
+def reference_worker(env_id: str, expert: str) -> dict:
+    """Mean return of the expert and of uniformly random actions, 100 episodes each."""
+    import gymnasium as gym
+
+    from mentor.data.record import policy_from, record
+
+    space = gym.make(env_id).action_space
+    space.seed(0)
+
+    def random_policy(obs: np.ndarray) -> np.ndarray:
+        return np.stack([space.sample() for _ in range(len(obs))])
+
+    returns = {}
+    for name, policy in (("expert", policy_from(expert)), ("random", random_policy)):
+        data = record(policy, env_id, {}, 100, seed=10_000_000, num_envs=10)
+        returns[name] = float(data.episode_returns().mean())
+    return returns
+
+
+def run_worker_entry(index: int, seed: int, expert: str, folder: str) -> dict:
+    """One run of METHODS[index] with ``seed``; its return, times and stop reason."""
+    import mentor
+    from mentor.data.load import save_dataset
+    from mentor.data.record import policy_from, record
+    from mentor.experiment import build
+
+    entry = METHODS[index]
+    overrides = [f"seed={seed}", f"output_dir={folder}", *QUIET, *entry.overrides]
+    if entry.demos:
+        data = record(policy_from(expert), entry.env_id, {}, entry.demos, seed=1000 * seed,
+                      num_envs=entry.demos)  # fmt: skip
+        path = save_dataset(data, Path(folder) / "demos", env_id=entry.env_id)
+        overrides.append(f"data.path={path}")
+    if entry.expert_field:
+        overrides.append(f"{entry.expert_field}={expert}")
+    experiment = build(method=entry.method, env_id=entry.env_id, overrides=overrides)
+    tic = time.perf_counter()
+    result = mentor.train(experiment)
+    return {
+        "return": result.evaluation.return_mean,
+        "train_seconds": result.train_seconds,
+        "wall_seconds": time.perf_counter() - tic,
+        "stop": result.stop_reason,
+    }
+
+
+# --- the table ------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--only", default=None, help="Run the entries with this label only.")
+    parser.add_argument("--json", default=None, help="Also write the results to this file.")
+    parser.add_argument("--worker", choices=["expert", "reference", "run"])
+    parser.add_argument("--args", default="{}")
+    args = parser.parse_args()
+    if args.worker:
+        kwargs = json.loads(args.args)
+        worker = {"expert": expert_worker, "reference": reference_worker,
+                  "run": run_worker_entry}[args.worker]  # fmt: skip
+        print(json.dumps(worker(**kwargs)))
+        return
+
+    entries = [(i, e) for i, e in enumerate(METHODS) if args.only in (None, e.label)]
+    scratch = tempfile.mkdtemp(prefix="mentor-imitation-")
+    experts = {CARTPOLE_EXPERT: CARTPOLE_EXPERT}
+    if any(e.expert == TD3_EXPERT for _, e in entries):
+        td3 = call("expert", folder=scratch)
+        print(f"  TD3 expert trained in {td3['seconds']:.1f} s", file=sys.stderr)
+        experts[TD3_EXPERT] = td3["run_dir"]
+    references = {}
+    for _, entry in entries:
+        key = (entry.env_id, entry.expert)
+        if key not in references:
+            references[key] = call("reference", env_id=entry.env_id, expert=experts[entry.expert])
+            print(f"  {key}: {references[key]}", file=sys.stderr)
+
+    rows, results = [], []
+    for index, entry in entries:
+        reference = references[(entry.env_id, entry.expert)]
+        runs = []
+        for seed in range(args.seeds):
+            folder = tempfile.mkdtemp(dir=scratch)
+            r = call("run", index=index, seed=seed, expert=experts[entry.expert], folder=folder)
+            r["score"] = (r["return"] - reference["random"]) / (
+                reference["expert"] - reference["random"]
+            )
+            runs.append(r)
+            print(f"  {entry.label} {entry.env_id} seed {seed}: {r}", file=sys.stderr)
+        score = statistics.median(r["score"] for r in runs)
+        train = statistics.median(r["train_seconds"] for r in runs)
+        met = score >= entry.target and (
+            entry.max_train_seconds is None or train < entry.max_train_seconds
+        )
+        target = f">= {entry.target:.2f}" + (
+            f", < {entry.max_train_seconds:g} s" if entry.max_train_seconds else ""
+        )
+        rows.append([
+            entry.label, entry.env_id, f"{entry.demos} ep" if entry.demos else "expert",
+            f"{reference['random']:.0f} / {reference['expert']:.0f}",
+            f"{score:.3f}", f"{min(r['score'] for r in runs):.3f}",
+            f"{statistics.median(r['return'] for r in runs):.1f}", f"{train:.2f}",
+            f"{statistics.median(r['wall_seconds'] for r in runs):.2f}", target,
+            "yes" if met else "**no**",
+        ])  # fmt: skip
+        results.append({"entry": entry.__dict__, "reference": reference, "runs": runs})
+    header = ["method", "env", "data", "random / expert", "median score", "min score",
+              "median return", "train s", "wall s", "target", "met"]  # fmt: skip
+    print(f"\nImitation, median over {args.seeds} seeds (score: 0 random, 1 expert)")
+    print(table(rows, header))
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+
+
+def call(worker: str, **kwargs: object) -> dict:
+    return run_worker(__file__, ["--worker", worker, "--args", json.dumps(kwargs)])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,324 @@
+"""Behaviour cloning: it clones real experts (CartPole, Pendulum) to their level, gives agents
+PPO and SAC start from, cross-validates by episodes, stops early keeping the best weights,
+resumes exactly, learns every action space, and refuses data that does not fit the env."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import mentor
+from mentor.data.dataset import Dataset, split
+from mentor.data.load import save_dataset
+from mentor.data.record import policy_from, record
+from mentor.errors import ConfigError, DatasetError
+from mentor.experiment import build
+from mentor.methods import bc
+
+pytestmark = pytest.mark.learning
+
+QUIET = ["logging.progress=false", "logging.tensorboard=false"]
+# Mean return of uniformly random actions (200 episodes each, measured here: 22.7 and -1256).
+RANDOM_RETURN = {"CartPole-v1": 22.0, "Pendulum-v1": -1250.0}
+
+
+# --- scripted experts (the runs import them as test_bc:NAME; tests/ is on sys.path) -----------
+
+
+def expert(obs: np.ndarray) -> np.ndarray:
+    """CartPole: push toward where the pole is falling (angle + 0.5 angular velocity); returns
+    500 on every seed tried."""
+    obs = np.asarray(obs)
+    return (obs[:, 2] + 0.5 * obs[:, 3] > 0).astype(np.int64)
+
+
+def multi_discrete_expert(obs: np.ndarray) -> np.ndarray:
+    return np.stack([obs[:, :3].argmax(1), obs[:, 3:].argmax(1)], 1)
+
+
+def multi_binary_expert(obs: np.ndarray) -> np.ndarray:
+    return np.asarray(obs, dtype=np.int8)
+
+
+def dict_expert(obs: dict) -> np.ndarray:
+    return np.asarray(obs["target"], dtype=np.int64)
+
+
+def image_expert(obs: np.ndarray) -> np.ndarray:
+    return (np.asarray(obs).reshape(len(obs), -1).mean(1) > 100).astype(np.int64)
+
+
+def continuous_expert(obs: np.ndarray) -> np.ndarray:
+    return np.asarray(obs, dtype=np.float32)
+
+
+# --- helpers and fixtures ----------------------------------------------------------------------
+
+
+def normalized(returned: float, env_id: str, expert_return: float) -> float:
+    """(return - random) / (expert - random): 0 is random, 1 the expert."""
+    random = RANDOM_RETURN[env_id]
+    return (returned - random) / (expert_return - random)
+
+
+def bc_experiment(tmp_path: Path, data: Path, env_id: str = "CartPole-v1", *overrides: str):
+    return build(
+        method="bc",
+        env_id=env_id,
+        overrides=[
+            f"data.path={data}", f"output_dir={tmp_path}", "validation.episodes=10",
+            "evaluation.episodes=20", *QUIET, *overrides,
+        ],
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def demos(tmp_path_factory: pytest.TempPathFactory) -> tuple[Dataset, Path]:
+    """10 episodes of the scripted CartPole expert (5,000 transitions), in memory and on disk."""
+    dataset = record(policy_from("test_bc:expert"), "CartPole-v1", {}, 10, seed=100)
+    folder = tmp_path_factory.mktemp("data") / "cartpole-expert"
+    return dataset, save_dataset(dataset, folder, env_id="CartPole-v1")
+
+
+@pytest.fixture(scope="module")
+def bc_run(demos, tmp_path_factory: pytest.TempPathFactory) -> mentor.Result:
+    """BC with the defaults on the 10 expert episodes."""
+    out = tmp_path_factory.mktemp("runs")
+    return mentor.train(bc_experiment(out, demos[1]))
+
+
+# --- it learns ----------------------------------------------------------------------------------
+
+
+def test_bc_clones_the_cartpole_expert_fast_into_a_normal_run(demos, bc_run) -> None:
+    dataset, _ = demos
+    expert_return = float(dataset.episode_returns().mean())
+    assert len(dataset) == 5000 and expert_return == 500.0
+    score = normalized(bc_run.evaluation.return_mean, "CartPole-v1", expert_return)
+    assert score >= 0.95, (bc_run.evaluation.return_mean, bc_run.stop_reason)
+    assert bc_run.train_seconds < 5.0, bc_run.train_seconds
+
+    run = bc_run.run_dir
+    for part in ("final/model.safetensors", "checkpoints/best/meta.json", "evaluation.json",
+                 "metrics.csv", "validation.csv", "experiment.yaml"):  # fmt: skip
+        assert (run / part).exists(), part
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["stop_reason"] == bc_run.stop_reason
+    assert manifest["stop_reason"].startswith(("early stop", "max_epochs"))
+    assert manifest["dataset"]["episodes"] == 10 and manifest["dataset"]["validation_episodes"] == 2
+    with open(run / "metrics.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert {"train/loss", "train/val_loss", "train/accuracy", "train/val_accuracy"} <= set(rows[0])
+    assert [int(r["train/epoch"]) for r in rows] == list(range(1, len(rows) + 1))
+    # Steps are gradient steps: 4,000 training transitions in batches of 128 are 32 a epoch.
+    assert [int(r["step"]) for r in rows[:2]] == [32, 64]
+    assert float(rows[-1]["train/val_accuracy"]) > 0.95
+
+    agent = mentor.load(run)  # a normal agent: acts on raw observations
+    obs = dataset.observations[:500]
+    assert np.mean(agent.act(obs) == expert(obs)) > 0.9
+    assert agent.act(obs[0]) in (0, 1)
+    from mentor.report.report import write_report
+
+    report = write_report(run)
+    assert (report / "learning_curve.png").is_file()
+    assert "Final evaluation" in (report / "report.md").read_text()
+
+
+def test_ppo_starts_from_the_bc_agent_at_its_level_and_trains(bc_run, tmp_path: Path) -> None:
+    common = [
+        f"output_dir={tmp_path}", "validation.every_steps=256", "validation.episodes=10",
+        "stopping.total_steps=1024", "stopping.target_return=null", "evaluation.episodes=0",
+        *QUIET,
+    ]  # fmt: skip
+    init = str(bc_run.run_dir / "final")
+    ppo = mentor.train(
+        build(method="ppo", env_id="CartPole-v1", overrides=[f"agent.init={init}", *common])
+    )
+    scratch = mentor.train(
+        build(method="ppo", env_id="CartPole-v1", overrides=["name=scratch", *common])
+    )
+    first = ppo.validations[0]["return_mean"]
+    assert first >= 450, [v["return_mean"] for v in ppo.validations]
+    assert first > scratch.validations[0]["return_mean"] + 200
+    assert ppo.total_steps == 1024 and len(ppo.validations) == 4  # it trained on
+    with open(ppo.run_dir / "metrics.csv") as f:
+        losses = [float(r["train/loss_policy"]) for r in csv.DictReader(f)]
+    assert len(losses) == 4 and all(np.isfinite(losses))
+
+
+@pytest.fixture(scope="module")
+def pendulum(tmp_path_factory: pytest.TempPathFactory) -> tuple[float, Path]:
+    """A TD3 expert for Pendulum (the preset, ~3 s) and 10 of its episodes on disk."""
+    out = tmp_path_factory.mktemp("pendulum")
+    overrides = [f"output_dir={out}", "evaluation.episodes=0", *QUIET]
+    td3 = mentor.train(build(method="td3", env_id="Pendulum-v1", overrides=overrides))
+    dataset = record(policy_from(str(td3.run_dir)), "Pendulum-v1", {}, 10, seed=100)
+    path = save_dataset(dataset, out / "pendulum-td3", env_id="Pendulum-v1")
+    return float(dataset.episode_returns().mean()), path
+
+
+@pytest.mark.parametrize("policy_of", ["ppo", "sac"])
+def test_pendulum_bc_clones_a_td3_expert(pendulum, policy_of: str, tmp_path: Path) -> None:
+    expert_return, path = pendulum
+    assert expert_return > -300
+    # SAC's preset network, so that SAC can start from the result (the weights must fit and
+    # mean the same: a tanh network's weights do not act alike in a ReLU one).
+    network = ["agent.network.activation=relu", "agent.network.ortho_init=false"]
+    result = mentor.train(bc_experiment(
+        tmp_path, path, "Pendulum-v1", "env.normalize_obs=true", f"method.policy_of={policy_of}",
+        *(network if policy_of == "sac" else []),
+    ))  # fmt: skip
+    score = normalized(result.evaluation.return_mean, "Pendulum-v1", expert_return)
+    assert score >= 0.8, (result.evaluation.return_mean, expert_return, result.stop_reason)
+    with open(result.run_dir / "metrics.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert float(rows[-1]["train/val_mse"]) < float(rows[0]["train/val_mse"])
+    if policy_of == "sac":  # SAC starts from BC's actor: its first validation is at BC's level
+        sac = mentor.train(build(method="sac", env_id="Pendulum-v1", overrides=[
+            f"output_dir={tmp_path}", f"agent.init={result.run_dir / 'final'}",
+            "env.normalize_obs=true", "method.learning_starts=100", "stopping.total_steps=200",
+            "validation.every_steps=100", "validation.episodes=5", "evaluation.episodes=0",
+            "stopping.target_return=null", *QUIET,
+        ]))  # fmt: skip
+        first = sac.validations[0]["return_mean"]
+        assert normalized(first, "Pendulum-v1", expert_return) >= 0.7, first
+
+
+@pytest.mark.parametrize(
+    ("env_id", "expert_name"),
+    [
+        ("mentor.envs.testing:MultiDiscreteEnv", "multi_discrete_expert"),
+        ("mentor.envs.testing:MultiBinaryEnv", "multi_binary_expert"),
+        ("mentor.envs.testing:DictObsEnv", "dict_expert"),
+        ("mentor.envs.testing:ImageEnv", "image_expert"),
+        ("mentor.envs.testing:ContinuousEnv", "continuous_expert"),
+    ],
+)
+def test_bc_learns_every_action_and_observation_kind(env_id, expert_name, tmp_path) -> None:
+    dataset = record(policy_from(f"test_bc:{expert_name}"), env_id, {}, 20, seed=0)
+    path = save_dataset(dataset, tmp_path / "data", env_id=env_id)
+    result = mentor.train(bc_experiment(
+        tmp_path, path, env_id, "method.max_epochs=40", "validation.episodes=4",
+        "evaluation.episodes=4",
+    ))  # fmt: skip
+    assert result.evaluation.return_mean >= 0.85 * 16, (env_id, result.evaluation.return_mean)
+
+
+# --- model selection ----------------------------------------------------------------------------
+
+
+def test_kfold_partitions_the_episodes_and_reports_each_fold(demos, tmp_path, capsys) -> None:
+    dataset, path = demos
+    result = mentor.train(bc_experiment(
+        tmp_path, path, "CartPole-v1", "data.folds=3", "method.max_epochs=15",
+        "validation.episodes=3",
+    ))  # fmt: skip
+    report = json.loads((result.run_dir / "cross_validation.json").read_text())
+    folds = report["per_fold"]
+    assert report["folds"] == 3 and len(folds) == 3
+    held_out = [set(f["held_out_episodes"]) for f in folds]
+    assert sorted(e for part in held_out for e in part) == list(range(10))  # a partition
+    for fold in folds:
+        lengths = dataset.episode_lengths()
+        assert fold["validation_samples"] == lengths[fold["held_out_episodes"]].sum()
+        assert fold["train_samples"] + fold["validation_samples"] == len(dataset)
+        assert fold["epochs"] <= 15 and np.isfinite(fold["env_return_mean"])
+    losses = [f["val_loss"] for f in folds]
+    assert report["mean"]["val_loss"] == pytest.approx(np.mean(losses))
+    assert report["std"]["val_loss"] == pytest.approx(np.std(losses)) and np.std(losses) > 0
+    assert {"val_accuracy", "env_return_mean"} <= set(report["mean"])
+    assert "3-fold cross-validation" in capsys.readouterr().out
+    assert (result.run_dir / "final" / "meta.json").is_file()  # then the usual model
+
+
+def test_early_stopping_on_a_tiny_dataset_keeps_the_best_weights(demos, tmp_path) -> None:
+    dataset, path = demos
+    result = mentor.train(bc_experiment(tmp_path, path, "CartPole-v1", "data.max_episodes=2",
+                                        "method.patience=3", "method.max_epochs=1000",
+                                        "method.batch_size=32"))  # fmt: skip
+    assert result.stop_reason.startswith("early stop"), result.stop_reason
+    with open(result.run_dir / "metrics.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) < 1000
+    val = [float(r["train/val_loss"]) for r in rows]
+    best = int(np.argmin(val))
+    assert len(rows) - 1 - best == 3  # three epochs without a lower validation loss
+    # final/ holds the weights of the best epoch: recompute its validation loss.
+    agent = mentor.load(result.run_dir / "final")
+    two = dataset.episodes([0, 1])
+    _, valid_eps = split(2, 0.2, np.random.default_rng(0))
+    policy = bc.Policy(agent.policy, agent.action_space)
+    data = bc.samples(two, policy, torch.device("cpu"))
+    valid = data.rows(bc.episode_rows(two, valid_eps))
+    loss, _ = bc.evaluate(policy, valid, agent.experiment.method)
+    assert loss == pytest.approx(min(val), rel=1e-4)
+
+
+def test_resume_after_a_stop_ends_bitwise_equal(demos, tmp_path: Path) -> None:
+    """A run resumed from a mid-training checkpoint ends with the weights of the unbroken run."""
+    _, path = demos
+    whole = mentor.train(bc_experiment(
+        tmp_path, path, "CartPole-v1", "name=whole", "checkpoints.every_steps=64",
+        "checkpoints.keep_last=100", "method.max_epochs=12", "validation.every_steps=96",
+        "validation.episodes=2", "evaluation.episodes=0",
+    ))  # fmt: skip
+    broken = tmp_path / "broken"
+    shutil.copytree(whole.run_dir, broken)
+    shutil.rmtree(broken / "final")
+    for folder in (broken / "checkpoints").glob("step_*"):
+        if int(folder.name.removeprefix("step_")) > 192:  # as if killed after epoch 6
+            shutil.rmtree(folder)
+    resumed = mentor.resume(broken)
+    assert resumed.stop_reason == whole.stop_reason
+    a = load_file(str(whole.run_dir / "final" / "model.safetensors"))
+    b = load_file(str(broken / "final" / "model.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    with open(whole.run_dir / "metrics.csv") as f, open(broken / "metrics.csv") as g:
+        losses = [[r["train/loss"] for r in csv.DictReader(x)] for x in (f, g)]
+    assert losses[0] == losses[1]
+
+
+# --- bad input ----------------------------------------------------------------------------------
+
+
+def test_data_that_does_not_fit_the_env_is_refused_naming_both_shapes(demos, tmp_path) -> None:
+    _, path = demos
+    with pytest.raises(DatasetError, match=r"\(4,\).*\(6,\)"):
+        mentor.train(bc_experiment(tmp_path, path, "Acrobot-v1"))
+
+
+def test_bad_configurations_are_refused(demos, tmp_path: Path) -> None:
+    _, path = demos
+    with pytest.raises(ConfigError, match="mse"):
+        mentor.train(bc_experiment(tmp_path, path, "CartPole-v1", "method.loss=mse"))
+    with pytest.raises(ConfigError, match=r"data\.path"):  # before a run folder is made
+        mentor.train(
+            build(method="bc", env_id="CartPole-v1", overrides=[f"output_dir={tmp_path / 'x'}"])
+        )
+    assert not (tmp_path / "x").exists()
+    with pytest.raises(ConfigError, match="policy_of sac"):
+        mentor.train(bc_experiment(tmp_path, path, "mentor.envs.testing:MultiBinaryEnv",
+                                   "method.policy_of=sac"))  # fmt: skip
+
+
+def test_cli_trains_bc_end_to_end(demos, tmp_path: Path) -> None:
+    _, path = demos
+    out = subprocess.run(
+        [sys.executable, "-m", "mentor", "train", "bc", "CartPole-v1", "--set",
+         f"data.path={path}", "--set", "evaluation.episodes=5", "--set", "validation.episodes=5",
+         "--output-dir", str(tmp_path), "--quiet"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    evaluation = json.loads((tmp_path / "bc-CartPole-v1" / "evaluation.json").read_text())
+    assert evaluation["return_mean"] > 400
