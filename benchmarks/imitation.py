@@ -6,11 +6,12 @@ uniformly random policy, 1 the expert. The return is the run's final evaluation 
 the expert's and the random policy's are measured here on 100 episodes each. Each seed records its
 own demonstrations (reset seeds 1000 * seed + i) and trains in a fresh process.
 
-    BC, CartPole-v1      10 episodes of a scripted expert (pole angle + 0.5 angular velocity,
-                         500 on every episode); targets: score >= 0.95, training < 5 s
+    BC, CartPole-v1      10 episodes of a PPO expert (mentor's preset, trained once here, seed
+                         0, until its validation return reaches 475); targets: score >= 0.95,
+                         training < 5 s
     BC, Pendulum-v1      10 episodes of a TD3 expert (mentor's preset, trained once here, seed 0);
                          target score >= 0.90
-    DAgger, CartPole-v1  the scripted expert, method defaults (10 rounds of 5 episodes);
+    DAgger, CartPole-v1  the PPO expert, method defaults (10 rounds of 5 episodes);
                          target score >= 0.99
 
 Times: "train s" is the session's training time (validation and evaluation excluded), "wall s"
@@ -20,7 +21,7 @@ the whole ``mentor.train`` call (dataset loading, validation, the final 100-epis
     python benchmarks/imitation.py --seeds 2 --only BC
 
 A method is one more entry of ``METHODS`` (GAIL, for instance:
-``Entry("GAIL", "gail", "CartPole-v1", CARTPOLE_EXPERT, demos=10, target=0.9)``).
+``Entry("GAIL", "gail", "CartPole-v1", "ppo", demos=10, target=0.9)``).
 """
 
 from __future__ import annotations
@@ -39,8 +40,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from common import run_worker, table
 
-CARTPOLE_EXPERT = "imitation:cartpole_expert"  # this file, imported by the runs
-TD3_EXPERT = "td3"  # trained here: mentor's TD3 preset, seed 0
+# Experts mentor trains here, once, with its presets (seed 0): method -> env.
+TRAINED_EXPERTS = {"ppo": "CartPole-v1", "td3": "Pendulum-v1"}
 QUIET = ["logging.progress=false", "logging.tensorboard=false"]
 
 
@@ -51,7 +52,7 @@ class Entry:
     label: str
     method: str
     env_id: str
-    expert: str  # 'module:function', or TD3_EXPERT
+    expert: str  # 'module:function', or a key of TRAINED_EXPERTS
     demos: int | None = None  # episodes recorded for data.path; None: the method records its own
     target: float = 0.95  # normalized score, median over seeds
     max_train_seconds: float | None = None  # median training time
@@ -60,29 +61,22 @@ class Entry:
 
 
 METHODS = [
-    Entry("BC", "bc", "CartPole-v1", CARTPOLE_EXPERT, demos=10, target=0.95, max_train_seconds=5.0),
-    Entry("BC", "bc", "Pendulum-v1", TD3_EXPERT, demos=10, target=0.90,
+    Entry("BC", "bc", "CartPole-v1", "ppo", demos=10, target=0.95, max_train_seconds=5.0),
+    Entry("BC", "bc", "Pendulum-v1", "td3", demos=10, target=0.90,
           overrides=["env.normalize_obs=true"]),
-    Entry("DAgger", "dagger", "CartPole-v1", CARTPOLE_EXPERT, target=0.99,
-          expert_field="method.expert"),
+    Entry("DAgger", "dagger", "CartPole-v1", "ppo", target=0.99, expert_field="method.expert"),
 ]  # fmt: skip
-
-
-def cartpole_expert(obs: np.ndarray) -> np.ndarray:
-    """Push toward where the pole is falling: 500 on every episode tried."""
-    obs = np.asarray(obs)
-    return (obs[:, 2] + 0.5 * obs[:, 3] > 0).astype(np.int64)
 
 
 # --- workers (each in a fresh process) ----------------------------------------------------------
 
 
-def expert_worker(folder: str) -> dict:
-    """Train the TD3 Pendulum expert once; returns its run folder."""
+def expert_worker(method: str, folder: str) -> dict:
+    """Train an expert once with mentor's preset; returns its run folder."""
     import mentor
     from mentor.experiment import build
 
-    result = mentor.train(build(method="td3", env_id="Pendulum-v1", overrides=[
+    result = mentor.train(build(method=method, env_id=TRAINED_EXPERTS[method], overrides=[
         f"output_dir={folder}", "seed=0", "evaluation.episodes=0", *QUIET]))  # fmt: skip
     return {"run_dir": str(result.run_dir), "seconds": result.train_seconds}
 
@@ -153,11 +147,11 @@ def main() -> None:
 
     entries = [(i, e) for i, e in enumerate(METHODS) if args.only in (None, e.label)]
     scratch = tempfile.mkdtemp(prefix="mentor-imitation-")
-    experts = {CARTPOLE_EXPERT: CARTPOLE_EXPERT}
-    if any(e.expert == TD3_EXPERT for _, e in entries):
-        td3 = call("expert", folder=scratch)
-        print(f"  TD3 expert trained in {td3['seconds']:.1f} s", file=sys.stderr)
-        experts[TD3_EXPERT] = td3["run_dir"]
+    experts = {e.expert: e.expert for _, e in entries}
+    for method in sorted({e.expert for _, e in entries} & set(TRAINED_EXPERTS)):
+        trained = call("expert", method=method, folder=scratch)
+        print(f"  {method} expert trained in {trained['seconds']:.1f} s", file=sys.stderr)
+        experts[method] = trained["run_dir"]
     references = {}
     for _, entry in entries:
         key = (entry.env_id, entry.expert)
