@@ -1,4 +1,4 @@
-"""Imitation: behaviour cloning and DAgger against their targets, median over seeds.
+"""Imitation: behaviour cloning, DAgger and GAIL against their targets, median over seeds.
 
 The score of a run is its normalized return, (return - random) / (expert - random): 0 is a
 uniformly random policy, 1 the expert. The return is the run's final evaluation (evaluation.json:
@@ -13,6 +13,9 @@ own demonstrations (reset seeds 1000 * seed + i) and trains in a fresh process.
                          target score >= 0.90
     DAgger, CartPole-v1  the PPO expert, method defaults (10 rounds of 5 episodes);
                          target score >= 0.99
+    GAIL, CartPole-v1    10 episodes of the PPO expert, GAIL's preset, reward gail and airl;
+                         target score >= 0.90
+    GAIL, Pendulum-v1    10 episodes of the TD3 expert, GAIL's preset; target score >= 0.85
 
 Times: "train s" is the session's training time (validation and evaluation excluded), "wall s"
 the whole ``mentor.train`` call (dataset loading, validation, the final 100-episode evaluation).
@@ -65,6 +68,10 @@ METHODS = [
     Entry("BC", "bc", "Pendulum-v1", "td3", demos=10, target=0.90,
           overrides=["env.normalize_obs=true"]),
     Entry("DAgger", "dagger", "CartPole-v1", "ppo", target=0.99, expert_field="method.expert"),
+    Entry("GAIL", "gail", "CartPole-v1", "ppo", demos=10, target=0.90),
+    Entry("GAIL airl", "gail", "CartPole-v1", "ppo", demos=10, target=0.90,
+          overrides=["method.reward=airl"]),
+    Entry("GAIL", "gail", "Pendulum-v1", "td3", demos=10, target=0.85),
 ]  # fmt: skip
 
 

@@ -1,0 +1,414 @@
+"""Generative Adversarial Imitation Learning (Ho & Ermon 2016, arXiv:1606.03476).
+
+GAIL learns a policy from demonstrations alone: no env reward reaches the update. It plays a
+game between two networks:
+
+    discriminator  D(s, a) in (0, 1): the probability that the pair (s, a) came from the expert.
+                   Trained by binary cross-entropy, expert pairs labelled 1, the policy's 0.
+    policy         PPO's actor-critic, trained by mentor's PPO update on a reward that is high
+                   where D takes the policy's pairs for the expert's.
+
+At the game's equilibrium the policy's state-action occupancy matches the expert's (the
+discriminator's optimum gives the Jensen-Shannon divergence between them; Ho & Ermon, section 5).
+
+The loop, top to bottom, once per rollout:
+
+    collect        num_steps steps in each of num_envs envs with the current policy (PPO's
+                   ``collect``); the env's rewards still count the episode returns that are
+                   logged, and validation and the final evaluation use the env's own return
+    discriminator  ``discriminator_epochs`` passes over the rollout's valid pairs in minibatches
+                   of ``discriminator_batch_size``, each against as many expert pairs drawn at
+                   random from the dataset (``data.path``)
+    reward         the stored env rewards are replaced by the discriminator's, from its logit
+                   l = log D - log(1 - D), computed stably:
+                       gail:  -log(1 - D) = softplus(l)       (Ho & Ermon's -log D with their
+                                                               labels swapped; always > 0)
+                       airl:  log D - log(1 - D) = l          (AIRL's reward form, Fu et al.
+                                                               2018, arXiv:1710.11248; at the
+                                                               optimal D it is log(rho_E/rho_pi),
+                                                               so the policy minimizes the reverse
+                                                               KL to the expert's occupancy:
+                                                               Ghasemipour et al. 2019,
+                                                               arXiv:1911.02256)
+                   scaled by the running std of the discounted return when env.normalize_reward
+    update         GAE and PPO's clipped-surrogate epochs (``gae``, ``ppo_update``), as in PPO
+    log            PPO's metrics, plus the discriminator's loss terms, its accuracy on expert and
+                   on policy pairs, and the mean reward it gave
+
+The discriminator is an MLP over [encoded observation, encoded action]: observations as mentor's
+networks read them (vectors standardized with the expert data's mean and std, fixed when the
+run starts; images through a Nature CNN), actions one-hot for Discrete and MultiDiscrete, bits for
+MultiBinary, and raw values for Box, the policy's clipped to the bounds as the env executed them.
+Two regularizers keep it from becoming too sharp to give the policy a useful signal:
+
+    gradient_penalty  R1 (Mescheder et al. 2018, arXiv:1801.04406, "Which training methods for
+                      GANs do actually converge?"): (gamma / 2) E_expert ||grad_x l(x)||^2,
+                      the gradient of the logit with respect to the discriminator's input, on
+                      expert pairs only. It makes the game converge locally where the
+                      unregularized one may circle; mentor's default gamma is 10.
+    spectral_norm     each layer's weight divided by its largest singular value (Miyato et al.
+                      2018, arXiv:1802.05957), so the discriminator is 1-Lipschitz per layer.
+
+Terminations end an episode without bootstrapping, as in PPO, so the reward's sign is a prior
+on episode length (Kostrikov et al. 2019, arXiv:1809.02925, "Discriminator-Actor-Critic",
+discuss it and absorbing states, which mentor does not model): the gail reward is positive, so a
+longer episode earns more, a bias toward survival that suits CartPole and not every task (on
+CartPole, GAIL trained on random actions reaches 500 too); the airl reward is negative wherever
+D favours the expert, so ending an episode early can pay (on CartPole, with a sharper
+discriminator than the default, 6 of 10 seeds learned to fall at once; with it, none did).
+
+Everything the run needs to continue — the policy, the discriminator, both optimizers, the reward
+scaler, the generators for minibatch order and expert draws — is registered in the TrainState,
+so a resumed run ends bitwise equal to one never stopped.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+from gymnasium import spaces
+from torch import nn
+from torch.nn import functional as F
+
+from mentor.agent import Agent, trainable
+from mentor.core.networks import NatureCNN, mlp
+from mentor.core.normalize import RewardScaler
+from mentor.core.returns import gae
+from mentor.core.schedules import value_at
+from mentor.core.spaces import is_image, obs_encoder
+from mentor.core.storage import RolloutStorage
+from mentor.core.vec_env import VecEnv
+from mentor.data.dataset import Dataset
+from mentor.errors import NonFiniteError
+from mentor.experiment import Experiment
+from mentor.methods.configs import GAILConfig
+from mentor.methods.ppo import PPOProgress, build_networks, collect, explained_variance, ppo_update
+from mentor.runs.checkpoint import ResumePoint
+from mentor.runs.folder import RunFolder
+from mentor.runs.session import Result, TrainingSession, training_setup
+from mentor.runs.state import TrainState
+
+__all__ = [
+    "Discriminator",
+    "build_networks",
+    "discriminator_loss",
+    "discriminator_rewards",
+    "expert_pairs",
+    "train",
+    "train_discriminator",
+]
+
+
+# --- the discriminator ----------------------------------------------------------------------------
+
+
+class Discriminator(nn.Module):
+    """The logit l(s, a) = log D - log(1 - D) of "this pair is the expert's".
+
+    Observations and actions enter as the policy stores them (encoded observations; network
+    actions: class indices for Discrete and MultiDiscrete, floats for Box and MultiBinary).
+    """
+
+    def __init__(
+        self,
+        obs_space: spaces.Space,
+        action_space: spaces.Space,
+        hidden_sizes: list[int],
+        spectral_norm: bool = False,
+        obs_mean: torch.Tensor | None = None,
+        obs_std: torch.Tensor | None = None,
+    ) -> None:
+        super().__init__()
+        _, obs_shape = obs_encoder(obs_space)
+        self.cnn = NatureCNN(obs_shape) if is_image(obs_space) else None
+        obs_size = self.cnn.out_size if self.cnn is not None else obs_shape[0]
+        size = obs_shape[0] if self.cnn is None else 1
+        self.register_buffer("obs_mean", torch.zeros(size) if obs_mean is None else obs_mean)
+        self.register_buffer("obs_std", torch.ones(size) if obs_std is None else obs_std)
+        self.action_space = action_space
+        if isinstance(action_space, spaces.Box):
+            self.register_buffer("action_low", torch.as_tensor(action_space.low).flatten())
+            self.register_buffer("action_high", torch.as_tensor(action_space.high).flatten())
+        self.nvec = (
+            [int(action_space.n)]
+            if isinstance(action_space, spaces.Discrete)
+            else [int(n) for n in np.asarray(action_space.nvec).reshape(-1)]
+            if isinstance(action_space, spaces.MultiDiscrete)
+            else []
+        )
+        action_size = sum(self.nvec) or int(np.prod(action_space.shape))
+        self.body = mlp(obs_size + action_size, hidden_sizes, "tanh")
+        self.head = nn.Linear(hidden_sizes[-1] if hidden_sizes else obs_size + action_size, 1)
+        if spectral_norm:
+            for layer in self.modules():
+                if isinstance(layer, nn.Linear | nn.Conv2d):
+                    nn.utils.parametrizations.spectral_norm(layer)
+
+    def inputs(self, obs: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The float tensors the network reads (and the gradient penalty differentiates by)."""
+        obs = obs.float()  # images stay 0-255: the CNN scales them
+        if self.cnn is None:
+            obs = (obs - self.obs_mean) / self.obs_std
+        if self.nvec:
+            index = actions.reshape(len(actions), -1)
+            actions = torch.cat(
+                [F.one_hot(index[:, i], n).float() for i, n in enumerate(self.nvec)], 1
+            )
+        else:
+            actions = actions.reshape(len(actions), -1).float()
+            if isinstance(self.action_space, spaces.Box):  # what the env executed
+                actions = torch.max(torch.min(actions, self.action_high), self.action_low)
+        return obs, actions
+
+    def logits_from(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        features = self.cnn(obs) if self.cnn is not None else obs
+        return self.head(self.body(torch.cat([features, actions], 1))).squeeze(-1)
+
+    def forward(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        return self.logits_from(*self.inputs(obs, actions))
+
+
+def build_discriminator(
+    cfg: GAILConfig, obs_space: spaces.Space, action_space: spaces.Space, expert_obs: torch.Tensor
+) -> Discriminator:
+    """The discriminator, its observation standardization fixed from the expert's data."""
+    mean = std = None
+    if not is_image(obs_space):
+        data = expert_obs.double()
+        mean = data.mean(0).float()
+        # A floor on the std: a feature the expert holds (nearly) constant must not blow the
+        # policy's differing values up into a saturated discriminator.
+        std = data.std(0, correction=0).clamp(min=1e-2).float()
+    return Discriminator(
+        obs_space, action_space, cfg.discriminator_hidden_sizes, cfg.spectral_norm, mean, std
+    )
+
+
+def expert_pairs(
+    dataset: Dataset, action_space: spaces.Space, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The dataset's observations and actions in the form the policy stores them: encoded
+    observations, and actions as the network gives them (indices from 0, floats)."""
+    n = len(dataset)
+    obs = torch.as_tensor(dataset.encoded_observations())
+    actions = np.asarray(dataset.actions)
+    if isinstance(action_space, spaces.Discrete):
+        actions = actions.reshape(n).astype(np.int64) - int(action_space.start)
+    elif isinstance(action_space, spaces.MultiDiscrete):
+        actions = actions.reshape(n, -1).astype(np.int64) - action_space.start.reshape(-1)
+    else:
+        actions = actions.reshape(n, -1).astype(np.float32)
+    return obs.to(device), torch.as_tensor(actions).to(device)
+
+
+# --- its loss, update and reward ------------------------------------------------------------------
+
+
+def discriminator_loss(
+    discriminator: Discriminator,
+    expert_obs: torch.Tensor,
+    expert_actions: torch.Tensor,
+    policy_obs: torch.Tensor,
+    policy_actions: torch.Tensor,
+    gradient_penalty: float | None,
+) -> tuple[dict[str, torch.Tensor], dict[str, float]]:
+    """The weighted loss terms (their sum is minimised) and diagnostics for one minibatch:
+    binary cross-entropy, expert labelled 1 and policy 0 (each side's mean, averaged), and the R1
+    penalty on the expert's side."""
+    expert_x = discriminator.inputs(expert_obs, expert_actions)
+    penalize = bool(gradient_penalty)
+    if penalize:
+        expert_x = tuple(x.detach().requires_grad_(True) for x in expert_x)
+    expert_logits = discriminator.logits_from(*expert_x)
+    policy_logits = discriminator(policy_obs, policy_actions)
+    # BCE from logits: -log sigmoid(l) = softplus(-l), -log(1 - sigmoid(l)) = softplus(l)
+    bce = 0.5 * (F.softplus(-expert_logits).mean() + F.softplus(policy_logits).mean())
+    terms = {"loss/bce": bce}
+    if penalize:
+        grads = torch.autograd.grad(expert_logits.sum(), expert_x, create_graph=True)
+        squared_norm = sum(g.flatten(1).square().sum(1) for g in grads)
+        terms["loss/gradient_penalty"] = 0.5 * gradient_penalty * squared_norm.mean()
+    with torch.no_grad():
+        stats = {
+            "discriminator/accuracy_expert": (expert_logits > 0).float().mean().item(),
+            "discriminator/accuracy_policy": (policy_logits < 0).float().mean().item(),
+            "discriminator/prob_expert": torch.sigmoid(expert_logits).mean().item(),
+            "discriminator/prob_policy": torch.sigmoid(policy_logits).mean().item(),
+        }
+    return terms, stats
+
+
+def train_discriminator(
+    discriminator: Discriminator,
+    optimizer: torch.optim.Optimizer,
+    expert: tuple[torch.Tensor, torch.Tensor],
+    policy_obs: torch.Tensor,
+    policy_actions: torch.Tensor,
+    cfg: GAILConfig,
+    generator: torch.Generator,
+) -> dict[str, float]:
+    """``discriminator_epochs`` passes over the policy's pairs in minibatches, each against as
+    many expert pairs drawn at random; returns the mean of each loss term and diagnostic."""
+    expert_obs, expert_actions = expert
+    n = len(policy_obs)
+    batch_size = min(cfg.discriminator_batch_size, n)
+    totals: dict[str, float] = {}
+    count = 0
+    for _epoch in range(cfg.discriminator_epochs):
+        order = torch.randperm(n, generator=generator).to(policy_obs.device)
+        for start in range(0, n, batch_size):
+            index = order[start : start + batch_size]
+            drawn = torch.randint(len(expert_obs), (len(index),), generator=generator)
+            drawn = drawn.to(expert_obs.device)
+            terms, stats = discriminator_loss(
+                discriminator, expert_obs[drawn], expert_actions[drawn],
+                policy_obs[index], policy_actions[index], cfg.gradient_penalty,
+            )  # fmt: skip
+            loss = sum(terms.values())
+            if not torch.isfinite(loss):
+                bad = [name for name, term in terms.items() if not torch.isfinite(term)]
+                raise NonFiniteError(
+                    f"GAIL discriminator loss is not finite: {', '.join(bad)} (update skipped)"
+                )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            for key, value in {**{k: v.item() for k, v in terms.items()}, **stats}.items():
+                totals[key] = totals.get(key, 0.0) + value
+            count += 1
+    return {
+        key.replace("loss/", "discriminator/loss_"): total / count for key, total in totals.items()
+    }
+
+
+def discriminator_rewards(
+    discriminator: Discriminator, obs: torch.Tensor, actions: torch.Tensor, kind: str
+) -> torch.Tensor:
+    """The reward of each pair of a batch: gail softplus(l) = -log(1 - D), airl l."""
+    with torch.no_grad():
+        logits = discriminator(obs, actions)
+    return F.softplus(logits) if kind == "gail" else logits
+
+
+# --- the loop -------------------------------------------------------------------------------------
+
+
+def load_dataset(experiment: Experiment, venv: VecEnv) -> Dataset:
+    """The demonstrations (``data.path``), checked against the env's spaces."""
+    from mentor.data.load import load_data
+
+    dataset = load_data(experiment.data, venv.observation_space, venv.action_space)
+    dataset.check_spaces(venv.observation_space, venv.action_space)
+    return dataset
+
+
+def train(experiment: Experiment, run: RunFolder, resume: ResumePoint | None = None) -> Result:
+    """Train GAIL as the experiment says, in the given run folder (or go on from ``resume``)."""
+    with training_setup(experiment, resume) as (venv, agent):
+        dataset = load_dataset(experiment, venv)  # before any env is stepped
+        return _train(experiment, run, venv, agent, dataset, resume)
+
+
+def _train(
+    experiment: Experiment,
+    run: RunFolder,
+    venv: VecEnv,
+    agent: Agent,
+    dataset: Dataset,
+    resume: ResumePoint | None,
+) -> Result:
+    cfg, env = experiment.method, experiment.env
+    assert isinstance(cfg, GAILConfig)
+    device, policy = agent.device, agent.policy
+    optimizer = torch.optim.Adam(
+        trainable(policy, "policy", experiment.agent),
+        lr=value_at(cfg.learning_rate, 0.0),
+        eps=cfg.adam_eps,
+        fused=True,
+    )
+    expert = expert_pairs(dataset, venv.action_space, device)
+    discriminator = build_discriminator(
+        cfg, venv.observation_space, venv.action_space, expert[0]
+    ).to(device)
+    discriminator_optimizer = torch.optim.Adam(
+        discriminator.parameters(), lr=cfg.discriminator_learning_rate
+    )
+    storage = RolloutStorage(
+        cfg.num_steps, env.num_envs, venv.obs_shape,
+        torch.uint8 if policy.cnn is not None else torch.float32,
+        policy.dist.action_shape, policy.dist.action_dtype,
+    )  # fmt: skip
+    env_rewards_unscaled = RewardScaler(env.num_envs, cfg.gamma, enabled=False)
+    reward_scaler = RewardScaler(env.num_envs, cfg.gamma, env.normalize_reward)
+    generator = torch.Generator().manual_seed(experiment.seed)  # minibatch order, expert draws
+    counters = PPOProgress()
+    state = TrainState()
+    state.module("model", policy)
+    state.optimizer("optimizer", optimizer)
+    state.module("discriminator", discriminator)
+    state.optimizer("discriminator_optimizer", discriminator_optimizer)
+    state.stateful("reward_scaler", reward_scaler)
+    state.torch_rng("generator", generator)
+    state.fields("progress", counters, "step", "updates")
+    session = TrainingSession(experiment, run, agent, venv, state, resume)
+    total_steps = experiment.stopping.total_steps
+
+    obs = session.begin()
+    with session.running():
+        while session.stop_reason is None:
+            tic = time.perf_counter()
+            progress = counters.step / total_steps
+            learning_rate = value_at(cfg.learning_rate, progress)
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate
+            clip_coef = value_at(cfg.clip_coef, progress)
+            entropy_coef = value_at(experiment.exploration.entropy_coef, progress)
+
+            obs, last_value = collect(policy, venv, storage, obs, env_rewards_unscaled, device)
+            counters.step += env.num_envs * cfg.num_steps
+
+            valid = storage.valid
+            metrics = train_discriminator(
+                discriminator, discriminator_optimizer, expert,
+                storage.obs[valid].to(device), storage.actions[valid].to(device), cfg, generator,
+            )  # fmt: skip
+            rewards = discriminator_rewards(
+                discriminator, storage.obs.flatten(0, 1).to(device),
+                storage.actions.flatten(0, 1).to(device), cfg.reward,
+            ).view_as(storage.rewards).cpu()  # fmt: skip
+            rewards = torch.where(valid, rewards, 0.0)  # reset steps: not transitions
+            metrics["discriminator/reward_mean"] = rewards[valid].mean().item()
+            if reward_scaler.enabled:
+                done = (storage.terminated | storage.truncated).numpy()
+                for t in range(cfg.num_steps):
+                    rewards[t] = torch.from_numpy(reward_scaler(rewards[t].numpy(), done[t]))
+            storage.rewards.copy_(rewards)
+
+            next_values = torch.cat([storage.values[1:], last_value.unsqueeze(0)])
+            advantages, returns = gae(
+                storage.rewards, storage.values, next_values, storage.terminated,
+                storage.truncated, cfg.gamma, cfg.gae_lambda,
+            )  # fmt: skip
+            metrics.update(ppo_update(
+                policy, optimizer, storage, advantages, returns, cfg, clip_coef, entropy_coef,
+                generator,
+            ))  # fmt: skip
+            policy.normalizer.update(storage.obs.flatten(0, 1)[valid.flatten()])
+            counters.updates += 1
+
+            metrics.update({
+                "train/explained_variance": explained_variance(
+                    storage.values[valid], returns[valid]
+                ),
+                "train/learning_rate": learning_rate,
+                "train/clip_coef": clip_coef,
+                "train/entropy_coef": entropy_coef,
+                "time/sps": env.num_envs * cfg.num_steps / (time.perf_counter() - tic),
+                "time/updates": counters.updates,
+                **venv.episode_metrics(),
+            })  # fmt: skip
+            session.log(counters.step, metrics)
+            session.after_update(counters.step)
+    return session.result
