@@ -11,7 +11,8 @@ game between two networks:
 At the game's equilibrium the policy's state-action occupancy matches the expert's (the
 discriminator's optimum gives the Jensen-Shannon divergence between them; Ho & Ermon, section 5).
 
-The loop, top to bottom, once per rollout:
+The loop is PPO's (``ppo._train``), given this file's ``DiscriminatorReward`` as its reward
+model. Top to bottom, once per rollout:
 
     collect        num_steps steps in each of num_envs envs with the current policy (PPO's
                    ``collect``); the env's rewards still count the episode returns that are
@@ -64,30 +65,25 @@ so a resumed run ends bitwise equal to one never stopped.
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import torch
 from gymnasium import spaces
 from torch import nn
 from torch.nn import functional as F
 
-from mentor.agent import Agent, trainable
 from mentor.core.networks import NatureCNN, mlp
-from mentor.core.normalize import RewardScaler
-from mentor.core.returns import gae
-from mentor.core.schedules import value_at
 from mentor.core.spaces import is_image, obs_encoder
 from mentor.core.storage import RolloutStorage
 from mentor.core.vec_env import VecEnv
 from mentor.data.dataset import Dataset
 from mentor.errors import NonFiniteError
 from mentor.experiment import Experiment
+from mentor.methods import ppo
 from mentor.methods.configs import GAILConfig
-from mentor.methods.ppo import PPOProgress, build_networks, collect, explained_variance, ppo_update
+from mentor.methods.ppo import build_networks
 from mentor.runs.checkpoint import ResumePoint
 from mentor.runs.folder import RunFolder
-from mentor.runs.session import Result, TrainingSession, training_setup
+from mentor.runs.session import Result, training_setup
 from mentor.runs.state import TrainState
 
 __all__ = [
@@ -304,111 +300,51 @@ def load_dataset(experiment: Experiment, venv: VecEnv) -> Dataset:
     return dataset
 
 
+class DiscriminatorReward:
+    """GAIL's reward for PPO's loop: after each collection, train the discriminator on the
+    rollout's pairs against expert pairs, then replace the stored rewards with its reward."""
+
+    def __init__(
+        self, experiment: Experiment, venv: VecEnv, dataset: Dataset, device: torch.device
+    ) -> None:
+        self.cfg: GAILConfig = experiment.method
+        self.device = device
+        self.expert = expert_pairs(dataset, venv.action_space, device)
+        self.discriminator = build_discriminator(
+            self.cfg, venv.observation_space, venv.action_space, self.expert[0]
+        ).to(device)
+        self.optimizer = torch.optim.Adam(
+            self.discriminator.parameters(), lr=self.cfg.discriminator_learning_rate
+        )
+        # Its own stream (minibatch order, expert draws): the policy's updates keep theirs.
+        self.generator = torch.Generator().manual_seed(experiment.seed + 1)
+
+    def register(self, state: TrainState) -> None:
+        state.module("discriminator", self.discriminator)
+        state.optimizer("discriminator_optimizer", self.optimizer)
+        state.torch_rng("discriminator_generator", self.generator)
+
+    def __call__(self, storage: RolloutStorage) -> dict[str, float]:
+        valid, device = storage.valid, self.device
+        metrics = train_discriminator(
+            self.discriminator, self.optimizer, self.expert,
+            storage.obs[valid].to(device), storage.actions[valid].to(device), self.cfg,
+            self.generator,
+        )  # fmt: skip
+        rewards = discriminator_rewards(
+            self.discriminator, storage.obs.flatten(0, 1).to(device),
+            storage.actions.flatten(0, 1).to(device), self.cfg.reward,
+        ).view_as(storage.rewards).cpu()  # fmt: skip
+        rewards = torch.where(valid, rewards, 0.0)  # reset steps: not transitions
+        metrics["discriminator/reward_mean"] = rewards[valid].mean().item()
+        storage.rewards.copy_(rewards)
+        return metrics
+
+
 def train(experiment: Experiment, run: RunFolder, resume: ResumePoint | None = None) -> Result:
-    """Train GAIL as the experiment says, in the given run folder (or go on from ``resume``)."""
+    """Train GAIL as the experiment says, in the given run folder (or go on from ``resume``):
+    PPO's loop, with the discriminator's reward."""
     with training_setup(experiment, resume) as (venv, agent):
         dataset = load_dataset(experiment, venv)  # before any env is stepped
-        return _train(experiment, run, venv, agent, dataset, resume)
-
-
-def _train(
-    experiment: Experiment,
-    run: RunFolder,
-    venv: VecEnv,
-    agent: Agent,
-    dataset: Dataset,
-    resume: ResumePoint | None,
-) -> Result:
-    cfg, env = experiment.method, experiment.env
-    assert isinstance(cfg, GAILConfig)
-    device, policy = agent.device, agent.policy
-    optimizer = torch.optim.Adam(
-        trainable(policy, "policy", experiment.agent),
-        lr=value_at(cfg.learning_rate, 0.0),
-        eps=cfg.adam_eps,
-        fused=True,
-    )
-    expert = expert_pairs(dataset, venv.action_space, device)
-    discriminator = build_discriminator(
-        cfg, venv.observation_space, venv.action_space, expert[0]
-    ).to(device)
-    discriminator_optimizer = torch.optim.Adam(
-        discriminator.parameters(), lr=cfg.discriminator_learning_rate
-    )
-    storage = RolloutStorage(
-        cfg.num_steps, env.num_envs, venv.obs_shape,
-        torch.uint8 if policy.cnn is not None else torch.float32,
-        policy.dist.action_shape, policy.dist.action_dtype,
-    )  # fmt: skip
-    env_rewards_unscaled = RewardScaler(env.num_envs, cfg.gamma, enabled=False)
-    reward_scaler = RewardScaler(env.num_envs, cfg.gamma, env.normalize_reward)
-    generator = torch.Generator().manual_seed(experiment.seed)  # minibatch order, expert draws
-    counters = PPOProgress()
-    state = TrainState()
-    state.module("model", policy)
-    state.optimizer("optimizer", optimizer)
-    state.module("discriminator", discriminator)
-    state.optimizer("discriminator_optimizer", discriminator_optimizer)
-    state.stateful("reward_scaler", reward_scaler)
-    state.torch_rng("generator", generator)
-    state.fields("progress", counters, "step", "updates")
-    session = TrainingSession(experiment, run, agent, venv, state, resume)
-    total_steps = experiment.stopping.total_steps
-
-    obs = session.begin()
-    with session.running():
-        while session.stop_reason is None:
-            tic = time.perf_counter()
-            progress = counters.step / total_steps
-            learning_rate = value_at(cfg.learning_rate, progress)
-            for group in optimizer.param_groups:
-                group["lr"] = learning_rate
-            clip_coef = value_at(cfg.clip_coef, progress)
-            entropy_coef = value_at(experiment.exploration.entropy_coef, progress)
-
-            obs, last_value = collect(policy, venv, storage, obs, env_rewards_unscaled, device)
-            counters.step += env.num_envs * cfg.num_steps
-
-            valid = storage.valid
-            metrics = train_discriminator(
-                discriminator, discriminator_optimizer, expert,
-                storage.obs[valid].to(device), storage.actions[valid].to(device), cfg, generator,
-            )  # fmt: skip
-            rewards = discriminator_rewards(
-                discriminator, storage.obs.flatten(0, 1).to(device),
-                storage.actions.flatten(0, 1).to(device), cfg.reward,
-            ).view_as(storage.rewards).cpu()  # fmt: skip
-            rewards = torch.where(valid, rewards, 0.0)  # reset steps: not transitions
-            metrics["discriminator/reward_mean"] = rewards[valid].mean().item()
-            if reward_scaler.enabled:
-                done = (storage.terminated | storage.truncated).numpy()
-                for t in range(cfg.num_steps):
-                    rewards[t] = torch.from_numpy(reward_scaler(rewards[t].numpy(), done[t]))
-            storage.rewards.copy_(rewards)
-
-            next_values = torch.cat([storage.values[1:], last_value.unsqueeze(0)])
-            advantages, returns = gae(
-                storage.rewards, storage.values, next_values, storage.terminated,
-                storage.truncated, cfg.gamma, cfg.gae_lambda,
-            )  # fmt: skip
-            metrics.update(ppo_update(
-                policy, optimizer, storage, advantages, returns, cfg, clip_coef, entropy_coef,
-                generator,
-            ))  # fmt: skip
-            policy.normalizer.update(storage.obs.flatten(0, 1)[valid.flatten()])
-            counters.updates += 1
-
-            metrics.update({
-                "train/explained_variance": explained_variance(
-                    storage.values[valid], returns[valid]
-                ),
-                "train/learning_rate": learning_rate,
-                "train/clip_coef": clip_coef,
-                "train/entropy_coef": entropy_coef,
-                "time/sps": env.num_envs * cfg.num_steps / (time.perf_counter() - tic),
-                "time/updates": counters.updates,
-                **venv.episode_metrics(),
-            })  # fmt: skip
-            session.log(counters.step, metrics)
-            session.after_update(counters.step)
-    return session.result
+        reward = DiscriminatorReward(experiment, venv, dataset, agent.device)
+        return ppo._train(experiment, run, venv, agent, resume, reward_model=reward)

@@ -8,8 +8,11 @@ The loop, top to bottom:
     log       losses, KL, clip fraction, episode returns, steps/s; then the session validates,
               checkpoints and decides whether to stop
 
-The loss is a dict of named, weighted terms: another method (GAIL, a constrained variant) adds a
-term by adding an entry, and reuses ``ppo_update`` by calling it.
+The loss is a dict of named, weighted terms: another method (a constrained variant) adds a
+term by adding an entry, and reuses ``ppo_update`` by calling it. A method that learns its own
+reward (GAIL) gives the loop a ``RewardModel``: after each collection it rewrites the stored
+rewards (the env's still count the logged episode returns), then the loop scales them, when
+``env.normalize_reward`` says so, and updates as usual.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -189,6 +193,23 @@ def collect(
     return obs, last_value
 
 
+class RewardModel(Protocol):
+    """A learned reward for PPO's loop (GAIL's discriminator)."""
+
+    def register(self, state: TrainState) -> None:
+        """Add its own pieces (networks, optimizers, generators) to the training state."""
+
+    def __call__(self, storage: RolloutStorage) -> dict[str, float]:
+        """Learn from the rollout, replace ``storage.rewards`` in place; returns metrics."""
+
+
+def scale_rewards(storage: RolloutStorage, scaler: RewardScaler) -> None:
+    """Scale a rollout's stored rewards step by step, as ``collect`` does for env rewards."""
+    done = (storage.terminated | storage.truncated).numpy()
+    for t in range(storage.num_steps):
+        storage.rewards[t] = torch.from_numpy(scaler(storage.rewards[t].numpy(), done[t]))
+
+
 @dataclass
 class PPOProgress:
     """The loop's counters (saved in checkpoints)."""
@@ -204,7 +225,12 @@ def train(experiment: Experiment, run: RunFolder, resume: ResumePoint | None = N
 
 
 def _train(
-    experiment: Experiment, run: RunFolder, venv: VecEnv, agent: Agent, resume: ResumePoint | None
+    experiment: Experiment,
+    run: RunFolder,
+    venv: VecEnv,
+    agent: Agent,
+    resume: ResumePoint | None,
+    reward_model: RewardModel | None = None,
 ) -> Result:
     cfg, env = experiment.method, experiment.env
     device, policy = agent.device, agent.policy
@@ -220,6 +246,8 @@ def _train(
         policy.dist.action_shape, policy.dist.action_dtype,
     )  # fmt: skip
     reward_scaler = RewardScaler(env.num_envs, cfg.gamma, env.normalize_reward)
+    # With a learned reward the env's rewards are only counted, not scaled.
+    collect_scaler = reward_scaler if reward_model is None else RewardScaler(1, 0.0, False)
     generator = torch.Generator().manual_seed(experiment.seed)  # minibatch order
     counters = PPOProgress()
     state = TrainState()  # the rollout storage is refilled every iteration: not state
@@ -228,6 +256,8 @@ def _train(
     state.stateful("reward_scaler", reward_scaler)
     state.torch_rng("generator", generator)
     state.fields("progress", counters, "step", "updates")
+    if reward_model is not None:
+        reward_model.register(state)
     session = TrainingSession(experiment, run, agent, venv, state, resume)
     total_steps = experiment.stopping.total_steps
 
@@ -242,8 +272,13 @@ def _train(
             clip_coef = value_at(cfg.clip_coef, progress)
             entropy_coef = value_at(experiment.exploration.entropy_coef, progress)
 
-            obs, last_value = collect(policy, venv, storage, obs, reward_scaler, device)
+            obs, last_value = collect(policy, venv, storage, obs, collect_scaler, device)
             counters.step += env.num_envs * cfg.num_steps
+            reward_metrics = {}
+            if reward_model is not None:
+                reward_metrics = reward_model(storage)
+                if reward_scaler.enabled:
+                    scale_rewards(storage, reward_scaler)
             next_values = torch.cat([storage.values[1:], last_value.unsqueeze(0)])
             advantages, returns = gae(
                 storage.rewards, storage.values, next_values, storage.terminated,
@@ -265,6 +300,7 @@ def _train(
                 "train/entropy_coef": entropy_coef,
                 "time/sps": env.num_envs * cfg.num_steps / (time.perf_counter() - tic),
                 "time/updates": counters.updates,
+                **reward_metrics,
                 **venv.episode_metrics(),
             })  # fmt: skip
             session.log(counters.step, metrics)
