@@ -99,6 +99,12 @@ def resume(run_dir: str | Path, overrides: list[str] | None = None) -> Result:
             f"method.name '{experiment.method.name}': the run was trained with "
             f"'{point.meta.get('method')}', and a checkpoint continues with its own method"
         )
+    if point.folder.name == "final" and not overrides:
+        raise ConfigError(
+            f"run '{run.path}' has finished ({run.manifest.get('stop_reason')}); to train on, "
+            "change its stopping rules with --set (stopping.total_steps, "
+            "stopping.target_return, ...)"
+        )
     total = experiment.stopping.total_steps
     if point.step >= total:
         raise ConfigError(

@@ -245,8 +245,12 @@ def test_a_finished_run_resumes_only_with_a_larger_budget(
 ) -> None:
     run = tmp_path / "finished"
     shutil.copytree(references["dqn"], run)
-    with pytest.raises(ConfigError, match=r"already reached stopping.total_steps=3,000.*--set"):
+    # Whatever stopped it (a budget here, a target or a plateau elsewhere), a finished run goes
+    # on only with changed stopping rules.
+    with pytest.raises(ConfigError, match=r"has finished \(budget: reached total_steps=3000\)"):
         mentor.resume(run)
+    with pytest.raises(ConfigError, match=r"already reached stopping.total_steps=3,000.*--set"):
+        mentor.resume(run, ["stopping.target_return=400"])
     result = mentor.resume(run, ["stopping.total_steps=3500"])
     assert result.total_steps == 3500
     assert manifest(run)["resume_overrides"] == ["stopping.total_steps=3500"]
