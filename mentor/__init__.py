@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = ["evaluate", "load", "resume", "train"]
+__all__ = ["evaluate", "export", "load", "resume", "train"]
 
 if TYPE_CHECKING:
-    from mentor.api import evaluate, load, resume, train
+    from mentor.api import evaluate, export, load, resume, train
 
 
 def __getattr__(name: str) -> Any:

@@ -1,9 +1,10 @@
-"""The Python API: train an experiment, resume a run, load an agent, evaluate it.
+"""The Python API: train an experiment, resume a run, load, export and evaluate an agent.
 
 import mentor
 result = mentor.train("experiment.yaml")            # or an Experiment, or a dict
 result = mentor.resume(result.run_dir, ["stopping.total_steps=200000"])   # go on, exactly
 agent = mentor.load(result.run_dir)                 # best-on-validation checkpoint
+mentor.export(result.run_dir, "deploy/cartpole")    # the agent alone: weights + what loads them
 summary = mentor.evaluate(agent, "CartPole-v1", episodes=100)
 """
 
@@ -128,6 +129,20 @@ def resume(run_dir: str | Path, overrides: list[str] | None = None) -> Result:
 def load(path: str | Path, device: str = "cpu") -> Agent:
     """An agent from a run folder (best on validation, else final) or a checkpoint folder."""
     return Agent.load(path, device=device)
+
+
+def export(path: str | Path, out: str | Path) -> Path:
+    """The agent alone, for deployment: its weights (normalization statistics included) and
+    what loading it needs (spaces, network, method), without the training state a checkpoint
+    carries (optimizers, replay buffer, RNGs, envs). ``mentor.load(out)`` reads it."""
+    agent = Agent.load(path)
+    out = Path(out)
+    if out.exists():
+        raise ConfigError(f"export target '{out}' exists; give a new folder")
+    meta = {key: agent.meta[key] for key in ("method", "experiment", "step") if key in agent.meta}
+    meta.update(agent.spaces_meta(), exported_from=str(agent.folder))
+    checkpoint.save(out, {"model": agent.policy.state_dict()}, meta)
+    return out
 
 
 def evaluate(

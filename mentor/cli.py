@@ -172,6 +172,19 @@ def eval_(
 
 
 @app.command()
+def export(
+    path: Annotated[str, typer.Argument(help="A run folder or a checkpoint folder.")],
+    out: Annotated[str, typer.Argument(help="The folder to write (must not exist).")],
+) -> None:
+    """Write the agent alone (weights and what loading them needs, no training state) for
+    deployment; `mentor eval OUT` and `mentor.load(OUT)` read it."""
+    from mentor import api
+
+    folder = api.export(path, out)
+    console.print(f"written: {folder}")
+
+
+@app.command()
 def report(path: Annotated[str, typer.Argument(help="A run folder.")]) -> None:
     """Write the learning curve (PNG) and a summary (Markdown and HTML) of a run."""
     from mentor.report.report import write_report

@@ -17,7 +17,7 @@ import torch
 
 from mentor import api
 from mentor.agent import Agent, initialize, load_weights
-from mentor.errors import CheckpointError, EnvError
+from mentor.errors import CheckpointError, ConfigError, EnvError
 from mentor.experiment import build
 from mentor.runs import checkpoint
 
@@ -571,3 +571,17 @@ def test_optimizer_and_rng_states_restore_exactly() -> None:
     seed_everything(4)
     set_rng_state(state)
     assert (random.random(), np.random.rand()) == expected
+
+
+def test_export_writes_the_agent_alone_and_it_acts_the_same(trained_run: Path, tmp_path: Path):
+    import mentor
+
+    out = mentor.export(trained_run, tmp_path / "deploy")
+    assert sorted(p.name for p in out.iterdir()) == ["meta.json", "model.safetensors"]
+    exported, original = Agent.load(out), Agent.load(trained_run)
+    assert exported.act(OBSERVATIONS).tolist() == original.act(OBSERVATIONS).tolist()
+    assert exported.policy.normalizer.stats.count.item() > 1000  # statistics travel with it
+    with pytest.raises(ConfigError, match="exists"):
+        mentor.export(trained_run, out)
+    with pytest.raises(CheckpointError, match="neither a mentor run folder"):
+        mentor.export(tmp_path, tmp_path / "other")
