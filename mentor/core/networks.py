@@ -9,12 +9,11 @@ import torch
 from gymnasium import spaces
 from torch import nn
 
+from mentor.core.activations import ACTIVATIONS
 from mentor.core.distributions import ActionDist, make_dist
 from mentor.core.normalize import ObsNormalizer
 from mentor.core.spaces import is_image, obs_encoder
 from mentor.experiment import NetworkConfig
-
-ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "elu": nn.ELU, "gelu": nn.GELU, "silu": nn.SiLU}
 
 
 def mlp(in_size: int, hidden_sizes: list[int], activation: str) -> nn.Sequential:
@@ -128,14 +127,6 @@ class ActorCritic(nn.Module):
         x = self._features(obs)
         body = self.actor_body if self.critic_body is None else self.critic_body
         return self.critic_head(body(x)).squeeze(-1)
-
-    def act(
-        self, obs: torch.Tensor, deterministic: bool = False
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Sampled (or modal) actions, their log-probabilities and the values."""
-        params, values = self(obs)
-        actions = self.dist.sample(params, deterministic)
-        return actions, self.dist.log_prob(params, actions), values
 
     def predict(self, obs: torch.Tensor, deterministic: bool = True) -> torch.Tensor:
         """Actions only: what an Agent acts with."""

@@ -9,7 +9,12 @@ import torch
 class RolloutStorage:
     """T steps of N envs. ``valid`` is False for the reset step that follows an episode's end
     (NEXT_STEP autoreset): that transition's action was ignored by the env, so it is not learned
-    from, but its observation (the final one) still gives the bootstrap value."""
+    from, but its observation (the final one) still gives the bootstrap value.
+
+    The tensors live on the CPU. Each step is written through numpy views of the same memory:
+    a numpy row copy costs a fraction of a tensor ``__setitem__``, which matters at one write
+    per field per env step.
+    """
 
     def __init__(
         self,
@@ -22,6 +27,7 @@ class RolloutStorage:
     ) -> None:
         t, n = num_steps, num_envs
         self.num_steps = num_steps
+        self.num_envs = num_envs
         self.obs = torch.zeros((t, n, *obs_shape), dtype=obs_dtype)
         self.actions = torch.zeros((t, n, *action_shape), dtype=action_dtype)
         self.log_probs = torch.zeros((t, n))
@@ -30,25 +36,22 @@ class RolloutStorage:
         self.terminated = torch.zeros((t, n), dtype=torch.bool)
         self.truncated = torch.zeros((t, n), dtype=torch.bool)
         self.valid = torch.ones((t, n), dtype=torch.bool)
+        self._rows = {
+            name: getattr(self, name).numpy()
+            for name in ("obs", "actions", "rewards", "terminated", "truncated", "valid")
+        }
 
-    def add_policy_step(
-        self,
-        t: int,
-        obs: torch.Tensor,
-        actions: torch.Tensor,
-        log_probs: torch.Tensor,
-        values: torch.Tensor,
-        valid: np.ndarray,
-    ) -> None:
-        self.obs[t] = obs
-        self.actions[t] = actions
-        self.log_probs[t] = log_probs
-        self.values[t] = values
-        self.valid[t] = torch.from_numpy(valid)
+    def add_decision(self, t: int, obs: np.ndarray, actions: np.ndarray, valid: np.ndarray) -> None:
+        """Step t before the env moves: the observation acted on, the actions, and whether the
+        transition is learned from."""
+        self._rows["obs"][t] = obs
+        self._rows["actions"][t] = actions
+        self._rows["valid"][t] = valid
 
-    def add_env_step(
+    def add_outcome(
         self, t: int, rewards: np.ndarray, terminated: np.ndarray, truncated: np.ndarray
     ) -> None:
-        self.rewards[t] = torch.from_numpy(rewards)
-        self.terminated[t] = torch.from_numpy(terminated)
-        self.truncated[t] = torch.from_numpy(truncated)
+        """Step t after the env moved: what it returned."""
+        self._rows["rewards"][t] = rewards
+        self._rows["terminated"][t] = terminated
+        self._rows["truncated"][t] = truncated

@@ -180,17 +180,43 @@ def collect(
     reward_scaler: RewardScaler,
     device: torch.device,
 ) -> tuple[np.ndarray, torch.Tensor]:
-    """Fill the storage with one rollout; returns the next observation and its value."""
+    """Fill the storage with one rollout; returns the next observation and its value.
+
+    Each step computes only the actions. The log-probabilities and values of the whole rollout
+    follow in a few large forward passes (``score_rollout``): the policy does not change during
+    a rollout, so these are the same numbers, and on a CPU one call on T * N observations costs
+    far less than T calls on N, per-call overhead being most of a small network's time.
+    """
     with torch.inference_mode():
         for t in range(storage.num_steps):
-            obs_t = torch.from_numpy(obs).to(device)
-            actions, log_probs, values = policy.act(obs_t)
-            storage.add_policy_step(t, obs_t, actions, log_probs, values, ~venv.needs_reset)
-            obs, rewards, terminated, truncated = venv.step(actions.cpu().numpy())
-            rewards = reward_scaler(rewards, terminated | truncated)
-            storage.add_env_step(t, rewards, terminated, truncated)
-        last_value = policy.value(torch.from_numpy(obs).to(device))
+            actions = policy.predict(torch.from_numpy(obs).to(device), deterministic=False)
+            actions = actions.cpu().numpy()
+            storage.add_decision(t, obs, actions, ~venv.needs_reset)
+            obs, rewards, terminated, truncated = venv.step(actions)
+            storage.add_outcome(t, reward_scaler(rewards, terminated | truncated), terminated,
+                                truncated)  # fmt: skip
+        last_value = score_rollout(policy, storage, obs, device)
     return obs, last_value
+
+
+def score_rollout(
+    policy: ActorCritic,
+    storage: RolloutStorage,
+    next_obs: np.ndarray,
+    device: torch.device,
+    chunk: int = 4096,
+) -> torch.Tensor:
+    """Fill ``storage.log_probs`` and ``storage.values`` in chunks of about ``chunk`` samples
+    (bounded memory for image observations); returns the value of ``next_obs``."""
+    steps = max(1, chunk // storage.num_envs)
+    for start in range(0, storage.num_steps, steps):
+        part = slice(start, start + steps)
+        obs = storage.obs[part].flatten(0, 1).to(device)
+        actions = storage.actions[part].flatten(0, 1).to(device)
+        log_probs, _, values = policy.evaluate_actions(obs, actions)
+        storage.log_probs[part] = log_probs.view_as(storage.log_probs[part]).cpu()
+        storage.values[part] = values.view_as(storage.values[part]).cpu()
+    return policy.value(torch.from_numpy(next_obs).to(device))
 
 
 class RewardModel(Protocol):
