@@ -330,3 +330,13 @@ def test_train_eval_report_end_to_end(in_tmp: Path) -> None:
     assert result.exit_code == 0, result.output
     assert (in_tmp / "runs" / "ppo-CartPole-v1_2" / "manifest.json").is_file()
     assert (run / "manifest.json").read_text() == before
+
+
+def test_fault_11_vector_env_copies_with_other_spaces(tmp_path, capsys, monkeypatch) -> None:
+    overrides = [f"env.kwargs.count_file={tmp_path / 'made'}", "env.kwargs.odd_one=4",
+                 "env.num_envs=4", "env.vectorization=sync", f"output_dir={tmp_path}"]  # fmt: skip
+    args = ["train", "ppo", "mentor.envs.faulty:UnevenEnv"]
+    for override in overrides:
+        args += ["--set", override]
+    code, out, err = run_main(args, capsys, monkeypatch)
+    assert_one_line_error(code, out, err, r"env \d of the vector env has observation space Box")

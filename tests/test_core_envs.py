@@ -8,7 +8,7 @@ import torch
 from mentor.core.normalize import RunningMeanStd
 from mentor.core.schedules import value_at
 from mentor.core.vec_env import VecEnv
-from mentor.errors import ConfigError, NonFiniteError, UnknownEnvError
+from mentor.errors import ConfigError, EnvError, NonFiniteError, UnknownEnvError
 from mentor.experiment import Schedule
 
 
@@ -79,6 +79,12 @@ def test_unknown_env_id_lists_close_matches() -> None:
 def test_native_vectorization_without_a_native_env_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="no vectorized implementation"):
         VecEnv.make("Acrobot-v1", {}, 1, vectorization="native")
+
+
+def test_fault_11_sync_copies_with_other_spaces_are_an_error(tmp_path) -> None:
+    kwargs = {"count_file": str(tmp_path / "made"), "odd_one": 2}
+    with pytest.raises(EnvError, match=r"env 2 of the vector env has observation space .*\(5,\)"):
+        VecEnv.make("mentor.envs.faulty:UnevenEnv", kwargs, 3, vectorization="sync")
 
 
 def test_running_mean_std_matches_numpy_over_batches() -> None:

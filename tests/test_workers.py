@@ -16,8 +16,8 @@ import pytest
 from gymnasium.vector import AutoresetMode
 
 from mentor.core.workers import WorkerVecEnv
-from mentor.envs.faulty import CrashingEnv, DyingEnv, HangingEnv
-from mentor.errors import EnvWorkerError
+from mentor.envs.faulty import CrashingEnv, DyingEnv, HangingEnv, UnevenEnv
+from mentor.errors import EnvError, EnvWorkerError
 
 HEALTHY = partial(CrashingEnv, crash_at_step=10**9)  # a faulty env that never gets to fail
 
@@ -285,3 +285,13 @@ def test_fault_after_the_observation_was_written_reports_the_last_good_one(by_va
         np.testing.assert_array_equal(obs, np.ones((2, 4)))  # step 1's, not step 2's
     finally:
         env.close()
+
+
+def test_fault_11_a_copy_with_other_spaces_is_an_error_at_construction(tmp_path) -> None:
+    """The second env made has 5 observations, not 4: EnvError naming both, no restarts."""
+    uneven = partial(UnevenEnv, count_file=str(tmp_path / "made"), odd_one=1)
+    messages: list[str] = []
+    with pytest.raises(EnvError, match=r"has observation space Box\(.*\(5,\).*is Box\(.*\(4,\)"):
+        WorkerVecEnv([uneven, uneven], on_restart=messages.append)
+    assert messages == [], "a space mismatch is not a fault to restart"
+    assert len((tmp_path / "made").read_text().splitlines()) == 3  # the probe and two workers

@@ -133,3 +133,17 @@ def space_from_json(data: dict) -> spaces.Space:
     if kind == "Dict":
         return spaces.Dict({k: space_from_json(v) for k, v in data["spaces"].items()})
     raise EnvError(f"unknown space type '{kind}'")
+
+
+def check_same_spaces(
+    index: int, env: object, observation_space: spaces.Space, action_space: spaces.Space
+) -> None:
+    """Raise EnvError when copy ``index`` of a vector env has other spaces than copy 0."""
+    for kind, expected in (("observation", observation_space), ("action", action_space)):
+        actual = getattr(env, f"{kind}_space")
+        if actual != expected:
+            raise EnvError(
+                f"env {index} of the vector env has {kind} space {actual}, but the vector env's "
+                f"(env 0's) is {expected}: every copy must have the same spaces (do the env's "
+                "kwargs or its constructor vary them?)"
+            )

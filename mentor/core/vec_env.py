@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from gymnasium.vector import AutoresetMode
 
-from mentor.core.spaces import obs_encoder, to_env_actions
+from mentor.core.spaces import check_same_spaces, obs_encoder, to_env_actions
 from mentor.core.workers import WorkerVecEnv
 from mentor.envs.resolve import make_env, spec
 from mentor.envs.snapshot import (
@@ -66,10 +66,20 @@ def make_vector_env(
     def factory() -> gym.Env:
         return make_env(env_id, kwargs, **extra)
 
-    fns = [factory] * num_envs
     if vectorization == "async":
-        return WorkerVecEnv(fns, max_restarts=max_restarts, timeout=timeout, on_restart=on_restart)
-    return gym.vector.SyncVectorEnv(fns, autoreset_mode=AutoresetMode.NEXT_STEP)
+        return WorkerVecEnv([factory] * num_envs, max_restarts=max_restarts, timeout=timeout,
+                            on_restart=on_restart)  # fmt: skip
+    envs = [factory() for _ in range(num_envs)]
+    try:
+        for index, env in enumerate(envs[1:], start=1):
+            check_same_spaces(index, env, envs[0].observation_space, envs[0].action_space)
+    except EnvError:
+        for env in envs:
+            env.close()
+        raise
+    return gym.vector.SyncVectorEnv(
+        [lambda env=env: env for env in envs], autoreset_mode=AutoresetMode.NEXT_STEP
+    )
 
 
 class VecEnv:

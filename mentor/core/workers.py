@@ -7,9 +7,12 @@ From top to bottom:
 
 - ``_worker``, the loop of one process. It ignores SIGINT first thing, so a Ctrl-C in the terminal
   reaches only the training process, which stops gracefully and closes the pool. It makes its env
-  at the first command, then answers each command on its pipe (step, reset, call, snapshot,
-  restore, close) with ``("ok", result)``, ``("error", (type name, message, traceback))`` or
-  ``("unavailable", reason)`` for ``SnapshotUnavailable``.
+  at the first command ("make", sent by the pool's constructor, or the first after a restart),
+  then answers each command on its pipe (make, step, reset, call, snapshot, restore, close) with
+  ``("ok", result)``, ``("error", (type name, message, traceback))`` or ``("unavailable",
+  reason)`` for ``SnapshotUnavailable``. An env whose spaces differ from the pool's is answered
+  with ``("mismatch", message)`` and ends the worker: the pool closes and raises ``EnvError``,
+  without a restart, since a new worker would make the same env.
 - Processes are daemons started with "forkserver" (or "spawn" where there is none), never "fork":
   by the time envs are made the training process has usually started torch's thread pools, and a
   forked child inherits their locks in whatever state they were, then deadlocks in its first
@@ -32,8 +35,8 @@ From top to bottom:
   ``on_restart`` gets the env index, what happened, the restart count and the worker's traceback.
   That env's transition is a truncation, reward 0, with its last good observation: the parent
   keeps a copy of the last batch, as a worker may fail after writing its slot. Its next step
-  resets it, in the new worker. A fault in ``reset`` restarts the worker and retries once.
-  ``max_restarts`` counts restarts over the pool's lifetime; a fault past it closes the pool and
+  resets it, in the new worker. A fault in ``make`` or ``reset`` restarts the worker and retries
+  once. ``max_restarts`` counts restarts over the pool's lifetime; a fault past it closes the pool and
   raises ``EnvWorkerError``, one line, with the worker's traceback as ``.traceback``. Faults in
   ``call``, snapshots and restores are raised as ``EnvWorkerError`` at once, without a restart.
 - Seeding. A restarted env's first reset gets the seed that env had at the last ``reset`` plus
@@ -71,13 +74,17 @@ from gymnasium.vector.utils import (
     write_to_shared_memory,
 )
 
-from mentor.errors import EnvWorkerError
+from mentor.core.spaces import check_same_spaces
+from mentor.errors import EnvError, EnvWorkerError
 
 CLOSE_SECONDS = 5.0  # how long close() waits for the workers to close their envs
 
 
-def _worker(index: int, env_fn: bytes, obs_space: gym.Space, shared_obs: Any, pipe: Any) -> None:
+def _worker(
+    index: int, env_fn: bytes, spaces: tuple[gym.Space, gym.Space], shared_obs: Any, pipe: Any
+) -> None:
     """Serve the parent's commands to one env until "close", or until the parent is gone."""
+    obs_space, action_space = spaces
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     env = None
     while True:
@@ -93,7 +100,15 @@ def _worker(index: int, env_fn: bytes, obs_space: gym.Space, shared_obs: Any, pi
                 break
             if env is None:  # made at the first command: an error in env_fn is then its reply
                 env = cloudpickle.loads(env_fn)()
-            if command == "step":
+                try:
+                    check_same_spaces(index, env, obs_space, action_space)
+                except EnvError as exc:
+                    pipe.send(("mismatch", str(exc)))
+                    env.close()
+                    break
+            if command == "make":
+                result = None
+            elif command == "step":
                 obs, reward, terminated, truncated, _ = env.step(data)
                 write_to_shared_memory(obs_space, index, obs, shared_obs)
                 result = (float(reward), bool(terminated), bool(truncated))
@@ -165,6 +180,7 @@ class WorkerVecEnv(gym.vector.VectorEnv):
         self.closed = False
         for i in range(n):
             self._start(i)
+        self._exchange_retrying({i: ("make", None) for i in range(n)})
 
     def reset(
         self, *, seed: int | list[int | None] | None = None, options: dict | None = None
@@ -177,14 +193,7 @@ class WorkerVecEnv(gym.vector.VectorEnv):
         if len(seeds) != n:
             raise ValueError(f"reset got {len(seeds)} seeds for {n} envs")
         self._reset_seeds = seeds
-        messages = {i: ("reset", (seeds[i], options)) for i in range(n)}
-        failed = {i: r[1] for i, r in self._exchange(messages).items() if r[0] == "fault"}
-        for i, fault in failed.items():
-            self._restart(i, fault)
-        for kind, fault in self._exchange({i: messages[i] for i in failed}).values():
-            if kind == "fault":
-                self.close()
-                raise _worker_error(f"{fault[0]}, again after a restart", fault[1])
+        self._exchange_retrying({i: ("reset", (seeds[i], options)) for i in range(n)})
         self._next_seeds = [None] * n
         self._autoreset_envs[:] = False
         return self._read_obs(), {}
@@ -270,7 +279,8 @@ class WorkerVecEnv(gym.vector.VectorEnv):
 
     def _start(self, i: int) -> None:
         parent_end, child_end = self._ctx.Pipe()
-        args = (i, self._env_fns[i], self.single_observation_space, self._shared_obs, child_end)
+        spaces = (self.single_observation_space, self.single_action_space)
+        args = (i, self._env_fns[i], spaces, self._shared_obs, child_end)
         process = self._ctx.Process(target=_worker, args=args, name=f"mentor-env-{i}", daemon=True)
         process.start()
         child_end.close()  # so that the parent's end reads end-of-file when the worker dies
@@ -304,6 +314,9 @@ class WorkerVecEnv(gym.vector.VectorEnv):
         deadline = None if self.timeout is None else time.monotonic() + self.timeout
         for i, (command, _) in messages.items():
             kind, data = replies.get(i) or self._receive(i, deadline)
+            if kind == "mismatch":  # not a fault: a new worker would make the same env
+                self.close()
+                raise EnvError(data)
             if kind == "error":
                 name, text, worker_traceback = data
                 what = f"env {i} raised {name} in {command}: {' '.join(text.split())}"
@@ -317,6 +330,16 @@ class WorkerVecEnv(gym.vector.VectorEnv):
                 kind, data = "fault", (what, "")
             replies[i] = kind, data
         return dict(sorted(replies.items()))
+
+    def _exchange_retrying(self, messages: dict[int, tuple[str, Any]]) -> None:
+        """Exchange; restart each worker that failed and send it its message once more."""
+        failed = {i: r[1] for i, r in self._exchange(messages).items() if r[0] == "fault"}
+        for i, fault in failed.items():
+            self._restart(i, fault)
+        for kind, fault in self._exchange({i: messages[i] for i in failed}).values():
+            if kind == "fault":
+                self.close()
+                raise _worker_error(f"{fault[0]}, again after a restart", fault[1])
 
     def _receive(self, i: int, deadline: float | None) -> tuple[str, Any]:
         """Worker i's reply; ("hung", None) past the deadline, ("died", None) on end of file."""

@@ -9,6 +9,10 @@ an entry point with kwargs, e.g. ``mentor.envs.faulty:CrashingEnv`` with ``crash
 - ``HangingEnv(hang_at_step, seconds)`` sleeps ``seconds`` before answering,
 - ``DyingEnv(die_at_step)`` ends its process at once with ``os._exit(1)``, as a segfault would.
 
+``UnevenEnv(count_file, odd_one)`` does not fail in a step: the ``odd_one``-th env made with that
+``count_file`` (0 = the first) observes 5 numbers instead of 4, so the copies of one vector env
+disagree on their observation space.
+
 The step count is the number of ``step`` calls this env object has answered since it was made,
 over all its episodes; it fails when that count reaches the given step (1 = the first step). A
 worker that is restarted makes a new env, which counts from 0 again, so by default every new
@@ -80,7 +84,8 @@ class _FaultyEnv(Env):
             setattr(self, name, value)
 
     def _draw(self) -> np.ndarray:
-        return self.np_random.uniform(-1.0, 1.0, 4).astype(np.float32)
+        size = self.observation_space.shape[0]
+        return self.np_random.uniform(-1.0, 1.0, size).astype(np.float32)
 
     def _may_fail(self) -> bool:
         """Whether a failure is still due; counts it in the count file when ``times`` is set."""
@@ -126,3 +131,16 @@ class DyingEnv(_FaultyEnv):
 
     def _fail(self) -> None:
         os._exit(1)
+
+
+class UnevenEnv(_FaultyEnv):
+    """Observes 5 numbers, not 4, when it is the ``odd_one``-th env made with ``count_file``."""
+
+    def __init__(self, count_file: str, odd_one: int = 1, **kwargs: Any) -> None:
+        super().__init__(0, **kwargs)  # step counts start at 1: never fails there
+        path = Path(count_file)
+        made = len(path.read_text().splitlines()) if path.exists() else 0
+        with path.open("a") as file:
+            file.write(f"{os.getpid()}\n")
+        size = 5 if made == odd_one else 4
+        self.observation_space = spaces.Box(-1.0, 1.0, (size,), np.float32)
