@@ -54,6 +54,12 @@ RUNS = {
         "stopping.total_steps=1600", "checkpoints.every_steps=400",
         "validation.every_steps=800", "logging.every_steps=200",
     ]),
+    "td3": ("Pendulum-v1", [
+        "env.num_envs=1", "method.learning_starts=100", "method.batch_size=32",
+        "method.buffer_size=5000", "agent.network.hidden_sizes=[32, 32]",
+        "stopping.total_steps=1600", "checkpoints.every_steps=400",
+        "validation.every_steps=800", "logging.every_steps=200",
+    ]),
 }  # fmt: skip
 
 
