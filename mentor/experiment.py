@@ -205,6 +205,9 @@ class EvaluationConfig(Section):
     """Step 5: the final evaluation written to evaluation.json when training ends."""
 
     episodes: int = Field(100, ge=0, description="Episodes (0: no final evaluation).")
+    num_envs: int = Field(
+        25, ge=1, description="Env copies (the episodes are split evenly among them)."
+    )
     deterministic: bool = Field(True, description="Act with the mode of the policy.")
     success_threshold: float | None = Field(
         None, description="Return counted as a success (default: the env's reward threshold)."

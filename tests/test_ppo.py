@@ -229,3 +229,22 @@ def test_freezing_every_parameter_is_a_clear_error(tmp_path: Path) -> None:
                      "agent.freeze=[actor, critic, dist, normalizer]")  # fmt: skip
     with pytest.raises(ConfigError, match="freezes every parameter of the policy"):
         mentor.train(build(overrides=overrides))
+
+
+def test_validation_and_final_evaluation_use_their_own_number_of_envs(tmp_path, monkeypatch):
+    from mentor.core.vec_env import VecEnv
+
+    made: list[int] = []
+    original = VecEnv.make.__func__
+
+    def recording(cls, env_id, kwargs, num_envs, **options):
+        made.append(num_envs)
+        return original(cls, env_id, kwargs, num_envs, **options)
+
+    monkeypatch.setattr(VecEnv, "make", classmethod(recording))
+    overrides = tiny(tmp_path, "CartPole-v1", "validation.num_envs=3", "validation.episodes=6",
+                     "evaluation.num_envs=5", "evaluation.episodes=10")  # fmt: skip
+    result = mentor.train(build(overrides=overrides))
+    assert made == [4, 3, 5]  # training, validation, final evaluation
+    evaluation = json.loads((result.run_dir / "evaluation.json").read_text())
+    assert evaluation["episodes"] == 10

@@ -36,9 +36,9 @@ From top to bottom:
   That env's transition is a truncation, reward 0, with its last good observation: the parent
   keeps a copy of the last batch, as a worker may fail after writing its slot. Its next step
   resets it, in the new worker. A fault in ``make`` or ``reset`` restarts the worker and retries
-  once. ``max_restarts`` counts restarts over the pool's lifetime; a fault past it closes the pool and
-  raises ``EnvWorkerError``, one line, with the worker's traceback as ``.traceback``. Faults in
-  ``call``, snapshots and restores are raised as ``EnvWorkerError`` at once, without a restart.
+  once. ``max_restarts`` counts restarts over the pool's lifetime; a fault past it closes the pool
+  and raises ``EnvWorkerError``, one line, with the worker's traceback as ``.traceback``. Faults
+  in ``call``, snapshots and restores are raised as ``EnvWorkerError`` at once, without a restart.
 - Seeding. A restarted env's first reset gets the seed that env had at the last ``reset`` plus
   1000 x the pool's restart count (``reset(seed=7)``, env 2, restart 1: 1009), so a run with faults
   replays exactly; after an unseeded ``reset`` it is unseeded too.

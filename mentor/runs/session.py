@@ -318,15 +318,22 @@ class TrainingSession:
         self.excluded_seconds += time.perf_counter() - tic
         return summary
 
-    def evaluate_agent(self, episodes: int, deterministic: bool, seed_shift: int) -> EvalSummary:
-        """Run the current policy on the validation env (same seeds each time for a seed_shift)."""
+    def evaluate_agent(
+        self, episodes: int, deterministic: bool, seed_shift: int, num_envs: int | None = None
+    ) -> EvalSummary:
+        """Run the current policy on the validation env (same seeds each time for a seed_shift),
+        with ``num_envs`` copies (default: ``validation.num_envs``)."""
         cfg = self.experiment.validation
         env_cfg = self.experiment.env
+        copies = min(num_envs or cfg.num_envs, max(episodes, 1))
+        if self._validation_env is not None and self._validation_env.num_envs != copies:
+            self._validation_env.close()
+            self._validation_env = None
         if self._validation_env is None:
             self._validation_env = VecEnv.make(
                 cfg.env.id or env_cfg.id,
                 cfg.env.kwargs if cfg.env.kwargs is not None else env_cfg.kwargs,
-                min(cfg.num_envs, max(episodes, 1)),
+                copies,
                 vectorization="sync" if env_cfg.vectorization == "async" else env_cfg.vectorization,
                 max_episode_steps=env_cfg.max_episode_steps,
                 check_finite=env_cfg.check_finite,
@@ -424,7 +431,10 @@ class TrainingSession:
             if best.exists():  # the agent chosen on validation, never on training returns
                 self.agent = Agent.load(best, device=self.agent.device)
             evaluation = self.evaluate_agent(
-                episodes, self.experiment.evaluation.deterministic, seed_shift=episodes + 10_007
+                episodes,
+                self.experiment.evaluation.deterministic,
+                seed_shift=episodes + 10_007,
+                num_envs=self.experiment.evaluation.num_envs,
             )
             env_id = self.experiment.validation.env.id or self.experiment.env.id
             write_json(
