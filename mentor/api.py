@@ -151,12 +151,13 @@ def evaluate(
     episodes: int = 100,
     *,
     env_kwargs: dict[str, Any] | None = None,
-    num_envs: int = 10,
+    num_envs: int = 25,
     deterministic: bool = True,
     seed: int = 12_345,
     success_threshold_value: float | None = None,
 ) -> EvalSummary:
-    """Play ``episodes`` episodes and summarise them (mean, std, IQM, bootstrap CIs, success)."""
+    """Play ``episodes`` episodes on ``num_envs`` env copies (as the final evaluation does) and
+    summarise them (mean, std, IQM, bootstrap CIs, success)."""
     experiment = agent.experiment
     env_id = env or experiment.validation.env.id or experiment.env.id
     kwargs = (

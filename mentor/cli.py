@@ -139,6 +139,9 @@ def resume(
 def eval_(
     path: Annotated[str, typer.Argument(help="A run folder or a checkpoint folder.")],
     episodes: Annotated[int, typer.Option(min=1, help="Episodes to play.")] = 100,
+    num_envs: Annotated[
+        int, typer.Option(min=1, help="Env copies; the episodes are split evenly among them.")
+    ] = 25,
     env: Annotated[str | None, typer.Option(help="Env id (default: the run's).")] = None,
     threshold: Annotated[
         float | None, typer.Option(help="Success return (default: env's reward threshold).")
@@ -156,8 +159,8 @@ def eval_(
         from mentor.envs.resolve import spec
 
         spec(env)
-    summary = api.evaluate(agent, env, episodes, deterministic=not stochastic, seed=seed,
-                           success_threshold_value=threshold)  # fmt: skip
+    summary = api.evaluate(agent, env, episodes, num_envs=num_envs, deterministic=not stochastic,
+                           seed=seed, success_threshold_value=threshold)  # fmt: skip
     env_id = env or agent.experiment.validation.env.id or agent.experiment.env.id
     data = {"env_id": env_id, "checkpoint": str(agent.folder), **summary.to_dict()}
     run_dir = (

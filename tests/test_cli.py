@@ -306,7 +306,7 @@ def test_train_eval_report_end_to_end(in_tmp: Path) -> None:
     assert json.loads((run / "evaluation.json").read_text())["episodes"] == 3
     assert not (run / "tb").exists()
 
-    result = invoke("eval", "runs/ppo-CartPole-v1", "--episodes", "5")
+    result = invoke("eval", "runs/ppo-CartPole-v1", "--episodes", "5", "--num-envs", "2")
     assert result.exit_code == 0, result.output
     written = run / "eval_CartPole-v1_5ep.json"
     data = json.loads(written.read_text())
