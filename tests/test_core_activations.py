@@ -2,7 +2,7 @@
 
 import torch
 
-from mentor.core.activations import ACTIVATIONS, Tanh
+from mentor.core.activations import ACTIVATIONS, GRAD_MIN_SIZE, Tanh
 
 
 def test_tanh_matches_torch_values_and_gradients() -> None:
@@ -26,3 +26,11 @@ def test_tanh_without_autograd_and_at_the_limits() -> None:
 
 def test_tanh_is_the_registered_activation() -> None:
     assert ACTIVATIONS["tanh"] is Tanh
+
+
+def test_small_tensors_that_need_gradients_use_torch_tanh() -> None:
+    x = torch.randn(8, 64, requires_grad=True)
+    assert x.numel() < GRAD_MIN_SIZE
+    assert torch.equal(Tanh()(x), torch.tanh(x))
+    large = torch.randn(GRAD_MIN_SIZE, requires_grad=True)
+    assert Tanh()(large).grad_fn.name().startswith("_TanhFunction")

@@ -5,8 +5,9 @@ PyTorch 2.13's CPU tanh kernel costs about nine times its sigmoid (280 µs again
 default activation of on-policy networks, so it was a third of a PPO gradient step there. The
 identity tanh(x) = 2 sigmoid(2x) - 1 gives the same function through the fast kernel; in float32
 the two agree to about 1e-7, far below what training notices. The gradient, 1 - tanh(x)^2, is
-PyTorch's own ``tanh_backward`` of the saved output, as ``nn.Tanh`` computes it. On other
-devices ``torch.tanh`` is used unchanged.
+PyTorch's own ``tanh_backward`` of the saved output, as ``nn.Tanh`` computes it. Small tensors
+that need a gradient (BC's and PPO's minibatches of a few hundred) and other devices than the CPU
+use ``torch.tanh`` itself.
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ class _TanhFunction(torch.autograd.Function):
         return torch.ops.aten.tanh_backward(grad, y)
 
 
+GRAD_MIN_SIZE = 1 << 15
+
+
 class Tanh(nn.Module):
     """``nn.Tanh`` with the same values, computed through sigmoid on the CPU (see the module)."""
 
@@ -39,7 +43,9 @@ class Tanh(nn.Module):
         if not x.is_cpu:
             return torch.tanh(x)
         if torch.is_grad_enabled() and x.requires_grad:
-            return _TanhFunction.apply(x)
+            # A Python autograd function costs ~10 µs a call: below GRAD_MIN_SIZE elements
+            # (a batch of 512 at width 64) that is more than torch.tanh's slow kernel costs.
+            return _TanhFunction.apply(x) if x.numel() >= GRAD_MIN_SIZE else torch.tanh(x)
         return _tanh_via_sigmoid(x)
 
 
