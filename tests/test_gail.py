@@ -132,6 +132,58 @@ def test_gradient_penalty_is_r1_on_expert_inputs() -> None:
     assert set(terms) == {"loss/bce"}
 
 
+def test_absorbing_rows_and_the_reward_of_a_terminated_step(tmp_path: Path) -> None:
+    """Expert side: one absorbing row per terminated episode. Rollout: a terminated step's reward
+    is its pair's plus gamma / (1 - gamma) times the absorbing state's; other steps keep theirs."""
+    from mentor.core.storage import RolloutStorage
+    from mentor.core.vec_env import VecEnv
+
+    random = record(random_policy("CartPole-v1"), "CartPole-v1", None, episodes=3, seed=0)
+    assert random.terminations.sum() == 3  # random CartPole episodes fall
+    folder = save_dataset(random, tmp_path / "random")
+    experiment = build(method="gail", env_id="CartPole-v1", overrides=[
+        f"data.path={folder}", "method.reward=airl", "method.gamma=0.9"])  # fmt: skip
+    venv = VecEnv.make("CartPole-v1", {}, 2)
+    model = gail.DiscriminatorReward(experiment, venv, random, torch.device("cpu"))
+    obs, actions, flags = model.expert
+    assert flags.tolist() == [0.0] * len(random) + [1.0] * 3
+    assert (obs[len(random) :] == 0).all() and (actions[len(random) :] == 0).all()
+    assert model.discriminator.absorbing
+
+    storage = RolloutStorage(3, 2, (4,), torch.float32, (), torch.int64)
+    storage.obs.normal_(generator=torch.Generator().manual_seed(0))
+    storage.actions[:] = torch.tensor([[0, 1], [1, 1], [0, 0]])
+    storage.terminated[1, 0] = True
+    storage.valid[2, 0] = False  # the reset step after that termination
+    metrics = model(storage)
+    pairs = storage.obs.flatten(0, 1), storage.actions.flatten(0, 1)
+    own = gail.discriminator_rewards(model.discriminator, *pairs, "airl").view(3, 2)
+    absorbing = metrics["discriminator/absorbing_reward"]
+    expected = own.clone()
+    expected[1, 0] += 0.9 / (1 - 0.9) * absorbing
+    expected[2, 0] = 0.0
+    torch.testing.assert_close(storage.rewards, expected)
+    one = gail.with_absorbing(pairs[0][:0], pairs[1][:0], 1)
+    assert gail.discriminator_rewards(model.discriminator, *one[:2], "airl", one[2]).item() == (
+        pytest.approx(absorbing)
+    )
+
+
+def test_absorbing_is_on_with_airl_by_default_and_needs_gamma_below_1(tmp_path: Path) -> None:
+    assert GAILConfig(reward="airl").uses_absorbing and not GAILConfig().uses_absorbing
+    assert GAILConfig(reward="gail", absorbing=True).uses_absorbing
+    from mentor.core.vec_env import VecEnv
+    from mentor.errors import ConfigError
+
+    random = record(random_policy("CartPole-v1"), "CartPole-v1", None, episodes=1, seed=0)
+    folder = save_dataset(random, tmp_path / "random")
+    experiment = build(method="gail", env_id="CartPole-v1", overrides=[
+        f"data.path={folder}", "method.reward=airl", "method.gamma=1"])  # fmt: skip
+    with pytest.raises(ConfigError, match=r"method\.absorbing needs method\.gamma < 1"):
+        gail.DiscriminatorReward(experiment, VecEnv.make("CartPole-v1", {}, 1), random,
+                                 torch.device("cpu"))  # fmt: skip
+
+
 # --- imitation ----------------------------------------------------------------------------------
 
 

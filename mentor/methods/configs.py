@@ -217,6 +217,20 @@ class GAILConfig(PPOConfig):
     reward: Literal["gail", "airl"] = Field(
         "gail", description="gail: -log(1 - D); airl: log D - log(1 - D)."
     )
+    absorbing: bool | None = Field(
+        None,
+        description=(
+            "Model an episode's end as an absorbing state that the discriminator also judges "
+            "(Kostrikov et al. 2019): a terminated step's reward gains gamma / (1 - gamma) "
+            "times the absorbing state's reward, so ending early pays only where the expert "
+            "ends. None: on with the airl reward, off with gail (always positive, it would pay "
+            "for ending episodes while the discriminator still learns)."
+        ),
+    )
+
+    @property
+    def uses_absorbing(self) -> bool:
+        return self.reward == "airl" if self.absorbing is None else self.absorbing
 
 
 def check_supported(method: str, action_space: object) -> None:

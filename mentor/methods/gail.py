@@ -50,13 +50,23 @@ Two regularizers keep it from becoming too sharp to give the policy a useful sig
     spectral_norm     each layer's weight divided by its largest singular value (Miyato et al.
                       2018, arXiv:1802.05957), so the discriminator is 1-Lipschitz per layer.
 
-Terminations end an episode without bootstrapping, as in PPO, so the reward's sign is a prior
-on episode length (Kostrikov et al. 2019, arXiv:1809.02925, "Discriminator-Actor-Critic",
-discuss it and absorbing states, which mentor does not model): the gail reward is positive, so a
-longer episode earns more, a bias toward survival that suits CartPole and not every task (on
-CartPole, GAIL trained on random actions reaches 500 too); the airl reward is negative wherever
-D favours the expert, so ending an episode early can pay (on CartPole, with a sharper
-discriminator than the default, 6 of 10 seeds learned to fall at once; with it, none did).
+Terminations. Without more, a terminated episode ends without bootstrapping, as in PPO, and
+the reward's sign becomes a prior on episode length (Kostrikov et al. 2019, arXiv:1809.02925,
+"Discriminator-Actor-Critic"): the gail reward is positive, so a longer episode earns more, a
+bias toward survival that suits CartPole and not every task (on CartPole, GAIL trained on random
+actions reaches 500 too); the airl reward is negative wherever D favours the expert, so ending
+an episode early can pay. ``absorbing`` (on by default with the airl reward) follows Kostrikov et
+al.: after a termination the episode goes on forever in one absorbing state, a row of zeros with
+an extra input flag set, which the discriminator judges like any pair. Each expert episode that
+terminated adds one absorbing row to the expert's side, each terminated step of a rollout one to
+the policy's, and a terminated step's reward gains the absorbing state's future, gamma / (1 -
+gamma) times its reward. Ending an episode then pays only as far as the expert ends its own.
+With the expert's demonstrations of CartPole all cut off at 500 steps, the absorbing state is
+the policy's alone and ending costs; with a random "expert" that falls, ending pays as it should
+for imitating it. It is off by default with the gail reward: positive everywhere, it pays
+gamma / (1 - gamma) times the absorbing state's reward (~50 x 0.69 from an untrained
+discriminator) for every fall while the discriminator is still learning, and the policy learns to
+fall first (CartPole: 9 at the first validation, 0.71 of the expert's return after 200k steps).
 
 Everything the run needs to continue — the policy, the discriminator, both optimizers, the reward
 scaler, the generators for minibatch order and expert draws — is registered in the TrainState,
@@ -76,7 +86,7 @@ from mentor.core.spaces import is_image, obs_encoder
 from mentor.core.storage import RolloutStorage
 from mentor.core.vec_env import VecEnv
 from mentor.data.dataset import Dataset
-from mentor.errors import NonFiniteError
+from mentor.errors import ConfigError, NonFiniteError
 from mentor.experiment import Experiment
 from mentor.methods import ppo
 from mentor.methods.configs import GAILConfig
@@ -115,9 +125,11 @@ class Discriminator(nn.Module):
         spectral_norm: bool = False,
         obs_mean: torch.Tensor | None = None,
         obs_std: torch.Tensor | None = None,
+        absorbing: bool = False,
     ) -> None:
         super().__init__()
         _, obs_shape = obs_encoder(obs_space)
+        self.absorbing = absorbing
         self.cnn = NatureCNN(obs_shape) if is_image(obs_space) else None
         obs_size = self.cnn.out_size if self.cnn is not None else obs_shape[0]
         size = obs_shape[0] if self.cnn is None else 1
@@ -134,9 +146,9 @@ class Discriminator(nn.Module):
             if isinstance(action_space, spaces.MultiDiscrete)
             else []
         )
-        action_size = sum(self.nvec) or int(np.prod(action_space.shape))
-        self.body = mlp(obs_size + action_size, hidden_sizes, "tanh")
-        self.head = nn.Linear(hidden_sizes[-1] if hidden_sizes else obs_size + action_size, 1)
+        in_size = obs_size + (sum(self.nvec) or int(np.prod(action_space.shape))) + absorbing
+        self.body = mlp(in_size, hidden_sizes, "tanh")
+        self.head = nn.Linear(hidden_sizes[-1] if hidden_sizes else in_size, 1)
         if spectral_norm:
             for layer in self.modules():
                 if isinstance(layer, nn.Linear | nn.Conv2d):
@@ -158,12 +170,19 @@ class Discriminator(nn.Module):
                 actions = torch.max(torch.min(actions, self.action_high), self.action_low)
         return obs, actions
 
-    def logits_from(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        features = self.cnn(obs) if self.cnn is not None else obs
-        return self.head(self.body(torch.cat([features, actions], 1))).squeeze(-1)
+    def logits_from(
+        self, obs: torch.Tensor, actions: torch.Tensor, flags: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Logits from ``inputs``; ``flags`` (1 for the absorbing state) when it is modelled."""
+        parts = [self.cnn(obs) if self.cnn is not None else obs, actions]
+        if self.absorbing:
+            parts.append((torch.zeros(len(obs)) if flags is None else flags).to(obs).unsqueeze(1))
+        return self.head(self.body(torch.cat(parts, 1))).squeeze(-1)
 
-    def forward(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        return self.logits_from(*self.inputs(obs, actions))
+    def forward(
+        self, obs: torch.Tensor, actions: torch.Tensor, flags: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        return self.logits_from(*self.inputs(obs, actions), flags)
 
 
 def build_discriminator(
@@ -178,8 +197,9 @@ def build_discriminator(
         # policy's differing values up into a saturated discriminator.
         std = data.std(0, correction=0).clamp(min=1e-2).float()
     return Discriminator(
-        obs_space, action_space, cfg.discriminator_hidden_sizes, cfg.spectral_norm, mean, std
-    )
+        obs_space, action_space, cfg.discriminator_hidden_sizes, cfg.spectral_norm, mean, std,
+        absorbing=cfg.uses_absorbing,
+    )  # fmt: skip
 
 
 def expert_pairs(
@@ -209,16 +229,18 @@ def discriminator_loss(
     policy_obs: torch.Tensor,
     policy_actions: torch.Tensor,
     gradient_penalty: float | None,
+    expert_flags: torch.Tensor | None = None,
+    policy_flags: torch.Tensor | None = None,
 ) -> tuple[dict[str, torch.Tensor], dict[str, float]]:
     """The weighted loss terms (their sum is minimised) and diagnostics for one minibatch:
     binary cross-entropy, expert labelled 1 and policy 0 (each side's mean, averaged), and the R1
-    penalty on the expert's side."""
+    penalty on the expert's side. ``flags`` mark absorbing-state rows."""
     expert_x = discriminator.inputs(expert_obs, expert_actions)
     penalize = bool(gradient_penalty)
     if penalize:
         expert_x = tuple(x.detach().requires_grad_(True) for x in expert_x)
-    expert_logits = discriminator.logits_from(*expert_x)
-    policy_logits = discriminator(policy_obs, policy_actions)
+    expert_logits = discriminator.logits_from(*expert_x, expert_flags)
+    policy_logits = discriminator(policy_obs, policy_actions, policy_flags)
     # BCE from logits: -log sigmoid(l) = softplus(-l), -log(1 - sigmoid(l)) = softplus(l)
     bce = 0.5 * (F.softplus(-expert_logits).mean() + F.softplus(policy_logits).mean())
     terms = {"loss/bce": bce}
@@ -244,10 +266,13 @@ def train_discriminator(
     policy_actions: torch.Tensor,
     cfg: GAILConfig,
     generator: torch.Generator,
+    policy_flags: torch.Tensor | None = None,
 ) -> dict[str, float]:
     """``discriminator_epochs`` passes over the policy's pairs in minibatches, each against as
-    many expert pairs drawn at random; returns the mean of each loss term and diagnostic."""
-    expert_obs, expert_actions = expert
+    many expert pairs drawn at random; returns the mean of each loss term and diagnostic.
+    ``expert`` is (observations, actions) or, with absorbing states, (..., flags)."""
+    expert_obs, expert_actions, *rest = expert
+    expert_flags = rest[0] if rest else None
     n = len(policy_obs)
     batch_size = min(cfg.discriminator_batch_size, n)
     totals: dict[str, float] = {}
@@ -261,6 +286,8 @@ def train_discriminator(
             terms, stats = discriminator_loss(
                 discriminator, expert_obs[drawn], expert_actions[drawn],
                 policy_obs[index], policy_actions[index], cfg.gradient_penalty,
+                None if expert_flags is None else expert_flags[drawn],
+                None if policy_flags is None else policy_flags[index],
             )  # fmt: skip
             loss = sum(terms.values())
             if not torch.isfinite(loss):
@@ -280,12 +307,26 @@ def train_discriminator(
 
 
 def discriminator_rewards(
-    discriminator: Discriminator, obs: torch.Tensor, actions: torch.Tensor, kind: str
+    discriminator: Discriminator,
+    obs: torch.Tensor,
+    actions: torch.Tensor,
+    kind: str,
+    flags: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """The reward of each pair of a batch: gail softplus(l) = -log(1 - D), airl l."""
     with torch.no_grad():
-        logits = discriminator(obs, actions)
+        logits = discriminator(obs, actions, flags)
     return F.softplus(logits) if kind == "gail" else logits
+
+
+def with_absorbing(
+    obs: torch.Tensor, actions: torch.Tensor, count: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Pairs and their flags, with ``count`` absorbing-state rows appended (zero observation and
+    action, flag 1: the flag is what the discriminator tells them by)."""
+    flags = torch.cat([torch.zeros(len(obs)), torch.ones(count)]).to(obs.device)
+    obs = torch.cat([obs, obs.new_zeros((count, *obs.shape[1:]))])
+    return obs, torch.cat([actions, actions.new_zeros((count, *actions.shape[1:]))]), flags
 
 
 # --- the loop -------------------------------------------------------------------------------------
@@ -308,11 +349,19 @@ class DiscriminatorReward:
         self, experiment: Experiment, venv: VecEnv, dataset: Dataset, device: torch.device
     ) -> None:
         self.cfg: GAILConfig = experiment.method
+        if self.cfg.uses_absorbing and self.cfg.gamma >= 1:
+            raise ConfigError(
+                "method.absorbing needs method.gamma < 1: the absorbing state's return is its "
+                "reward / (1 - gamma); set method.absorbing=false or a smaller gamma"
+            )
         self.device = device
-        self.expert = expert_pairs(dataset, venv.action_space, device)
+        obs, actions = expert_pairs(dataset, venv.action_space, device)
         self.discriminator = build_discriminator(
-            self.cfg, venv.observation_space, venv.action_space, self.expert[0]
+            self.cfg, venv.observation_space, venv.action_space, obs
         ).to(device)
+        # Each expert episode that terminated went on in the absorbing state.
+        ended = int(dataset.terminations.sum()) if self.cfg.uses_absorbing else 0
+        self.expert = with_absorbing(obs, actions, ended)
         self.optimizer = torch.optim.Adam(
             self.discriminator.parameters(), lr=self.cfg.discriminator_learning_rate
         )
@@ -325,16 +374,24 @@ class DiscriminatorReward:
         state.torch_rng("discriminator_generator", self.generator)
 
     def __call__(self, storage: RolloutStorage) -> dict[str, float]:
-        valid, device = storage.valid, self.device
+        cfg, valid, device = self.cfg, storage.valid, self.device
+        ended = (valid & storage.terminated) if cfg.uses_absorbing else torch.zeros_like(valid)
+        policy = with_absorbing(
+            storage.obs[valid].to(device), storage.actions[valid].to(device), int(ended.sum())
+        )
         metrics = train_discriminator(
-            self.discriminator, self.optimizer, self.expert,
-            storage.obs[valid].to(device), storage.actions[valid].to(device), self.cfg,
-            self.generator,
+            self.discriminator, self.optimizer, self.expert, policy[0], policy[1], cfg,
+            self.generator, policy[2],
         )  # fmt: skip
         rewards = discriminator_rewards(
             self.discriminator, storage.obs.flatten(0, 1).to(device),
-            storage.actions.flatten(0, 1).to(device), self.cfg.reward,
+            storage.actions.flatten(0, 1).to(device), cfg.reward,
         ).view_as(storage.rewards).cpu()  # fmt: skip
+        if cfg.uses_absorbing:  # a terminated step's future: the absorbing state's reward, forever
+            obs, actions, flags = with_absorbing(policy[0][:0], policy[1][:0], 1)  # its one row
+            reward = discriminator_rewards(self.discriminator, obs, actions, cfg.reward, flags)
+            rewards += ended * (cfg.gamma / (1 - cfg.gamma) * reward.item())
+            metrics["discriminator/absorbing_reward"] = reward.item()
         rewards = torch.where(valid, rewards, 0.0)  # reset steps: not transitions
         metrics["discriminator/reward_mean"] = rewards[valid].mean().item()
         storage.rewards.copy_(rewards)
