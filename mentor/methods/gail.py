@@ -325,6 +325,8 @@ def with_absorbing(
     """Pairs and their flags, with ``count`` absorbing-state rows appended (zero observation and
     action, flag 1: the flag is what the discriminator tells them by)."""
     flags = torch.cat([torch.zeros(len(obs)), torch.ones(count)]).to(obs.device)
+    if count == 0:  # no copy of the pairs (a rollout of images is tens of MB)
+        return obs, actions, flags
     obs = torch.cat([obs, obs.new_zeros((count, *obs.shape[1:]))])
     return obs, torch.cat([actions, actions.new_zeros((count, *actions.shape[1:]))]), flags
 
