@@ -7,9 +7,13 @@ import json
 import struct
 from pathlib import Path
 
+import numpy as np
 import pytest
+from matplotlib.axes import Axes
+from matplotlib.lines import Line2D
 
 from mentor.errors import CheckpointError
+from mentor.report import report
 from mentor.report.report import write_report
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -59,14 +63,17 @@ def _write_metrics(run: Path, with_losses: bool = True) -> None:
     _write_csv(run / "metrics.csv", header, rows)
 
 
-def _write_validation(run: Path) -> None:
+VALIDATIONS = [(25000, 100.0, 0.0), (50000, 480.0, 0.9), (75000, 470.5, 0.8)]
+
+
+def _write_validation(run: Path, validations: list[tuple[int, float, float]] = VALIDATIONS) -> None:
     header = [
         "step", "time", "episodes", "return_mean", "return_std", "return_iqm",
         "return_ci_low", "return_ci_high", "length_mean", "success_rate",
     ]  # fmt: skip
     rows = [
         [step, step / 800, 10, mean, 10.0, mean, mean - 15, mean + 15, mean, rate]
-        for step, mean, rate in [(25000, 100.0, 0.0), (50000, 480.0, 0.9), (75000, 470.5, 0.8)]
+        for step, mean, rate in validations
     ]
     _write_csv(run / "validation.csv", header, rows)
 
@@ -185,3 +192,73 @@ def test_broken_evaluation_file_is_noted_not_fatal(full_run: Path) -> None:
 def test_folder_without_manifest_is_not_a_run(tmp_path: Path) -> None:
     with pytest.raises(CheckpointError, match=r"manifest\.json"):
         write_report(tmp_path)
+
+
+# --- The plot's panels ------------------------------------------------------------------------
+
+
+def _line(ax: Axes, label: str) -> Line2D:
+    (line,) = [line for line in ax.get_lines() if line.get_label() == label]
+    return line
+
+
+def test_training_return_is_carried_over_rows_where_no_episode_ended(full_run: Path) -> None:
+    # Every third row of the fixture has no return: no episode ended in that rollout.
+    line = _line(report.learning_curve(full_run).axes[0], "training return (mean)")
+    steps, values = np.asarray(line.get_xdata()), np.asarray(line.get_ydata())
+    assert steps.tolist() == [i * 5000 for i in range(1, 21)]
+    assert np.isfinite(values).all()
+    assert values[2] == values[1] == 40.0  # step 15,000 holds step 10,000's value
+    assert values[-1] == 400.0
+
+
+def test_each_loss_term_has_its_own_linear_axis(full_run: Path) -> None:
+    figure = report.learning_curve(full_run)
+    _, *losses = figure.axes
+    assert [ax.get_title(loc="left") for ax in losses] == ["train/loss_policy", "train/loss_value"]
+    for ax in losses:
+        assert len(ax.get_lines()) == 1
+        # The value loss (250 to 2,500) would flatten the policy loss (-0.2 to -0.02) on a
+        # shared axis; alone, each fills its own.
+        assert ax.get_yscale() == "linear"
+        low, high = ax.get_ylim()
+        (line,) = ax.get_lines()
+        data = np.asarray(line.get_ydata())
+        assert np.ptp(data) > 0.5 * (high - low)
+
+
+def _bc_run(run: Path, step_unit: str | None) -> Path:
+    run.mkdir()
+    manifest = _manifest(method="bc")
+    if step_unit is not None:
+        manifest["step_unit"] = step_unit
+    (run / "manifest.json").write_text(json.dumps(manifest))
+    header = ["step", "time", "train/loss", "train/val_loss", "train/best_val_loss"]
+    rows = [[i * 32, i * 0.1, 5.0 / i**2, 4.0 / i**2 + 0.01, 4.0 / i**2] for i in range(1, 31)]
+    _write_csv(run / "metrics.csv", header, rows)
+    _write_validation(run, [(960, 500.0, 1.0)])
+    return run
+
+
+def test_validation_loss_shares_the_panel_of_its_training_loss(tmp_path: Path) -> None:
+    _, loss = report.learning_curve(_bc_run(tmp_path / "bc", "gradient steps")).axes
+    assert loss.get_title(loc="left") == "train/loss"
+    labels = [line.get_label() for line in loss.get_lines()]
+    assert labels == ["training", "validation", "best validation"]
+    # From 5 down to 0.0056: a log axis, not a symlog one unreadable near zero.
+    assert loss.get_yscale() == "log"
+
+
+@pytest.mark.parametrize("with_losses", [True, False])
+def test_legends_hide_no_data_beside_a_single_validation(tmp_path: Path, with_losses: bool) -> None:
+    (tmp_path / "manifest.json").write_text(json.dumps(_manifest()))
+    _write_metrics(tmp_path, with_losses=with_losses)
+    _write_validation(tmp_path, [(50000, 480.0, 0.9)])
+    figure = report.learning_curve(tmp_path)
+    figure.draw_without_rendering()
+    legends = [(ax, ax.get_legend()) for ax in figure.axes if ax.get_legend() is not None]
+    assert legends
+    for ax, legend in legends:
+        assert not legend.get_window_extent().overlaps(ax.get_window_extent())
+    point = _line(figure.axes[0], "validation return (mean)")
+    assert point.get_marker() == "o" and list(point.get_xdata()) == [50000]

@@ -30,7 +30,12 @@ from mentor.errors import CheckpointError
 
 REPORT_DIR = "report"
 PLOT_NAME = "learning_curve.png"
-MAX_LOSS_CURVES = 4
+MAX_LOSS_PANELS = 4
+RETURN_PANEL_HEIGHT = 3.5  # inches
+LOSS_PANEL_HEIGHT = 1.6
+LOG_SCALE_SPAN = 100.0
+# Prefixes of a loss key measured on other data than the training batch -> legend label.
+_LOSS_VARIANTS = {"": "training", "val_": "validation", "best_val_": "best validation"}
 
 Row = dict[str, float | None]
 
@@ -139,90 +144,188 @@ def _columns(rows: list[Row]) -> list[str]:
 # --- The plot ---------------------------------------------------------------------------------
 
 
+def learning_curve(run_dir: str | Path) -> Figure:
+    """The figure ``write_report`` saves as ``learning_curve.png``, for a notebook to show or
+    a test to inspect; it writes nothing."""
+    run = Path(run_dir)
+    return _learning_curve_figure(
+        _read_manifest(run), _read_table(run / "metrics.csv"), _read_table(run / "validation.csv")
+    )
+
+
 def _plot_learning_curve(
     path: Path, manifest: dict[str, Any], metrics: list[Row], validation: list[Row]
 ) -> None:
-    """Return against env steps on top; the training losses, when logged, below."""
-    losses = [k for k in _columns(metrics) if k.startswith("train/") and "loss" in k]
-    losses = sorted(losses)[:MAX_LOSS_CURVES]
-    figure = Figure(figsize=(8.0, 6.5 if losses else 4.0), layout="constrained")
+    _learning_curve_figure(manifest, metrics, validation).savefig(path, dpi=110)
+
+
+def _learning_curve_figure(
+    manifest: dict[str, Any], metrics: list[Row], validation: list[Row]
+) -> Figure:
+    """Return against env steps on top; below it one panel per training loss term, when logged.
+
+    Each loss term gets its own axis: PPO's value loss is often a thousand times its policy
+    loss, and on a shared axis every other term would be a flat line (issue 10).
+    """
+    groups = _loss_groups(_columns(metrics))
+    figure = Figure(
+        figsize=(9.0, RETURN_PANEL_HEIGHT + LOSS_PANEL_HEIGHT * len(groups)), layout="constrained"
+    )
     FigureCanvasAgg(figure)
-    axes = figure.subplots(2 if losses else 1, 1, sharex=True, squeeze=False)[:, 0]
+    ratios = [RETURN_PANEL_HEIGHT] + [LOSS_PANEL_HEIGHT] * len(groups)
+    axes = figure.subplots(len(ratios), 1, sharex=True, squeeze=False, height_ratios=ratios)[:, 0]
 
     figure.suptitle(
         f"{_text(manifest.get('name'))}: {_text(manifest.get('method'))} "
         f"on {_text(manifest.get('env_id'))}"
     )
     _plot_returns(axes[0], manifest, metrics, validation)
-    if losses:
-        _plot_losses(axes[1], metrics, losses)
+    for ax, (name, keys) in zip(axes[1:], groups, strict=True):
+        _plot_loss(ax, metrics, name, keys)
     axes[-1].set_xlabel("environment steps")
     axes[-1].xaxis.set_major_formatter(EngFormatter(sep=""))  # 20k, 1.5M rather than 1500000
-    figure.savefig(path, dpi=110)
+    return figure
+
+
+def _legend_outside(ax: Axes) -> None:
+    """A legend to the right of the axes, where it can hide no data point."""
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0, fontsize="small")
 
 
 def _plot_returns(
     ax: Axes, manifest: dict[str, Any], metrics: list[Row], validation: list[Row]
 ) -> None:
-    plotted = False
-    step, mean = _series(metrics, "rollout/ep_return_mean")
-    if step.size:
-        (line,) = ax.plot(step, mean, label="training return (mean)")
-        band_step, band_mean, band_std = _series(
-            metrics, "rollout/ep_return_mean", "rollout/ep_return_std"
-        )
-        if band_step.size:
-            ax.fill_between(
-                band_step,
-                band_mean - band_std,
-                band_mean + band_std,
-                color=line.get_color(),
-                alpha=0.2,
-                label="training return ± std",
-            )
-        plotted = True
-
-    step, mean = _series(validation, "return_mean")
-    if step.size:
-        (line,) = ax.plot(step, mean, marker="o", markersize=3, label="validation return (mean)")
-        band_step, low, high = _series(validation, "return_ci_low", "return_ci_high")
-        if band_step.size:
-            ax.fill_between(
-                band_step, low, high, color=line.get_color(), alpha=0.2, label="validation CI"
-            )
-        plotted = True
-
-    target = manifest.get("target_return")
-    if isinstance(target, int | float) and math.isfinite(target):
-        ax.axhline(target, color="gray", linestyle="--", linewidth=1, label="target return")
-        plotted = True
-
+    drawn = [
+        _plot_training_return(ax, metrics),
+        _plot_validation_return(ax, validation),
+        _plot_target(ax, manifest.get("target_return")),
+    ]
     ax.set_title("Episode return")
     ax.set_ylabel("return")
     ax.grid(alpha=0.3)
-    if plotted:
-        ax.legend(loc="best", fontsize="small")
+    if any(drawn):
+        _legend_outside(ax)
     else:
         ax.text(0.5, 0.5, "no returns logged yet", ha="center", va="center", transform=ax.transAxes)
 
 
-def _plot_losses(ax: Axes, metrics: list[Row], keys: list[str]) -> None:
-    scales = []
-    for key in keys:
+def _plot_training_return(ax: Axes, metrics: list[Row]) -> bool:
+    """The mean return of the episodes that ended in each rollout, held until the next one ends.
+
+    A row has a return only when an episode ended since the previous row; with long episodes
+    most rows have none, so the value is carried as a step line rather than left out.
+    """
+    step, mean, std = _carried(metrics, "rollout/ep_return_mean", "rollout/ep_return_std")
+    if not step.size:
+        step, mean = _carried(metrics, "rollout/ep_return_mean")
+        std = None
+    if not step.size:
+        return False
+    (line,) = ax.plot(step, mean, drawstyle="steps-post", label="training return (mean)")
+    if std is not None:
+        ax.fill_between(
+            step,
+            mean - std,
+            mean + std,
+            step="post",
+            color=line.get_color(),
+            alpha=0.2,
+            linewidth=0,
+            label="training return ± std",
+        )
+    return True
+
+
+def _plot_validation_return(ax: Axes, validation: list[Row]) -> bool:
+    """Each validation's mean return, with its confidence interval as an error bar: a band
+    would be invisible around a single validation."""
+    step, mean = _series(validation, "return_mean")
+    if not step.size:
+        return False
+    (line,) = ax.plot(step, mean, marker="o", markersize=4, label="validation return (mean)")
+    ci_step, ci_mean, low, high = _series(
+        validation, "return_mean", "return_ci_low", "return_ci_high"
+    )
+    if ci_step.size:
+        below, above = np.maximum(ci_mean - low, 0), np.maximum(high - ci_mean, 0)
+        ax.errorbar(
+            ci_step,
+            ci_mean,
+            yerr=np.stack([below, above]),
+            fmt="none",
+            ecolor=line.get_color(),
+            capsize=3,
+            label="validation CI",
+        )
+    return True
+
+
+def _plot_target(ax: Axes, target: Any) -> bool:
+    if not _is_number(target):
+        return False
+    ax.axhline(target, color="gray", linestyle="--", linewidth=1, label="target return")
+    return True
+
+
+def _loss_groups(columns: list[str]) -> list[tuple[str, list[str]]]:
+    """The loss panels: each ``train/`` loss term with its validation variants.
+
+    ``train/val_loss`` and ``train/best_val_loss`` (BC, DAgger) are the same term measured on
+    held-out data, so they share the panel of ``train/loss``. Panels keep the order in which
+    the method logs its terms; at most MAX_LOSS_PANELS of them.
+    """
+    groups: dict[str, list[str]] = {}
+    for key in columns:
+        if key.startswith("train/") and "loss" in key:
+            groups.setdefault(_loss_term(key), []).append(key)
+    return list(groups.items())[:MAX_LOSS_PANELS]
+
+
+def _variant(key: str) -> str:
+    """The prefix naming the data a loss key was measured on ("" for the training batch)."""
+    name = key.removeprefix("train/")
+    return next((p for p in _LOSS_VARIANTS if p and name.startswith(p)), "")
+
+
+def _loss_term(key: str) -> str:
+    """``train/val_loss`` -> ``train/loss``: the term a loss key measures."""
+    return "train/" + key.removeprefix("train/").removeprefix(_variant(key))
+
+
+def _plot_loss(ax: Axes, metrics: list[Row], name: str, keys: list[str]) -> None:
+    """One loss term on its own linear axis, or a log axis when it is positive and spans more
+    than LOG_SCALE_SPAN (a value loss falling from thousands to tenths)."""
+    values = []
+    for key in sorted(keys, key=lambda k: list(_LOSS_VARIANTS).index(_variant(k))):
         step, value = _series(metrics, key)
         if step.size:
-            ax.plot(step, value, label=key.removeprefix("train/"))
-            nonzero = np.abs(value[value != 0])
-            if nonzero.size:
-                scales.append(float(np.median(nonzero)))
-    # Policy and value losses often differ by orders of magnitude; on a linear axis the smaller
-    # one would be a flat line, so switch to a scale that is linear near zero and log beyond.
-    if len(scales) > 1 and max(scales) > 100 * min(scales):
-        ax.set_yscale("symlog", linthresh=min(scales))
-    ax.set_title("Training losses")
-    ax.set_ylabel("loss")
+            ax.plot(step, value, label=_LOSS_VARIANTS[_variant(key)])
+            values.append(value)
+    logged = np.concatenate(values) if values else np.empty(0)
+    if logged.size and logged.min() > 0 and logged.max() > LOG_SCALE_SPAN * logged.min():
+        ax.set_yscale("log")
+    ax.set_title(name, loc="left", fontsize="medium")
     ax.grid(alpha=0.3)
-    ax.legend(loc="best", fontsize="small")
+    if len(values) > 1:
+        _legend_outside(ax)
+
+
+def _carried(rows: list[Row], *keys: str) -> tuple[np.ndarray, ...]:
+    """Step and the given columns over every row from the first where all were logged, each
+    row holding the values of the last row where they were."""
+    steps: list[float] = []
+    held: list[list[float]] = []
+    last: list[float] | None = None
+    for row in rows:
+        if row.get("step") is None:
+            continue
+        if all(row.get(k) is not None for k in keys):
+            last = [cast(float, row[k]) for k in keys]
+        if last is not None:
+            steps.append(cast(float, row["step"]))
+            held.append(last)
+    table = np.array(held, dtype=np.float64).reshape(-1, len(keys))
+    return (np.array(steps, dtype=np.float64), *table.T)
 
 
 # --- The summary ------------------------------------------------------------------------------
