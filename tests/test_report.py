@@ -122,12 +122,12 @@ def test_full_run_gets_plot_markdown_and_html(full_run: Path) -> None:
     markdown = (out / "report.md").read_text()
     assert "# Run report: cartpole-ppo" in markdown
     assert "| Stop reason | plateau |" in markdown
-    assert "| Total steps | 100,000 |" in markdown
+    assert "| Total steps | 100,000 env steps |" in markdown
     assert "| Training time | 2 min 05 s |" in markdown
     assert "| Seed | 12345 |" in markdown
     # Final validation is the last row; the best is the one at step 50,000.
-    assert "| Final return | 470.5 [455.5, 485.5] (step 75,000, 10 episodes) |" in markdown
-    assert "| Best return | 480 [465, 495] (step 50,000, 10 episodes) |" in markdown
+    assert "| Final return | 470.5 [455.5, 485.5] (75,000 env steps, 10 episodes) |" in markdown
+    assert "| Best return | 480 [465, 495] (50,000 env steps, 10 episodes) |" in markdown
     assert "| Mean return, 95% CI | [487.5, 492.8] |" in markdown
     assert "| Success rate | 93.0% |" in markdown
     assert "| torch | 2.13.0 |" in markdown
@@ -262,3 +262,18 @@ def test_legends_hide_no_data_beside_a_single_validation(tmp_path: Path, with_lo
         assert not legend.get_window_extent().overlaps(ax.get_window_extent())
     point = _line(figure.axes[0], "validation return (mean)")
     assert point.get_marker() == "o" and list(point.get_xdata()) == [50000]
+
+
+@pytest.mark.parametrize(
+    ("step_unit", "label"),
+    [(None, "env steps"), ("env steps", "env steps"), ("gradient steps", "gradient steps")],
+)
+def test_step_axis_and_text_name_the_step_unit(
+    tmp_path: Path, step_unit: str | None, label: str
+) -> None:
+    run = _bc_run(tmp_path / "run", step_unit)
+    assert report.learning_curve(run).axes[-1].get_xlabel() == label
+    markdown = (write_report(run) / "report.md").read_text()
+    assert f"| Total steps | 100,000 {label} |" in markdown
+    assert f"| Final return | 500 [485, 515] (960 {label}, 10 episodes) |" in markdown
+    assert "environment steps" not in markdown

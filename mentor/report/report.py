@@ -30,6 +30,7 @@ from mentor.errors import CheckpointError
 
 REPORT_DIR = "report"
 PLOT_NAME = "learning_curve.png"
+DEFAULT_STEP_UNIT = "env steps"  # runs written before manifests named their step unit
 MAX_LOSS_PANELS = 4
 RETURN_PANEL_HEIGHT = 3.5  # inches
 LOSS_PANEL_HEIGHT = 1.6
@@ -51,6 +52,7 @@ def write_report(run_dir: str | Path) -> Path:
     metrics = _read_table(run / "metrics.csv")
     validation = _read_table(run / "validation.csv")
     evaluation, evaluation_note = _read_optional_json(run / "evaluation.json")
+    unit = _step_unit(manifest)
 
     out = run / REPORT_DIR
     out.mkdir(parents=True, exist_ok=True)
@@ -58,9 +60,9 @@ def write_report(run_dir: str | Path) -> Path:
 
     title = f"Run report: {_text(manifest.get('name'))}"
     sections = [
-        _run_section(manifest),
+        _run_section(manifest, unit),
         _Section("Learning curve", image=PLOT_NAME),
-        _validation_section(validation),
+        _validation_section(validation, unit),
         _evaluation_section(evaluation, evaluation_note),
         _versions_section(manifest),
     ]
@@ -144,6 +146,12 @@ def _columns(rows: list[Row]) -> list[str]:
 # --- The plot ---------------------------------------------------------------------------------
 
 
+def _step_unit(manifest: dict[str, Any]) -> str:
+    """What the run's steps count: ``env steps`` for RL and DAgger, ``gradient steps`` for BC."""
+    unit = manifest.get("step_unit")
+    return unit if isinstance(unit, str) and unit.strip() else DEFAULT_STEP_UNIT
+
+
 def learning_curve(run_dir: str | Path) -> Figure:
     """The figure ``write_report`` saves as ``learning_curve.png``, for a notebook to show or
     a test to inspect; it writes nothing."""
@@ -162,7 +170,7 @@ def _plot_learning_curve(
 def _learning_curve_figure(
     manifest: dict[str, Any], metrics: list[Row], validation: list[Row]
 ) -> Figure:
-    """Return against env steps on top; below it one panel per training loss term, when logged.
+    """Return against steps on top; below it one panel per training loss term, when logged.
 
     Each loss term gets its own axis: PPO's value loss is often a thousand times its policy
     loss, and on a shared axis every other term would be a flat line (issue 10).
@@ -182,7 +190,7 @@ def _learning_curve_figure(
     _plot_returns(axes[0], manifest, metrics, validation)
     for ax, (name, keys) in zip(axes[1:], groups, strict=True):
         _plot_loss(ax, metrics, name, keys)
-    axes[-1].set_xlabel("environment steps")
+    axes[-1].set_xlabel(_step_unit(manifest))
     axes[-1].xaxis.set_major_formatter(EngFormatter(sep=""))  # 20k, 1.5M rather than 1500000
     return figure
 
@@ -344,14 +352,14 @@ class _Section:
         return not (self.rows or self.notes or self.image)
 
 
-def _run_section(manifest: dict[str, Any]) -> _Section:
+def _run_section(manifest: dict[str, Any], unit: str) -> _Section:
     fields = [
         ("Name", _text(manifest.get("name"))),
         ("Method", _text(manifest.get("method"))),
         ("Environment", _text(manifest.get("env_id"))),
         ("Seed", _text(manifest.get("seed"), numeric=False)),
         ("Stop reason", _text(manifest.get("stop_reason"), missing="— (not stopped)")),
-        ("Total steps", _text(manifest.get("total_steps"))),
+        ("Total steps", _steps_text(manifest.get("total_steps"), unit)),
         ("Training time", _duration(manifest.get("train_seconds"))),
         ("Started", _text(manifest.get("start"))),
         ("Stopped", _text(manifest.get("stop"))),
@@ -362,7 +370,7 @@ def _run_section(manifest: dict[str, Any]) -> _Section:
     return _Section("Run", rows=fields)
 
 
-def _validation_section(validation: list[Row]) -> _Section:
+def _validation_section(validation: list[Row], unit: str) -> _Section:
     evaluated = [row for row in validation if row.get("return_mean") is not None]
     if not evaluated:
         return _Section("Validation")
@@ -370,8 +378,8 @@ def _validation_section(validation: list[Row]) -> _Section:
     best = max(evaluated, key=lambda row: cast(float, row["return_mean"]))
     rows = [
         ("Evaluations", str(len(evaluated))),
-        ("Final return", _validation_result(final)),
-        ("Best return", _validation_result(best)),
+        ("Final return", _validation_result(final, unit)),
+        ("Best return", _validation_result(best, unit)),
     ]
     if final.get("success_rate") is not None:
         rows.append(("Final success rate", _percent(final["success_rate"])))
@@ -379,11 +387,11 @@ def _validation_section(validation: list[Row]) -> _Section:
     return _Section("Validation", rows=rows, notes=notes)
 
 
-def _validation_result(row: Row) -> str:
+def _validation_result(row: Row, unit: str) -> str:
     text = _number_text(row.get("return_mean"))
     if row.get("return_ci_low") is not None and row.get("return_ci_high") is not None:
         text += f" [{_number_text(row['return_ci_low'])}, {_number_text(row['return_ci_high'])}]"
-    details = [f"step {_number_text(row.get('step'))}"]
+    details = [_steps_text(row.get("step"), unit)]
     if row.get("episodes") is not None:
         details.append(f"{_number_text(row['episodes'])} episodes")
     return f"{text} ({', '.join(details)})"
@@ -449,6 +457,10 @@ def _number_text(value: Any) -> str:
     if abs(value) >= 1000:
         return f"{value:,.1f}"
     return f"{value:.4g}"
+
+
+def _steps_text(value: Any, unit: str) -> str:
+    return f"{_number_text(value)} {unit}" if _is_number(value) else _text(value)
 
 
 def _percent(value: Any) -> str:
