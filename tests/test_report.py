@@ -13,6 +13,7 @@ from matplotlib.axes import Axes
 from matplotlib.lines import Line2D
 
 from mentor.errors import CheckpointError
+from mentor.experiment import Experiment
 from mentor.report import report
 from mentor.report.report import write_report
 
@@ -277,3 +278,53 @@ def test_step_axis_and_text_name_the_step_unit(
     assert f"| Total steps | 100,000 {label} |" in markdown
     assert f"| Final return | 500 [485, 515] (960 {label}, 10 episodes) |" in markdown
     assert "environment steps" not in markdown
+
+
+# --- Hyperparameters ---------------------------------------------------------------------------
+
+
+def test_report_lists_hyperparameters_and_links_the_experiment(full_run: Path) -> None:
+    experiment = Experiment.model_validate(
+        {"method": {"name": "ppo", "gamma": 0.98}, "env": {"num_envs": 4}, "seed": 3}
+    )
+    (full_run / "experiment.yaml").write_text(experiment.to_yaml())
+    out = write_report(full_run)
+    markdown = (out / "report.md").read_text()
+    assert "## Hyperparameters" in markdown
+    assert "| method.gamma | 0.98 (default: 0.99) |" in markdown
+    assert "| method.clip_coef | 0.2 |" in markdown  # the method's settings are all listed
+    assert "| env.num_envs | 4 (default: 8) |" in markdown
+    assert "| seed | 3 (default: 0) |" in markdown
+    assert "| env.id |" not in markdown  # the other sections' defaults are left out
+    assert "[experiment.yaml](../experiment.yaml)" in markdown
+    assert (out / "../experiment.yaml").is_file()
+
+    page = (out / "report.html").read_text()
+    assert "<td>method.gamma</td><td>0.98 (default: 0.99)</td>" in page
+    assert '<a href="../experiment.yaml">experiment.yaml</a>' in page
+
+
+def test_schedule_where_the_default_is_a_number_is_one_setting(full_run: Path) -> None:
+    schedule = {"kind": "linear", "start": 0.003, "end": 0.0}
+    experiment = Experiment.model_validate({"method": {"learning_rate": schedule}})
+    (full_run / "experiment.yaml").write_text(experiment.to_yaml())
+    markdown = (write_report(full_run) / "report.md").read_text()
+    assert (
+        "| method.learning_rate | {kind: linear, start: 0.003, end: 0.0, fraction: 1.0} "
+        "(default: 0.0003) |" in markdown
+    )
+
+
+def test_broken_experiment_file_is_noted_and_still_linked(full_run: Path) -> None:
+    (full_run / "experiment.yaml").write_text("method: {name: ppo\n")
+    markdown = (write_report(full_run) / "report.md").read_text()
+    assert "experiment.yaml could not be read" in markdown
+    assert "[experiment.yaml](../experiment.yaml)" in markdown
+    assert "| Final return |" in markdown
+
+
+def test_unknown_method_lists_its_settings_without_defaults(full_run: Path) -> None:
+    (full_run / "experiment.yaml").write_text("method: {name: newmethod, lr: 0.1}\nseed: 3\n")
+    markdown = (write_report(full_run) / "report.md").read_text()
+    assert "| method.lr | 0.1 |" in markdown
+    assert "no defaults for method newmethod" in markdown

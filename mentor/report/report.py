@@ -2,7 +2,7 @@
 
 A report must work on any run folder, including one that is still training or that stopped early:
 only ``manifest.json`` is required, and every other file (``metrics.csv``, ``validation.csv``,
-``evaluation.json``) adds its part when it is there. The Markdown and HTML pages are rendered from
+``evaluation.json``, ``experiment.yaml``) adds its part when it is there. The Markdown and HTML pages are rendered from
 the same list of sections so that they never disagree.
 
 Plots are drawn on a bare Agg canvas rather than through ``pyplot``: this needs no display, and it
@@ -15,21 +15,26 @@ import csv
 import html
 import json
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
+import yaml
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import EngFormatter
+from pydantic import ValidationError
 
 from mentor.errors import CheckpointError
+from mentor.experiment import Experiment
 
 REPORT_DIR = "report"
 PLOT_NAME = "learning_curve.png"
+EXPERIMENT_NAME = "experiment.yaml"
+EXPERIMENT_LINK = f"../{EXPERIMENT_NAME}"  # from the report folder to the run folder
 DEFAULT_STEP_UNIT = "env steps"  # runs written before manifests named their step unit
 MAX_LOSS_PANELS = 4
 RETURN_PANEL_HEIGHT = 3.5  # inches
@@ -64,6 +69,7 @@ def write_report(run_dir: str | Path) -> Path:
         _Section("Learning curve", image=PLOT_NAME),
         _validation_section(validation, unit),
         _evaluation_section(evaluation, evaluation_note),
+        _hyperparameters_section(run, manifest),
         _versions_section(manifest),
     ]
     sections = [s for s in sections if not s.is_empty()]
@@ -339,17 +345,30 @@ def _carried(rows: list[Row], *keys: str) -> tuple[np.ndarray, ...]:
 # --- The summary ------------------------------------------------------------------------------
 
 
+_ABSENT = object()  # a setting the defaults do not have
+
+
+@dataclass
+class _Link:
+    """A paragraph that ends in a link: ``before`` then ``text`` pointing at ``href``."""
+
+    before: str
+    text: str
+    href: str
+
+
 @dataclass
 class _Section:
-    """One heading of the report: a two-column table, notes, and/or an image."""
+    """One heading of the report: a two-column table, notes, links, and/or an image."""
 
     title: str
     rows: list[tuple[str, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    links: list[_Link] = field(default_factory=list)
     image: str | None = None
 
     def is_empty(self) -> bool:
-        return not (self.rows or self.notes or self.image)
+        return not (self.rows or self.notes or self.links or self.image)
 
 
 def _run_section(manifest: dict[str, Any], unit: str) -> _Section:
@@ -423,6 +442,85 @@ def _evaluation_section(evaluation: dict[str, Any] | None, note: str | None) -> 
     ]
     section.rows = [(label, fmt(value)) for label, value, fmt in candidates if value is not None]
     return section
+
+
+def _hyperparameters_section(run: Path, manifest: dict[str, Any]) -> _Section:
+    """Every setting of the method, then the other settings that differ from the defaults.
+
+    ``experiment.yaml`` holds the resolved experiment (every default filled in), so listing
+    all of it would bury the few choices that made the run; the method's settings are listed
+    in full because they are what a reader compares between runs.
+    """
+    path = run / EXPERIMENT_NAME
+    section = _Section("Hyperparameters")
+    if not path.is_file():
+        return section
+    section.links = [_Link("The whole resolved experiment: ", EXPERIMENT_NAME, EXPERIMENT_LINK)]
+    try:
+        experiment = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        section.notes = [f"{EXPERIMENT_NAME} could not be read ({exc})."]
+        return section
+    if not isinstance(experiment, dict):
+        section.notes = [f"{EXPERIMENT_NAME} does not hold a mapping of sections."]
+        return section
+
+    method = experiment.get("method")
+    method = method if isinstance(method, dict) else {}
+    name = method.get("name", manifest.get("method"))
+    defaults = _experiment_defaults(name)
+    rows = [
+        (key, _setting_text(value, default))
+        for key, value, default in _settings(method, (defaults or {}).get("method", {}), "method")
+    ]
+    if defaults is None:
+        section.notes = [f"mentor has no defaults for method {_text(name)} to compare with."]
+    else:
+        rows += [
+            (key, _setting_text(value, default))
+            for top, part in experiment.items()
+            if top != "method"
+            for key, value, default in _settings(part, defaults.get(top, _ABSENT), str(top))
+            if value != default
+        ]
+        section.notes = [
+            f"All settings of the method, then the other settings that differ from mentor's "
+            f"defaults for {_text(name)}; a changed setting shows its default after it."
+        ]
+    section.rows = rows
+    return section
+
+
+def _experiment_defaults(method: Any) -> dict[str, Any] | None:
+    """The experiment a run of ``method`` starts from with no file, preset or override."""
+    try:
+        return Experiment.model_validate({"method": {"name": method}}).model_dump(mode="json")
+    except (ValidationError, TypeError):
+        return None
+
+
+def _settings(value: Any, default: Any, key: str) -> Iterator[tuple[str, Any, Any]]:
+    """(dotted key, value, default) for each setting under ``key``. A mapping is opened when
+    its default is a mapping too (a section); else it is one value (a schedule given where the
+    default is a number)."""
+    if isinstance(value, dict) and value and isinstance(default, dict):
+        for name, item in value.items():
+            yield from _settings(item, default.get(name, _ABSENT), f"{key}.{name}")
+    else:
+        yield key, value, default
+
+
+def _setting_text(value: Any, default: Any) -> str:
+    text = _yaml_text(value)
+    if default is _ABSENT or value == default:
+        return text
+    return f"{text} (default: {_yaml_text(default)})"
+
+
+def _yaml_text(value: Any) -> str:
+    """A setting as it is written in experiment.yaml, on one line."""
+    text = yaml.safe_dump(value, default_flow_style=True, width=math.inf, sort_keys=False)
+    return text.strip().removesuffix("...").strip()
 
 
 def _versions_section(manifest: dict[str, Any]) -> _Section:
@@ -505,6 +603,8 @@ def _to_markdown(title: str, sections: Iterable[_Section]) -> str:
             lines.append("")
         for note in section.notes:
             lines += [note, ""]
+        for link in section.links:
+            lines += [f"{link.before}[{link.text}]({link.href})", ""]
         if section.image:
             lines += [f"![{section.title}]({section.image})", ""]
     return "\n".join(lines)
@@ -542,6 +642,10 @@ def _to_html(title: str, sections: Iterable[_Section]) -> str:
             parts += [f"<tr><td>{e(k)}</td><td>{e(v)}</td></tr>" for k, v in section.rows]
             parts.append("</table>")
         parts += [f"<p>{e(note)}</p>" for note in section.notes]
+        parts += [
+            f'<p>{e(link.before)}<a href="{e(link.href)}">{e(link.text)}</a></p>'
+            for link in section.links
+        ]
         if section.image:
             parts.append(f'<img src="{e(section.image)}" alt="{e(section.title)}">')
     parts += ["</body>", "</html>", ""]
