@@ -7,9 +7,14 @@ import json
 import struct
 from pathlib import Path
 
+import numpy as np
 import pytest
+from matplotlib.axes import Axes
+from matplotlib.lines import Line2D
 
 from mentor.errors import CheckpointError
+from mentor.experiment import Experiment
+from mentor.report import report
 from mentor.report.report import write_report
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -59,14 +64,17 @@ def _write_metrics(run: Path, with_losses: bool = True) -> None:
     _write_csv(run / "metrics.csv", header, rows)
 
 
-def _write_validation(run: Path) -> None:
+VALIDATIONS = [(25000, 100.0, 0.0), (50000, 480.0, 0.9), (75000, 470.5, 0.8)]
+
+
+def _write_validation(run: Path, validations: list[tuple[int, float, float]] = VALIDATIONS) -> None:
     header = [
         "step", "time", "episodes", "return_mean", "return_std", "return_iqm",
         "return_ci_low", "return_ci_high", "length_mean", "success_rate",
     ]  # fmt: skip
     rows = [
         [step, step / 800, 10, mean, 10.0, mean, mean - 15, mean + 15, mean, rate]
-        for step, mean, rate in [(25000, 100.0, 0.0), (50000, 480.0, 0.9), (75000, 470.5, 0.8)]
+        for step, mean, rate in validations
     ]
     _write_csv(run / "validation.csv", header, rows)
 
@@ -115,12 +123,12 @@ def test_full_run_gets_plot_markdown_and_html(full_run: Path) -> None:
     markdown = (out / "report.md").read_text()
     assert "# Run report: cartpole-ppo" in markdown
     assert "| Stop reason | plateau |" in markdown
-    assert "| Total steps | 100,000 |" in markdown
+    assert "| Total steps | 100,000 env steps |" in markdown
     assert "| Training time | 2 min 05 s |" in markdown
     assert "| Seed | 12345 |" in markdown
     # Final validation is the last row; the best is the one at step 50,000.
-    assert "| Final return | 470.5 [455.5, 485.5] (step 75,000, 10 episodes) |" in markdown
-    assert "| Best return | 480 [465, 495] (step 50,000, 10 episodes) |" in markdown
+    assert "| Final return | 470.5 [455.5, 485.5] (75,000 env steps, 10 episodes) |" in markdown
+    assert "| Best return | 480 [465, 495] (50,000 env steps, 10 episodes) |" in markdown
     assert "| Mean return, 95% CI | [487.5, 492.8] |" in markdown
     assert "| Success rate | 93.0% |" in markdown
     assert "| torch | 2.13.0 |" in markdown
@@ -185,3 +193,138 @@ def test_broken_evaluation_file_is_noted_not_fatal(full_run: Path) -> None:
 def test_folder_without_manifest_is_not_a_run(tmp_path: Path) -> None:
     with pytest.raises(CheckpointError, match=r"manifest\.json"):
         write_report(tmp_path)
+
+
+# --- The plot's panels ------------------------------------------------------------------------
+
+
+def _line(ax: Axes, label: str) -> Line2D:
+    (line,) = [line for line in ax.get_lines() if line.get_label() == label]
+    return line
+
+
+def test_training_return_is_carried_over_rows_where_no_episode_ended(full_run: Path) -> None:
+    # Every third row of the fixture has no return: no episode ended in that rollout.
+    line = _line(report.learning_curve(full_run).axes[0], "training return (mean)")
+    steps, values = np.asarray(line.get_xdata()), np.asarray(line.get_ydata())
+    assert steps.tolist() == [i * 5000 for i in range(1, 21)]
+    assert np.isfinite(values).all()
+    assert values[2] == values[1] == 40.0  # step 15,000 holds step 10,000's value
+    assert values[-1] == 400.0
+
+
+def test_each_loss_term_has_its_own_linear_axis(full_run: Path) -> None:
+    figure = report.learning_curve(full_run)
+    _, *losses = figure.axes
+    assert [ax.get_title(loc="left") for ax in losses] == ["train/loss_policy", "train/loss_value"]
+    for ax in losses:
+        assert len(ax.get_lines()) == 1
+        # The value loss (250 to 2,500) would flatten the policy loss (-0.2 to -0.02) on a
+        # shared axis; alone, each fills its own.
+        assert ax.get_yscale() == "linear"
+        low, high = ax.get_ylim()
+        (line,) = ax.get_lines()
+        data = np.asarray(line.get_ydata())
+        assert np.ptp(data) > 0.5 * (high - low)
+
+
+def _bc_run(run: Path, step_unit: str | None) -> Path:
+    run.mkdir()
+    manifest = _manifest(method="bc")
+    if step_unit is not None:
+        manifest["step_unit"] = step_unit
+    (run / "manifest.json").write_text(json.dumps(manifest))
+    header = ["step", "time", "train/loss", "train/val_loss", "train/best_val_loss"]
+    rows = [[i * 32, i * 0.1, 5.0 / i**2, 4.0 / i**2 + 0.01, 4.0 / i**2] for i in range(1, 31)]
+    _write_csv(run / "metrics.csv", header, rows)
+    _write_validation(run, [(960, 500.0, 1.0)])
+    return run
+
+
+def test_validation_loss_shares_the_panel_of_its_training_loss(tmp_path: Path) -> None:
+    _, loss = report.learning_curve(_bc_run(tmp_path / "bc", "gradient steps")).axes
+    assert loss.get_title(loc="left") == "train/loss"
+    labels = [line.get_label() for line in loss.get_lines()]
+    assert labels == ["training", "validation", "best validation"]
+    # From 5 down to 0.0056: a log axis, not a symlog one unreadable near zero.
+    assert loss.get_yscale() == "log"
+
+
+@pytest.mark.parametrize("with_losses", [True, False])
+def test_legends_hide_no_data_beside_a_single_validation(tmp_path: Path, with_losses: bool) -> None:
+    (tmp_path / "manifest.json").write_text(json.dumps(_manifest()))
+    _write_metrics(tmp_path, with_losses=with_losses)
+    _write_validation(tmp_path, [(50000, 480.0, 0.9)])
+    figure = report.learning_curve(tmp_path)
+    figure.draw_without_rendering()
+    legends = [(ax, ax.get_legend()) for ax in figure.axes if ax.get_legend() is not None]
+    assert legends
+    for ax, legend in legends:
+        assert not legend.get_window_extent().overlaps(ax.get_window_extent())
+    point = _line(figure.axes[0], "validation return (mean)")
+    assert point.get_marker() == "o" and list(point.get_xdata()) == [50000]
+
+
+@pytest.mark.parametrize(
+    ("step_unit", "label"),
+    [(None, "env steps"), ("env steps", "env steps"), ("gradient steps", "gradient steps")],
+)
+def test_step_axis_and_text_name_the_step_unit(
+    tmp_path: Path, step_unit: str | None, label: str
+) -> None:
+    run = _bc_run(tmp_path / "run", step_unit)
+    assert report.learning_curve(run).axes[-1].get_xlabel() == label
+    markdown = (write_report(run) / "report.md").read_text()
+    assert f"| Total steps | 100,000 {label} |" in markdown
+    assert f"| Final return | 500 [485, 515] (960 {label}, 10 episodes) |" in markdown
+    assert "environment steps" not in markdown
+
+
+# --- Hyperparameters ---------------------------------------------------------------------------
+
+
+def test_report_lists_hyperparameters_and_links_the_experiment(full_run: Path) -> None:
+    experiment = Experiment.model_validate(
+        {"method": {"name": "ppo", "gamma": 0.98}, "env": {"num_envs": 4}, "seed": 3}
+    )
+    (full_run / "experiment.yaml").write_text(experiment.to_yaml())
+    out = write_report(full_run)
+    markdown = (out / "report.md").read_text()
+    assert "## Hyperparameters" in markdown
+    assert "| method.gamma | 0.98 (default: 0.99) |" in markdown
+    assert "| method.clip_coef | 0.2 |" in markdown  # the method's settings are all listed
+    assert "| env.num_envs | 4 (default: 8) |" in markdown
+    assert "| seed | 3 (default: 0) |" in markdown
+    assert "| env.id |" not in markdown  # the other sections' defaults are left out
+    assert "[experiment.yaml](../experiment.yaml)" in markdown
+    assert (out / "../experiment.yaml").is_file()
+
+    page = (out / "report.html").read_text()
+    assert "<td>method.gamma</td><td>0.98 (default: 0.99)</td>" in page
+    assert '<a href="../experiment.yaml">experiment.yaml</a>' in page
+
+
+def test_schedule_where_the_default_is_a_number_is_one_setting(full_run: Path) -> None:
+    schedule = {"kind": "linear", "start": 0.003, "end": 0.0}
+    experiment = Experiment.model_validate({"method": {"learning_rate": schedule}})
+    (full_run / "experiment.yaml").write_text(experiment.to_yaml())
+    markdown = (write_report(full_run) / "report.md").read_text()
+    assert (
+        "| method.learning_rate | {kind: linear, start: 0.003, end: 0.0, fraction: 1.0} "
+        "(default: 0.0003) |" in markdown
+    )
+
+
+def test_broken_experiment_file_is_noted_and_still_linked(full_run: Path) -> None:
+    (full_run / "experiment.yaml").write_text("method: {name: ppo\n")
+    markdown = (write_report(full_run) / "report.md").read_text()
+    assert "experiment.yaml could not be read" in markdown
+    assert "[experiment.yaml](../experiment.yaml)" in markdown
+    assert "| Final return |" in markdown
+
+
+def test_unknown_method_lists_its_settings_without_defaults(full_run: Path) -> None:
+    (full_run / "experiment.yaml").write_text("method: {name: newmethod, lr: 0.1}\nseed: 3\n")
+    markdown = (write_report(full_run) / "report.md").read_text()
+    assert "| method.lr | 0.1 |" in markdown
+    assert "no defaults for method newmethod" in markdown

@@ -2,7 +2,7 @@
 
 A report must work on any run folder, including one that is still training or that stopped early:
 only ``manifest.json`` is required, and every other file (``metrics.csv``, ``validation.csv``,
-``evaluation.json``) adds its part when it is there. The Markdown and HTML pages are rendered from
+``evaluation.json``, ``experiment.yaml``) adds its part when it is there. The Markdown and HTML pages are rendered from
 the same list of sections so that they never disagree.
 
 Plots are drawn on a bare Agg canvas rather than through ``pyplot``: this needs no display, and it
@@ -15,22 +15,33 @@ import csv
 import html
 import json
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
+import yaml
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import EngFormatter
+from pydantic import ValidationError
 
 from mentor.errors import CheckpointError
+from mentor.experiment import Experiment
 
 REPORT_DIR = "report"
 PLOT_NAME = "learning_curve.png"
-MAX_LOSS_CURVES = 4
+EXPERIMENT_NAME = "experiment.yaml"
+EXPERIMENT_LINK = f"../{EXPERIMENT_NAME}"  # from the report folder to the run folder
+DEFAULT_STEP_UNIT = "env steps"  # runs written before manifests named their step unit
+MAX_LOSS_PANELS = 4
+RETURN_PANEL_HEIGHT = 3.5  # inches
+LOSS_PANEL_HEIGHT = 1.6
+LOG_SCALE_SPAN = 100.0
+# Prefixes of a loss key measured on other data than the training batch -> legend label.
+_LOSS_VARIANTS = {"": "training", "val_": "validation", "best_val_": "best validation"}
 
 Row = dict[str, float | None]
 
@@ -46,6 +57,7 @@ def write_report(run_dir: str | Path) -> Path:
     metrics = _read_table(run / "metrics.csv")
     validation = _read_table(run / "validation.csv")
     evaluation, evaluation_note = _read_optional_json(run / "evaluation.json")
+    unit = _step_unit(manifest)
 
     out = run / REPORT_DIR
     out.mkdir(parents=True, exist_ok=True)
@@ -53,10 +65,11 @@ def write_report(run_dir: str | Path) -> Path:
 
     title = f"Run report: {_text(manifest.get('name'))}"
     sections = [
-        _run_section(manifest),
+        _run_section(manifest, unit),
         _Section("Learning curve", image=PLOT_NAME),
-        _validation_section(validation),
+        _validation_section(validation, unit),
         _evaluation_section(evaluation, evaluation_note),
+        _hyperparameters_section(run, manifest),
         _versions_section(manifest),
     ]
     sections = [s for s in sections if not s.is_empty()]
@@ -139,116 +152,233 @@ def _columns(rows: list[Row]) -> list[str]:
 # --- The plot ---------------------------------------------------------------------------------
 
 
+def _step_unit(manifest: dict[str, Any]) -> str:
+    """What the run's steps count: ``env steps`` for RL and DAgger, ``gradient steps`` for BC."""
+    unit = manifest.get("step_unit")
+    return unit if isinstance(unit, str) and unit.strip() else DEFAULT_STEP_UNIT
+
+
+def learning_curve(run_dir: str | Path) -> Figure:
+    """The figure ``write_report`` saves as ``learning_curve.png``, for a notebook to show or
+    a test to inspect; it writes nothing."""
+    run = Path(run_dir)
+    return _learning_curve_figure(
+        _read_manifest(run), _read_table(run / "metrics.csv"), _read_table(run / "validation.csv")
+    )
+
+
 def _plot_learning_curve(
     path: Path, manifest: dict[str, Any], metrics: list[Row], validation: list[Row]
 ) -> None:
-    """Return against env steps on top; the training losses, when logged, below."""
-    losses = [k for k in _columns(metrics) if k.startswith("train/") and "loss" in k]
-    losses = sorted(losses)[:MAX_LOSS_CURVES]
-    figure = Figure(figsize=(8.0, 6.5 if losses else 4.0), layout="constrained")
+    _learning_curve_figure(manifest, metrics, validation).savefig(path, dpi=110)
+
+
+def _learning_curve_figure(
+    manifest: dict[str, Any], metrics: list[Row], validation: list[Row]
+) -> Figure:
+    """Return against steps on top; below it one panel per training loss term, when logged.
+
+    Each loss term gets its own axis: PPO's value loss is often a thousand times its policy
+    loss, and on a shared axis every other term would be a flat line (issue 10).
+    """
+    groups = _loss_groups(_columns(metrics))
+    figure = Figure(
+        figsize=(9.0, RETURN_PANEL_HEIGHT + LOSS_PANEL_HEIGHT * len(groups)), layout="constrained"
+    )
     FigureCanvasAgg(figure)
-    axes = figure.subplots(2 if losses else 1, 1, sharex=True, squeeze=False)[:, 0]
+    ratios = [RETURN_PANEL_HEIGHT] + [LOSS_PANEL_HEIGHT] * len(groups)
+    axes = figure.subplots(len(ratios), 1, sharex=True, squeeze=False, height_ratios=ratios)[:, 0]
 
     figure.suptitle(
         f"{_text(manifest.get('name'))}: {_text(manifest.get('method'))} "
         f"on {_text(manifest.get('env_id'))}"
     )
     _plot_returns(axes[0], manifest, metrics, validation)
-    if losses:
-        _plot_losses(axes[1], metrics, losses)
-    axes[-1].set_xlabel("environment steps")
+    for ax, (name, keys) in zip(axes[1:], groups, strict=True):
+        _plot_loss(ax, metrics, name, keys)
+    axes[-1].set_xlabel(_step_unit(manifest))
     axes[-1].xaxis.set_major_formatter(EngFormatter(sep=""))  # 20k, 1.5M rather than 1500000
-    figure.savefig(path, dpi=110)
+    return figure
+
+
+def _legend_outside(ax: Axes) -> None:
+    """A legend to the right of the axes, where it can hide no data point."""
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0, fontsize="small")
 
 
 def _plot_returns(
     ax: Axes, manifest: dict[str, Any], metrics: list[Row], validation: list[Row]
 ) -> None:
-    plotted = False
-    step, mean = _series(metrics, "rollout/ep_return_mean")
-    if step.size:
-        (line,) = ax.plot(step, mean, label="training return (mean)")
-        band_step, band_mean, band_std = _series(
-            metrics, "rollout/ep_return_mean", "rollout/ep_return_std"
-        )
-        if band_step.size:
-            ax.fill_between(
-                band_step,
-                band_mean - band_std,
-                band_mean + band_std,
-                color=line.get_color(),
-                alpha=0.2,
-                label="training return ± std",
-            )
-        plotted = True
-
-    step, mean = _series(validation, "return_mean")
-    if step.size:
-        (line,) = ax.plot(step, mean, marker="o", markersize=3, label="validation return (mean)")
-        band_step, low, high = _series(validation, "return_ci_low", "return_ci_high")
-        if band_step.size:
-            ax.fill_between(
-                band_step, low, high, color=line.get_color(), alpha=0.2, label="validation CI"
-            )
-        plotted = True
-
-    target = manifest.get("target_return")
-    if isinstance(target, int | float) and math.isfinite(target):
-        ax.axhline(target, color="gray", linestyle="--", linewidth=1, label="target return")
-        plotted = True
-
+    drawn = [
+        _plot_training_return(ax, metrics),
+        _plot_validation_return(ax, validation),
+        _plot_target(ax, manifest.get("target_return")),
+    ]
     ax.set_title("Episode return")
     ax.set_ylabel("return")
     ax.grid(alpha=0.3)
-    if plotted:
-        ax.legend(loc="best", fontsize="small")
+    if any(drawn):
+        _legend_outside(ax)
     else:
         ax.text(0.5, 0.5, "no returns logged yet", ha="center", va="center", transform=ax.transAxes)
 
 
-def _plot_losses(ax: Axes, metrics: list[Row], keys: list[str]) -> None:
-    scales = []
-    for key in keys:
+def _plot_training_return(ax: Axes, metrics: list[Row]) -> bool:
+    """The mean return of the episodes that ended in each rollout, held until the next one ends.
+
+    A row has a return only when an episode ended since the previous row; with long episodes
+    most rows have none, so the value is carried as a step line rather than left out.
+    """
+    step, mean, std = _carried(metrics, "rollout/ep_return_mean", "rollout/ep_return_std")
+    if not step.size:
+        step, mean = _carried(metrics, "rollout/ep_return_mean")
+        std = None
+    if not step.size:
+        return False
+    (line,) = ax.plot(step, mean, drawstyle="steps-post", label="training return (mean)")
+    if std is not None:
+        ax.fill_between(
+            step,
+            mean - std,
+            mean + std,
+            step="post",
+            color=line.get_color(),
+            alpha=0.2,
+            linewidth=0,
+            label="training return ± std",
+        )
+    return True
+
+
+def _plot_validation_return(ax: Axes, validation: list[Row]) -> bool:
+    """Each validation's mean return, with its confidence interval as an error bar: a band
+    would be invisible around a single validation."""
+    step, mean = _series(validation, "return_mean")
+    if not step.size:
+        return False
+    (line,) = ax.plot(step, mean, marker="o", markersize=4, label="validation return (mean)")
+    ci_step, ci_mean, low, high = _series(
+        validation, "return_mean", "return_ci_low", "return_ci_high"
+    )
+    if ci_step.size:
+        below, above = np.maximum(ci_mean - low, 0), np.maximum(high - ci_mean, 0)
+        ax.errorbar(
+            ci_step,
+            ci_mean,
+            yerr=np.stack([below, above]),
+            fmt="none",
+            ecolor=line.get_color(),
+            capsize=3,
+            label="validation CI",
+        )
+    return True
+
+
+def _plot_target(ax: Axes, target: Any) -> bool:
+    if not _is_number(target):
+        return False
+    ax.axhline(target, color="gray", linestyle="--", linewidth=1, label="target return")
+    return True
+
+
+def _loss_groups(columns: list[str]) -> list[tuple[str, list[str]]]:
+    """The loss panels: each ``train/`` loss term with its validation variants.
+
+    ``train/val_loss`` and ``train/best_val_loss`` (BC, DAgger) are the same term measured on
+    held-out data, so they share the panel of ``train/loss``. Panels keep the order in which
+    the method logs its terms; at most MAX_LOSS_PANELS of them.
+    """
+    groups: dict[str, list[str]] = {}
+    for key in columns:
+        if key.startswith("train/") and "loss" in key:
+            groups.setdefault(_loss_term(key), []).append(key)
+    return list(groups.items())[:MAX_LOSS_PANELS]
+
+
+def _variant(key: str) -> str:
+    """The prefix naming the data a loss key was measured on ("" for the training batch)."""
+    name = key.removeprefix("train/")
+    return next((p for p in _LOSS_VARIANTS if p and name.startswith(p)), "")
+
+
+def _loss_term(key: str) -> str:
+    """``train/val_loss`` -> ``train/loss``: the term a loss key measures."""
+    return "train/" + key.removeprefix("train/").removeprefix(_variant(key))
+
+
+def _plot_loss(ax: Axes, metrics: list[Row], name: str, keys: list[str]) -> None:
+    """One loss term on its own linear axis, or a log axis when it is positive and spans more
+    than LOG_SCALE_SPAN (a value loss falling from thousands to tenths)."""
+    values = []
+    for key in sorted(keys, key=lambda k: list(_LOSS_VARIANTS).index(_variant(k))):
         step, value = _series(metrics, key)
         if step.size:
-            ax.plot(step, value, label=key.removeprefix("train/"))
-            nonzero = np.abs(value[value != 0])
-            if nonzero.size:
-                scales.append(float(np.median(nonzero)))
-    # Policy and value losses often differ by orders of magnitude; on a linear axis the smaller
-    # one would be a flat line, so switch to a scale that is linear near zero and log beyond.
-    if len(scales) > 1 and max(scales) > 100 * min(scales):
-        ax.set_yscale("symlog", linthresh=min(scales))
-    ax.set_title("Training losses")
-    ax.set_ylabel("loss")
+            ax.plot(step, value, label=_LOSS_VARIANTS[_variant(key)])
+            values.append(value)
+    logged = np.concatenate(values) if values else np.empty(0)
+    if logged.size and logged.min() > 0 and logged.max() > LOG_SCALE_SPAN * logged.min():
+        ax.set_yscale("log")
+    ax.set_title(name, loc="left", fontsize="medium")
     ax.grid(alpha=0.3)
-    ax.legend(loc="best", fontsize="small")
+    if len(values) > 1:
+        _legend_outside(ax)
+
+
+def _carried(rows: list[Row], *keys: str) -> tuple[np.ndarray, ...]:
+    """Step and the given columns over every row from the first where all were logged, each
+    row holding the values of the last row where they were."""
+    steps: list[float] = []
+    held: list[list[float]] = []
+    last: list[float] | None = None
+    for row in rows:
+        if row.get("step") is None:
+            continue
+        if all(row.get(k) is not None for k in keys):
+            last = [cast(float, row[k]) for k in keys]
+        if last is not None:
+            steps.append(cast(float, row["step"]))
+            held.append(last)
+    table = np.array(held, dtype=np.float64).reshape(-1, len(keys))
+    return (np.array(steps, dtype=np.float64), *table.T)
 
 
 # --- The summary ------------------------------------------------------------------------------
 
 
+_ABSENT = object()  # a setting the defaults do not have
+
+
+@dataclass
+class _Link:
+    """A paragraph that ends in a link: ``before`` then ``text`` pointing at ``href``."""
+
+    before: str
+    text: str
+    href: str
+
+
 @dataclass
 class _Section:
-    """One heading of the report: a two-column table, notes, and/or an image."""
+    """One heading of the report: a two-column table, notes, links, and/or an image."""
 
     title: str
     rows: list[tuple[str, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    links: list[_Link] = field(default_factory=list)
     image: str | None = None
 
     def is_empty(self) -> bool:
-        return not (self.rows or self.notes or self.image)
+        return not (self.rows or self.notes or self.links or self.image)
 
 
-def _run_section(manifest: dict[str, Any]) -> _Section:
+def _run_section(manifest: dict[str, Any], unit: str) -> _Section:
     fields = [
         ("Name", _text(manifest.get("name"))),
         ("Method", _text(manifest.get("method"))),
         ("Environment", _text(manifest.get("env_id"))),
         ("Seed", _text(manifest.get("seed"), numeric=False)),
         ("Stop reason", _text(manifest.get("stop_reason"), missing="— (not stopped)")),
-        ("Total steps", _text(manifest.get("total_steps"))),
+        ("Total steps", _steps_text(manifest.get("total_steps"), unit)),
         ("Training time", _duration(manifest.get("train_seconds"))),
         ("Started", _text(manifest.get("start"))),
         ("Stopped", _text(manifest.get("stop"))),
@@ -259,7 +389,7 @@ def _run_section(manifest: dict[str, Any]) -> _Section:
     return _Section("Run", rows=fields)
 
 
-def _validation_section(validation: list[Row]) -> _Section:
+def _validation_section(validation: list[Row], unit: str) -> _Section:
     evaluated = [row for row in validation if row.get("return_mean") is not None]
     if not evaluated:
         return _Section("Validation")
@@ -267,8 +397,8 @@ def _validation_section(validation: list[Row]) -> _Section:
     best = max(evaluated, key=lambda row: cast(float, row["return_mean"]))
     rows = [
         ("Evaluations", str(len(evaluated))),
-        ("Final return", _validation_result(final)),
-        ("Best return", _validation_result(best)),
+        ("Final return", _validation_result(final, unit)),
+        ("Best return", _validation_result(best, unit)),
     ]
     if final.get("success_rate") is not None:
         rows.append(("Final success rate", _percent(final["success_rate"])))
@@ -276,11 +406,11 @@ def _validation_section(validation: list[Row]) -> _Section:
     return _Section("Validation", rows=rows, notes=notes)
 
 
-def _validation_result(row: Row) -> str:
+def _validation_result(row: Row, unit: str) -> str:
     text = _number_text(row.get("return_mean"))
     if row.get("return_ci_low") is not None and row.get("return_ci_high") is not None:
         text += f" [{_number_text(row['return_ci_low'])}, {_number_text(row['return_ci_high'])}]"
-    details = [f"step {_number_text(row.get('step'))}"]
+    details = [_steps_text(row.get("step"), unit)]
     if row.get("episodes") is not None:
         details.append(f"{_number_text(row['episodes'])} episodes")
     return f"{text} ({', '.join(details)})"
@@ -312,6 +442,85 @@ def _evaluation_section(evaluation: dict[str, Any] | None, note: str | None) -> 
     ]
     section.rows = [(label, fmt(value)) for label, value, fmt in candidates if value is not None]
     return section
+
+
+def _hyperparameters_section(run: Path, manifest: dict[str, Any]) -> _Section:
+    """Every setting of the method, then the other settings that differ from the defaults.
+
+    ``experiment.yaml`` holds the resolved experiment (every default filled in), so listing
+    all of it would bury the few choices that made the run; the method's settings are listed
+    in full because they are what a reader compares between runs.
+    """
+    path = run / EXPERIMENT_NAME
+    section = _Section("Hyperparameters")
+    if not path.is_file():
+        return section
+    section.links = [_Link("The whole resolved experiment: ", EXPERIMENT_NAME, EXPERIMENT_LINK)]
+    try:
+        experiment = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        section.notes = [f"{EXPERIMENT_NAME} could not be read ({exc})."]
+        return section
+    if not isinstance(experiment, dict):
+        section.notes = [f"{EXPERIMENT_NAME} does not hold a mapping of sections."]
+        return section
+
+    method = experiment.get("method")
+    method = method if isinstance(method, dict) else {}
+    name = method.get("name", manifest.get("method"))
+    defaults = _experiment_defaults(name)
+    rows = [
+        (key, _setting_text(value, default))
+        for key, value, default in _settings(method, (defaults or {}).get("method", {}), "method")
+    ]
+    if defaults is None:
+        section.notes = [f"mentor has no defaults for method {_text(name)} to compare with."]
+    else:
+        rows += [
+            (key, _setting_text(value, default))
+            for top, part in experiment.items()
+            if top != "method"
+            for key, value, default in _settings(part, defaults.get(top, _ABSENT), str(top))
+            if value != default
+        ]
+        section.notes = [
+            f"All settings of the method, then the other settings that differ from mentor's "
+            f"defaults for {_text(name)}; a changed setting shows its default after it."
+        ]
+    section.rows = rows
+    return section
+
+
+def _experiment_defaults(method: Any) -> dict[str, Any] | None:
+    """The experiment a run of ``method`` starts from with no file, preset or override."""
+    try:
+        return Experiment.model_validate({"method": {"name": method}}).model_dump(mode="json")
+    except (ValidationError, TypeError):
+        return None
+
+
+def _settings(value: Any, default: Any, key: str) -> Iterator[tuple[str, Any, Any]]:
+    """(dotted key, value, default) for each setting under ``key``. A mapping is opened when
+    its default is a mapping too (a section); else it is one value (a schedule given where the
+    default is a number)."""
+    if isinstance(value, dict) and value and isinstance(default, dict):
+        for name, item in value.items():
+            yield from _settings(item, default.get(name, _ABSENT), f"{key}.{name}")
+    else:
+        yield key, value, default
+
+
+def _setting_text(value: Any, default: Any) -> str:
+    text = _yaml_text(value)
+    if default is _ABSENT or value == default:
+        return text
+    return f"{text} (default: {_yaml_text(default)})"
+
+
+def _yaml_text(value: Any) -> str:
+    """A setting as it is written in experiment.yaml, on one line."""
+    text = yaml.safe_dump(value, default_flow_style=True, width=math.inf, sort_keys=False)
+    return text.strip().removesuffix("...").strip()
 
 
 def _versions_section(manifest: dict[str, Any]) -> _Section:
@@ -346,6 +555,10 @@ def _number_text(value: Any) -> str:
     if abs(value) >= 1000:
         return f"{value:,.1f}"
     return f"{value:.4g}"
+
+
+def _steps_text(value: Any, unit: str) -> str:
+    return f"{_number_text(value)} {unit}" if _is_number(value) else _text(value)
 
 
 def _percent(value: Any) -> str:
@@ -390,6 +603,8 @@ def _to_markdown(title: str, sections: Iterable[_Section]) -> str:
             lines.append("")
         for note in section.notes:
             lines += [note, ""]
+        for link in section.links:
+            lines += [f"{link.before}[{link.text}]({link.href})", ""]
         if section.image:
             lines += [f"![{section.title}]({section.image})", ""]
     return "\n".join(lines)
@@ -427,6 +642,10 @@ def _to_html(title: str, sections: Iterable[_Section]) -> str:
             parts += [f"<tr><td>{e(k)}</td><td>{e(v)}</td></tr>" for k, v in section.rows]
             parts.append("</table>")
         parts += [f"<p>{e(note)}</p>" for note in section.notes]
+        parts += [
+            f'<p>{e(link.before)}<a href="{e(link.href)}">{e(link.text)}</a></p>'
+            for link in section.links
+        ]
         if section.image:
             parts.append(f'<img src="{e(section.image)}" alt="{e(section.title)}">')
     parts += ["</body>", "</html>", ""]
