@@ -228,6 +228,15 @@ def test_each_loss_term_has_its_own_linear_axis(full_run: Path) -> None:
         assert np.ptp(data) > 0.5 * (high - low)
 
 
+def test_a_loss_term_that_is_zero_throughout_gets_no_panel(full_run: Path) -> None:
+    """PPO logs train/loss_entropy as 0.0 on every row when entropy_coef is 0."""
+    path = full_run / "metrics.csv"
+    rows = list(csv.reader(path.open()))
+    _write_csv(path, [*rows[0], "train/loss_entropy"], [[*r, 0.0] for r in rows[1:]])
+    _, *losses = report.learning_curve(full_run).axes
+    assert [ax.get_title(loc="left") for ax in losses] == ["train/loss_policy", "train/loss_value"]
+
+
 def _bc_run(run: Path, step_unit: str | None) -> Path:
     run.mkdir()
     manifest = _manifest(method="bc")

@@ -181,7 +181,12 @@ def _learning_curve_figure(
     Each loss term gets its own axis: PPO's value loss is often a thousand times its policy
     loss, and on a shared axis every other term would be a flat line (issue 10).
     """
-    groups = _loss_groups(_columns(metrics))
+    # A term that is zero throughout (PPO's entropy term at entropy_coef 0) gets no panel.
+    groups = [
+        (name, keys)
+        for name, keys in _loss_groups(_columns(metrics))
+        if any(np.any(_series(metrics, key)[1] != 0) for key in keys)
+    ]
     figure = Figure(
         figsize=(9.0, RETURN_PANEL_HEIGHT + LOSS_PANEL_HEIGHT * len(groups)), layout="constrained"
     )
