@@ -9,8 +9,8 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from mentor.core.spaces import obs_encoder, space_from_json, space_to_json, to_env_actions
-from mentor.errors import CheckpointError, ConfigError
+from mentor.core.spaces import describe, obs_encoder, space_from_json, space_to_json, to_env_actions
+from mentor.errors import CheckpointError, ConfigError, EnvError, ObservationError
 from mentor.experiment import AgentConfig, Experiment
 from mentor.methods import build_networks
 from mentor.runs import checkpoint
@@ -68,15 +68,29 @@ class Agent:
         return agent
 
     def act(self, obs: Any, deterministic: bool = True) -> Any:
-        """The action for one observation, or an array of actions for a batch."""
-        single = _is_single(obs, self.observation_space)
-        batch = _stack(obs) if single else obs
+        """The action for one observation, or an array of actions for a batch. An observation
+        that fits neither form raises ``ObservationError`` naming the shapes."""
+        batch, single = as_batch(obs, self.observation_space)
         actions = self.predict(self.encode(batch), deterministic)
         env_actions = to_env_actions(self.action_space, actions)
         if not single:
             return env_actions
         action = env_actions[0]
         return action.item() if isinstance(self.action_space, spaces.Discrete) else action
+
+    def check_fits(
+        self, observation_space: spaces.Space, action_space: spaces.Space, env: str
+    ) -> None:
+        """Raise ``EnvError`` when ``env``'s spaces are not the ones the agent was trained on."""
+        for kind, theirs, own in (
+            ("observation", observation_space, self.observation_space),
+            ("action", action_space, self.action_space),
+        ):
+            if theirs != own:
+                raise EnvError(
+                    f"env '{env}' has {kind} space {describe(theirs)}; the agent was trained "
+                    f"on {describe(own)}: give an env with the agent's spaces (--env)"
+                )
 
     def predict(self, encoded_obs: np.ndarray, deterministic: bool = True) -> np.ndarray:
         """Network actions for a batch of already-encoded observations."""
@@ -103,19 +117,56 @@ def load_weights(module: torch.nn.Module, state: dict[str, torch.Tensor], source
     module.load_state_dict(state)
 
 
-def _is_single(obs: Any, space: spaces.Space) -> bool:
+def as_batch(obs: Any, space: spaces.Space, where: str = "observation") -> tuple[Any, bool]:
+    """``(batch, single)``: one observation of ``space`` made a batch of one, or a batch as it
+    is. Anything else (a wrong shape, an empty batch, reset()'s ``(obs, info)`` tuple, a value
+    that is not numeric) raises ``ObservationError`` naming what was expected and received."""
+    if isinstance(obs, tuple) and len(obs) == 2 and isinstance(obs[1], dict):
+        raise ObservationError(
+            f"the {where} is a tuple (obs, info): did you pass reset()'s (obs, info)? "
+            "Pass the observation alone: obs, info = env.reset(); agent.act(obs)"
+        )
     if isinstance(space, spaces.Dict):
-        key = next(iter(space.spaces))
-        return _is_single(obs[key], space.spaces[key])
-    if isinstance(space, spaces.Discrete):
-        return np.ndim(obs) == 0
-    return np.shape(obs) == space.shape
-
-
-def _stack(obs: Any) -> Any:
-    if isinstance(obs, dict):
-        return {k: _stack(v) for k, v in obs.items()}
-    return np.asarray(obs)[None]
+        if not isinstance(obs, dict) or set(obs) != set(space.spaces):
+            got = sorted(obs) if isinstance(obs, dict) else type(obs).__name__
+            raise ObservationError(
+                f"the {where} must be a dict with keys {sorted(space.spaces)} (the observation "
+                f"space {describe(space)}), got {got}"
+            )
+        parts = {k: as_batch(obs[k], sub, f"{where}['{k}']") for k, sub in space.spaces.items()}
+        forms = {single for _, single in parts.values()}
+        if len(forms) > 1:
+            raise ObservationError(
+                f"the {where}'s entries mix one observation and a batch: give every key one "
+                "observation, or every key a batch of the same length"
+            )
+        batch = {k: b for k, (b, _) in parts.items()}
+        lengths = {len(b) for b in batch.values()}
+        if len(lengths) > 1:
+            raise ObservationError(f"the {where}'s entries are batches of lengths {lengths}")
+        return batch, forms.pop()
+    try:
+        array = np.asarray(obs)
+    except (TypeError, ValueError) as exc:  # ragged nested lists
+        raise ObservationError(f"the {where} is not an array ({exc})") from None
+    if array.dtype.kind not in "biuf":
+        raise ObservationError(
+            f"the {where} must be numeric, got {type(obs).__name__} of dtype {array.dtype}"
+        )
+    one = () if isinstance(space, spaces.Discrete) else space.shape
+    if array.shape == one:
+        return array[None], True
+    if array.ndim == len(one) + 1 and array.shape[1:] == one:
+        if len(array) == 0:
+            raise ObservationError(
+                f"the {where} is an empty batch {array.shape}: give at least one"
+            )
+        return array, False
+    batch = "(N,)" if not one else f"(N, {', '.join(map(str, one))})"
+    raise ObservationError(
+        f"the {where} has shape {array.shape}; the observation space {describe(space)} takes one "
+        f"observation of shape {one} or a batch of shape {batch}"
+    )
 
 
 def initialize(agent: Agent, config: AgentConfig, load: bool = True) -> None:

@@ -31,6 +31,10 @@ class EnvWorkerError(EnvError):
     """An env worker that crashed or hung once more than ``env.max_restarts`` allows."""
 
 
+class ObservationError(MentorError, ValueError):
+    """An observation given to an agent that does not fit its observation space."""
+
+
 class NonFiniteError(MentorError):
     """A NaN or infinity in an observation, a reward or a loss."""
 

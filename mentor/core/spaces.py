@@ -73,6 +73,15 @@ def obs_encoder(space: spaces.Space) -> tuple[Encoder, tuple[int, ...]]:
     )
 
 
+def describe(space: spaces.Space) -> str:
+    """A space in a few words, for messages: a Box's bounds left out (they can be long)."""
+    if isinstance(space, spaces.Box):
+        return f"Box(shape={space.shape}, dtype={space.dtype})"
+    if isinstance(space, spaces.Dict):
+        return "Dict(" + ", ".join(f"{k}: {describe(v)}" for k, v in space.spaces.items()) + ")"
+    return str(space)
+
+
 def check_action_space(space: spaces.Space, method: str) -> None:
     if not isinstance(space, SUPPORTED_ACTIONS):
         raise EnvError(

@@ -54,7 +54,9 @@ def policy_from(spec_: str) -> Policy:
         from mentor.agent import Agent
 
         agent = Agent.load(path)
-        return _named(lambda obs: agent.act(obs), spec_)
+        policy = _named(lambda obs: agent.act(obs), spec_)
+        policy.agent = agent  # type: ignore[attr-defined]  # record checks its spaces
+        return policy
     module_name, colon, name = spec_.partition(":")
     if not colon or not module_name or not name:
         raise DatasetError(
@@ -122,6 +124,9 @@ def record(
             stack.callback(env.close)
             envs.append(env)
         obs_space, act_space = envs[0].observation_space, envs[0].action_space
+        agent = getattr(policy, "agent", None)
+        if agent is not None:  # a trained agent acts only in the spaces it was trained on
+            agent.check_fits(obs_space, act_space, env_id)
         played = _play(policy, envs, episodes, seed, act_space)
     observations, actions, rewards, terms, truncs, finals = zip(*played, strict=True)
     lengths = [len(a) for a in actions]
