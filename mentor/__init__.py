@@ -11,6 +11,10 @@ if TYPE_CHECKING:
     from mentor.api import evaluate, export, load, resume, train
 
 
+def __dir__() -> list[str]:
+    return sorted([*__all__, "__version__"])
+
+
 def __getattr__(name: str) -> Any:
     # torch is imported on first use, so `mentor --help` stays quick.
     if name in __all__:

@@ -28,6 +28,27 @@ app = typer.Typer(
 console = Console()
 err_console = Console(stderr=True)
 
+
+def _print_version(value: bool) -> None:
+    if value:
+        from mentor import __version__
+
+        console.print(f"mentor {__version__}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version."
+        ),
+    ] = False,
+) -> None:
+    """Train agents along one workflow: environment → training → evaluation → report."""
+
+
 SetOption = Annotated[
     list[str] | None,
     typer.Option("--set", "-s", help="Override a field: section.key=value (repeatable)."),
@@ -58,8 +79,7 @@ def train(
     Every field of the experiment can be overridden with --set; `mentor show-defaults ppo`
     lists them all with their defaults and descriptions.
     """
-    from mentor import api
-    from mentor.experiment import build
+    from mentor.experiment import build  # torch-free: a bad file fails before torch loads
 
     overrides = list(set_ or [])
     for key, value in (("seed", seed), ("name", name), ("output_dir", output_dir)):
@@ -86,6 +106,8 @@ def train(
         spec(env_id)  # unknown ids fail here, with close matches
         experiment = build(method=target, env_id=env_id, overrides=overrides)
     with _second_interrupt():
+        from mentor import api
+
         result = api.train(experiment, overwrite=overwrite)
     console.print(f"[bold]run[/bold] {result.run_dir}")
     console.print(f"stopped: {result.stop_reason} after {result.total_steps:,} steps, "
@@ -100,13 +122,20 @@ def _second_interrupt() -> Iterator[None]:
     try:
         yield
     except KeyboardInterrupt as exc:
-        err_console.print(f"stopped: {exc or 'interrupted'}", highlight=False, soft_wrap=True)
+        # A bare KeyboardInterrupt comes from outside training (while mentor starts or ends):
+        # whatever the run folder holds is complete.
+        why = str(exc) or "interrupted (Ctrl-C) while mentor was starting or ending"
+        err_console.print(f"stopped: {why}", highlight=False, soft_wrap=True)
         raise typer.Exit(130) from None
 
 
 def _report_result(result: Result) -> None:
     if result.evaluation is not None:
-        print_summary(result.evaluation.to_dict(), "final evaluation (best on validation)")
+        title = {
+            "best": "final evaluation (best on validation)",
+            "final": "final evaluation (the final weights: no validation ran)",
+        }[result.evaluated or "best"]
+        print_summary(result.evaluation.to_dict(), title)
     if result.stop_reason.startswith("interrupted"):
         raise typer.Exit(130)
 
@@ -163,15 +192,23 @@ def eval_(
                            seed=seed, success_threshold_value=threshold)  # fmt: skip
     env_id = env or agent.experiment.validation.env.id or agent.experiment.env.id
     data = {"env_id": env_id, "checkpoint": str(agent.folder), **summary.to_dict()}
-    run_dir = (
-        agent.folder.parent.parent
-        if agent.folder.parent.name == "checkpoints"
-        else (agent.folder.parent)
-    )
-    target = Path(out) if out else run_dir / f"eval_{env_id.replace('/', '_')}_{episodes}ep.json"
+    name = f"eval_{env_id.replace('/', '_').replace(':', '_')}_{episodes}ep.json"
+    target = Path(out) if out else _home_of(agent.folder) / name
     write_json(target, data)
     print_summary(data, f"{env_id}, {episodes} episodes, {agent.folder}")
+    if stochastic:
+        sampling = getattr(agent.policy, "sampling", "a sample of the policy's distribution")
+        console.print(f"stochastic actions: {sampling}", highlight=False)
     console.print(f"written: {target}")
+
+
+def _home_of(checkpoint_folder: Path) -> Path:
+    """Where an evaluation of a checkpoint is written: its run folder (final/, checkpoints/x)
+    or, for a checkpoint outside any run (an export), the checkpoint folder itself."""
+    for parent in checkpoint_folder.parents[:2]:
+        if (parent / "manifest.json").is_file():
+            return parent
+    return checkpoint_folder
 
 
 @app.command()
@@ -226,15 +263,21 @@ def show_defaults(
     """Print every experiment field with its default and description (and a preset)."""
     import yaml
 
-    from mentor.experiment import build, describe_defaults, preset
+    from mentor.experiment import REQUIRED, build, describe_defaults, preset, required_fields
 
     preset(method, env_id or "")  # validates the method name
     if env_id is None:
         # soft_wrap: long descriptions stay on their line, so the output is valid YAML.
         console.print(describe_defaults(method), markup=False, highlight=False, soft_wrap=True)
         return
-    experiment = build(method=method, env_id=env_id)
+    # A field without a default (dagger's method.expert) shows as <required>.
+    required = required_fields(method)
+    experiment = build(
+        method=method, env_id=env_id, overrides=[f"{path}={REQUIRED}" for path in required]
+    )
     console.print(f"# {method} on {env_id}: defaults + preset", markup=False)
+    if required:
+        console.print(f"# {REQUIRED}: set with --set ({', '.join(required)})", markup=False)
     console.print(yaml.safe_dump(experiment.model_dump(mode="json"), sort_keys=False),
                   markup=False, highlight=False)  # fmt: skip
 

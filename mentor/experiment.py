@@ -442,12 +442,30 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"experiment file '{path}' does not exist")
     try:
-        data = _load(path.read_text()) or {}
+        data = _load(path.read_text())
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+        raise ConfigError(f"{path}: {_yaml_problem(exc)}") from None
+    if data is None:
+        raise ConfigError(
+            f"{path}: the file is empty; an experiment file is a mapping of sections (env, "
+            "method, ...): see `mentor show-defaults` or examples/cartpole.yaml"
+        )
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of sections, got {type(data).__name__}")
     return data
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """One line: where in the file YAML stopped reading (1-based line and column), and why."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    if mark is None:
+        return f"not valid YAML: {problem}"
+    where = f"line {mark.line + 1}, column {mark.column + 1}: not valid YAML: {problem}"
+    context, start = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+    if context and start is not None and start.line != mark.line:
+        where += f" ({context} at line {start.line + 1}, column {start.column + 1})"
+    return where
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
@@ -555,6 +573,16 @@ def merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+# What `mentor show-defaults` prints for a field that has no default (DAgger's method.expert).
+REQUIRED = "<required>"
+
+
+def required_fields(method: str) -> list[str]:
+    """The method's fields that have no default, as ``method.<name>`` paths."""
+    model = METHOD_CONFIGS[method]
+    return [f"method.{name}" for name, field in model.model_fields.items() if field.is_required()]
+
+
 def describe_defaults(
     method: str = "ppo", model: type[BaseModel] = Experiment, indent: int = 0
 ) -> str:
@@ -569,6 +597,9 @@ def describe_defaults(
             doc = (nested.__doc__ or "").strip().splitlines()[0]
             lines.append(f"{pad}{name}:  # {doc}")
             lines.append(describe_defaults(method, nested, indent + 1))
+            continue
+        if field.is_required():
+            lines.append(f"{pad}{name}: {REQUIRED}  # (required) {field.description or ''}")
             continue
         default = field.get_default(call_default_factory=True)
         if isinstance(default, BaseModel):

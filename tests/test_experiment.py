@@ -20,6 +20,7 @@ from mentor.experiment import (
     load_yaml,
     parse,
     preset,
+    required_fields,
 )
 
 
@@ -278,9 +279,9 @@ def test_preset_is_a_copy() -> None:
     [
         ("- ppo\n- CartPole-v1\n", r"expected a mapping of sections, got list"),
         ("just a string\n", r"expected a mapping of sections, got str"),
-        ("method: {gamma: 0.9\n", r"not valid YAML"),
-        ("method:\n  gamma: 0.9\n bad indent: 1\n", r"not valid YAML"),
-        ("!!python/object/apply:os.system ['echo hacked']\n", r"not valid YAML"),
+        ("method: {gamma: 0.9\n", r"line 2, column 1: not valid YAML: expected ',' or '}'"),
+        ("method:\n  gamma: 0.9\n bad indent: 1\n", r"line 3, column 2: not valid YAML"),
+        ("!!python/object/apply:os.system ['echo hacked']\n", r"line 1, column 1: not valid YAML"),
     ],
     ids=["list", "scalar", "unclosed-brace", "bad-indent", "python-tag"],
 )
@@ -291,10 +292,26 @@ def test_a_file_that_is_not_an_experiment_is_a_config_error(tmp_path, text, patt
         load_yaml(file)
 
 
-def test_an_empty_file_is_all_defaults(tmp_path) -> None:
+@pytest.mark.parametrize("text", ["", "   \n\n", "# nothing set\n"])
+def test_an_empty_file_is_an_error_not_the_default_run(tmp_path, text: str) -> None:
+    """Issue 10: an empty file used to train the whole default run with exit 0."""
     file = tmp_path / "empty.yaml"
-    file.write_text("# nothing set\n")
-    assert build(file=file) == Experiment()
+    file.write_text(text)
+    with pytest.raises(ConfigError, match=r"empty\.yaml: the file is empty; an experiment file"):
+        build(file=file)
+
+
+def test_a_yaml_error_is_one_line_naming_the_file_line_and_column(tmp_path) -> None:
+    file = tmp_path / "broken.yaml"
+    file.write_text("seed: 1\nenv: {id: CartPole-v1\nmethod: x\n")
+    with pytest.raises(ConfigError) as error:
+        load_yaml(file)
+    message = str(error.value)
+    assert "\n" not in message and "<unicode string>" not in message
+    assert message == (
+        f"{file}: line 3, column 7: not valid YAML: expected ',' or '}}', but got ':' "
+        "(while parsing a flow mapping at line 2, column 6)"
+    )
 
 
 def test_a_missing_file_is_a_config_error(tmp_path) -> None:
@@ -329,8 +346,9 @@ def test_every_shipped_preset_builds_a_valid_experiment() -> None:
     presets = available_presets()
     assert {"CartPole-v1", "Acrobot-v1", "MountainCar-v0", "Pendulum-v1"} <= set(presets["ppo"])
     for method, envs in presets.items():
+        required = [f"{path}=given" for path in required_fields(method)]  # dagger's expert
         for env_id in envs:
-            experiment = build(method=method, env_id=env_id)
+            experiment = build(method=method, env_id=env_id, overrides=required)
             assert experiment.env.id == env_id and experiment.method.name == method
 
 
