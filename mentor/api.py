@@ -27,52 +27,81 @@ from mentor.methods import train_function
 from mentor.methods.configs import check_supported
 from mentor.runs import checkpoint
 from mentor.runs.folder import RunFolder
+from mentor.runs.logger import status
 from mentor.runs.session import Result, success_threshold
+from mentor.runs.signals import GracefulStop
 
 
 def as_experiment(experiment: Experiment | dict[str, Any] | str | Path) -> Experiment:
+    """An Experiment from itself, a dict of sections, or the path of a YAML file."""
     if isinstance(experiment, Experiment):
         return experiment
     if isinstance(experiment, dict):
         return parse(experiment)
-    return parse(load_yaml(experiment), str(experiment))
+    if isinstance(experiment, str | Path):
+        return parse(load_yaml(experiment), str(experiment))
+    raise TypeError(
+        "an experiment is an Experiment, a dict of sections ({'env': {...}, 'method': ...}) or "
+        f"the path of a YAML file (str or Path), got {type(experiment).__name__}: {experiment!r}"
+    )
 
 
 def train(experiment: Experiment | dict[str, Any] | str | Path, overwrite: bool = False) -> Result:
-    """Train as the experiment says; returns where the run is and how it ended."""
+    """Train as the experiment says; returns where the run is and how it ended.
+
+    Ctrl-C or SIGTERM from here on stops at the first safe boundary with a checkpoint (a
+    second one at once): the handlers are installed before the envs are checked and made.
+    """
     experiment = as_experiment(experiment)
-    if experiment.method.name in ("bc", "gail") and experiment.data.path is None:
-        raise ConfigError(
-            f"method {experiment.method.name} learns from a dataset: set data.path (a dataset "
-            "folder, a Minari dataset id, or a .csv/.parquet table)"
-        )
+    say = experiment.logging.progress
+    stop = GracefulStop()
+    with stop:
+        if experiment.method.name in ("bc", "gail") and experiment.data.path is None:
+            raise ConfigError(
+                f"method {experiment.method.name} learns from a dataset: set data.path (a "
+                "dataset folder, a Minari dataset id, or a .csv/.parquet table)"
+            )
+        check_envs(experiment, say)
+        run = RunFolder.create(experiment.output_dir, experiment.run_name, overwrite=overwrite)
+        run.signals = stop
+        status(f"run folder: {run.path}", say)
+        try:
+            run.start(
+                experiment.to_yaml(),
+                {
+                    "name": run.path.name,
+                    "method": experiment.method.name,
+                    "env_id": experiment.env.id,
+                    "seed": experiment.seed,
+                    "total_steps_budget": experiment.stopping.total_steps,
+                },
+            )
+            status(f"training {experiment.method.name} on {experiment.env.id}", say)
+            return train_function(experiment.method.name)(experiment, run)
+        except BaseException as exc:
+            if run.manifest.get("stop_reason") is None:  # failed before the loop recorded it
+                run.finish(f"error: {exc}" if str(exc) else f"error: {type(exc).__name__}")
+            raise
+        finally:
+            run.release()
+
+
+def check_envs(experiment: Experiment, say: bool = False) -> None:
+    """Before a run folder is made: the train and validation env ids exist, the envs keep the
+    Gymnasium API over a short rollout, and the method supports the action space."""
     validation_env = experiment.validation.env
-    for env_id, kwargs in (
-        (experiment.env.id, experiment.env.kwargs),
-        (validation_env.id or experiment.env.id, validation_env.kwargs or experiment.env.kwargs),
-    ):
+    train = (experiment.env.id, experiment.env.kwargs)
+    validation = (
+        validation_env.id or experiment.env.id,
+        experiment.env.kwargs if validation_env.kwargs is None else validation_env.kwargs,
+    )
+    for env_id, kwargs in [train] if validation == train else [train, validation]:
         spec(env_id)  # an unknown env id fails here, with close matches, before a folder is made
         # so does an env that breaks the API, naming the failed check
+        status(f"checking env {env_id} (a short rollout)", say)
         preflight(env_id, kwargs, finite=experiment.env.check_finite)
     with closing(make_env(experiment.env.id, experiment.env.kwargs)) as env:
         check_supported(experiment.method.name, env.action_space)  # before any env is stepped
-    run = RunFolder.create(experiment.output_dir, experiment.run_name, overwrite=overwrite)
-    run.start(
-        experiment.to_yaml(),
-        {
-            "name": run.path.name,
-            "method": experiment.method.name,
-            "env_id": experiment.env.id,
-            "seed": experiment.seed,
-            "total_steps_budget": experiment.stopping.total_steps,
-        },
-    )
-    try:
-        return train_function(experiment.method.name)(experiment, run)
-    except BaseException as exc:
-        if run.manifest.get("stop_reason") is None:  # failed before the loop could record it
-            run.finish(f"error: {exc}" if str(exc) else f"error: {type(exc).__name__}")
-        raise
 
 
 def resume(run_dir: str | Path, overrides: list[str] | None = None) -> Result:
@@ -84,7 +113,30 @@ def resume(run_dir: str | Path, overrides: list[str] | None = None) -> Result:
     (``stopping.total_steps=...``) change the experiment from there on; they are recorded.
     """
     run = RunFolder.open(run_dir)
-    point = checkpoint.newest_intact(run.path)
+    overrides = list(overrides or [])
+    with run.signals:
+        try:
+            point = checkpoint.newest_intact(run.path)
+            experiment = _resumed_experiment(run, point, overrides)
+            for stale in (run.path / "checkpoints").glob(".tmp-*"):  # left by a kill mid-write
+                shutil.rmtree(stale, ignore_errors=True)
+            (run.path / "experiment.yaml").write_text(experiment.to_yaml())
+            if overrides:
+                previous = run.manifest.get("resume_overrides", [])
+                run.update(resume_overrides=[*previous, *overrides])
+            return train_function(experiment.method.name)(experiment, run, point)
+        except BaseException as exc:
+            if run.manifest.get("stop_reason") is None:  # failed before the loop recorded it
+                run.finish(f"error: {exc}" if str(exc) else f"error: {type(exc).__name__}")
+            raise
+        finally:
+            run.release()
+
+
+def _resumed_experiment(
+    run: RunFolder, point: checkpoint.ResumePoint, overrides: list[str]
+) -> Experiment:
+    """The checkpoint's experiment with the overrides, refused where it cannot go on."""
     if point.meta.get("format_version", 0) < checkpoint.RESUMABLE_FROM:
         raise CheckpointError(
             f"'{point.folder}' has checkpoint format {point.meta.get('format_version')}, which "
@@ -94,36 +146,40 @@ def resume(run_dir: str | Path, overrides: list[str] | None = None) -> Result:
     base = point.meta.get("experiment")
     if not isinstance(base, dict):
         raise ConfigError(f"'{point.folder}' does not record its experiment; it cannot resume")
-    experiment = parse(apply_overrides(base, list(overrides or [])), f"{run.path}/experiment")
+    experiment = parse(apply_overrides(base, overrides), f"{run.path}/experiment")
     if experiment.method.name != point.meta.get("method"):
         raise ConfigError(
             f"method.name '{experiment.method.name}': the run was trained with "
             f"'{point.meta.get('method')}', and a checkpoint continues with its own method"
         )
+    stop_reason = run.manifest.get("stop_reason") or ""
     if point.folder.name == "final" and not overrides:
         raise ConfigError(
-            f"run '{run.path}' has finished ({run.manifest.get('stop_reason')}); to train on, "
-            "change its stopping rules with --set (stopping.total_steps, "
-            "stopping.target_return, ...)"
+            f"run '{run.path}' has finished ({stop_reason}); to train on, change its stopping "
+            "rules with --set (stopping.total_steps, stopping.target_return, ...)"
         )
     total = experiment.stopping.total_steps
     if point.step >= total:
+        # A budget past the checkpoint, by as much again as the run's own budget was.
+        further = point.step + base.get("stopping", {}).get("total_steps", total)
         raise ConfigError(
             f"run '{run.path}' already reached stopping.total_steps={total:,} (its checkpoint "
-            f"'{point.folder.name}' is at step {point.step:,}); to train on, raise it: "
-            f"--set stopping.total_steps={2 * total}"
+            f"'{point.folder.name}' is at step {point.step:,}); to train on, raise it past "
+            f"{point.step:,}: --set stopping.total_steps={-(-further // 1000) * 1000}"
         )
-    for stale in (run.path / "checkpoints").glob(".tmp-*"):  # left by a kill mid-write
-        shutil.rmtree(stale, ignore_errors=True)
-    (run.path / "experiment.yaml").write_text(experiment.to_yaml())
-    if overrides:
-        run.update(resume_overrides=[*run.manifest.get("resume_overrides", []), *overrides])
-    try:
-        return train_function(experiment.method.name)(experiment, run, point)
-    except BaseException as exc:
-        if run.manifest.get("stop_reason") is None:  # failed before the loop could record it
-            run.finish(f"error: {exc}" if str(exc) else f"error: {type(exc).__name__}")
-        raise
+    target = experiment.stopping.target_return
+    if (
+        point.folder.name == "final"
+        and stop_reason.startswith("target")
+        and target is not None
+        and target == base.get("stopping", {}).get("target_return")
+    ):
+        raise ConfigError(
+            f"run '{run.path}' stopped at its target ({stop_reason}); with a larger budget "
+            "alone it would stop again at the next validation: raise the target too, or remove "
+            "it with --set stopping.target_return=null"
+        )
+    return experiment
 
 
 def load(path: str | Path, device: str = "cpu") -> Agent:
@@ -158,6 +214,9 @@ def evaluate(
 ) -> EvalSummary:
     """Play ``episodes`` episodes on ``num_envs`` env copies (as the final evaluation does) and
     summarise them (mean, std, IQM, bootstrap CIs, success)."""
+    for name, value in (("episodes", episodes), ("num_envs", num_envs)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ConfigError(f"evaluate: {name} must be a whole number >= 1, got {value!r}")
     experiment = agent.experiment
     env_id = env or experiment.validation.env.id or experiment.env.id
     kwargs = (
@@ -168,13 +227,7 @@ def evaluate(
     venv = VecEnv.make(env_id, kwargs, min(num_envs, episodes),
                        max_episode_steps=experiment.env.max_episode_steps)  # fmt: skip
     try:
-        if venv.observation_space != agent.observation_space:
-            from mentor.errors import EnvError
-
-            raise EnvError(
-                f"env '{env_id}' has observation space {venv.observation_space}, the agent "
-                f"was trained on {agent.observation_space}"
-            )
+        agent.check_fits(venv.observation_space, venv.action_space, env_id)
         result = run_episodes(lambda obs: agent.predict(obs, deterministic), venv, episodes, seed)
     finally:
         venv.close()

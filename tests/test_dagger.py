@@ -46,7 +46,8 @@ def dagger_experiment(tmp_path: Path, *overrides: str):
         overrides=[
             "method.expert=test_dagger:expert", "method.rounds=3",
             "method.episodes_per_round=2", "method.max_epochs=30", f"output_dir={tmp_path}",
-            "validation.episodes=10", "evaluation.episodes=20", *QUIET, *overrides,
+            "validation.episodes=10", "evaluation.episodes=20", "stopping.target_return=null",
+            *QUIET, *overrides,
         ],
     )  # fmt: skip
 
@@ -67,6 +68,21 @@ def test_dagger_reaches_the_expert_on_cartpole(dagger_run) -> None:
     assert dagger_run.stop_reason == "rounds: completed 3 DAgger rounds"
     assert len(dagger_run.validations) == 4  # every round's learner, round 0 included
     assert (dagger_run.run_dir / "checkpoints" / "best").is_dir()
+
+
+def test_the_target_stops_dagger_between_rounds(tmp_path) -> None:
+    """Issue 10: DAgger ran all its rounds after a round's learner had reached the target. With
+    its preset's target (the env's threshold, 475) it stops after the first round whose learner
+    validates there: this expert's takes one or two of the four."""
+    result = mentor.train(dagger_experiment(tmp_path, "stopping.target_return=env"))
+    assert result.stop_reason.startswith("target: validation return")
+    rounds = [row["dagger/round"] for row in metric_rows(result.run_dir)]
+    assert len(rounds) < 4 and len(result.validations) == len(rounds)
+    assert [v["return_mean"] >= 475 for v in result.validations] == [False] * (len(rounds) - 1) + [
+        True
+    ]
+    preset = build(method="dagger", env_id="CartPole-v1", overrides=["method.expert=x:y"])
+    assert preset.stopping.target_return == "env"
 
 
 def test_the_dataset_grows_by_the_states_visited_each_round(dagger_run) -> None:

@@ -24,8 +24,15 @@ class Episodes:
     env_indices: np.ndarray
 
 
-def run_episodes(policy: PolicyFn, venv: VecEnv, episodes: int, seed: int) -> Episodes:
-    """Play ``episodes`` episodes with ``policy`` (encoded obs → network actions)."""
+def run_episodes(
+    policy: PolicyFn,
+    venv: VecEnv,
+    episodes: int,
+    seed: int,
+    on_episode: Callable[[], None] | None = None,
+) -> Episodes:
+    """Play ``episodes`` episodes with ``policy`` (encoded obs → network actions);
+    ``on_episode()`` is called as each counted episode ends (a progress bar)."""
     n = venv.num_envs
     quota = np.full(n, episodes // n)
     quota[: episodes % n] += 1
@@ -43,6 +50,8 @@ def run_episodes(policy: PolicyFn, venv: VecEnv, episodes: int, seed: int) -> Ep
             if len(returns[i]) < quota[i]:
                 returns[i].append(float(running[i]))
                 lengths[i].append(int(steps[i]))
+                if on_episode is not None:
+                    on_episode()
             running[i] = 0.0
             steps[i] = 0
     return Episodes(

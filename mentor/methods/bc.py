@@ -88,7 +88,7 @@ from mentor.methods.configs import BCConfig
 from mentor.methods.sac import LOG_2, LOG_STD_MAX, LOG_STD_MIN, SACNetworks
 from mentor.runs.checkpoint import ResumePoint
 from mentor.runs.folder import RunFolder, write_json
-from mentor.runs.session import Result, TrainingSession, training_setup
+from mentor.runs.session import Result, Steps, TrainingSession, training_setup
 from mentor.runs.state import TrainState
 
 # The largest |a| a squashed Gaussian is asked to explain: atanh(1 - 1e-6) ≈ 7.25. Demonstrated
@@ -401,7 +401,9 @@ def fit_epoch(
         else:
             progress.stale_epochs += 1
         metrics["train/best_val_loss"] = progress.best_loss
-    metrics["time/sps"] = len(train) / (time.perf_counter() - tic)
+    seconds = time.perf_counter() - tic
+    metrics["time/sps"] = steps / seconds  # BC's steps are gradient steps
+    metrics["time/samples_per_second"] = len(train) / seconds
     return metrics
 
 
@@ -581,7 +583,12 @@ def _train(
             progress.best_weights = dict(tensors or {})
 
         state.add("best_model", lambda: (progress.best_weights, None), load_best)
-    session = TrainingSession(experiment, run, agent, venv, state, resume)
+    # The bar counts gradient steps toward what the run can take at most: max_epochs epochs,
+    # or the budget (early stopping usually ends it sooner).
+    per_epoch = math.ceil(len(train_data) / cfg.batch_size)
+    expected = min(experiment.stopping.total_steps, cfg.max_epochs * per_epoch)
+    steps = Steps("gradient steps", progress_total=expected)
+    session = TrainingSession(experiment, run, agent, venv, state, resume, steps)
 
     session.begin()
     with session.running():

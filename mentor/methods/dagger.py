@@ -43,6 +43,7 @@ generators and the round counter; a run resumes at the next round.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -73,7 +74,7 @@ from mentor.methods.bc import (
 from mentor.methods.configs import DAggerConfig
 from mentor.runs.checkpoint import ResumePoint
 from mentor.runs.folder import RunFolder
-from mentor.runs.session import Result, TrainingSession, training_setup
+from mentor.runs.session import Result, Steps, TrainingSession, training_setup
 from mentor.runs.state import TrainState
 
 __all__ = ["build_networks", "train"]
@@ -309,7 +310,9 @@ def _train(
     state.numpy_rng("mixture", rng)
     state.stateful("dataset", aggregate)
     state.fields("progress", counters, "rounds_done", "step")
-    session = TrainingSession(experiment, run, agent, venv, state, resume)
+    # Steps are env steps; the bar counts the fits: round 0 (the first) and the rounds after it.
+    steps = Steps("env steps", progress_total=cfg.rounds + 1, progress_unit="rounds")
+    session = TrainingSession(experiment, run, agent, venv, state, resume, steps)
 
     def rollout(round_: int, policy: ExpertPolicy) -> Dataset:
         """episodes_per_round episodes, reset with seeds of their own for each round."""
@@ -322,6 +325,7 @@ def _train(
     session.begin()
     with session.running():
         while session.stop_reason is None:
+            tic, steps_before = time.perf_counter(), counters.step
             round_ = counters.rounds_done
             split_rng = np.random.default_rng([experiment.seed, round_])
             if round_ == 0:  # D0: demonstrations, or the expert's own episodes
@@ -364,7 +368,8 @@ def _train(
             if valid_data is not None:  # of the weights kept: the lowest validation loss
                 val_loss, val_score = evaluate(policy, valid_data, cfg)
                 metrics.update({"train/val_loss": val_loss, f"train/val_{name}": val_score})
-            session.log(counters.step, metrics)
+            metrics["time/sps"] = (counters.step - steps_before) / (time.perf_counter() - tic)
+            session.log(counters.step, metrics, progress=counters.rounds_done)
             # Every round's learner is validated (Ross et al. pick the best of them).
             session.next_validation = min(session.next_validation, counters.step)
             session.after_update(counters.step)

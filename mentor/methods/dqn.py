@@ -61,15 +61,24 @@ class QNetwork(nn.Module):
 
 
 class DQNNetworks(nn.Module):
-    """The online Q network and its target; an Agent acts greedily with the online one."""
+    """The online Q network and its target; an Agent acts greedily with the online one, or,
+    not deterministic (``mentor eval --stochastic``), epsilon-greedily with ``epsilon``: the
+    exploration rate training ended with."""
 
-    def __init__(self, q: QNetwork, target: QNetwork) -> None:
+    def __init__(self, q: QNetwork, target: QNetwork, epsilon: float = 0.0) -> None:
         super().__init__()
         self.q = q
         self.target = target.requires_grad_(False)
+        self.epsilon = epsilon
+        self.sampling = f"epsilon-greedy, epsilon {epsilon:g} (exploration.epsilon at the end)"
 
     def predict(self, obs: torch.Tensor, deterministic: bool = True) -> torch.Tensor:
-        return self.q(obs).argmax(-1)
+        greedy = self.q(obs).argmax(-1)
+        if deterministic or self.epsilon <= 0:
+            return greedy
+        explore = torch.rand(len(greedy), device=greedy.device) < self.epsilon
+        random = torch.randint_like(greedy, self.q.head.out_features)
+        return torch.where(explore, random, greedy)
 
 
 def build_networks(
@@ -84,7 +93,7 @@ def build_networks(
     q = make()
     target = make()
     target.load_state_dict(q.state_dict())
-    return DQNNetworks(q, target)
+    return DQNNetworks(q, target, value_at(experiment.exploration.epsilon, 1.0))
 
 
 def dqn_loss(

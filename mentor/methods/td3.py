@@ -105,6 +105,9 @@ class TD3Networks(nn.Module):
         self.register_buffer("action_low", torch.as_tensor(action_space.low).reshape(-1).float())
         self.register_buffer("action_high", torch.as_tensor(action_space.high).reshape(-1).float())
 
+    # What ``mentor eval --stochastic`` does: nothing (see predict).
+    sampling = "none: td3's policy is deterministic, so --stochastic changes nothing"
+
     def predict(self, obs: torch.Tensor, deterministic: bool = True) -> torch.Tensor:
         """pi(s) in the env's units. The policy is deterministic: exploration noise belongs to
         training, so ``deterministic`` changes nothing."""

@@ -2,8 +2,8 @@
 
 A report must work on any run folder, including one that is still training or that stopped early:
 only ``manifest.json`` is required, and every other file (``metrics.csv``, ``validation.csv``,
-``evaluation.json``, ``experiment.yaml``) adds its part when it is there. The Markdown and HTML pages are rendered from
-the same list of sections so that they never disagree.
+``evaluation.json``, ``experiment.yaml``) adds its part when it is there. The Markdown and HTML
+pages are rendered from the same list of sections so that they never disagree.
 
 Plots are drawn on a bare Agg canvas rather than through ``pyplot``: this needs no display, and it
 does not switch the matplotlib backend of a notebook or script that happens to call the report.

@@ -62,6 +62,9 @@ def _write(tmp: Path, components: dict[str, dict[str, torch.Tensor]], meta: dict
     for name, tensors in components.items():
         file = tmp / f"{name}.safetensors"
         save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(file))
+        # safetensors creates its files 0600: give them the mode any other file gets, so that
+        # another user or a service account can load a deployed agent.
+        os.chmod(file, 0o666 & ~_umask())
         checksums[file.name] = _sha256(file)
     meta = {"format_version": FORMAT_VERSION, **meta, "checksums": checksums}
     (tmp / META).write_text(json.dumps(meta, indent=2))
@@ -194,6 +197,19 @@ def _sha256(file: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def _umask() -> int:
+    """The process's umask (read without changing it where /proc says it)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _fsync(file: Path) -> None:

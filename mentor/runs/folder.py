@@ -10,15 +10,18 @@ runs/<name>/
   final/            the agent when training stopped
   evaluation.json   the final evaluation
   report/           learning curve and summary (``mentor report``)
+  .lock             held by the process training in the folder (``mentor train``/``resume``)
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import platform
 import shutil
 import subprocess
+import sys
 import time
 from datetime import UTC, datetime
 from importlib import metadata
@@ -26,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from mentor.errors import ConfigError
+from mentor.runs.signals import GracefulStop
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -69,13 +73,19 @@ class RunFolder:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.manifest: dict[str, Any] = {}
+        # Ctrl-C and SIGTERM: entered by whoever trains in the folder, checked by the session.
+        self.signals = GracefulStop()
+        self._lock: Any = None
 
     @classmethod
     def create(cls, output_dir: str | Path, name: str, overwrite: bool = False) -> RunFolder:
-        """``output_dir/name``; when it exists: replaced if ``overwrite``, else ``name_2``, ..."""
+        """``output_dir/name``; when it exists: replaced if ``overwrite``, else ``name_2``, ...
+        The folder is locked until ``release`` (or the process ends)."""
         base = Path(output_dir)
         path = base / name
         if path.exists() and overwrite:
+            if (path / ".lock").exists():
+                cls(path).lock()  # a run training there now is not replaced under it
             if not (path / "manifest.json").exists():
                 raise ConfigError(f"refusing to overwrite '{path}': it is not a mentor run folder")
             shutil.rmtree(path)
@@ -87,7 +97,37 @@ class RunFolder:
             (path / "checkpoints").mkdir(parents=True)
         except OSError as exc:
             raise ConfigError(f"cannot create run folder '{path}': {exc.strerror}") from None
-        return cls(path)
+        run = cls(path)
+        run.lock()
+        return run
+
+    def lock(self) -> None:
+        """Hold the folder's lock: one process trains in a run folder at a time (two writers
+        would interleave metrics.csv rows and TensorBoard files). A second one gets an error
+        naming the holder. The lock goes with ``release`` or with the process."""
+        file = open(self.path / ".lock", "a+")  # noqa: SIM115 (held open while training)
+        try:
+            fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            file.seek(0)
+            holder = file.read().strip() or "another process"
+            file.close()
+            raise ConfigError(
+                f"run folder '{self.path}' is in use by {holder}; wait for it to end, or train "
+                "under another name (--name)"
+            ) from None
+        file.seek(0)
+        file.truncate()
+        file.write(f"process {os.getpid()} ({' '.join(['mentor', *sys.argv[1:3]])})")
+        file.flush()
+        self._lock = file
+
+    def release(self) -> None:
+        """Let another process train in the folder (``mentor resume``)."""
+        if self._lock is not None:
+            self._lock.truncate(0)  # no holder named once it is free
+            self._lock.close()
+            self._lock = None
 
     @classmethod
     def open(cls, path: str | Path) -> RunFolder:
@@ -110,6 +150,7 @@ class RunFolder:
             probe.unlink()
         except OSError as exc:
             raise ConfigError(f"cannot write in run folder '{path}': {exc.strerror}") from None
+        run.lock()
         return run
 
     def record_resume(self, record: dict[str, Any]) -> None:

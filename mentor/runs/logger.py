@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import math
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -70,10 +72,21 @@ class CsvLog:
 
 
 class MetricsLogger:
-    """Logs namespaced metrics (``rollout/ep_return_mean``, ``train/approx_kl``, ``time/sps``)."""
+    """Logs namespaced metrics (``rollout/ep_return_mean``, ``train/approx_kl``, ``time/sps``).
+    The progress bar counts ``progress_unit`` up to ``total`` (steps, unless told otherwise) and
+    shows ``time/sps`` as ``rate_unit`` per second."""
 
-    def __init__(self, run_dir: Path, total_steps: int, csv_on: bool, tensorboard: bool,
-                 progress: bool, resume_step: int | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        run_dir: Path,
+        total: int,
+        csv_on: bool,
+        tensorboard: bool,
+        progress: bool,
+        resume_step: int | None = None,
+        progress_unit: str = "steps",
+        rate_unit: str = "steps",
+    ) -> None:
         self.metrics = CsvLog(run_dir / "metrics.csv", resume_step) if csv_on else None
         self.validation = CsvLog(run_dir / "validation.csv", resume_step)
         # The time column goes on from where the resumed run's rows stop.
@@ -91,18 +104,21 @@ class MetricsLogger:
             self.progress = Progress(
                 TextColumn("[bold]{task.description}"),
                 BarColumn(),
-                TextColumn("{task.completed:,.0f}/{task.total:,.0f} steps"),
-                TextColumn("{task.fields[sps]:,.0f} steps/s"),
+                TextColumn(f"{{task.completed:,.0f}}/{{task.total:,.0f}} {progress_unit}"),
+                TextColumn(f"{{task.fields[sps]:,.0f}} {rate_unit}/s"),
                 TextColumn("return {task.fields[ret]}"),
                 TimeElapsedColumn(),
                 TimeRemainingColumn(),
             )
+            # A resumed run's bar starts where it was (counted in steps: where it counts
+            # something else, the method's first row moves it).
+            start = resume_step if resume_step is not None and progress_unit == rate_unit else 0
             self.task = self.progress.add_task(
-                "training", total=total_steps, completed=resume_step or 0, sps=0.0, ret="-"
+                "training", total=total, completed=start, sps=0.0, ret="-"
             )
             self.progress.start()
 
-    def log(self, step: int, metrics: dict[str, float]) -> None:
+    def log(self, step: int, metrics: dict[str, float], progress: float | None = None) -> None:
         elapsed = time.perf_counter() - self.start
         if self.metrics is not None:
             self.metrics.write({"step": step, "time": round(elapsed, 3), **_rounded(metrics)})
@@ -113,7 +129,10 @@ class MetricsLogger:
                 self.last_return = ret
             shown = "-" if math.isnan(self.last_return) else f"{self.last_return:.1f}"
             self.progress.update(
-                self.task, completed=step, sps=metrics.get("time/sps", 0.0), ret=shown
+                self.task,
+                completed=step if progress is None else progress,
+                sps=metrics.get("time/sps", 0.0),
+                ret=shown,
             )
 
     def log_validation(self, step: int, summary: dict[str, Any]) -> None:
@@ -140,6 +159,34 @@ class MetricsLogger:
                 log.close()
         if self.tb is not None:
             self.tb.close()
+
+
+@contextmanager
+def counting(
+    description: str, total: int, unit: str, enabled: bool
+) -> Iterator[Callable[[], None]]:
+    """A progress bar for a long piece of work that is not training (the final evaluation):
+    yields the function to call once per item done. Nothing is shown when not ``enabled``."""
+    if not enabled:
+        yield lambda: None
+        return
+    bar = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn(f"{{task.completed:,.0f}}/{{task.total:,.0f}} {unit}"),
+        TimeElapsedColumn(),
+        transient=True,
+    )
+    task = bar.add_task(description, total=total)
+    with bar:
+        yield lambda: bar.advance(task)
+
+
+def status(message: str, enabled: bool = True) -> None:
+    """One line saying what a run is doing before its progress bar starts. On stdout, with the
+    progress bar: stderr is for what went wrong (one line, from the CLI)."""
+    if enabled:
+        print(message, flush=True)
 
 
 def _rounded(metrics: dict[str, float]) -> dict[str, float]:

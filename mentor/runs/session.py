@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,14 +39,14 @@ from mentor.experiment import Experiment
 from mentor.runs import checkpoint
 from mentor.runs.checkpoint import ResumePoint
 from mentor.runs.folder import RunFolder, versions, write_json
-from mentor.runs.logger import MetricsLogger
-from mentor.runs.signals import GracefulStop
+from mentor.runs.logger import MetricsLogger, counting
 from mentor.runs.state import TrainState
 
 
 @dataclass
 class Result:
-    """What ``mentor.train`` returns."""
+    """What ``mentor.train`` returns. ``evaluated`` says which weights the final evaluation
+    played: "best" (checkpoints/best, chosen on validation) or "final" (no validation ran)."""
 
     run_dir: Path
     stop_reason: str
@@ -55,6 +55,19 @@ class Result:
     best_return: float | None
     evaluation: EvalSummary | None = None
     validations: list[dict[str, Any]] = field(default_factory=list)
+    evaluated: str | None = None
+
+
+@dataclass(frozen=True)
+class Steps:
+    """What a method's step counts (the x-axis of its metrics, its budget, its checkpoints):
+    env steps for RL methods and DAgger, gradient steps for BC. The progress bar counts the same
+    toward ``stopping.total_steps`` unless the method gives it another total and unit (DAgger's
+    rounds, BC's expected gradient steps)."""
+
+    unit: str = "env steps"
+    progress_total: int | None = None
+    progress_unit: str | None = None
 
     @property
     def agent(self) -> Agent:
@@ -66,8 +79,16 @@ def target_return(experiment: Experiment) -> float | None:
     target = experiment.stopping.target_return
     if target != "env":
         return target
-    env_spec = gym.spec(experiment.env.id) if experiment.env.id in gym.registry else None
-    return env_spec.reward_threshold if env_spec is not None else None
+    env_id = experiment.validation.env.id or experiment.env.id
+    env_spec = gym.spec(env_id) if env_id in gym.registry else None
+    threshold = env_spec.reward_threshold if env_spec is not None else None
+    if threshold is None:
+        print(
+            f"warning: stopping.target_return=env, but env '{env_id}' registers no reward "
+            "threshold: there is no target to stop at (give a number instead)",
+            file=sys.stderr,
+        )
+    return threshold
 
 
 def success_threshold(experiment: Experiment, env_id: str) -> float | None:
@@ -112,6 +133,7 @@ class TrainingSession:
         venv: VecEnv,
         state: TrainState,
         resume: ResumePoint | None = None,
+        steps: Steps = Steps(),
     ) -> None:
         self.experiment = experiment
         self.run = run
@@ -120,15 +142,22 @@ class TrainingSession:
         self.state = state
         self.resume = resume
         log = experiment.logging
+        run.update(step_unit=steps.unit)
         self.logger = MetricsLogger(
-            run.path, experiment.stopping.total_steps, log.csv, log.tensorboard, log.progress,
+            run.path,
+            steps.progress_total or experiment.stopping.total_steps,
+            log.csv,
+            log.tensorboard,
+            log.progress,
             resume_step=resume.step if resume else None,
-        )  # fmt: skip
+            progress_unit=steps.progress_unit or steps.unit,
+            rate_unit=steps.unit,
+        )
         self.started = time.perf_counter()
         self.excluded_seconds = 0.0  # validation and checkpoint time, not training time
         self.step = 0
         self.stop_reason: str | None = None
-        self.signals = GracefulStop()
+        self.signals = run.signals  # entered since mentor.train began, if it was called
         self.result: Result | None = None
         self.best_return = -math.inf
         self.validations: list[dict[str, Any]] = []
@@ -237,9 +266,15 @@ class TrainingSession:
             try:
                 yield
             except KeyboardInterrupt:
+                saved = checkpoint.latest(self.run.path) or (self.run.path / "final").exists()
                 self.abort(
                     f"interrupted at once at step {self.step:,} (a second signal, or Ctrl-C "
-                    "outside the main thread); resume continues from the last checkpoint"
+                    "outside the main thread); "
+                    + (
+                        f"continue from the last checkpoint with: mentor resume {self.run.path}"
+                        if saved
+                        else "no checkpoint was written yet: there is nothing to resume"
+                    )
                 )
                 raise
             except EnvWorkerError as exc:
@@ -252,8 +287,10 @@ class TrainingSession:
                 raise
         self.result = self.finish()
 
-    def log(self, step: int, metrics: dict[str, float]) -> None:
-        self.logger.log(step, metrics)
+    def log(self, step: int, metrics: dict[str, float], progress: float | None = None) -> None:
+        """One row of metrics at ``step``; ``progress`` moves the progress bar where it counts
+        something else than steps (see ``Steps``)."""
+        self.logger.log(step, metrics, progress)
 
     def after_update(self, step: int) -> None:
         """Validate and checkpoint when due, then apply the stopping rules."""
@@ -319,10 +356,16 @@ class TrainingSession:
         return summary
 
     def evaluate_agent(
-        self, episodes: int, deterministic: bool, seed_shift: int, num_envs: int | None = None
+        self,
+        episodes: int,
+        deterministic: bool,
+        seed_shift: int,
+        num_envs: int | None = None,
+        on_episode: Callable[[], None] | None = None,
     ) -> EvalSummary:
         """Run the current policy on the validation env (same seeds each time for a seed_shift),
-        with ``num_envs`` copies (default: ``validation.num_envs``)."""
+        with ``num_envs`` copies (default: ``validation.num_envs``); ``on_episode`` is called as
+        each episode ends."""
         cfg = self.experiment.validation
         env_cfg = self.experiment.env
         copies = min(num_envs or cfg.num_envs, max(episodes, 1))
@@ -345,6 +388,7 @@ class TrainingSession:
             self._validation_env,
             episodes,
             seed=self.experiment.seed + cfg.seed_offset + seed_shift,
+            on_episode=on_episode,
         )
         self.agent.policy.train(was_training)
         return summarize(
@@ -424,21 +468,31 @@ class TrainingSession:
             self._save(self.run.path / "final", step)
         self.logger.close()
         train_seconds = self.train_seconds
-        evaluation = None
+        evaluation = evaluated = None
         episodes = self.experiment.evaluation.episodes
         if episodes and not interrupted:
             best = self.run.path / "checkpoints" / "best"
+            evaluated = "final"
             if best.exists():  # the agent chosen on validation, never on training returns
                 self.agent = Agent.load(best, device=self.agent.device)
-            evaluation = self.evaluate_agent(
+                evaluated = "best"
+            with counting(
+                f"final evaluation ({evaluated})",
                 episodes,
-                self.experiment.evaluation.deterministic,
-                seed_shift=episodes + 10_007,
-                num_envs=self.experiment.evaluation.num_envs,
-            )
+                "episodes",
+                self.experiment.logging.progress,
+            ) as on_episode:
+                evaluation = self.evaluate_agent(
+                    episodes,
+                    self.experiment.evaluation.deterministic,
+                    seed_shift=episodes + 10_007,
+                    num_envs=self.experiment.evaluation.num_envs,
+                    on_episode=on_episode,
+                )
             env_id = self.experiment.validation.env.id or self.experiment.env.id
             write_json(
-                self.run.path / "evaluation.json", {"env_id": env_id, **evaluation.to_dict()}
+                self.run.path / "evaluation.json",
+                {"env_id": env_id, "checkpoint": evaluated, **evaluation.to_dict()},
             )
         if self._validation_env is not None:
             self._validation_env.close()
@@ -456,4 +510,5 @@ class TrainingSession:
             best_return=self.best_return if math.isfinite(self.best_return) else None,
             evaluation=evaluation,
             validations=self.validations,
+            evaluated=evaluated,
         )

@@ -5,6 +5,11 @@ written, the manifest records the signal, and ``mentor resume RUN`` continues ex
 stops at once (``KeyboardInterrupt``): checkpoints are written atomically, so the last complete one
 is intact whatever was being written at that moment.
 
+The handlers are installed from the start of ``mentor.train`` / ``mentor.resume`` (before the
+env checks and the run folder), not only around the loop: a signal that comes while the envs
+are made is kept, and the loop stops at its first boundary. Entering an active ``GracefulStop``
+again (the session does, around its loop) keeps the handlers and the request already made.
+
 Handlers can only be installed from the main thread; elsewhere (a training run started in a
 worker thread) signals keep their usual behaviour.
 """
@@ -25,9 +30,11 @@ class GracefulStop:
     def __init__(self) -> None:
         self.requested: str | None = None
         self._previous: dict[int, object] = {}
+        self._depth = 0
 
     def __enter__(self) -> GracefulStop:
-        if threading.current_thread() is threading.main_thread():
+        self._depth += 1
+        if self._depth == 1 and threading.current_thread() is threading.main_thread():
             for signum in SIGNALS:
                 self._previous[signum] = signal.signal(signum, self._handle)
         return self
@@ -38,6 +45,9 @@ class GracefulStop:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
+        self._depth -= 1
+        if self._depth:
+            return
         for signum, handler in self._previous.items():
             signal.signal(signum, handler)
         self._previous.clear()
