@@ -15,7 +15,7 @@ from gymnasium import spaces
 from rich.console import Console
 
 from mentor.envs.checker import CheckReport, CheckResult, check_env, preflight, render_report
-from mentor.errors import EnvError, UnknownEnvError, UnsupportedSpaceError
+from mentor.errors import EnvError, MissingPackageError, UnknownEnvError, UnsupportedSpaceError
 
 
 class GoodEnv(gym.Env):
@@ -358,3 +358,17 @@ def test_render_report_of_an_unsupported_space_says_so() -> None:
     console = Console(record=True, width=200)
     render_report(check_env(entry(TupleObsEnv), num_steps=10), console)
     assert "uses a space mentor does not support yet" in console.export_text().splitlines()[-1]
+
+
+def test_an_env_whose_module_needs_a_missing_package_raises(tmp_path, monkeypatch) -> None:
+    (tmp_path / "mentor_test_jax_env.py").write_text(
+        "import mentor_test_no_such_package as jax\n\nclass Env:\n    pass\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for run in (check_env, preflight):
+        with pytest.raises(MissingPackageError) as info:
+            run("mentor_test_jax_env:Env")
+        message = str(info.value)
+        assert "needs the package mentor_test_no_such_package, which is not installed" in message
+        assert "importing module 'mentor_test_jax_env' raised ModuleNotFoundError" in message
+        assert "Gymnasium API" not in message
