@@ -354,6 +354,29 @@ def test_envs_lists_matching_ids_and_presets() -> None:
     assert "475" in row and "ppo" in row
 
 
+def test_envs_hides_ids_whose_package_is_missing_and_says_what_installs_it(without) -> None:
+    without("Box2D", unload=["gymnasium.envs.box2d"])
+    result = invoke("envs", "Lunar")
+    assert result.exit_code == 0, result.output
+    assert "LunarLander-v3" not in result.output
+    text = " ".join(result.output.split())
+    assert "2 ids need the package box2d, which is not installed here: pip install " in text
+    assert "'mentor[envs]'" in text and "--all lists them" in text
+
+    result = invoke("envs", "Lunar", "--all")
+    assert result.exit_code == 0, result.output
+    row = next(line for line in result.output.splitlines() if "LunarLander-v3 " in line)
+    assert "needs the" in row  # the reason, in its own column (folded over lines)
+
+
+def test_envs_says_which_package_registers_a_missing_namespace(without) -> None:
+    without("ale_py", namespaces=["ALE"])
+    result = invoke("envs", "ALE")
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "ALE/... ids need the package ale-py, which is not installed here: pip install " in text
+
+
 # --- a whole run ------------------------------------------------------------------------------
 
 
