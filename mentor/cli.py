@@ -285,21 +285,55 @@ def show_defaults(
 @app.command()
 def envs(
     filter_: Annotated[str, typer.Argument(help="Show ids containing this text.")] = "",
+    all_: Annotated[
+        bool,
+        typer.Option("--all", help="Also list the ids that need a package not installed here."),
+    ] = False,
 ) -> None:
-    """List registered Gymnasium env ids and the presets mentor ships."""
+    """List registered Gymnasium env ids and the presets mentor ships.
+
+    Ids that cannot be made here (a package they need is not installed) are left out, and counted
+    below the table with what would install it; --all lists them too, dimmed, with the reason.
+    """
     import gymnasium as gym
 
+    from mentor.envs.resolve import missing_namespaces, registered_envs
     from mentor.experiment import available_presets
 
     presets = available_presets()
-    table = Table("env id", "reward threshold", "presets")
-    for env_id in sorted(gym.registry):
-        if filter_.lower() in env_id.lower():
-            spec = gym.registry[env_id]
-            with_preset = [m for m, envs_ in presets.items() if env_id in envs_]
-            threshold = "" if spec.reward_threshold is None else f"{spec.reward_threshold:g}"
-            table.add_row(env_id, threshold, ", ".join(with_preset))
-    console.print(table)
+    ids = {i: why for i, why in registered_envs().items() if filter_.lower() in i.lower()}
+    table = Table(
+        "env id", "reward threshold", "presets", *(["cannot be made here"] if all_ else [])
+    )
+    for env_id in sorted(ids):
+        why = ids[env_id]
+        if why is not None and not all_:
+            continue
+        spec = gym.registry[env_id]
+        with_preset = [m for m, envs_ in presets.items() if env_id in envs_]
+        threshold = "" if spec.reward_threshold is None else f"{spec.reward_threshold:g}"
+        row = [Text(env_id), Text(threshold), Text(", ".join(with_preset))]
+        if all_:
+            row.append(Text(why or ""))
+        table.add_row(*row, style="dim" if why else None)
+    if table.row_count:
+        console.print(table)
+    if not all_:
+        hidden: dict[str, int] = {}
+        for why in ids.values():
+            if why is not None:
+                hidden[why] = hidden.get(why, 0) + 1
+        for why, count in sorted(hidden.items(), key=lambda item: -item[1]):
+            verb = why if count == 1 else why.replace("needs", "need", 1)
+            more = "more " if table.row_count else ""
+            line = f"{count} {more}id{'s' if count != 1 else ''} {verb}"
+            console.print(line, highlight=False, markup=False, style="dim")
+        if hidden:
+            console.print("(--all lists them)", style="dim", highlight=False)
+    for namespace, why in missing_namespaces().items():
+        if not filter_ or filter_.lower() in f"{namespace.lower()}/":
+            line = f"{namespace}/... ids {why.replace('needs', 'need', 1)}"
+            console.print(line, highlight=False, markup=False, style="dim")
 
 
 @app.command("record")

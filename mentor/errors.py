@@ -27,6 +27,14 @@ class UnknownEnvError(EnvError):
     """An environment id that is neither registered nor an importable ``module:Class``."""
 
 
+class UnsupportedSpaceError(EnvError):
+    """A valid observation or action space that mentor does not support yet (Tuple, Text, ...)."""
+
+
+class MissingPackageError(MentorError):
+    """An optional package that an env (or an expert's module) needs is not installed here."""
+
+
 class EnvWorkerError(EnvError):
     """An env worker that crashed or hung once more than ``env.max_restarts`` allows."""
 

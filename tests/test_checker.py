@@ -14,8 +14,8 @@ import pytest
 from gymnasium import spaces
 from rich.console import Console
 
-from mentor.envs.checker import CheckReport, CheckResult, check_env, render_report
-from mentor.errors import UnknownEnvError
+from mentor.envs.checker import CheckReport, CheckResult, check_env, preflight, render_report
+from mentor.errors import EnvError, MissingPackageError, UnknownEnvError, UnsupportedSpaceError
 
 
 class GoodEnv(gym.Env):
@@ -142,6 +142,32 @@ class RaisingInitEnv(GoodEnv):
 
     def __init__(self) -> None:
         raise ValueError("missing asset file")
+
+
+class TupleObsEnv(GoodEnv):
+    """A valid env with a Tuple observation space, which mentor does not support yet."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.observation_space = spaces.Tuple((spaces.Discrete(3), spaces.Discrete(2)))
+
+    def _obs(self) -> Any:
+        return (int(self.np_random.integers(3)), int(self.np_random.integers(2)))
+
+
+class TextActionEnv(GoodEnv):
+    """A valid env with a Text action space, which mentor does not support yet."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.action_space = spaces.Text(4)
+
+
+class TupleObsBareResetEnv(TupleObsEnv):
+    """Unsupported and broken: a Tuple space, and reset returns the observation alone."""
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None) -> Any:
+        return super().reset(seed=seed)[0]
 
 
 def entry(cls: type) -> str:
@@ -278,3 +304,71 @@ def test_render_report_shows_brackets_in_messages_literally() -> None:
     console = Console(record=True, width=200)
     render_report(report, console)
     assert "obs['position'] is [bold]odd" in console.export_text()
+
+
+# --- what is not the env's fault: a space mentor does not support yet, a missing package ------
+
+
+def test_a_tuple_observation_space_is_unsupported_not_broken() -> None:
+    report = check_env(entry(TupleObsEnv), num_steps=30)
+    check = result(report, "observation space")
+    assert not check.passed and check.unsupported
+    assert "is a Tuple space" in check.message and "not support yet" in check.message
+    assert [r.name for r in report.failures] == ["observation space"]  # the rest passes
+
+
+def test_preflight_says_a_space_is_not_supported_yet_not_that_it_breaks_the_api() -> None:
+    with pytest.raises(UnsupportedSpaceError) as info:
+        preflight(entry(TupleObsEnv))
+    message = str(info.value)
+    assert "Gymnasium API" not in message
+    assert "the observation space is a Tuple space (Tuple(Discrete(3), Discrete(2)))" in message
+    assert "supported: Box, Discrete, MultiDiscrete, MultiBinary, Dict" in message
+
+
+def test_preflight_on_an_unsupported_action_space() -> None:
+    with pytest.raises(
+        UnsupportedSpaceError,
+        match=r"the action space is a Text space .*"
+        "supported: Discrete, Box, MultiDiscrete, MultiBinary",
+    ) as info:
+        preflight(entry(TextActionEnv))
+    assert "Gymnasium API" not in str(info.value)
+
+
+def test_preflight_on_an_unsupported_space_of_a_broken_env_says_both() -> None:
+    with pytest.raises(UnsupportedSpaceError) as info:
+        preflight(entry(TupleObsBareResetEnv))
+    message = str(info.value)
+    assert message.index("is a Tuple space") < message.index("also breaks the Gymnasium API")
+    assert "reset API" in message
+
+
+def test_preflight_on_an_env_that_cannot_be_constructed() -> None:
+    with pytest.raises(
+        EnvError,
+        match=r"cannot be made: making the env raised ValueError: "
+        "missing asset file",
+    ) as info:
+        preflight(entry(RaisingInitEnv))
+    assert "Gymnasium API" not in str(info.value)
+
+
+def test_render_report_of_an_unsupported_space_says_so() -> None:
+    console = Console(record=True, width=200)
+    render_report(check_env(entry(TupleObsEnv), num_steps=10), console)
+    assert "uses a space mentor does not support yet" in console.export_text().splitlines()[-1]
+
+
+def test_an_env_whose_module_needs_a_missing_package_raises(tmp_path, monkeypatch) -> None:
+    (tmp_path / "mentor_test_jax_env.py").write_text(
+        "import mentor_test_no_such_package as jax\n\nclass Env:\n    pass\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for run in (check_env, preflight):
+        with pytest.raises(MissingPackageError) as info:
+            run("mentor_test_jax_env:Env")
+        message = str(info.value)
+        assert "needs the package mentor_test_no_such_package, which is not installed" in message
+        assert "importing module 'mentor_test_jax_env' raised ModuleNotFoundError" in message
+        assert "Gymnasium API" not in message

@@ -55,6 +55,10 @@ class BareReset(gym.Env):
         return np.zeros(3, np.float32), 0.0, False, False, {}
 '''
 
+GOOD_ENV = BROKEN_ENV.replace("class BareReset", "class Good").replace(
+    "return np.zeros(3, np.float32)\n", "return np.zeros(3, np.float32), {}\n", 1
+)
+
 runner = CliRunner()
 
 
@@ -214,8 +218,86 @@ def test_check_env_on_a_broken_env_names_the_failed_check(tmp_path, capsys, monk
 
 def test_check_env_on_an_unimportable_entry_point(capsys, monkeypatch) -> None:
     code, out, err = run_main(["check-env", "no_such_module_xyz:Env"], capsys, monkeypatch)
-    assert code == 2
-    assert "cannot import module 'no_such_module_xyz'" in " ".join((out + err).split())
+    assert_one_line_error(code, out, err, r"cannot import module 'no_such_module_xyz'")
+    assert "add that folder to PYTHONPATH" in err
+
+
+def test_check_env_imports_an_entry_point_from_the_working_folder(in_tmp, monkeypatch) -> None:
+    """As `mentor record` does for experts: the ``mentor`` script does not put it on the path."""
+    (in_tmp / "mentor_test_cli_cwd_env.py").write_text(GOOD_ENV)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", ".", str(in_tmp))])
+    monkeypatch.delitem(sys.modules, "mentor_test_cli_cwd_env", raising=False)
+    try:
+        result = invoke("check-env", "mentor_test_cli_cwd_env:Good", "--steps", "10")
+    finally:
+        sys.modules.pop("mentor_test_cli_cwd_env", None)
+    assert result.exit_code == 0, result.output
+    assert "mentor_test_cli_cwd_env:Good passed" in result.output
+
+
+# --- what is not the env's fault: a missing package, a space mentor does not support yet --------
+
+
+def test_train_on_an_env_whose_package_is_missing(in_tmp, without, capsys, monkeypatch) -> None:
+    without("Box2D", unload=["gymnasium.envs.box2d"])
+    code, out, err = run_main(["train", "ppo", "LunarLander-v3"], capsys, monkeypatch)
+    assert_one_line_error(
+        code,
+        out,
+        err,
+        r"env 'LunarLander-v3' needs the package box2d, which is not installed here: "
+        r"pip install 'mentor\[envs\]' \(Gymnasium: Box2D is not installed",
+    )
+    assert "Gymnasium API" not in err
+    assert not (in_tmp / "runs").exists()
+
+
+def test_train_on_an_atari_id_without_ale_py(in_tmp, without, capsys, monkeypatch) -> None:
+    without("ale_py", namespaces=["ALE"])
+    code, out, err = run_main(["train", "ppo", "ALE/Pong-v5"], capsys, monkeypatch)
+    assert_one_line_error(
+        code,
+        out,
+        err,
+        r"env 'ALE/Pong-v5' needs the package ale-py, .*pip install 'mentor\[envs\]'.*"
+        r"Gymnasium: Namespace ALE not found",
+    )
+    assert "unknown env id" not in err
+
+
+def test_check_env_on_an_entry_point_that_imports_a_missing_package(
+    in_tmp, capsys, monkeypatch
+) -> None:
+    (in_tmp / "mentor_test_cli_jax_env.py").write_text("import mentor_test_cli_no_jax\n")
+    monkeypatch.syspath_prepend(str(in_tmp))
+    code, out, err = run_main(["check-env", "mentor_test_cli_jax_env:Env"], capsys, monkeypatch)
+    assert_one_line_error(
+        code, out, err, r"needs the package mentor_test_cli_no_jax, which is not installed here"
+    )
+
+
+def test_train_on_a_tuple_observation_space_says_it_is_not_supported_yet(
+    in_tmp, capsys, monkeypatch
+) -> None:
+    code, out, err = run_main(["train", "ppo", "Blackjack-v1"], capsys, monkeypatch)
+    assert_one_line_error(
+        code,
+        out,
+        err,
+        r"env 'Blackjack-v1': the observation space is a Tuple space \(Tuple\(Discrete\(32\), "
+        r".*which mentor does not support yet; supported: Box, Discrete, MultiDiscrete, "
+        r"MultiBinary, Dict",
+    )
+    assert "Gymnasium API" not in err
+    assert not (in_tmp / "runs").exists()
+
+
+def test_check_env_on_a_tuple_observation_space() -> None:
+    result = invoke("check-env", "Blackjack-v1", "--steps", "20")
+    assert result.exit_code == 2
+    text = " ".join(result.output.split())
+    assert "is a Tuple space" in text and "not support yet" in text
+    assert "Blackjack-v1 uses a space mentor does not support yet" in text
 
 
 def test_check_env_on_a_good_env_exits_0() -> None:
@@ -270,6 +352,29 @@ def test_envs_lists_matching_ids_and_presets() -> None:
     assert "Acrobot" not in result.output
     row = next(line for line in result.output.splitlines() if "CartPole-v1 " in line)
     assert "475" in row and "ppo" in row
+
+
+def test_envs_hides_ids_whose_package_is_missing_and_says_what_installs_it(without) -> None:
+    without("Box2D", unload=["gymnasium.envs.box2d"])
+    result = invoke("envs", "Lunar")
+    assert result.exit_code == 0, result.output
+    assert "LunarLander-v3" not in result.output
+    text = " ".join(result.output.split())
+    assert "2 ids need the package box2d, which is not installed here: pip install " in text
+    assert "'mentor[envs]'" in text and "--all lists them" in text
+
+    result = invoke("envs", "Lunar", "--all")
+    assert result.exit_code == 0, result.output
+    row = next(line for line in result.output.splitlines() if "LunarLander-v3 " in line)
+    assert "needs the" in row  # the reason, in its own column (folded over lines)
+
+
+def test_envs_says_which_package_registers_a_missing_namespace(without) -> None:
+    without("ale_py", namespaces=["ALE"])
+    result = invoke("envs", "ALE")
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "ALE/... ids need the package ale-py, which is not installed here: pip install " in text
 
 
 # --- a whole run ------------------------------------------------------------------------------

@@ -1,5 +1,7 @@
 """The vector env contract: NEXT_STEP autoreset, final observations kept, faults named."""
 
+import sys
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -8,7 +10,16 @@ import torch
 from mentor.core.normalize import RunningMeanStd
 from mentor.core.schedules import value_at
 from mentor.core.vec_env import VecEnv
-from mentor.errors import ConfigError, EnvError, NonFiniteError, UnknownEnvError
+from mentor.data.record import policy_from
+from mentor.envs import resolve
+from mentor.envs.resolve import make_env, resolve_entry_point, spec, unavailable
+from mentor.errors import (
+    ConfigError,
+    EnvError,
+    MissingPackageError,
+    NonFiniteError,
+    UnknownEnvError,
+)
 from mentor.experiment import Schedule
 
 
@@ -74,6 +85,211 @@ def test_non_finite_reward_names_the_env() -> None:  # FAULT-6
 def test_unknown_env_id_lists_close_matches() -> None:
     with pytest.raises(UnknownEnvError, match="did you mean: CartPole-v1"):
         VecEnv.make("CartPol-v1", {}, 1)
+
+
+# --- envs that need a package that is not installed ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("env_id", "packages", "unload", "expected"),
+    [
+        (
+            "LunarLander-v3",
+            ["Box2D"],
+            "gymnasium.envs.box2d",
+            [
+                "env 'LunarLander-v3' needs the package box2d, which is not installed here: "
+                "pip install 'mentor[envs]'",
+                "(Gymnasium: Box2D is not installed",  # Gymnasium's own hint, kept
+            ],
+        ),
+        (
+            "CarRacing-v3",
+            ["Box2D", "pygame"],
+            "gymnasium.envs.box2d",
+            [
+                "needs the packages box2d, pygame, which are not installed here: "
+                "pip install 'mentor[envs]'"
+            ],
+        ),
+        (
+            "HalfCheetah-v5",
+            ["mujoco"],
+            "gymnasium.envs.mujoco",
+            [
+                "needs the package mujoco",
+                "pip install mujoco",
+                "Gymnasium: MuJoCo is not installed",
+            ],
+        ),
+        (
+            "phys2d/CartPole-v1",
+            ["jax", "flax"],
+            "gymnasium.envs.phys2d",
+            ["needs the packages jax, flax", "pip install jax flax", "raised ModuleNotFoundError"],
+        ),
+    ],
+    ids=["box2d", "box2d-and-pygame", "mujoco", "jax"],
+)
+def test_a_missing_package_is_named_with_what_installs_it(
+    env_id, packages, unload, expected, without
+) -> None:
+    without(*packages, unload=[unload])
+    assert unavailable(gym.spec(env_id)) is not None
+    for call in (spec, make_env, lambda i: VecEnv.make(i, {}, 1)):
+        with pytest.raises(MissingPackageError) as info:
+            call(env_id)
+        for text in expected:
+            assert text in str(info.value)
+        assert "Gymnasium API" not in str(info.value)
+
+
+def test_an_installed_package_is_not_reported_missing() -> None:
+    pytest.importorskip("Box2D")
+    assert unavailable(gym.spec("LunarLander-v3")) is None
+    assert unavailable(gym.spec("CartPole-v1")) is None
+
+
+def test_ale_ids_without_ale_py_name_the_package_and_keep_gymnasiums_hint(
+    without,
+) -> None:
+    without("ale_py", namespaces=["ALE"])
+    for env_id in ("ALE/Pong-v5", "ale_py:ALE/Pong-v5"):
+        with pytest.raises(MissingPackageError) as info:
+            spec(env_id)
+        message = str(info.value)
+        assert f"env '{env_id}' needs the package ale-py" in message
+        assert "pip install 'mentor[envs]'" in message
+    assert "Gymnasium: Namespace ALE not found" in str(resolve._unknown("ALE/Pong-v5"))
+
+
+def test_an_installed_namespace_package_is_imported_for_its_ids(tmp_path, monkeypatch) -> None:
+    """Gymnasium 1.x imports no plugins: an id of a known namespace imports its package."""
+    (tmp_path / "mentor_test_ns_pkg.py").write_text(
+        "import gymnasium as gym\n"
+        "gym.register('MentorTestNS/Walk-v0', entry_point='mentor.envs.testing:NaNEnv')\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setitem(resolve.NAMESPACE_PACKAGES, "MentorTestNS", "mentor_test_ns_pkg")
+    try:
+        assert spec("MentorTestNS/Walk-v0").id == "MentorTestNS/Walk-v0"
+    finally:
+        gym.registry.pop("MentorTestNS/Walk-v0", None)
+        sys.modules.pop("mentor_test_ns_pkg", None)
+
+
+def test_atari_ids_are_made_when_ale_py_is_installed() -> None:
+    pytest.importorskip("ale_py")
+    with make_env("ALE/Pong-v5") as env:
+        assert env.observation_space.shape == (210, 160, 3)  # an image: mentor's CNN reads it
+
+
+def test_close_matches_leave_out_ids_that_cannot_be_made_here(without) -> None:
+    without("jax", "flax", unload=["gymnasium.envs.phys2d"])
+    with pytest.raises(UnknownEnvError) as info:
+        spec("CartPol-v1")
+    assert "did you mean: CartPole-v1, CartPole-v0?" in str(info.value)
+    assert "phys2d" not in str(info.value)
+
+
+def test_close_matches_that_cannot_be_made_here_say_what_they_need(without) -> None:
+    without("Box2D", unload=["gymnasium.envs.box2d"])
+    with pytest.raises(UnknownEnvError) as info:
+        spec("LunarLandr-v3")
+    expected = (
+        "(did you mean: LunarLander-v3, LunarLanderContinuous-v3? they need the package box2d, "
+        "which is not installed here: pip install 'mentor[envs]')"
+    )
+    assert expected in str(info.value)
+
+
+def test_an_entry_point_module_that_imports_a_missing_package(tmp_path, monkeypatch) -> None:
+    (tmp_path / "mentor_test_needs_jax.py").write_text(
+        "import mentor_test_absent_jax\n\nclass Env:\n    pass\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(MissingPackageError) as info:
+        spec("mentor_test_needs_jax:Env")
+    assert str(info.value) == (
+        "env 'mentor_test_needs_jax:Env' needs the package mentor_test_absent_jax, which is not "
+        "installed here: install what provides mentor_test_absent_jax (often: pip install "
+        "mentor_test_absent_jax) (importing module 'mentor_test_needs_jax' raised "
+        "ModuleNotFoundError: No module named 'mentor_test_absent_jax')"
+    )
+
+
+# --- entry points: envs and experts, one resolver, also from the working folder ---------------
+
+CWD_MODULE = """
+import gymnasium as gym
+import numpy as np
+
+
+class Env(gym.Env):
+    observation_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+    action_space = gym.spaces.Discrete(2)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return np.zeros(2, np.float32), {}
+
+    def step(self, action):
+        return np.zeros(2, np.float32), 1.0, True, False, {}
+
+
+def expert(obs):
+    return np.zeros(len(obs), dtype=np.int64)
+"""
+
+
+@pytest.fixture
+def in_folder_off_the_path(tmp_path, monkeypatch):
+    """The working folder is tmp_path, and not on sys.path (as for the ``mentor`` script)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", ".", str(tmp_path))])
+    return tmp_path
+
+
+def test_env_entry_points_import_from_the_working_folder_as_experts_do(
+    in_folder_off_the_path, monkeypatch
+) -> None:
+    (in_folder_off_the_path / "mentor_test_cwd_envs.py").write_text(CWD_MODULE)
+    monkeypatch.delitem(sys.modules, "mentor_test_cwd_envs", raising=False)
+    try:
+        with make_env("mentor_test_cwd_envs:Env") as env:
+            assert env.reset(seed=0)[0].shape == (2,)
+        assert policy_from("mentor_test_cwd_envs:expert").spec == "mentor_test_cwd_envs:expert"
+    finally:
+        sys.modules.pop("mentor_test_cwd_envs", None)
+
+
+def test_a_module_not_found_hints_at_pythonpath_and_the_working_folder(
+    in_folder_off_the_path,
+) -> None:
+    for call, error, what in (
+        (spec, UnknownEnvError, "env"),
+        (policy_from, ConfigError, "expert"),
+    ):
+        with pytest.raises(error) as info:
+            call("mentor_test_nowhere:Thing")
+        message = str(info.value)
+        assert message.startswith(
+            f"{what} 'mentor_test_nowhere:Thing': cannot import module 'mentor_test_nowhere'"
+        )
+        assert f"in the working folder {in_folder_off_the_path}" in message
+        assert "PYTHONPATH" in message
+
+
+def test_one_resolver_for_envs_and_experts(in_folder_off_the_path) -> None:
+    (in_folder_off_the_path / "mentor_test_resolver.py").write_text(CWD_MODULE)
+    try:
+        assert resolve_entry_point("mentor_test_resolver:expert", "expert").__name__ == "expert"
+        with pytest.raises(ConfigError, match=r"has no attribute 'expertt' \(did you mean: expert"):
+            resolve_entry_point("mentor_test_resolver:expertt", "expert", ConfigError)
+        with pytest.raises(UnknownEnvError, match=r"is not of the form 'package\.module:name'"):
+            resolve_entry_point("mentor_test_resolver:", "env")
+    finally:
+        sys.modules.pop("mentor_test_resolver", None)
 
 
 def test_native_vectorization_without_a_native_env_is_a_config_error() -> None:

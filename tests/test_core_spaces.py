@@ -4,8 +4,14 @@ import numpy as np
 import pytest
 from gymnasium import spaces
 
-from mentor.core.spaces import obs_encoder, space_from_json, space_to_json, to_env_actions
-from mentor.errors import EnvError
+from mentor.core.spaces import (
+    check_action_space,
+    obs_encoder,
+    space_from_json,
+    space_to_json,
+    to_env_actions,
+)
+from mentor.errors import EnvError, UnsupportedSpaceError
 
 
 def test_discrete_observations_become_one_hot_respecting_start() -> None:
@@ -71,6 +77,45 @@ def test_spaces_survive_a_json_round_trip(space) -> None:
     assert space_from_json(space_to_json(space)) == space
 
 
-def test_unsupported_observation_space_is_a_clear_error() -> None:
-    with pytest.raises(EnvError, match="not supported; supported: Box"):
-        obs_encoder(spaces.Text(5))
+@pytest.mark.parametrize(
+    "space",
+    [
+        spaces.Text(5),
+        spaces.Tuple((spaces.Discrete(3), spaces.Discrete(2))),
+        spaces.Sequence(spaces.Discrete(3)),
+        spaces.Graph(spaces.Box(0, 1, (2,)), None),
+    ],
+    ids=["Text", "Tuple", "Sequence", "Graph"],
+)
+def test_unsupported_observation_space_names_it_and_the_supported_ones(space) -> None:
+    kind = type(space).__name__
+    with pytest.raises(UnsupportedSpaceError) as info:
+        obs_encoder(space)
+    message = str(info.value)
+    assert f"the observation space is a {kind} space" in message
+    assert "not support yet; supported: Box, Discrete, MultiDiscrete, MultiBinary, Dict" in message
+    assert "Gymnasium API" not in message
+
+
+def test_unsupported_space_inside_a_dict_names_the_entry() -> None:
+    space = spaces.Dict({"x": spaces.Box(0, 1, (2,)), "cards": spaces.Tuple((spaces.Discrete(3),))})
+    pattern = "entry 'cards' of the observation space is a Tuple space"
+    with pytest.raises(UnsupportedSpaceError, match=pattern):
+        obs_encoder(space)
+
+
+def test_unsupported_action_space_names_it_and_the_supported_ones() -> None:
+    with pytest.raises(
+        UnsupportedSpaceError,
+        match=r"the action space is a Tuple space \(Tuple\(Discrete\(2\), Discrete\(3\)\)\), "
+        "which mentor does not support yet; supported: Discrete, Box, MultiDiscrete, MultiBinary",
+    ):
+        check_action_space(spaces.Tuple((spaces.Discrete(2), spaces.Discrete(3))))
+
+
+def test_something_that_is_not_a_space_is_not_called_unsupported() -> None:
+    with pytest.raises(
+        EnvError, match="the observation space is a NoneType, not a gymnasium"
+    ) as info:
+        obs_encoder(None)
+    assert not isinstance(info.value, UnsupportedSpaceError)

@@ -11,7 +11,7 @@ from collections.abc import Callable
 import numpy as np
 from gymnasium import spaces
 
-from mentor.errors import EnvError
+from mentor.errors import EnvError, UnsupportedSpaceError
 
 SUPPORTED_OBS = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary, spaces.Dict)
 SUPPORTED_ACTIONS = (spaces.Discrete, spaces.Box, spaces.MultiDiscrete, spaces.MultiBinary)
@@ -24,8 +24,31 @@ def is_image(space: spaces.Space) -> bool:
     return isinstance(space, spaces.Box) and space.dtype == np.uint8 and len(space.shape) == 3
 
 
+def _names(kinds: tuple[type, ...]) -> str:
+    return ", ".join(kind.__name__ for kind in kinds)
+
+
+def unsupported_space(what: str, space: object, supported: str) -> EnvError:
+    """The error for a valid space mentor does not support yet (``UnsupportedSpaceError``): its
+    kind, and the supported ones; for something that is not a space at all, an ``EnvError``."""
+    if not isinstance(space, spaces.Space):
+        return EnvError(f"{what} is a {type(space).__name__}, not a gymnasium.spaces.Space")
+    return UnsupportedSpaceError(
+        f"{what} is a {type(space).__name__} space ({space}), which mentor does not support yet; "
+        f"supported: {supported}"
+    )
+
+
 def obs_encoder(space: spaces.Space) -> tuple[Encoder, tuple[int, ...]]:
-    """A function from a batch of observations (first axis: envs) to one array, and its shape."""
+    """A function from a batch of observations (first axis: envs) to one array, and its shape.
+
+    A space mentor does not support yet (Tuple, Sequence, Graph, Text, ...) raises
+    ``UnsupportedSpaceError`` naming it, and the Dict entry it is in.
+    """
+    return _obs_encoder(space, "the observation space")
+
+
+def _obs_encoder(space: spaces.Space, what: str) -> tuple[Encoder, tuple[int, ...]]:
     if is_image(space):
         return (lambda obs: np.asarray(obs)), space.shape
     if isinstance(space, spaces.Box):
@@ -51,9 +74,16 @@ def obs_encoder(space: spaces.Space) -> tuple[Encoder, tuple[int, ...]]:
 
         return multi_onehot, (total,)
     if isinstance(space, spaces.Dict):
-        parts = {key: obs_encoder(sub) for key, sub in space.spaces.items()}
-        if any(is_image(sub) for sub in space.spaces.values()):
-            raise EnvError("Dict observations with image entries are not supported yet")
+        for key, sub in space.spaces.items():
+            if is_image(sub):
+                raise UnsupportedSpaceError(
+                    f"{what} is a Dict space with an image entry '{key}' ({sub}), which mentor "
+                    f"does not support yet; supported: {_names(SUPPORTED_OBS)} (a Dict of "
+                    "non-image entries)"
+                )
+        parts = {
+            key: _obs_encoder(sub, f"entry '{key}' of {what}") for key, sub in space.spaces.items()
+        }
         keys = set(parts)
 
         def concat(obs: object) -> np.ndarray:
@@ -67,10 +97,7 @@ def obs_encoder(space: spaces.Space) -> tuple[Encoder, tuple[int, ...]]:
             return np.concatenate([enc(obs[key]) for key, (enc, _) in parts.items()], axis=1)
 
         return concat, (sum(shape[0] for _, shape in parts.values()),)
-    raise EnvError(
-        f"observation space {space} is not supported; supported: "
-        + ", ".join(s.__name__ for s in SUPPORTED_OBS)
-    )
+    raise unsupported_space(what, space, _names(SUPPORTED_OBS))
 
 
 def describe(space: spaces.Space) -> str:
@@ -82,12 +109,11 @@ def describe(space: spaces.Space) -> str:
     return str(space)
 
 
-def check_action_space(space: spaces.Space, method: str) -> None:
+def check_action_space(space: spaces.Space) -> None:
+    """Raise ``UnsupportedSpaceError`` for an action space mentor does not support yet (which
+    methods support which supported kind is ``methods.configs.check_supported``'s to say)."""
     if not isinstance(space, SUPPORTED_ACTIONS):
-        raise EnvError(
-            f"{method} does not support the action space {space}; supported: "
-            + ", ".join(s.__name__ for s in SUPPORTED_ACTIONS)
-        )
+        raise unsupported_space("the action space", space, _names(SUPPORTED_ACTIONS))
 
 
 def to_env_actions(space: spaces.Space, actions: np.ndarray) -> np.ndarray:

@@ -24,7 +24,6 @@ observation; ``mentor.data.load.save_dataset`` writes it to disk in Minari's for
 
 from __future__ import annotations
 
-import importlib
 import os
 import sys
 from collections.abc import Callable
@@ -37,7 +36,7 @@ from gymnasium import spaces
 from gymnasium.wrappers import TimeLimit
 
 from mentor.data.dataset import Dataset
-from mentor.envs.resolve import make_env, spec
+from mentor.envs.resolve import make_env, resolve_entry_point, spec
 from mentor.errors import ConfigError, DatasetError, EnvError
 
 Policy = Callable[[np.ndarray | dict], np.ndarray]
@@ -63,31 +62,10 @@ def policy_from(spec_: str) -> Policy:
             f"expert '{spec_}' is neither an existing run/checkpoint folder nor "
             "'package.module:function'"
         )
-    try:
-        module = _import(module_name)
-    except ImportError as exc:
-        raise ConfigError(
-            f"expert '{spec_}': cannot import module '{module_name}' ({exc})"
-        ) from None
-    function = getattr(module, name, None)
-    if function is None:
-        raise ConfigError(f"expert '{spec_}': module '{module_name}' has no attribute '{name}'")
+    function = resolve_entry_point(spec_, "expert", ConfigError)
     if not callable(function):
         raise ConfigError(f"expert '{spec_}' is a {type(function).__name__}, not a function")
     return _named(function, spec_)
-
-
-def _import(module_name: str) -> Any:
-    """Import a module, also from the working folder (as ``python -m`` would): the ``mentor``
-    command does not put it on the path."""
-    try:
-        return importlib.import_module(module_name)
-    except ModuleNotFoundError:
-        cwd = os.getcwd()
-        if cwd in sys.path:
-            raise
-        sys.path.insert(0, cwd)
-        return importlib.import_module(module_name)
 
 
 def _named(function: Policy, name: str) -> Policy:

@@ -36,7 +36,7 @@ from rich.text import Text
 
 from mentor.core.spaces import check_action_space, obs_encoder
 from mentor.envs.resolve import make_env
-from mentor.errors import EnvError, UnknownEnvError
+from mentor.errors import EnvError, MissingPackageError, UnknownEnvError, UnsupportedSpaceError
 
 Severity = Literal["error", "warning"]
 
@@ -54,6 +54,7 @@ class CheckResult:
     passed: bool
     message: str
     severity: Severity = "error"
+    unsupported: bool = False  # failed for a valid space mentor does not support yet
 
 
 @dataclass
@@ -322,6 +323,8 @@ def _check_observation_space(env: gym.Env) -> CheckResult:
     name = "observation space"
     try:
         obs_encoder(env.observation_space)  # the encoder training uses decides what is supported
+    except UnsupportedSpaceError as exc:
+        return CheckResult(name, False, str(exc), unsupported=True)
     except EnvError as exc:
         return CheckResult(name, False, str(exc))
     return CheckResult(name, True, str(env.observation_space))
@@ -331,7 +334,9 @@ def _check_action_space(env: gym.Env) -> CheckResult:
     """The action space is one mentor's policies can produce."""
     name = "action space"
     try:
-        check_action_space(env.action_space, "mentor")
+        check_action_space(env.action_space)
+    except UnsupportedSpaceError as exc:
+        return CheckResult(name, False, str(exc), unsupported=True)
     except EnvError as exc:
         return CheckResult(name, False, str(exc))
     return CheckResult(name, True, str(env.action_space))
@@ -645,15 +650,16 @@ def check_env(
     """Run Gymnasium's checker and mentor's own checks on an env and report every result.
 
     ``env_id`` is a registered id or a ``package.module:ClassName`` entry point, made with
-    ``kwargs``. An unknown id raises ``UnknownEnvError``; anything else a broken env does becomes
-    a failed check in the report, never an exception. ``full=False`` skips Gymnasium's checker
+    ``kwargs``. An unknown id raises ``UnknownEnvError``, an env that needs a package not
+    installed here ``MissingPackageError``; anything else a broken env does becomes a failed check
+    in the report, never an exception. ``full=False`` skips Gymnasium's checker
     and the determinism rerun: the quick API checks ``preflight`` runs before training.
     """
     report = CheckReport(env_id)
     make = partial(make_env, env_id, kwargs)
     try:
         env = make()
-    except UnknownEnvError:
+    except (UnknownEnvError, MissingPackageError):
         raise
     except Exception as exc:
         report.results.append(CheckResult("make", False, f"making the env raised {_describe(exc)}"))
@@ -689,17 +695,30 @@ def check_env(
 def preflight(
     env_id: str, kwargs: dict[str, Any] | None = None, num_steps: int = 64, finite: bool = True
 ) -> None:
-    """Before training: raise ``EnvError`` naming each failed API check, so a broken env is
-    reported as such instead of as a traceback from inside the vector env. ``finite=False``
-    (the experiment's ``env.check_finite: false``) lets NaN and infinity through."""
+    """Before training: raise an ``EnvError`` that says what is wrong, so a broken env is reported
+    as such instead of as a traceback from inside the vector env. ``finite=False`` (the
+    experiment's ``env.check_finite: false``) lets NaN and infinity through.
+
+    An env that needs a package not installed here raises ``MissingPackageError``; one with a
+    valid space mentor does not support yet ``UnsupportedSpaceError``; one that cannot be made
+    ``EnvError`` with what making it raised; one that breaks the API ``EnvError`` naming each
+    failed check.
+    """
     report = check_env(env_id, kwargs, num_steps=num_steps, full=False)
     failures = [r for r in report.failures if finite or r.name != "finite values"]
-    if failures:
-        problems = "; ".join(f"{r.name}: {r.message}" for r in failures)
-        raise EnvError(
-            f"env '{env_id}' breaks the Gymnasium API ({problems}); "
-            f"'mentor check-env {env_id}' shows the full report"
+    unsupported = [r for r in failures if r.unsupported]
+    broken = [r for r in failures if not r.unsupported]
+    details = f"'mentor check-env {env_id}' shows the full report"
+    api = "; ".join(f"{r.name}: {r.message}" for r in broken)
+    if unsupported:
+        also = f"; it also breaks the Gymnasium API ({api})" if broken else ""
+        raise UnsupportedSpaceError(
+            f"env '{env_id}': {'; '.join(r.message for r in unsupported)}{also}; {details}"
         )
+    if [r.name for r in broken] == ["make"]:
+        raise EnvError(f"env '{env_id}' cannot be made: {broken[0].message}; {details}")
+    if broken:
+        raise EnvError(f"env '{env_id}' breaks the Gymnasium API ({api}); {details}")
 
 
 def render_report(report: CheckReport, console: Console) -> None:
@@ -723,6 +742,12 @@ def render_report(report: CheckReport, console: Console) -> None:
     warned = f", with {warns} warning{'s' if warns != 1 else ''}" if warns else ""
     if report.ok:
         verdict = Text(f"✓ {report.env_id} passed{warned}: mentor can train on it.", "green")
+    elif all(r.unsupported for r in report.failures):
+        verdict = Text(
+            f"✗ {report.env_id} uses a space mentor does not support yet{warned}: mentor cannot "
+            "train on it.",
+            "bold red",
+        )
     else:
         verdict = Text(
             f"✗ {report.env_id} failed {errors} check{'s' if errors != 1 else ''}{warned}: "
