@@ -97,9 +97,13 @@ def check_envs(experiment: Experiment, say: bool = False) -> None:
     )
     for env_id, kwargs in [train] if validation == train else [train, validation]:
         spec(env_id)  # an unknown env id fails here, with close matches, before a folder is made
+        if not experiment.env.preflight:
+            continue
         # so does an env that breaks the API, naming the failed check
         status(f"checking env {env_id} (a short rollout)", say)
-        preflight(env_id, kwargs, finite=experiment.env.check_finite)
+        env = experiment.env
+        restartable = env.vectorization == "async" and env.max_restarts > 0
+        preflight(env_id, kwargs, finite=env.check_finite, restartable=restartable)
     with closing(make_env(experiment.env.id, experiment.env.kwargs)) as env:
         check_supported(experiment.method.name, env.action_space)  # before any env is stepped
 

@@ -55,6 +55,11 @@ class EnvConfig(Section):
     check_finite: bool = Field(
         True, description="Stop with an error when an observation or reward is NaN or infinite."
     )
+    preflight: bool = Field(
+        True,
+        description="Check the env's API on a short random rollout before the run folder is "
+        "made (an env that only raises is a warning with async's restartable workers).",
+    )
     max_restarts: int = Field(
         3,
         ge=0,

@@ -390,3 +390,24 @@ def test_the_start_of_a_run_says_what_is_happening(tmp_path) -> None:
         "training ppo on CartPole-v1",
     ]
     shutil.rmtree(tmp_path / "ppo-CartPole-v1")
+
+
+def test_preflight_lets_async_restart_an_env_that_only_raises(tmp_path, capsys) -> None:
+    """The 64-step pre-flight refused an env that raises early even with restartable async
+    workers, with no opt-out (FAULT-14 before training)."""
+    count = tmp_path / "failures"
+    crashing = [
+        "env.id=mentor.envs.faulty:CrashingEnv",
+        f"env.kwargs={{crash_at_step: 10, times: 2, count_file: {count}}}",
+        "env.num_envs=2",
+    ]
+    with pytest.raises(EnvError, match=r"breaks the Gymnasium API \(rollout: step 9 raised"):
+        mentor.train(tiny(tmp_path, *crashing, "env.vectorization=sync"))
+    count.unlink()
+    result = mentor.train(tiny(tmp_path, *crashing, "env.vectorization=async", "name=a"))
+    assert "its async workers restart it" in capsys.readouterr().err
+    manifest = json.loads((result.run_dir / "manifest.json").read_text())
+    assert len(manifest["env_restarts"]) == 1  # the second failure, in training
+    count.unlink()
+    with pytest.raises(RuntimeError, match="CrashingEnv crashed"):  # in training: no preflight
+        mentor.train(tiny(tmp_path, *crashing, "env.vectorization=sync", "env.preflight=false"))

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import sys
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -693,11 +694,17 @@ def check_env(
 
 
 def preflight(
-    env_id: str, kwargs: dict[str, Any] | None = None, num_steps: int = 64, finite: bool = True
+    env_id: str,
+    kwargs: dict[str, Any] | None = None,
+    num_steps: int = 64,
+    finite: bool = True,
+    restartable: bool = False,
 ) -> None:
     """Before training: raise an ``EnvError`` that says what is wrong, so a broken env is reported
     as such instead of as a traceback from inside the vector env. ``finite=False`` (the
-    experiment's ``env.check_finite: false``) lets NaN and infinity through.
+    experiment's ``env.check_finite: false``) lets NaN and infinity through. ``restartable``
+    (async workers that restart a failing env) turns an env that merely raises during the
+    rollout into a warning: training restarts it, as it would any later failure.
 
     An env that needs a package not installed here raises ``MissingPackageError``; one with a
     valid space mentor does not support yet ``UnsupportedSpaceError``; one that cannot be made
@@ -706,6 +713,13 @@ def preflight(
     """
     report = check_env(env_id, kwargs, num_steps=num_steps, full=False)
     failures = [r for r in report.failures if finite or r.name != "finite values"]
+    if restartable and [r.name for r in failures] == ["rollout"]:
+        print(
+            f"warning: env '{env_id}': {failures[0].message}; its async workers restart it "
+            "when it fails in training (env.max_restarts)",
+            file=sys.stderr,
+        )
+        return
     unsupported = [r for r in failures if r.unsupported]
     broken = [r for r in failures if not r.unsupported]
     details = f"'mentor check-env {env_id}' shows the full report"
