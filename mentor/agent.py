@@ -11,8 +11,7 @@ from gymnasium import spaces
 
 from mentor.core.spaces import describe, obs_encoder, space_from_json, space_to_json, to_env_actions
 from mentor.errors import CheckpointError, ConfigError, EnvError, ObservationError
-from mentor.experiment import AgentConfig, Experiment
-from mentor.methods import build_networks
+from mentor.experiment import AgentConfig, Experiment, method_module
 from mentor.runs import checkpoint
 
 
@@ -39,6 +38,7 @@ class Agent:
         cls, experiment: Experiment, obs_space: spaces.Space, act_space: spaces.Space
     ) -> Agent:
         """A freshly initialised agent: the method's networks for the env's spaces."""
+        build_networks = method_module(experiment.method.name).build_networks
         policy = build_networks(experiment, obs_space, act_space)
         return cls(policy, obs_space, act_space, experiment)
 

@@ -22,9 +22,14 @@ from mentor.envs.resolve import make_env, spec
 from mentor.errors import CheckpointError, ConfigError
 from mentor.evaluation.evaluate import run_episodes
 from mentor.evaluation.statistics import EvalSummary, summarize
-from mentor.experiment import Experiment, apply_overrides, load_yaml, parse
-from mentor.methods import train_function
-from mentor.methods.configs import check_supported
+from mentor.experiment import (
+    Experiment,
+    apply_overrides,
+    check_supported,
+    load_yaml,
+    method_module,
+    parse,
+)
 from mentor.runs import checkpoint
 from mentor.runs.folder import RunFolder
 from mentor.runs.logger import status
@@ -56,7 +61,7 @@ def train(experiment: Experiment | dict[str, Any] | str | Path, overwrite: bool 
     say = experiment.logging.progress
     stop = GracefulStop()
     with stop:
-        if experiment.method.name in ("bc", "gail") and experiment.data.path is None:
+        if type(experiment.method).needs_data and experiment.data.path is None:
             raise ConfigError(
                 f"method {experiment.method.name} learns from a dataset: set data.path (a "
                 "dataset folder, a Minari dataset id, or a .csv/.parquet table)"
@@ -77,7 +82,7 @@ def train(experiment: Experiment | dict[str, Any] | str | Path, overwrite: bool 
                 },
             )
             status(f"training {experiment.method.name} on {experiment.env.id}", say)
-            return train_function(experiment.method.name)(experiment, run)
+            return method_module(experiment.method.name).train(experiment, run)
         except BaseException as exc:
             if run.manifest.get("stop_reason") is None:  # failed before the loop recorded it
                 run.finish(f"error: {exc}" if str(exc) else f"error: {type(exc).__name__}")
@@ -128,7 +133,7 @@ def resume(run_dir: str | Path, overrides: list[str] | None = None) -> Result:
             if overrides:
                 previous = run.manifest.get("resume_overrides", [])
                 run.update(resume_overrides=[*previous, *overrides])
-            return train_function(experiment.method.name)(experiment, run, point)
+            return method_module(experiment.method.name).train(experiment, run, point)
         except BaseException as exc:
             if run.manifest.get("stop_reason") is None:  # failed before the loop recorded it
                 run.finish(f"error: {exc}" if str(exc) else f"error: {type(exc).__name__}")

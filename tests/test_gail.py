@@ -18,9 +18,8 @@ from mentor.data.load import save_dataset
 from mentor.data.record import policy_from, record
 from mentor.envs.resolve import make_env
 from mentor.errors import DatasetError
-from mentor.experiment import build
+from mentor.experiment import GAILConfig, build
 from mentor.methods import gail
-from mentor.methods.configs import GAILConfig
 
 QUIET = ["logging.progress=false", "logging.tensorboard=false"]
 RANDOM_RETURN, EXPERT_RETURN = 22.0, 500.0  # CartPole-v1: a uniformly random policy, the best

@@ -13,7 +13,7 @@ from mentor.core.activations import ACTIVATIONS
 from mentor.core.distributions import ActionDist, make_dist
 from mentor.core.normalize import ObsNormalizer
 from mentor.core.spaces import is_image, obs_encoder
-from mentor.experiment import NetworkConfig
+from mentor.sections import NetworkConfig
 
 
 def mlp(in_size: int, hidden_sizes: list[int], activation: str) -> nn.Sequential:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from mentor.experiment import Schedule, ScheduleOrValue
+from mentor.sections import Schedule, ScheduleOrValue
 
 
 def value_at(schedule: ScheduleOrValue, progress: float) -> float:

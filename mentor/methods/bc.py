@@ -82,9 +82,8 @@ from mentor.core.vec_env import VecEnv
 from mentor.data.dataset import Dataset, kfold, split
 from mentor.errors import ConfigError, NonFiniteError
 from mentor.evaluation.statistics import EvalSummary
-from mentor.experiment import Experiment
+from mentor.experiment import BCConfig, Experiment
 from mentor.methods import ppo, sac
-from mentor.methods.configs import BCConfig
 from mentor.methods.sac import LOG_2, LOG_STD_MAX, LOG_STD_MIN, SACNetworks
 from mentor.runs.checkpoint import ResumePoint
 from mentor.runs.folder import RunFolder, write_json

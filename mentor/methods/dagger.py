@@ -58,7 +58,7 @@ from mentor.data.dataset import Dataset, split
 from mentor.data.record import Policy as ExpertPolicy
 from mentor.data.record import policy_from, record
 from mentor.errors import ConfigError, DatasetError
-from mentor.experiment import Experiment
+from mentor.experiment import DAggerConfig, Experiment
 from mentor.methods.bc import (
     Policy,
     build_networks,
@@ -71,7 +71,6 @@ from mentor.methods.bc import (
     samples,
     score_name,
 )
-from mentor.methods.configs import DAggerConfig
 from mentor.runs.checkpoint import ResumePoint
 from mentor.runs.folder import RunFolder
 from mentor.runs.session import Result, Steps, TrainingSession, training_setup

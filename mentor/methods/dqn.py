@@ -27,8 +27,7 @@ from mentor.core.replay import ReplayBuffer
 from mentor.core.schedules import value_at
 from mentor.core.vec_env import VecEnv
 from mentor.errors import NonFiniteError
-from mentor.experiment import Experiment, NetworkConfig
-from mentor.methods.configs import DQNConfig
+from mentor.experiment import DQNConfig, Experiment, NetworkConfig
 from mentor.runs.checkpoint import ResumePoint
 from mentor.runs.folder import RunFolder
 from mentor.runs.session import Result, TrainingSession, training_setup

@@ -87,9 +87,8 @@ from mentor.core.storage import RolloutStorage
 from mentor.core.vec_env import VecEnv
 from mentor.data.dataset import Dataset
 from mentor.errors import ConfigError, NonFiniteError
-from mentor.experiment import Experiment
+from mentor.experiment import Experiment, GAILConfig
 from mentor.methods import ppo
-from mentor.methods.configs import GAILConfig
 from mentor.methods.ppo import build_networks
 from mentor.runs.checkpoint import ResumePoint
 from mentor.runs.folder import RunFolder

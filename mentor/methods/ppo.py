@@ -34,8 +34,7 @@ from mentor.core.schedules import value_at
 from mentor.core.storage import RolloutStorage
 from mentor.core.vec_env import VecEnv
 from mentor.errors import NonFiniteError
-from mentor.experiment import Experiment
-from mentor.methods.configs import PPOConfig
+from mentor.experiment import Experiment, PPOConfig
 from mentor.runs.checkpoint import ResumePoint
 from mentor.runs.folder import RunFolder
 from mentor.runs.session import Result, TrainingSession, training_setup

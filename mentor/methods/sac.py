@@ -48,8 +48,7 @@ from mentor.core.replay import ReplayBuffer
 from mentor.core.schedules import value_at
 from mentor.core.vec_env import VecEnv
 from mentor.errors import ConfigError, NonFiniteError
-from mentor.experiment import Experiment, ExplorationConfig, NetworkConfig
-from mentor.methods.configs import SACConfig
+from mentor.experiment import Experiment, ExplorationConfig, NetworkConfig, SACConfig
 from mentor.runs.checkpoint import ResumePoint
 from mentor.runs.folder import RunFolder
 from mentor.runs.session import Result, TrainingSession, training_setup

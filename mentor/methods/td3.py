@@ -32,8 +32,7 @@ from mentor.core.replay import ReplaySample
 from mentor.core.schedules import value_at
 from mentor.core.vec_env import VecEnv
 from mentor.errors import ConfigError, NonFiniteError
-from mentor.experiment import ActionNoiseConfig, Experiment, NetworkConfig
-from mentor.methods.configs import TD3Config
+from mentor.experiment import ActionNoiseConfig, Experiment, NetworkConfig, TD3Config
 from mentor.runs.checkpoint import ResumePoint
 from mentor.runs.folder import RunFolder
 from mentor.runs.session import Result, TrainingSession, training_setup

@@ -1,28 +1,52 @@
 """Every method's hyperparameters: one typed section per method, chosen by ``method.name``.
 
+A method's config class is its registration: it carries what the rest of mentor asks about the
+method, and every list of methods is derived from ``METHODS`` below.
+
+    name               its ``method.name`` (the ``Literal`` field's default)
+    module             the module with ``train(experiment, run, resume)`` and ``build_networks``
+    needs_data         whether it learns from ``data.path`` (bc, gail)
+    supported_actions  the action spaces it handles (names of Gymnasium space classes)
+    exploration        the ``exploration`` fields it reads
+    check(experiment)  its rules across sections (a rollout that splits into minibatches, ...)
+
+Adding a method is its file in ``mentor/methods/``, its config class here (listed in
+``METHODS``) and a preset in ``mentor/presets/<name>.yaml``; a class that lacks one of these is
+refused when this module is imported, naming what is missing.
+
 Torch-free on purpose: validating an experiment (and ``mentor --help``) must not import torch.
-Each method file imports its config from here; ``supported_actions`` and ``exploration`` say
-which action spaces the method handles and which ``exploration`` fields it reads.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar, Literal
+import importlib
+from importlib import resources
+from types import ModuleType
+from typing import TYPE_CHECKING, Annotated, ClassVar, Literal, Union
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, field_validator
 
-from mentor.config import Schedule, ScheduleOrValue, Section, schedule_start
-from mentor.errors import ConfigError
+from mentor.errors import ConfigError, did_you_mean
+from mentor.sections import Schedule, ScheduleOrValue, Section, positive_start
 
-
-def positive_start(value: ScheduleOrValue, info: ValidationInfo) -> ScheduleOrValue:
-    """A field validator (so the error's path names the field) for positive rates."""
-    if schedule_start(value) <= 0:
-        raise ValueError(f"{info.field_name} must be > 0, got {schedule_start(value)}")
-    return value
+if TYPE_CHECKING:
+    from mentor.experiment.schema import Experiment
 
 
-class PPOConfig(Section):
+class MethodSection(Section):
+    """What every method's section declares (see the module docstring)."""
+
+    name: str
+    module: ClassVar[str]
+    needs_data: ClassVar[bool] = False
+    supported_actions: ClassVar[tuple[str, ...]]
+    exploration: ClassVar[tuple[str, ...]] = ()
+
+    def check(self, experiment: Experiment) -> None:
+        """Rules across sections; raise ValueError naming the fields and values. None here."""
+
+
+class PPOConfig(MethodSection):
     """Step 6: Proximal Policy Optimization (Schulman et al. 2017) with GAE."""
 
     name: Literal["ppo"] = Field("ppo", description="The method.")
@@ -50,11 +74,21 @@ class PPOConfig(Section):
 
     _positive = field_validator("learning_rate", "clip_coef")(positive_start)
 
+    module: ClassVar[str] = "mentor.methods.ppo"
     supported_actions: ClassVar = ("Discrete", "Box", "MultiDiscrete", "MultiBinary")
     exploration: ClassVar = ("entropy_coef",)
 
+    def check(self, experiment: Experiment) -> None:
+        batch = experiment.env.num_envs * self.num_steps
+        if batch % self.num_minibatches:
+            raise ValueError(
+                f"the rollout of env.num_envs * method.num_steps = {experiment.env.num_envs} * "
+                f"{self.num_steps} = {batch} steps does not split into "
+                f"method.num_minibatches = {self.num_minibatches} equal minibatches"
+            )
 
-class OffPolicyConfig(Section):
+
+class OffPolicyConfig(MethodSection):
     """What DQN, SAC and TD3 share: a replay buffer and an update-to-data ratio."""
 
     learning_rate: ScheduleOrValue = Field(3e-4, description="Adam step size, number or schedule.")
@@ -81,6 +115,19 @@ class OffPolicyConfig(Section):
     adam_eps: float = Field(1e-8, gt=0, description="Adam's epsilon.")
 
     _positive = field_validator("learning_rate")(positive_start)
+
+    def check(self, experiment: Experiment) -> None:
+        if self.batch_size > self.buffer_size:
+            raise ValueError(
+                f"method.batch_size {self.batch_size} is larger than method.buffer_size "
+                f"{self.buffer_size}"
+            )
+        if self.learning_starts >= experiment.stopping.total_steps:
+            raise ValueError(
+                f"method.learning_starts {self.learning_starts} is not below "
+                f"stopping.total_steps {experiment.stopping.total_steps}: training would never "
+                "update"
+            )
 
 
 class DQNConfig(OffPolicyConfig):
@@ -109,6 +156,7 @@ class DQNConfig(OffPolicyConfig):
         0.4, description="Importance-sampling correction, usually annealed to 1."
     )
 
+    module: ClassVar[str] = "mentor.methods.dqn"
     supported_actions: ClassVar = ("Discrete",)
     exploration: ClassVar = ("epsilon",)
 
@@ -122,6 +170,7 @@ class SACConfig(OffPolicyConfig):
         1, ge=1, description="Gradient steps between Polyak target updates."
     )
 
+    module: ClassVar[str] = "mentor.methods.sac"
     supported_actions: ClassVar = ("Box", "Discrete")
     exploration: ClassVar = ("alpha", "alpha_init", "target_entropy")
 
@@ -138,11 +187,12 @@ class TD3Config(OffPolicyConfig):
     )
     target_noise_clip: float = Field(0.5, ge=0, description="Clip of that noise.")
 
+    module: ClassVar[str] = "mentor.methods.td3"
     supported_actions: ClassVar = ("Box",)
     exploration: ClassVar = ("action_noise",)
 
 
-class BCConfig(Section):
+class BCConfig(MethodSection):
     """Step 6 from data: behaviour cloning, supervised learning of actions from observations
     (classification for discrete actions, regression for continuous ones)."""
 
@@ -173,6 +223,8 @@ class BCConfig(Section):
         "from the result with agent.init: ppo (actor-critic) or sac (squashed Gaussian actor).",
     )
 
+    module: ClassVar[str] = "mentor.methods.bc"
+    needs_data: ClassVar[bool] = True
     supported_actions: ClassVar = ("Discrete", "Box", "MultiDiscrete", "MultiBinary")
     exploration: ClassVar = ()
 
@@ -194,6 +246,9 @@ class DAggerConfig(BCConfig):
         description="Probability of acting with the expert, over the rounds (round 1: start).",
     )
     max_epochs: int = Field(50, ge=1, description="Passes over the data per round at most.")
+
+    module: ClassVar[str] = "mentor.methods.dagger"
+    needs_data: ClassVar[bool] = False  # data.path is optional: the expert records D0 otherwise
 
 
 class GAILConfig(PPOConfig):
@@ -228,35 +283,83 @@ class GAILConfig(PPOConfig):
         ),
     )
 
+    module: ClassVar[str] = "mentor.methods.gail"
+    needs_data: ClassVar[bool] = True
+
     @property
     def uses_absorbing(self) -> bool:
         return self.reward == "airl" if self.absorbing is None else self.absorbing
 
 
+# --- the registry ------------------------------------------------------------------------------
+
+# One entry per method: everything else that lists methods is derived from this tuple.
+METHODS: tuple[type[MethodSection], ...] = (
+    PPOConfig,
+    DQNConfig,
+    SACConfig,
+    TD3Config,
+    BCConfig,
+    DAggerConfig,
+    GAILConfig,
+)
+
+
+def _registered(methods: tuple[type[MethodSection], ...]) -> dict[str, type[MethodSection]]:
+    """name -> config class; refuses a class that lacks what a method must declare."""
+    presets = resources.files("mentor") / "presets"
+    out: dict[str, type[MethodSection]] = {}
+    for cls in methods:
+        name = cls.model_fields["name"].default
+        missing = [
+            what
+            for what, ok in (
+                ("a default for its 'name' field", isinstance(name, str)),
+                ("a module (ClassVar 'module')", isinstance(getattr(cls, "module", None), str)),
+                ("supported action spaces", bool(getattr(cls, "supported_actions", ()))),
+                (f"a preset file presets/{name}.yaml", (presets / f"{name}.yaml").is_file()),
+            )
+            if not ok
+        ]
+        if missing:
+            raise TypeError(
+                f"method config {cls.__name__} is registered without {', '.join(missing)}"
+            )
+        if name in out:
+            raise TypeError(f"method name '{name}' is registered twice ({out[name].__name__})")
+        out[name] = cls
+    return out
+
+
+METHOD_CONFIGS: dict[str, type[MethodSection]] = _registered(METHODS)
+# The experiment's method section: one of the registered configs, chosen by its name.
+MethodConfig = Annotated[Union[METHODS], Field(discriminator="name")]  # noqa: UP007
+
+
+def method_config(name: str) -> type[MethodSection]:
+    """The config class of a method; a ConfigError with close matches for an unknown name."""
+    if name not in METHOD_CONFIGS:
+        raise ConfigError(
+            f"unknown method '{name}'"
+            + did_you_mean(name, METHOD_CONFIGS)
+            + f"; methods: {', '.join(METHOD_CONFIGS)}"
+        )
+    return METHOD_CONFIGS[name]
+
+
+def method_module(name: str) -> ModuleType:
+    """The module of a method (imported on first use: it imports torch)."""
+    return importlib.import_module(method_config(name).module)
+
+
 def check_supported(method: str, action_space: object) -> None:
     """Refuse an action space the method cannot act in, naming the methods that can."""
     kind = type(action_space).__name__
-    if kind not in METHOD_CONFIGS[method].supported_actions:
+    supported = method_config(method).supported_actions
+    if kind not in supported:
         able = [name for name, cfg in METHOD_CONFIGS.items() if kind in cfg.supported_actions]
         raise ConfigError(
             f"method {method} does not support the action space {action_space} ({kind}); "
-            f"{method} supports {', '.join(METHOD_CONFIGS[method].supported_actions)}"
+            f"{method} supports {', '.join(supported)}"
             + (f"; methods that support {kind}: {', '.join(able)}" if able else "")
         )
-
-
-MethodConfig = Annotated[
-    PPOConfig | DQNConfig | SACConfig | TD3Config | BCConfig | DAggerConfig | GAILConfig,
-    Field(discriminator="name"),
-]
-METHOD_CONFIGS: dict[str, type[Section]] = {
-    "ppo": PPOConfig,
-    "dqn": DQNConfig,
-    "sac": SACConfig,
-    "td3": TD3Config,
-    "bc": BCConfig,
-    "dagger": DAggerConfig,
-    "gail": GAILConfig,
-}
-# Methods that learn from a dataset (the experiment's data section) rather than from reward.
-FROM_DATA = ("bc", "dagger", "gail")

@@ -1,0 +1,309 @@
+"""The experiment: every section of the training workflow as a typed, validated model.
+
+Every field has a default and a description; unknown keys are errors, and a bad value names the
+field, the value and what is allowed. The method's section is one of the registered method
+configs (``mentor.experiment.methods``), whose ``check`` holds its rules across sections.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import Field, model_validator
+
+from mentor.errors import did_you_mean
+from mentor.experiment.methods import METHOD_CONFIGS, MethodConfig, PPOConfig
+from mentor.sections import NetworkConfig, Schedule, ScheduleOrValue, Section
+
+
+class EnvConfig(Section):
+    """Step 1: the environment the agent trains in."""
+
+    id: str = Field(
+        "CartPole-v1",
+        description="A registered Gymnasium id, or an entry point 'package.module:ClassName'.",
+    )
+    kwargs: dict[str, Any] = Field(
+        default_factory=dict, description="Keyword arguments given to the env's constructor."
+    )
+    num_envs: int = Field(8, ge=1, le=4096, description="Copies of the env stepped together.")
+    vectorization: Literal["auto", "native", "sync", "async"] = Field(
+        "auto",
+        description=(
+            "auto: the env's own vectorized implementation when it has one and num_envs >= 8 "
+            "(below that a plain loop is faster), else sync. "
+            "native: require it. sync: one process. async: one process per copy, shared memory."
+        ),
+    )
+    max_episode_steps: int | None = Field(
+        None, ge=1, description="Truncate episodes after this many steps (default: the env's)."
+    )
+    normalize_obs: bool = Field(
+        False, description="Normalize observations with running mean and variance (saved)."
+    )
+    normalize_reward: bool = Field(
+        False, description="Scale rewards by the running std of the discounted return (saved)."
+    )
+    clip_obs: float = Field(10.0, gt=0, description="Clip normalized observations to ±clip_obs.")
+    check_finite: bool = Field(
+        True, description="Stop with an error when an observation or reward is NaN or infinite."
+    )
+    preflight: bool = Field(
+        True,
+        description="Check the env's API on a short random rollout before the run folder is "
+        "made (an env that only raises is a warning with async's restartable workers).",
+    )
+    max_restarts: int = Field(
+        3,
+        ge=0,
+        description=(
+            "async: env workers that raise, hang or die are restarted (their episode is "
+            "truncated) up to this many times in a run; one more stops it with a checkpoint."
+        ),
+    )
+    step_timeout: float | None = Field(
+        60.0, gt=0, description="async: seconds an env may take for a step or reset (None: wait)."
+    )
+
+
+class ValidationEnvConfig(Section):
+    """The env validation runs in, when it differs from the training env."""
+
+    id: str | None = Field(None, description="Env id; default: the training env's id.")
+    kwargs: dict[str, Any] | None = Field(None, description="Kwargs; default: the training env's.")
+
+
+class ValidationConfig(Section):
+    """Step 8: periodic evaluation on separate env copies with other seeds."""
+
+    every_steps: int = Field(10_000, ge=1, description="Validate every this many env steps.")
+    episodes: int = Field(20, ge=1, description="Episodes per validation.")
+    num_envs: int = Field(
+        10, ge=1, description="Validation env copies (the episodes are split evenly among them)."
+    )
+    deterministic: bool = Field(True, description="Act with the mode of the policy, not a sample.")
+    env: ValidationEnvConfig = Field(default_factory=ValidationEnvConfig)
+    seed_offset: int = Field(
+        1_000_000,
+        description=(
+            "Validation envs are seeded with seed + seed_offset, the same seeds at every "
+            "validation, so successive scores differ by the policy, not by the episodes drawn."
+        ),
+    )
+
+
+class AgentConfig(Section):
+    """Steps 2 and 3: the architecture and the initial policy."""
+
+    network: NetworkConfig = Field(default_factory=NetworkConfig)
+    init: str = Field(
+        "random",
+        description=("'random' (seeded), or a run folder or checkpoint folder to start from."),
+    )
+    init_layers: list[str] = Field(
+        default_factory=list,
+        description="Load only parameters whose names start with these prefixes (all if empty).",
+    )
+    freeze: list[str] = Field(
+        default_factory=list,
+        description="Parameters whose names start with these prefixes are not trained.",
+    )
+
+
+class DataConfig(Section):
+    """Step 4 from data: the dataset a method learns from (bc, dagger, gail)."""
+
+    path: str | None = Field(
+        None,
+        description="A dataset folder (mentor record writes them; Minari's format), an "
+        "installed Minari dataset id, or a .csv/.parquet table of decisions.",
+    )
+    observation_columns: list[str] = Field(
+        default_factory=list, description="Table: the feature columns, in order."
+    )
+    action_column: str | None = Field(None, description="Table: the action (label) column.")
+    reward_column: str | None = Field(None, description="Table: a reward column (optional).")
+    episode_column: str | None = Field(
+        None, description="Table: rows with the same value form one episode (default: each row)."
+    )
+    max_episodes: int | None = Field(None, ge=1, description="Use the first N episodes only.")
+    validation_fraction: float = Field(
+        0.2, gt=0, lt=1, description="Episodes held out for validation loss / early stopping."
+    )
+    folds: int | None = Field(
+        None, ge=2, description="k-fold cross-validation over episodes: score per fold, spread."
+    )
+
+
+class ActionNoiseConfig(Section):
+    """Noise added to a deterministic policy's actions (in [-1, 1] units of the action range)."""
+
+    kind: Literal["gaussian", "ornstein_uhlenbeck"] = Field(
+        "gaussian", description="Independent Gaussian, or temporally correlated OU noise."
+    )
+    sigma: ScheduleOrValue = Field(0.1, description="Noise scale, a number or a schedule.")
+    theta: float = Field(
+        0.15,
+        gt=0,
+        description="OU noise: pull back toward zero per env step (dt = 1; from a library "
+        "using dt, theta * dt and sigma * sqrt(dt) are the equivalents).",
+    )
+
+
+class ExplorationConfig(Section):
+    """Step 7: how the agent explores. Each method reads its own fields: ppo entropy_coef;
+    dqn epsilon; sac alpha, alpha_init, target_entropy; td3 action_noise."""
+
+    entropy_coef: ScheduleOrValue = Field(
+        0.0, description="ppo: weight of the entropy bonus, a number or a schedule."
+    )
+    epsilon: ScheduleOrValue = Field(
+        default_factory=lambda: Schedule(kind="linear", start=1.0, end=0.05, fraction=0.1),
+        description="dqn: probability of a random action, a number or a schedule.",
+    )
+    alpha: Annotated[float, Field(ge=0)] | Literal["auto"] = Field(
+        "auto",
+        description="sac: entropy weight; 'auto' tunes it toward target_entropy.",
+    )
+    alpha_init: float = Field(1.0, gt=0, description="sac: the tuned alpha's first value.")
+    target_entropy: float | Literal["auto"] = Field(
+        "auto",
+        description="sac: entropy the tuning aims at; auto: -dim(A) for Box, 0.98 log|A| for "
+        "Discrete.",
+    )
+    action_noise: ActionNoiseConfig = Field(
+        default_factory=ActionNoiseConfig, description="td3: exploration noise on actions."
+    )
+
+
+class EvaluationConfig(Section):
+    """Step 5: the final evaluation written to evaluation.json when training ends."""
+
+    episodes: int = Field(100, ge=0, description="Episodes (0: no final evaluation).")
+    num_envs: int = Field(
+        25, ge=1, description="Env copies (the episodes are split evenly among them)."
+    )
+    deterministic: bool = Field(True, description="Act with the mode of the policy.")
+    success_threshold: float | None = Field(
+        None, description="Return counted as a success (default: the env's reward threshold)."
+    )
+
+
+class PlateauConfig(Section):
+    """Stop when validation return shows no upward trend (one-sided Mann-Kendall test)."""
+
+    window: int = Field(10, ge=4, description="Latest validations the trend test looks at.")
+    alpha: float = Field(
+        0.05, gt=0, lt=1, description="Plateau when the trend's p-value is above this."
+    )
+
+
+class StoppingConfig(Section):
+    """Step 10: when training stops. The first rule met stops it; the reason is recorded."""
+
+    total_steps: int = Field(100_000, ge=1, description="Budget of env steps.")
+    target_return: float | Literal["env"] | None = Field(
+        None,
+        description=(
+            "Stop when the validation mean return reaches this; 'env' uses the env's "
+            "reward_threshold."
+        ),
+    )
+    plateau: PlateauConfig | None = Field(None, description="Stop on a validation plateau.")
+    max_seconds: float | None = Field(None, gt=0, description="Budget of wall-clock seconds.")
+
+
+class CheckpointConfig(Section):
+    """Checkpoints: safetensors + JSON, written atomically."""
+
+    every_steps: int | None = Field(
+        None, ge=1, description="Save every this many env steps (None: only best/ and final/)."
+    )
+    keep_last: int = Field(3, ge=1, description="Periodic checkpoints kept on disk.")
+    keep_best: bool = Field(True, description="Keep the best checkpoint on validation return.")
+
+
+class LoggingConfig(Section):
+    """Where metrics go."""
+
+    csv: bool = Field(True, description="metrics.csv in the run folder.")
+    tensorboard: bool = Field(True, description="TensorBoard events in the run folder.")
+    progress: bool = Field(True, description="A live progress bar on the console.")
+    every_steps: int = Field(
+        1000,
+        ge=1,
+        description="Off-policy methods: env steps between metric rows (on-policy methods log "
+        "once per update).",
+    )
+
+
+class Experiment(Section):
+    """One training run, all ten steps of the workflow."""
+
+    name: str | None = Field(None, description="Run name (default: '<method>-<env id>').")
+    seed: int = Field(0, ge=0, description="Seeds Python, NumPy, torch and the envs.")
+    output_dir: str = Field("runs", description="Run folders are created under this folder.")
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="auto: CUDA when present, else CPU."
+    )
+    num_threads: int | None = Field(
+        1,
+        ge=1,
+        description=(
+            "torch CPU threads. 1 is fastest for small networks and bitwise reproducible; "
+            "None leaves torch's default."
+        ),
+    )
+    env: EnvConfig = Field(default_factory=EnvConfig)
+    validation: ValidationConfig = Field(default_factory=ValidationConfig)
+    agent: AgentConfig = Field(default_factory=AgentConfig)
+    data: DataConfig = Field(default_factory=DataConfig)
+    method: MethodConfig = Field(default_factory=PPOConfig)
+    exploration: ExplorationConfig = Field(default_factory=ExplorationConfig)
+    evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
+    stopping: StoppingConfig = Field(default_factory=StoppingConfig)
+    checkpoints: CheckpointConfig = Field(default_factory=CheckpointConfig)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _method_defaults_to_ppo(cls, data: Any) -> Any:
+        method = data.get("method") if isinstance(data, dict) else None
+        if isinstance(method, dict) and "name" not in method:
+            data = {**data, "method": {"name": "ppo", **method}}
+        elif isinstance(method, dict) and method["name"] not in METHOD_CONFIGS:
+            raise ValueError(
+                f"method.name '{method['name']}' is not a method"
+                + did_you_mean(str(method["name"]), METHOD_CONFIGS)
+                + f"; methods: {', '.join(METHOD_CONFIGS)}"
+            )
+        return data
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Experiment:
+        method = self.method
+        method.check(self)  # the method's own rules across sections
+        defaults = ExplorationConfig()
+        unused = sorted(
+            name
+            for name in self.exploration.model_fields_set - set(type(method).exploration)
+            if getattr(self.exploration, name) != getattr(defaults, name)
+        )
+        if unused:
+            raise ValueError(
+                f"exploration.{unused[0]} is not used by method {method.name}, which reads "
+                f"exploration.{', exploration.'.join(type(method).exploration)}"
+            )
+        if self.agent.init == "random" and (self.agent.init_layers or self.agent.freeze):
+            raise ValueError(
+                "agent.init_layers and agent.freeze need agent.init to name a checkpoint"
+            )
+        return self
+
+    @property
+    def run_name(self) -> str:
+        return self.name or f"{self.method.name}-{self.env.id.replace('/', '_').replace(':', '_')}"
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
