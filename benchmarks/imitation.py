@@ -92,7 +92,8 @@ def reference_worker(env_id: str, expert: str) -> dict:
     """Mean return of the expert and of uniformly random actions, 100 episodes each."""
     import gymnasium as gym
 
-    from mentor.data.record import policy_from, record
+    from mentor.agent import policy_from
+    from mentor.data.record import record
 
     space = gym.make(env_id).action_space
     space.seed(0)
@@ -110,8 +111,9 @@ def reference_worker(env_id: str, expert: str) -> dict:
 def run_worker_entry(index: int, seed: int, expert: str, folder: str) -> dict:
     """One run of METHODS[index] with ``seed``; its return, times and stop reason."""
     import mentor
+    from mentor.agent import policy_from
     from mentor.data.load import save_dataset
-    from mentor.data.record import policy_from, record
+    from mentor.data.record import record
     from mentor.experiment import build
 
     entry = METHODS[index]

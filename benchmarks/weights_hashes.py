@@ -86,8 +86,9 @@ def weights_hash(folder: Path) -> str:
 
 def record_datasets(folder: Path) -> dict[str, str]:
     """Ten episodes of each scripted expert, as dataset folders."""
+    from mentor.agent import policy_from
     from mentor.data.load import save_dataset
-    from mentor.data.record import policy_from, record
+    from mentor.data.record import record
 
     paths = {}
     for name, env_id in (("cartpole", "CartPole-v1"), ("pendulum", "Pendulum-v1")):

@@ -9,8 +9,10 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from mentor.core.spaces import describe, obs_encoder, space_from_json, space_to_json, to_env_actions
-from mentor.errors import CheckpointError, ConfigError, EnvError, ObservationError
+from mentor.data.record import Policy, named_policy
+from mentor.envs.resolve import resolve_entry_point
+from mentor.envs.spaces import describe, obs_encoder, space_from_json, space_to_json, to_env_actions
+from mentor.errors import CheckpointError, ConfigError, DatasetError, EnvError, ObservationError
 from mentor.experiment import AgentConfig, Experiment, method_module
 from mentor.runs import checkpoint
 
@@ -97,6 +99,27 @@ class Agent:
         with torch.inference_mode():
             obs = torch.as_tensor(encoded_obs, device=self.device)
             return self.policy.predict(obs, deterministic).cpu().numpy()
+
+
+def policy_from(spec: str) -> Policy:
+    """The expert named by ``spec``: a run or checkpoint folder (a trained agent, acting
+    deterministically) or ``package.module:function`` (a batch of observations in, a batch of
+    actions out; imported as env entry points are, from the working folder too)."""
+    if Path(spec).exists():
+        agent = Agent.load(spec)
+        policy = named_policy(lambda obs: agent.act(obs), spec)
+        policy.agent = agent  # type: ignore[attr-defined]  # record checks its spaces
+        return policy
+    module_name, colon, name = spec.partition(":")
+    if not colon or not module_name or not name:
+        raise DatasetError(
+            f"expert '{spec}' is neither an existing run/checkpoint folder nor "
+            "'package.module:function'"
+        )
+    function = resolve_entry_point(spec, "expert", ConfigError)
+    if not callable(function):
+        raise ConfigError(f"expert '{spec}' is a {type(function).__name__}, not a function")
+    return named_policy(function, spec)
 
 
 def load_weights(module: torch.nn.Module, state: dict[str, torch.Tensor], source: Path) -> None:

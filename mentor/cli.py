@@ -367,8 +367,9 @@ def record_(
     The folder is in Minari's format: `mentor dataset info` reads it, data.path trains on it,
     and minari.load_dataset opens it with MINARI_DATASETS_PATH set to the folder's parent.
     """
+    from mentor.agent import policy_from
     from mentor.data.load import save_dataset
-    from mentor.data.record import human_policy, policy_from, record
+    from mentor.data.record import human_policy, record
     from mentor.envs.resolve import spec
 
     try:

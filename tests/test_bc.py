@@ -17,9 +17,10 @@ import torch
 from safetensors.torch import load_file
 
 import mentor
+from mentor.agent import policy_from
 from mentor.data.dataset import Dataset, split
 from mentor.data.load import save_dataset
-from mentor.data.record import policy_from, record
+from mentor.data.record import record
 from mentor.errors import ConfigError, DatasetError
 from mentor.experiment import build
 from mentor.methods import bc

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
+from mentor.agent import policy_from
 from mentor.core.normalize import RunningMeanStd
 from mentor.core.schedules import value_at
 from mentor.core.vec_env import VecEnv
-from mentor.data.record import policy_from
 from mentor.envs import resolve
 from mentor.envs.resolve import make_env, resolve_entry_point, spec, unavailable
 from mentor.errors import (

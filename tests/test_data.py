@@ -20,10 +20,11 @@ import pytest
 from gymnasium import spaces
 from typer.testing import CliRunner
 
+from mentor.agent import policy_from
 from mentor.cli import app, main
 from mentor.data.dataset import Dataset, kfold, split
 from mentor.data.load import load_data, save_dataset
-from mentor.data.record import action_for_keys, human_policy, policy_from, record
+from mentor.data.record import action_for_keys, human_policy, record
 from mentor.envs.resolve import make_env
 from mentor.errors import ConfigError, DatasetError, EnvError
 from mentor.experiment import DataConfig

@@ -12,10 +12,11 @@ import torch
 from safetensors.torch import load_file
 
 import mentor
+from mentor.agent import policy_from
 from mentor.core.device import set_threads
 from mentor.data.dataset import Dataset
 from mentor.data.load import save_dataset
-from mentor.data.record import policy_from, record
+from mentor.data.record import record
 from mentor.envs.resolve import make_env
 from mentor.errors import DatasetError
 from mentor.experiment import GAILConfig, build

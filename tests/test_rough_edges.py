@@ -309,8 +309,9 @@ def test_target_env_on_an_env_without_a_threshold_warns(tmp_path, capsys) -> Non
 
 
 def test_bc_counts_gradient_steps_and_says_so(tmp_path) -> None:
+    from mentor.agent import policy_from
     from mentor.data.load import save_dataset
-    from mentor.data.record import policy_from, record
+    from mentor.data.record import record
 
     dataset = record(policy_from("mentor.envs.experts:cartpole"), "CartPole-v1", {}, 4, seed=1)
     data = save_dataset(dataset, tmp_path / "data", env_id="CartPole-v1")

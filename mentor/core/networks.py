@@ -12,7 +12,7 @@ from torch import nn
 from mentor.core.activations import ACTIVATIONS
 from mentor.core.distributions import ActionDist, make_dist
 from mentor.core.normalize import ObsNormalizer
-from mentor.core.spaces import is_image, obs_encoder
+from mentor.envs.spaces import is_image, obs_encoder
 from mentor.sections import NetworkConfig
 
 

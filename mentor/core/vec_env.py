@@ -22,7 +22,6 @@ import numpy as np
 import torch
 from gymnasium.vector import AutoresetMode
 
-from mentor.core.spaces import check_same_spaces, obs_encoder, to_env_actions
 from mentor.core.workers import WorkerVecEnv
 from mentor.envs.resolve import make_env, spec
 from mentor.envs.snapshot import (
@@ -32,6 +31,7 @@ from mentor.envs.snapshot import (
     to_json,
     vector_snapshot,
 )
+from mentor.envs.spaces import check_same_spaces, obs_encoder, to_env_actions
 from mentor.errors import ConfigError, EnvError, NonFiniteError
 
 

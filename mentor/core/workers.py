@@ -74,7 +74,7 @@ from gymnasium.vector.utils import (
     write_to_shared_memory,
 )
 
-from mentor.core.spaces import check_same_spaces
+from mentor.envs.spaces import check_same_spaces
 from mentor.errors import EnvError, EnvWorkerError
 
 CLOSE_SECONDS = 5.0  # how long close() waits for the workers to close their envs

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
-from mentor.core.spaces import obs_encoder
+from mentor.envs.spaces import obs_encoder
 from mentor.errors import DatasetError
 
 

@@ -28,7 +28,6 @@ import os
 import sys
 from collections.abc import Callable
 from contextlib import ExitStack
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -36,39 +35,18 @@ from gymnasium import spaces
 from gymnasium.wrappers import TimeLimit
 
 from mentor.data.dataset import Dataset
-from mentor.envs.resolve import make_env, resolve_entry_point, spec
-from mentor.errors import ConfigError, DatasetError, EnvError
+from mentor.envs.resolve import make_env, spec
+from mentor.errors import DatasetError, EnvError
 
 Policy = Callable[[np.ndarray | dict], np.ndarray]
 """A batch of raw observations -> a batch of actions (env form)."""
 
 
 # --- experts -------------------------------------------------------------------------------------
+# ``mentor.agent.policy_from`` turns what a user types (a run folder, module:function) into one.
 
 
-def policy_from(spec_: str) -> Policy:
-    """The expert named by ``spec_``: a run or checkpoint folder, or ``package.module:function``."""
-    path = Path(spec_)
-    if path.exists():
-        from mentor.agent import Agent
-
-        agent = Agent.load(path)
-        policy = _named(lambda obs: agent.act(obs), spec_)
-        policy.agent = agent  # type: ignore[attr-defined]  # record checks its spaces
-        return policy
-    module_name, colon, name = spec_.partition(":")
-    if not colon or not module_name or not name:
-        raise DatasetError(
-            f"expert '{spec_}' is neither an existing run/checkpoint folder nor "
-            "'package.module:function'"
-        )
-    function = resolve_entry_point(spec_, "expert", ConfigError)
-    if not callable(function):
-        raise ConfigError(f"expert '{spec_}' is a {type(function).__name__}, not a function")
-    return _named(function, spec_)
-
-
-def _named(function: Policy, name: str) -> Policy:
+def named_policy(function: Policy, name: str) -> Policy:
     """The policy, carrying the name a user gave it (datasets say where they came from)."""
 
     def expert(obs: np.ndarray | dict) -> np.ndarray:

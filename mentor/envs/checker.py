@@ -35,8 +35,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from mentor.core.spaces import check_action_space, obs_encoder
 from mentor.envs.resolve import make_env
+from mentor.envs.spaces import check_action_space, obs_encoder
 from mentor.errors import EnvError, MissingPackageError, UnknownEnvError, UnsupportedSpaceError
 
 Severity = Literal["error", "warning"]

@@ -22,7 +22,7 @@ beta_i follows method.beta, a number or a schedule over the rounds (round 1 gets
 round ``rounds`` its end); the default goes from 1 (round 1: the expert acts, as in the paper's
 beta_1 = 1) exponentially to 0.01. The expert is method.expert: a run or checkpoint folder (a
 mentor agent, acting deterministically) or 'package.module:function' mapping a batch of raw
-observations to a batch of actions (``mentor.data.record.policy_from``). Every action it gives,
+observations to a batch of actions (``mentor.agent.policy_from``). Every action it gives,
 at the rollout and as a label, is checked against the action space: one outside it stops the
 run with a DatasetError naming the action and the space.
 
@@ -51,12 +51,12 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from mentor.agent import Agent
+from mentor.agent import Agent, policy_from
 from mentor.core.schedules import value_at
 from mentor.core.vec_env import VecEnv
 from mentor.data.dataset import Dataset, split
 from mentor.data.record import Policy as ExpertPolicy
-from mentor.data.record import policy_from, record
+from mentor.data.record import record
 from mentor.errors import ConfigError, DatasetError
 from mentor.experiment import DAggerConfig, Experiment
 from mentor.methods.bc import (

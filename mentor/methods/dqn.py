@@ -7,7 +7,7 @@ optional dueling head (Wang et al. 2016), n-step returns and prioritized replay 
     loss     Huber(Q(s, a) - y), weighted by importance weights under prioritized replay
     target   network copied (tau 1) or Polyak-averaged every target_update_freq env steps
 
-The loop itself (collect, store, update every train_freq steps) is shared: core/offpolicy.py.
+The loop itself (collect, store, update every train_freq steps) is shared: methods/offpolicy.py.
 """
 
 from __future__ import annotations
@@ -22,12 +22,12 @@ from torch.nn import functional as F
 
 from mentor.agent import Agent, trainable
 from mentor.core.networks import init_linear, mlp, observation_encoder
-from mentor.core.offpolicy import OffPolicyState, PolyakUpdate, make_buffer, train_off_policy
 from mentor.core.replay import ReplayBuffer
 from mentor.core.schedules import value_at
 from mentor.core.vec_env import VecEnv
 from mentor.errors import NonFiniteError
 from mentor.experiment import DQNConfig, Experiment, NetworkConfig
+from mentor.methods.offpolicy import OffPolicyState, PolyakUpdate, make_buffer, train_off_policy
 from mentor.runs.checkpoint import ResumePoint
 from mentor.runs.folder import RunFolder
 from mentor.runs.session import Result, TrainingSession, training_setup

@@ -82,10 +82,10 @@ from torch import nn
 from torch.nn import functional as F
 
 from mentor.core.networks import NatureCNN, mlp
-from mentor.core.spaces import is_image, obs_encoder
 from mentor.core.storage import RolloutStorage
 from mentor.core.vec_env import VecEnv
 from mentor.data.dataset import Dataset
+from mentor.envs.spaces import is_image, obs_encoder
 from mentor.errors import ConfigError, NonFiniteError
 from mentor.experiment import Experiment, GAILConfig
 from mentor.methods import ppo

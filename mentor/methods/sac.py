@@ -27,7 +27,7 @@ batch 128).
 
 Box actions are stored in [-1, 1]; the env gets them rescaled to its bounds.
 ``agent.network.log_std_init`` is not used: SAC's log std is an output of the actor.
-The loop itself is shared: core/offpolicy.py.
+The loop itself is shared: methods/offpolicy.py.
 """
 
 from __future__ import annotations
@@ -43,12 +43,12 @@ from torch.nn import functional as F
 
 from mentor.agent import Agent, trainable
 from mentor.core.networks import EnsembleMLP, init_linear, mlp, observation_encoder
-from mentor.core.offpolicy import OffPolicyState, PolyakUpdate, make_buffer, train_off_policy
 from mentor.core.replay import ReplayBuffer
 from mentor.core.schedules import value_at
 from mentor.core.vec_env import VecEnv
 from mentor.errors import ConfigError, NonFiniteError
 from mentor.experiment import Experiment, ExplorationConfig, NetworkConfig, SACConfig
+from mentor.methods.offpolicy import OffPolicyState, PolyakUpdate, make_buffer, train_off_policy
 from mentor.runs.checkpoint import ResumePoint
 from mentor.runs.folder import RunFolder
 from mentor.runs.session import Result, TrainingSession, training_setup

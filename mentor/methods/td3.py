@@ -10,7 +10,7 @@ through twin critics, for Box actions. Vector or image observations.
 
 Actions live in [-1, 1] inside the method (the replay buffer stores them so); only the env and
 ``predict`` see them in the env's units. The loop (collect, store, update every train_freq env
-steps) is shared: core/offpolicy.py.
+steps) is shared: methods/offpolicy.py.
 """
 
 from __future__ import annotations
@@ -27,12 +27,12 @@ from torch import nn
 
 from mentor.agent import Agent, trainable
 from mentor.core.networks import EnsembleMLP, NatureCNN, init_linear, mlp, observation_encoder
-from mentor.core.offpolicy import OffPolicyState, PolyakUpdate, make_buffer, train_off_policy
 from mentor.core.replay import ReplaySample
 from mentor.core.schedules import value_at
 from mentor.core.vec_env import VecEnv
 from mentor.errors import ConfigError, NonFiniteError
 from mentor.experiment import ActionNoiseConfig, Experiment, NetworkConfig, TD3Config
+from mentor.methods.offpolicy import OffPolicyState, PolyakUpdate, make_buffer, train_off_policy
 from mentor.runs.checkpoint import ResumePoint
 from mentor.runs.folder import RunFolder
 from mentor.runs.session import Result, TrainingSession, training_setup

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from gymnasium import spaces
 
-from mentor.core.spaces import (
+from mentor.envs.spaces import (
     check_action_space,
     obs_encoder,
     space_from_json,
