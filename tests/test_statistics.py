@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from mentor.errors import MentorError
+from mentor.evaluation.evaluate import Episodes, summarize_episodes
 from mentor.evaluation.statistics import EvalSummary, bootstrap_ci, iqm, summarize
 
 
@@ -173,3 +174,15 @@ def test_summarize_rejects_empty_or_mismatched_input() -> None:
         summarize([1.0, 2.0], [10, 10], strata=["a"])
     with pytest.raises(MentorError, match="NaN"):
         summarize([1.0, float("nan")], [10, 10])
+
+
+def test_one_episode_per_env_copy_still_gives_an_interval() -> None:
+    # mentor eval RUN --episodes 20 plays them on 20 copies, one episode each.
+    returns = np.random.default_rng(9).normal(170.0, 18.0, size=20)
+    summary = summarize_episodes(Episodes(returns, np.ones(20), np.arange(20)), None)
+    assert summary.return_ci_high - summary.return_ci_low > 10.0
+    assert summary.return_iqm_ci_high - summary.return_iqm_ci_low > 10.0
+    assert summary.return_ci_low < summary.return_mean < summary.return_ci_high
+    # The copies are not strata: the same interval as the episodes pooled.
+    expected = bootstrap_ci([returns])
+    assert (summary.return_ci_low, summary.return_ci_high) == expected
