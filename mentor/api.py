@@ -20,8 +20,8 @@ from mentor.core.vec_env import VecEnv
 from mentor.envs.checker import preflight
 from mentor.envs.resolve import make_env, spec
 from mentor.errors import CheckpointError, ConfigError
-from mentor.evaluation.evaluate import run_episodes
-from mentor.evaluation.statistics import EvalSummary, summarize
+from mentor.evaluation.evaluate import run_episodes, summarize_episodes
+from mentor.evaluation.statistics import EvalSummary
 from mentor.experiment import (
     Experiment,
     apply_overrides,
@@ -243,5 +243,4 @@ def evaluate(
     threshold = success_threshold_value
     if threshold is None:
         threshold = success_threshold(experiment, env_id)
-    return summarize(result.returns, result.lengths, strata=result.env_indices,
-                     success_threshold=threshold)  # fmt: skip
+    return summarize_episodes(result, threshold)

@@ -179,7 +179,7 @@ def eval_(
     seed: Annotated[int, typer.Option(help="Seed of the evaluation envs.")] = 12_345,
     out: Annotated[str | None, typer.Option(help="JSON file to write.")] = None,
 ) -> None:
-    """Evaluate an agent: mean, std, IQM, 95% stratified bootstrap CI, success rate, length."""
+    """Evaluate an agent: mean, std, IQM, 95% bootstrap CIs (BCa), success rate, length."""
     from mentor import api
     from mentor.runs.folder import write_json
 

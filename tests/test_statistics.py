@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from mentor.errors import MentorError
-from mentor.evaluation.statistics import EvalSummary, bootstrap_ci, iqm, summarize
+from mentor.evaluation.evaluate import Episodes, summarize_episodes
+from mentor.evaluation.statistics import EvalSummary, _t_quantile, bootstrap_ci, iqm, summarize
 
 
 def test_iqm_of_one_to_eight_keeps_the_middle_half() -> None:
@@ -104,6 +105,28 @@ def test_statistic_without_axis_argument_gives_the_same_interval() -> None:
     assert vectorized == one_by_one
 
 
+def test_t_quantiles_match_the_tables() -> None:
+    # Student's t quantiles as printed in tables (Abramowitz and Stegun 1964, table 26.10).
+    assert _t_quantile(0.975, 1) == pytest.approx(12.7062, abs=1e-4)
+    assert _t_quantile(0.975, 2) == pytest.approx(4.3027, abs=1e-4)
+    assert _t_quantile(0.995, 5) == pytest.approx(4.0321, abs=1e-4)
+    assert _t_quantile(0.975, 19) == pytest.approx(2.0930, abs=1e-4)
+    assert _t_quantile(0.95, 30) == pytest.approx(1.6973, abs=1e-4)
+    assert _t_quantile(0.975, 99) == pytest.approx(1.9842, abs=1e-4)
+    assert _t_quantile(0.975, 100_000) == pytest.approx(1.95998, abs=1e-4)
+
+
+def test_interval_of_a_normal_mean_is_as_wide_as_the_t_interval() -> None:
+    # The expanded level is built so that for normal data the width matches the t interval's,
+    # 2 * t * s / sqrt(n); BCa then shifts both ends with the sample's skew (here by 5% of the
+    # half-width, up to 12% on other seeds), which leaves the width alone.
+    values = np.random.default_rng(8).normal(10.0, 2.0, size=30)
+    half = _t_quantile(0.975, 29) * values.std(ddof=1) / np.sqrt(30)
+    low, high = bootstrap_ci([values], num_resamples=20_000)
+    assert high - low == pytest.approx(2 * half, rel=0.03)
+    assert (low + high) / 2 == pytest.approx(values.mean(), abs=0.15 * half)
+
+
 def test_bootstrap_ci_rejects_bad_arguments() -> None:
     with pytest.raises(MentorError):
         bootstrap_ci([[]])
@@ -111,6 +134,13 @@ def test_bootstrap_ci_rejects_bad_arguments() -> None:
         bootstrap_ci([[1.0, 2.0]], confidence=1.0)
     with pytest.raises(MentorError):
         bootstrap_ci([[1.0, 2.0]], num_resamples=0)
+    # Strata of one value each cannot vary when resampled within: no interval, not a point.
+    with pytest.raises(MentorError, match="single value"):
+        bootstrap_ci([[1.0], [2.0], [3.0]])
+
+
+def test_one_value_is_its_own_interval() -> None:
+    assert bootstrap_ci([[4.0]]) == (4.0, 4.0)
 
 
 def test_bootstrap_ci_is_fast() -> None:
@@ -173,3 +203,64 @@ def test_summarize_rejects_empty_or_mismatched_input() -> None:
         summarize([1.0, 2.0], [10, 10], strata=["a"])
     with pytest.raises(MentorError, match="NaN"):
         summarize([1.0, float("nan")], [10, 10])
+
+
+def _layout(episodes: int, copies: int) -> np.ndarray:
+    """The env copy of each episode, as run_episodes shares episodes among copies."""
+    quota = np.full(copies, episodes // copies)
+    quota[: episodes % copies] += 1
+    return np.repeat(np.arange(copies), quota)
+
+
+@pytest.mark.parametrize(("episodes", "copies"), [(20, 10), (100, 25)])
+def test_95_percent_interval_of_the_mean_covers_95_percent_of_the_time(
+    episodes: int, copies: int
+) -> None:
+    # 1,000 simulated evaluations of N(0, 1) returns at the default layouts (validation: 20
+    # episodes on 10 copies; final evaluation: 100 on 25), summarized as evaluations are. The
+    # binomial standard error at 1,000 trials is 0.7 points. Over simulation seeds 0-9 (the
+    # seed below is 0; benchmarks/bootstrap_coverage.py, normal rows, draws the same) coverage
+    # was min 94.3%, median 94.7%, max 95.9% at 20 episodes and min 94.0%, median 95.1%, max
+    # 95.9% at 100 (seed 0: 94.3% and 95.5%): at least 1.0 point from 93% and 1.1 from 97%.
+    # Stratified by env copy, as before issue 10, seed 0 gives 80.3% and 90.7%. The plain
+    # percentile interval gives 92.2-94.3% (median 93.0%) at 20 episodes, too near the bound
+    # for this test to tell; the t-interval test above catches that one.
+    rng = np.random.default_rng([0, episodes])
+    values = rng.normal(size=(1000, episodes))
+    labels = _layout(episodes, copies)
+    covered = 0
+    for row in values:
+        summary = summarize_episodes(Episodes(row, np.ones(episodes), labels), None)
+        covered += summary.return_ci_low <= 0.0 <= summary.return_ci_high
+    assert 930 <= covered <= 970
+
+
+def test_one_episode_per_env_copy_still_gives_an_interval() -> None:
+    # mentor eval RUN --episodes 20 plays them on 20 copies, one episode each.
+    returns = np.random.default_rng(9).normal(170.0, 18.0, size=20)
+    summary = summarize_episodes(Episodes(returns, np.ones(20), np.arange(20)), None)
+    assert summary.return_ci_high - summary.return_ci_low > 10.0
+    assert summary.return_iqm_ci_high - summary.return_iqm_ci_low > 10.0
+    assert summary.return_ci_low < summary.return_mean < summary.return_ci_high
+    # The copies are not strata: the same interval as the episodes pooled.
+    expected = bootstrap_ci([returns])
+    assert (summary.return_ci_low, summary.return_ci_high) == expected
+
+
+def test_interval_of_the_mean_is_never_a_point_when_episodes_differ() -> None:
+    # Few episodes, many ties (returns from a handful of values), one outlier among constants.
+    rng = np.random.default_rng(10)
+    samples = [rng.integers(0, 3, size=n).astype(float) for n in range(2, 41) for _ in range(5)]
+    samples += [np.r_[np.full(n - 1, 500.0), 20.0] for n in (2, 5, 20, 100, 1000)]
+    for returns in samples:
+        if np.ptp(returns) == 0:
+            continue
+        summary = summarize(returns, np.ones(returns.size))
+        assert summary.return_ci_low < summary.return_ci_high, returns
+
+
+def test_summarize_gives_the_same_intervals_for_the_same_seed() -> None:
+    returns = np.random.default_rng(11).exponential(size=50)
+    first = summarize(returns, np.ones(50), seed=5)
+    assert summarize(returns, np.ones(50), seed=5) == first
+    assert summarize(returns, np.ones(50), seed=6) != first

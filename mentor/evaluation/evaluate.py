@@ -13,12 +13,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from mentor.core.vec_env import VecEnv
+from mentor.evaluation.statistics import EvalSummary, summarize
 
 PolicyFn = Callable[[np.ndarray], np.ndarray]
 
 
 @dataclass
 class Episodes:
+    """One entry per episode; ``env_indices`` says which env copy played it."""
+
     returns: np.ndarray
     lengths: np.ndarray
     env_indices: np.ndarray
@@ -59,3 +62,15 @@ def run_episodes(
         lengths=np.array([x for xs in lengths for x in xs]),
         env_indices=np.array([i for i, rs in enumerate(returns) for _ in rs]),
     )
+
+
+def summarize_episodes(episodes: Episodes, success_threshold: float | None) -> EvalSummary:
+    """Summarize the episodes of one env, however many copies played them.
+
+    Copies of one env differ only in their seeds, so their episodes are exchangeable draws from
+    one distribution of returns, and the bootstrap resamples them as one group. Taking each copy
+    as a stratum (as mentor did before issue 10) resamples only within copies and loses the
+    variation between episodes: with one episode per copy the interval was a point. Strata are
+    for tasks, as several validation envs would be.
+    """
+    return summarize(episodes.returns, episodes.lengths, success_threshold=success_threshold)

@@ -33,8 +33,8 @@ from mentor.core.seeding import rng_state, seed_everything, set_rng_state
 from mentor.core.vec_env import VecEnv
 from mentor.errors import CheckpointError, EnvWorkerError
 from mentor.evaluation.convergence import PlateauDetector, trend_pvalue
-from mentor.evaluation.evaluate import run_episodes
-from mentor.evaluation.statistics import EvalSummary, summarize
+from mentor.evaluation.evaluate import run_episodes, summarize_episodes
+from mentor.evaluation.statistics import EvalSummary
 from mentor.experiment import Experiment
 from mentor.runs import checkpoint
 from mentor.runs.checkpoint import ResumePoint
@@ -391,11 +391,8 @@ class TrainingSession:
             on_episode=on_episode,
         )
         self.agent.policy.train(was_training)
-        return summarize(
-            episodes_out.returns,
-            episodes_out.lengths,
-            strata=episodes_out.env_indices,
-            success_threshold=success_threshold(self.experiment, cfg.env.id or env_cfg.id),
+        return summarize_episodes(
+            episodes_out, success_threshold(self.experiment, cfg.env.id or env_cfg.id)
         )
 
     # --- checkpoints -------------------------------------------------------------------------
