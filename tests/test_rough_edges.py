@@ -412,3 +412,16 @@ def test_preflight_lets_async_restart_an_env_that_only_raises(tmp_path, capsys) 
     count.unlink()
     with pytest.raises(RuntimeError, match="CrashingEnv crashed"):  # in training: no preflight
         mentor.train(tiny(tmp_path, *crashing, "env.vectorization=sync", "env.preflight=false"))
+
+
+def test_the_final_evaluation_reports_each_episode_to_its_progress_bar() -> None:
+    from mentor.core.vec_env import VecEnv
+    from mentor.evaluation.evaluate import run_episodes
+
+    done: list[int] = []
+    venv = VecEnv.make("CartPole-v1", {}, 3)
+    try:
+        run_episodes(lambda obs: np.zeros(len(obs), np.int64), venv, 7, 0, lambda: done.append(1))
+    finally:
+        venv.close()
+    assert len(done) == 7
