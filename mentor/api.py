@@ -11,6 +11,7 @@ summary = mentor.evaluate(agent, "CartPole-v1", episodes=100)
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable, Sequence
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -31,10 +32,11 @@ from mentor.experiment import (
     parse,
 )
 from mentor.runs import checkpoint
-from mentor.runs.folder import RunFolder
+from mentor.runs.folder import Hooks, RunFolder
 from mentor.runs.logger import status
 from mentor.runs.session import Result, success_threshold
 from mentor.runs.signals import GracefulStop
+from mentor.runs.stopping import StopRule, Update, Validation
 
 
 def as_experiment(experiment: Experiment | dict[str, Any] | str | Path) -> Experiment:
@@ -51,8 +53,19 @@ def as_experiment(experiment: Experiment | dict[str, Any] | str | Path) -> Exper
     )
 
 
-def train(experiment: Experiment | dict[str, Any] | str | Path, overwrite: bool = False) -> Result:
+def train(
+    experiment: Experiment | dict[str, Any] | str | Path,
+    overwrite: bool = False,
+    *,
+    stop_rules: Sequence[StopRule] = (),
+    on_update: Sequence[Callable[[Update], None]] = (),
+    on_validation: Sequence[Callable[[Validation], None]] = (),
+) -> Result:
     """Train as the experiment says; returns where the run is and how it ended.
+
+    ``stop_rules`` are asked after every update, after the experiment's own (a reason stops the
+    run); ``on_update`` and ``on_validation`` listeners hear of each update and validation
+    (``mentor.runs.stopping``: the records they get).
 
     Ctrl-C or SIGTERM from here on stops at the first safe boundary with a checkpoint (a
     second one at once): the handlers are installed before the envs are checked and made.
@@ -69,6 +82,7 @@ def train(experiment: Experiment | dict[str, Any] | str | Path, overwrite: bool 
         check_envs(experiment, say)
         run = RunFolder.create(experiment.output_dir, experiment.run_name, overwrite=overwrite)
         run.signals = stop
+        run.hooks = Hooks(list(stop_rules), list(on_update), list(on_validation))
         status(f"run folder: {run.path}", say)
         try:
             run.start(
@@ -113,7 +127,14 @@ def check_envs(experiment: Experiment, say: bool = False) -> None:
         check_supported(experiment.method.name, env.action_space)  # before any env is stepped
 
 
-def resume(run_dir: str | Path, overrides: list[str] | None = None) -> Result:
+def resume(
+    run_dir: str | Path,
+    overrides: list[str] | None = None,
+    *,
+    stop_rules: Sequence[StopRule] = (),
+    on_update: Sequence[Callable[[Update], None]] = (),
+    on_validation: Sequence[Callable[[Validation], None]] = (),
+) -> Result:
     """Continue a stopped run (Ctrl-C, SIGTERM, a kill, a crash, or a finished one given a larger
     budget) from its newest intact checkpoint, in its own folder.
 
@@ -122,6 +143,7 @@ def resume(run_dir: str | Path, overrides: list[str] | None = None) -> Result:
     (``stopping.total_steps=...``) change the experiment from there on; they are recorded.
     """
     run = RunFolder.open(run_dir)
+    run.hooks = Hooks(list(stop_rules), list(on_update), list(on_validation))  # as in train
     overrides = list(overrides or [])
     with run.signals:
         try:

@@ -55,6 +55,10 @@ class CheckpointError(MentorError):
     """A path that is not a readable mentor checkpoint or run folder."""
 
 
+class HookError(MentorError):
+    """A stop rule or a listener given to a training session that raised or answered wrongly."""
+
+
 def did_you_mean(name: str, choices: Iterable[str], n: int = 3) -> str:
     """Return ' (did you mean: a, b?)' for the closest choices, or '' when nothing is close."""
     close = difflib.get_close_matches(name, list(choices), n=n, cutoff=0.6)

@@ -89,6 +89,7 @@ from mentor.runs.checkpoint import ResumePoint
 from mentor.runs.folder import RunFolder, write_json
 from mentor.runs.session import Result, Steps, TrainingSession, training_setup
 from mentor.runs.state import TrainState
+from mentor.runs.stopping import Progress
 
 # The largest |a| a squashed Gaussian is asked to explain: atanh(1 - 1e-6) ≈ 7.25. Demonstrated
 # actions on the bounds (common: experts saturate) would otherwise have log-likelihood -inf.
@@ -587,7 +588,11 @@ def _train(
     per_epoch = math.ceil(len(train_data) / cfg.batch_size)
     expected = min(experiment.stopping.total_steps, cfg.max_epochs * per_epoch)
     steps = Steps("gradient steps", progress_total=expected)
-    session = TrainingSession(experiment, run, agent, venv, state, resume, steps)
+
+    def fitted(_: Progress) -> str | None:  # early stopping, or max_epochs
+        return progress.stop_reason(cfg, cfg.max_epochs)
+
+    session = TrainingSession(experiment, run, agent, venv, state, resume, steps, [fitted])
 
     session.begin()
     with session.running():
@@ -596,13 +601,9 @@ def _train(
                                 progress)  # fmt: skip
             session.log(progress.steps, metrics)
             session.after_update(progress.steps)
-            if session.stop_reason is None:
-                session.stop_reason = progress.stop_reason(cfg, cfg.max_epochs)
         if not session.stop_reason.startswith("interrupted"):
             # The kept model: lowest validation loss. It is validated in the env (a candidate
-            # for checkpoints/best/) and becomes final/; the stop reason stays the loop's.
+            # for checkpoints/best/) and becomes final/.
             keep_best(policy, progress)
-            reason = session.stop_reason
             session.validate(progress.steps)
-            session.stop_reason = reason
     return session.result

@@ -75,6 +75,7 @@ from mentor.runs.checkpoint import ResumePoint
 from mentor.runs.folder import RunFolder
 from mentor.runs.session import Result, Steps, TrainingSession, training_setup
 from mentor.runs.state import TrainState
+from mentor.runs.stopping import Progress
 
 __all__ = ["build_networks", "train"]
 
@@ -311,7 +312,13 @@ def _train(
     state.fields("progress", counters, "rounds_done", "step")
     # Steps are env steps; the bar counts the fits: round 0 (the first) and the rounds after it.
     steps = Steps("env steps", progress_total=cfg.rounds + 1, progress_unit="rounds")
-    session = TrainingSession(experiment, run, agent, venv, state, resume, steps)
+
+    def all_rounds(progress: Progress) -> str | None:
+        if counters.rounds_done > cfg.rounds:
+            return f"rounds: completed {cfg.rounds} DAgger rounds"
+        return None
+
+    session = TrainingSession(experiment, run, agent, venv, state, resume, steps, [all_rounds])
 
     def rollout(round_: int, policy: ExpertPolicy) -> Dataset:
         """episodes_per_round episodes, reset with seeds of their own for each round."""
@@ -370,8 +377,6 @@ def _train(
             metrics["time/sps"] = (counters.step - steps_before) / (time.perf_counter() - tic)
             session.log(counters.step, metrics, progress=counters.rounds_done)
             # Every round's learner is validated (Ross et al. pick the best of them).
-            session.next_validation = min(session.next_validation, counters.step)
+            session.request_validation()
             session.after_update(counters.step)
-            if session.stop_reason is None and counters.rounds_done > cfg.rounds:
-                session.stop_reason = f"rounds: completed {cfg.rounds} DAgger rounds"
     return session.result

@@ -23,6 +23,8 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -67,6 +69,15 @@ def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+@dataclass
+class Hooks:
+    """What a caller adds to a run's training session (see ``mentor.runs.stopping``)."""
+
+    stop_rules: list[Callable[[Any], str | None]] = field(default_factory=list)
+    on_update: list[Callable[[Any], None]] = field(default_factory=list)
+    on_validation: list[Callable[[Any], None]] = field(default_factory=list)
+
+
 class RunFolder:
     """Creates the folder (never silently over another run) and keeps its manifest."""
 
@@ -75,6 +86,9 @@ class RunFolder:
         self.manifest: dict[str, Any] = {}
         # Ctrl-C and SIGTERM: entered by whoever trains in the folder, checked by the session.
         self.signals = GracefulStop()
+        # A caller's stop rules and listeners (mentor.train(..., stop_rules=...)): the session
+        # of whichever method trains here adds them to its own.
+        self.hooks = Hooks()
         self._lock: Any = None
 
     @classmethod

@@ -8,8 +8,13 @@ resuming, signals and the stopping rules. A method builds its pieces, lists them
         while session.stop_reason is None:
             ...                              # collect, update
             session.log(step, metrics)
-            session.after_update(step)       # validates, checkpoints, decides to stop
+            session.after_update(step)       # validates, checkpoints, asks the stop rules
     return session.result
+
+The seams (``mentor/runs/stopping.py``): stopping is a list of typed stop rules, the
+experiment's four and any a caller adds (``stop_rules=``); listeners hear of every update and
+validation (``on_update``, ``on_validation``) through frozen records; a method that needs a
+validation asks for one (``request_validation``, or ``validate`` at once).
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from __future__ import annotations
 import math
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,8 +36,7 @@ from mentor.agent import Agent, initialize
 from mentor.core.device import choose_device, set_threads
 from mentor.core.seeding import rng_state, seed_everything, set_rng_state
 from mentor.core.vec_env import VecEnv
-from mentor.errors import CheckpointError, EnvWorkerError
-from mentor.evaluation.convergence import PlateauDetector, trend_pvalue
+from mentor.errors import CheckpointError, EnvWorkerError, HookError
 from mentor.evaluation.evaluate import run_episodes, summarize_episodes
 from mentor.evaluation.statistics import EvalSummary
 from mentor.experiment import Experiment
@@ -41,6 +45,15 @@ from mentor.runs.checkpoint import ResumePoint
 from mentor.runs.folder import RunFolder, versions, write_json
 from mentor.runs.logger import MetricsLogger, counting
 from mentor.runs.state import TrainState
+from mentor.runs.stopping import (
+    PlateauRule,
+    Progress,
+    StopRule,
+    Update,
+    Validation,
+    name_of,
+    stopping_rules,
+)
 
 
 @dataclass
@@ -98,6 +111,16 @@ def success_threshold(experiment: Experiment, env_id: str) -> float | None:
     return env_spec.reward_threshold if env_spec is not None else None
 
 
+def _call(hook: Callable[[Any], Any], what: str, record: Any) -> Any:
+    """Call a rule or listener; what it raises stops the run with an error naming it."""
+    try:
+        return hook(record)
+    except (KeyboardInterrupt, HookError):
+        raise
+    except Exception as exc:
+        raise HookError(f"{what} {name_of(hook)} raised {type(exc).__name__}: {exc}") from exc
+
+
 @contextmanager
 def training_setup(
     experiment: Experiment, resume: ResumePoint | None = None
@@ -134,6 +157,7 @@ class TrainingSession:
         state: TrainState,
         resume: ResumePoint | None = None,
         steps: Steps = Steps(),
+        stop_rules: Sequence[StopRule] = (),
     ) -> None:
         self.experiment = experiment
         self.run = run
@@ -163,10 +187,24 @@ class TrainingSession:
         self.validations: list[dict[str, Any]] = []
         self.target = target_return(experiment)
         run.update(target_return=self.target)
-        plateau = experiment.stopping.plateau
+        stopping = experiment.stopping
         self.plateau = (
-            PlateauDetector(plateau.window, plateau.alpha, plateau.window) if plateau else None
+            PlateauRule(stopping.plateau.window, stopping.plateau.alpha)
+            if stopping.plateau
+            else None
         )
+        # The experiment's rules first (target, plateau, budget, time), then the method's, then
+        # the caller's (mentor.train(..., stop_rules=...)).
+        self.stop_rules: list[StopRule] = [
+            *stopping_rules(stopping.total_steps, stopping.max_seconds, self.target, self.plateau),
+            *stop_rules,
+            *run.hooks.stop_rules,
+        ]
+        self._update_listeners: list[Callable[[Update], None]] = list(run.hooks.on_update)
+        self._validation_listeners = list(run.hooks.on_validation)
+        self._metrics: dict[str, float] = {}  # logged since the last update
+        self._validation: Validation | None = None  # made since the last update
+        self._validation_requested = False
         self.next_validation = experiment.validation.every_steps
         self.next_checkpoint = experiment.checkpoints.every_steps
         self._validation_env: VecEnv | None = None
@@ -291,12 +329,26 @@ class TrainingSession:
         """One row of metrics at ``step``; ``progress`` moves the progress bar where it counts
         something else than steps (see ``Steps``)."""
         self.logger.log(step, metrics, progress)
+        self._metrics = metrics
+
+    def on_update(self, listener: Callable[[Update], None]) -> None:
+        """Call ``listener`` after every update with its step and the metrics logged with it."""
+        self._update_listeners.append(listener)
+
+    def on_validation(self, listener: Callable[[Validation], None]) -> None:
+        """Call ``listener`` after every validation (the best checkpoint already kept)."""
+        self._validation_listeners.append(listener)
+
+    def request_validation(self) -> None:
+        """Validate at the next ``after_update``, whatever ``validation.every_steps`` says (DAgger
+        validates every round's learner)."""
+        self._validation_requested = True
 
     def after_update(self, step: int) -> None:
-        """Validate and checkpoint when due, then apply the stopping rules."""
+        """Validate and checkpoint when due, tell the listeners, then ask the stop rules."""
         self.step = step
-        stopping = self.experiment.stopping
-        if step >= self.next_validation:
+        if step >= self.next_validation or self._validation_requested:
+            self._validation_requested = False
             self.validate(step)
             every = self.experiment.validation.every_steps
             self.next_validation = (step // every + 1) * every
@@ -307,11 +359,15 @@ class TrainingSession:
             every = self.experiment.checkpoints.every_steps
             self.next_checkpoint = (step // every + 1) * every
         self._report_restarts()
-        if self.stop_reason is None and step >= stopping.total_steps:
-            self.stop_reason = f"budget: reached total_steps={stopping.total_steps}"
-        elapsed = time.perf_counter() - self.started
-        if self.stop_reason is None and elapsed >= (stopping.max_seconds or math.inf):
-            self.stop_reason = f"budget: reached max_seconds={stopping.max_seconds}"
+        update, self._metrics = Update(step, dict(self._metrics)), {}
+        for listener in self._update_listeners:
+            _call(listener, "update listener", update)
+        validation, self._validation = self._validation, None
+        progress = Progress(
+            step, self.train_seconds, time.perf_counter() - self.started, validation
+        )
+        if self.stop_reason is None:
+            self.stop_reason = self._ask(progress)
         if self.stop_reason is None and self.signals.requested:
             if not saved:
                 self.save_periodic(step)
@@ -319,6 +375,19 @@ class TrainingSession:
                 f"interrupted: {self.signals.requested} at step {step:,}; "
                 f"continue with: mentor resume {self.run.path}"
             )
+
+    def _ask(self, progress: Progress) -> str | None:
+        """The first stop rule's reason to stop, or None."""
+        for rule in self.stop_rules:
+            reason = _call(rule, "stop rule", progress)
+            if reason is not None and not isinstance(reason, str):
+                raise HookError(
+                    f"stop rule {name_of(rule)} returned {reason!r} ({type(reason).__name__}); "
+                    "a stop rule returns a reason to stop (a str) or None"
+                )
+            if reason:
+                return reason
+        return None
 
     def _report_restarts(self) -> None:
         restarts = self.venv.restarts
@@ -328,8 +397,9 @@ class TrainingSession:
             self._restarts_seen = len(restarts)
             self.run.update(env_restarts=restarts)
 
-    def validate(self, step: int) -> EvalSummary:
-        """Evaluate on the validation envs; keep the best checkpoint; check target and plateau."""
+    def validate(self, step: int) -> Validation:
+        """Evaluate on the validation envs now, keep the best checkpoint, tell the listeners;
+        the stop rules read it after this update."""
         tic = time.perf_counter()
         cfg = self.experiment.validation
         summary = self.evaluate_agent(cfg.episodes, cfg.deterministic, seed_shift=0)
@@ -342,18 +412,12 @@ class TrainingSession:
                 # best/ chooses the agent; resuming uses the periodic and final checkpoints, so
                 # it need not copy a replay buffer of possibly hundreds of MB at each new best.
                 self._save(self.run.path / "checkpoints" / "best", step, exclude=("replay",))
-        if self.target is not None and summary.return_mean >= self.target:
-            self.stop_reason = (
-                f"target: validation return {summary.return_mean:.2f} >= {self.target:g}"
-            )
-        elif self.plateau is not None and self.plateau.update(summary.return_mean):
-            p = trend_pvalue(self.plateau.history[-self.plateau.window :])
-            self.stop_reason = (
-                f"plateau: no upward trend in the last {self.plateau.window} validations "
-                f"(one-sided Mann-Kendall test, p={p:.3f})"
-            )
         self.excluded_seconds += time.perf_counter() - tic
-        return summary
+        history = tuple(v["return_mean"] for v in self.validations)
+        self._validation = Validation(step, summary, self.best_return, history)
+        for listener in self._validation_listeners:
+            _call(listener, "validation listener", self._validation)
+        return self._validation
 
     def evaluate_agent(
         self,
