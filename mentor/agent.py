@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -242,9 +243,13 @@ def _freeze(agent: Agent, config: AgentConfig) -> None:
         raise CheckpointError(f"agent.freeze {config.freeze} matches no parameter of the network")
 
 
-def trainable(module: torch.nn.Module, what: str, config: AgentConfig) -> list[torch.nn.Parameter]:
-    """The parameters of ``module`` that train; an error when agent.freeze left none."""
-    params = [p for p in module.parameters() if p.requires_grad]
+def trainable(
+    parameters: torch.nn.Module | Iterable[torch.nn.Parameter], what: str, config: AgentConfig
+) -> list[torch.nn.Parameter]:
+    """The parameters (of a module, or given) that train; an error when agent.freeze left none."""
+    if isinstance(parameters, torch.nn.Module):
+        parameters = parameters.parameters()
+    params = [p for p in parameters if p.requires_grad]
     if not params:
         raise ConfigError(
             f"agent.freeze {config.freeze} freezes every parameter of the {what}: nothing is left "

@@ -17,11 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from mentor.agent import Agent
-from mentor.core.vec_env import VecEnv
 from mentor.envs.checker import preflight
 from mentor.envs.resolve import make_env, spec
 from mentor.errors import CheckpointError, ConfigError
-from mentor.evaluation.evaluate import run_episodes, summarize_episodes
+from mentor.evaluation.evaluate import evaluate_agent
 from mentor.evaluation.statistics import EvalSummary
 from mentor.experiment import (
     Experiment,
@@ -34,7 +33,7 @@ from mentor.experiment import (
 from mentor.runs import checkpoint
 from mentor.runs.folder import Hooks, RunFolder
 from mentor.runs.logger import status
-from mentor.runs.session import Result, success_threshold
+from mentor.runs.session import Result
 from mentor.runs.signals import GracefulStop
 from mentor.runs.stopping import StopRule, Update, Validation
 
@@ -245,24 +244,13 @@ def evaluate(
 ) -> EvalSummary:
     """Play ``episodes`` episodes on ``num_envs`` env copies (as the final evaluation does) and
     summarise them (mean, std, IQM, bootstrap CIs, success)."""
-    for name, value in (("episodes", episodes), ("num_envs", num_envs)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ConfigError(f"evaluate: {name} must be a whole number >= 1, got {value!r}")
-    experiment = agent.experiment
-    env_id = env or experiment.validation.env.id or experiment.env.id
-    kwargs = (
-        env_kwargs
-        if env_kwargs is not None
-        else (experiment.env.kwargs if env_id == experiment.env.id else {})
+    return evaluate_agent(
+        agent,
+        env,
+        episodes,
+        env_kwargs=env_kwargs,
+        num_envs=num_envs,
+        deterministic=deterministic,
+        seed=seed,
+        success_threshold_value=success_threshold_value,
     )
-    venv = VecEnv.make(env_id, kwargs, min(num_envs, episodes),
-                       max_episode_steps=experiment.env.max_episode_steps)  # fmt: skip
-    try:
-        agent.check_fits(venv.observation_space, venv.action_space, env_id)
-        result = run_episodes(lambda obs: agent.predict(obs, deterministic), venv, episodes, seed)
-    finally:
-        venv.close()
-    threshold = success_threshold_value
-    if threshold is None:
-        threshold = success_threshold(experiment, env_id)
-    return summarize_episodes(result, threshold)

@@ -23,7 +23,7 @@ from mentor.data.load import save_dataset
 from mentor.data.record import record
 from mentor.errors import ConfigError, DatasetError
 from mentor.experiment import build
-from mentor.methods import bc
+from mentor.methods import supervised
 
 pytestmark = pytest.mark.learning
 
@@ -258,10 +258,10 @@ def test_early_stopping_on_a_tiny_dataset_keeps_the_best_weights(demos, tmp_path
     agent = mentor.load(result.run_dir / "final")
     two = dataset.episodes([0, 1])
     _, valid_eps = split(2, 0.2, np.random.default_rng(0))
-    policy = bc.Policy(agent.policy, agent.action_space)
-    data = bc.samples(two, policy, torch.device("cpu"))
-    valid = data.rows(bc.episode_rows(two, valid_eps))
-    loss, _ = bc.evaluate(policy, valid, agent.experiment.method)
+    learner = supervised.Learner(agent.policy, agent.action_space)
+    data = supervised.samples(two, learner, torch.device("cpu"))
+    valid = data.rows(supervised.episode_rows(two, valid_eps))
+    loss, _ = supervised.evaluate_loss(learner, valid, agent.experiment.method)
     assert loss == pytest.approx(min(val), rel=1e-4)
 
 

@@ -20,6 +20,7 @@ from mentor.core.seeding import seed_everything
 from mentor.envs.resolve import make_env
 from mentor.errors import ConfigError, NonFiniteError
 from mentor.experiment import build, parse
+from mentor.core.distributions import squashed_gaussian
 from mentor.methods import sac
 from mentor.runs import checkpoint
 
@@ -54,7 +55,7 @@ def test_squashed_gaussian_log_prob_matches_references_even_near_the_bounds() ->
     mean = torch.tensor([[0.0, 0.5, -1.0], [3.0, -4.0, 4.0], [-12.0, 12.0, 0.1]])
     log_std = torch.tensor([[0.0, -1.0, 0.5], [-0.5, 0.2, -3.0], [-20.0, -20.0, 2.0]])
     noise = torch.tensor([[0.3, -1.2, 2.0], [1.5, -0.7, 0.1], [0.0, 0.0, -0.4]])
-    actions, log_prob = sac.squashed_gaussian(mean, log_std, noise)
+    actions, log_prob = squashed_gaussian(mean, log_std, noise)
     assert torch.isfinite(log_prob).all()
     assert (actions.abs() <= 1).all() and actions[2, 0] == -1.0 and actions[2, 1] == 1.0
 

@@ -2,6 +2,16 @@
 
 torch.distributions validates and allocates on every call; at one call per env step that is a
 large share of a small network's time on a CPU, so these compute the few formulas directly.
+
+    Categorical      Discrete, and MultiDiscrete as independent categoricals (PPO, SAC, DQN)
+    Bernoulli        MultiBinary
+    DiagGaussian     Box: a mean and a learned state-independent log std (PPO)
+    SquashedGaussian Box: tanh of a Gaussian whose log std the network outputs (SAC)
+    Deterministic    Box: the network's action itself, no density (TD3)
+
+Each gives ``sample`` (``deterministic``: the mode), ``log_prob``, ``entropy`` and
+``fitting_log_prob``: the log-likelihood term behaviour cloning maximises, which is the
+log-probability except where a distribution says otherwise (SquashedGaussian: beta-NLL).
 """
 
 from __future__ import annotations
@@ -15,6 +25,13 @@ from torch import nn
 from torch.nn import functional as F
 
 LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
+LOG_2 = math.log(2.0)
+# Bounds of a squashed Gaussian's log std, as in SAC's authors' code: exp(-20) is a point mass for
+# float32 purposes, exp(2) ≈ 7.4 already saturates tanh for most samples.
+LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
+# The largest |a| a squashed Gaussian is asked to explain: atanh(1 - 1e-6) ≈ 7.25. Demonstrated
+# actions on the bounds (common: experts saturate) would otherwise have log-likelihood -inf.
+SQUASH_EDGE = 1.0 - 1e-6
 
 
 class ActionDist(nn.Module):
@@ -32,6 +49,12 @@ class ActionDist(nn.Module):
 
     def entropy(self, params: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
+
+    has_density: bool = True
+
+    def fitting_log_prob(self, params: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """The log-likelihood term to maximise when fitting demonstrated actions."""
+        return self.log_prob(params, actions)
 
 
 class Categorical(ActionDist):
@@ -118,6 +141,104 @@ class DiagGaussian(ActionDist):
     def entropy(self, params: torch.Tensor) -> torch.Tensor:
         per_dim = 0.5 + LOG_SQRT_2PI + self.log_std
         return per_dim.sum().expand(params.shape[0])
+
+
+def squashed_gaussian(
+    mean: torch.Tensor, log_std: torch.Tensor, noise: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """a = tanh(u), u = mean + std * noise, and log pi(a|s) summed over action dimensions.
+
+    Change of variables (Haarnoja et al. 2018a, appendix C): log pi(a) = log N(u) - sum log(1 -
+    tanh(u)^2). In float32, tanh(u) rounds to +-1 once |u| > ~8.5 and the log to -inf; the
+    identity log(1 - tanh(u)^2) = 2 (log 2 - u - softplus(-2u)) stays finite and exact for
+    every u. The Gaussian term uses the noise itself: (u - mean) / std = noise.
+    """
+    u = mean + log_std.exp() * noise
+    gaussian = (-0.5 * noise.square() - log_std - LOG_SQRT_2PI).sum(-1)
+    log_det_jacobian = (2.0 * (LOG_2 - u - F.softplus(-2.0 * u))).sum(-1)
+    return torch.tanh(u), gaussian - log_det_jacobian
+
+
+class SquashedGaussian(ActionDist):
+    """Box actions in [-1, 1]: tanh of a Gaussian whose mean and log std the network outputs
+    (``params`` = mean then log std, the log std clamped to [LOG_STD_MIN, LOG_STD_MAX])."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.num_params = 2 * size
+        self.action_shape = (size,)
+        self.action_dtype = torch.float32
+
+    @staticmethod
+    def split(params: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mean, log_std = params.chunk(2, -1)
+        return mean, log_std.clamp(LOG_STD_MIN, LOG_STD_MAX)
+
+    def sample(self, params: torch.Tensor, deterministic: bool) -> torch.Tensor:
+        mean, log_std = params.chunk(2, -1)
+        if deterministic:
+            return torch.tanh(mean)
+        std = log_std.clamp(LOG_STD_MIN, LOG_STD_MAX).exp()
+        return torch.tanh(mean + std * torch.randn_like(mean))
+
+    def sample_with_log_prob(self, params: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """A reparametrised sample and its log-probability (SAC's losses)."""
+        mean, log_std = self.split(params)
+        return squashed_gaussian(mean, log_std, torch.randn_like(mean))
+
+    def _per_dim(
+        self, params: torch.Tensor, actions: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The Gaussian log-density of atanh(a) per dimension, the log std, and the summed
+        tanh Jacobian term (in its exact, finite form: see ``squashed_gaussian``)."""
+        mean, log_std = self.split(params)
+        u = torch.atanh(actions.clamp(-SQUASH_EDGE, SQUASH_EDGE))
+        noise = (u - mean) * torch.exp(-log_std)
+        per_dim = -0.5 * noise.square() - log_std - LOG_SQRT_2PI
+        log_det_jacobian = (2.0 * (LOG_2 - u - F.softplus(-2.0 * u))).sum(-1)
+        return per_dim, log_std, log_det_jacobian
+
+    def log_prob(self, params: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        per_dim, _, log_det_jacobian = self._per_dim(params, actions)
+        return per_dim.sum(-1) - log_det_jacobian
+
+    def fitting_log_prob(self, params: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """beta-NLL with beta = 1 (Seitzer et al. 2022, ICLR, "On the pitfalls of
+        heteroscedastic uncertainty estimation"): each dimension's term weighed by its
+        variance, held constant. A state-dependent std otherwise lets plain likelihood shrink the
+        std where the data is easy to fit and neglect the mean elsewhere (measured: Pendulum BC
+        at random level); with the weights the mean learns as under squared error (before the
+        tanh) and the std by likelihood. The Jacobian term depends on the data only."""
+        per_dim, log_std, _ = self._per_dim(params, actions)
+        return (per_dim * (2.0 * log_std).exp().detach()).sum(-1)
+
+    def entropy(self, params: torch.Tensor) -> torch.Tensor:
+        """The entropy of the Gaussian before the tanh: the squashed one has no closed form."""
+        _, log_std = self.split(params)
+        return (0.5 + LOG_SQRT_2PI + log_std).sum(-1)
+
+
+class Deterministic(ActionDist):
+    """Box actions that are the network's output itself (TD3's actor, already in [-1, 1]): the
+    mode and every sample are ``params``. It has no density: fitting it to demonstrations is by
+    squared error (behaviour cloning's ``loss: mse``)."""
+
+    has_density = False
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.num_params = size
+        self.action_shape = (size,)
+        self.action_dtype = torch.float32
+
+    def sample(self, params: torch.Tensor, deterministic: bool) -> torch.Tensor:
+        return params
+
+    def log_prob(self, params: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        raise TypeError("a deterministic policy has no log-probability (fit it by squared error)")
+
+    def entropy(self, params: torch.Tensor) -> torch.Tensor:
+        return params.new_zeros(params.shape[0])
 
 
 def make_dist(space: spaces.Space, log_std_init: float = 0.0) -> ActionDist:

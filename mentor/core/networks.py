@@ -1,9 +1,20 @@
-"""Network building blocks: MLPs, the Nature CNN, and the actor-critic built from them."""
+"""Network building blocks: MLPs, the Nature CNN, and the actor-critic built from them; and the
+policy interface every method's networks answer.
+
+``PolicyHead`` is what behaviour cloning, DAgger, GAIL, an agent started from another method's
+policy and the multi-agent methods see of a network: its action distribution (``dist``, see
+``core/distributions.py``), the distribution's parameters for a batch of observations as the
+env gives them (normalized inside), the parameters that make up the policy (the critics are not
+part of it), and whether its Box actions are in [-1, 1] (``unit_box_actions``: rescaled to the
+bounds at the env) or in the env's units. Log-probabilities, entropies and the mode are then
+``dist.log_prob(params, actions)``, ``dist.entropy(params)``, ``dist.sample(params, True)``.
+"""
 
 from __future__ import annotations
 
 import itertools
 import math
+from typing import Protocol
 
 import torch
 from gymnasium import spaces
@@ -14,6 +25,18 @@ from mentor.core.distributions import ActionDist, make_dist
 from mentor.core.normalize import ObsNormalizer
 from mentor.envs.spaces import is_image, obs_encoder
 from mentor.sections import NetworkConfig
+
+
+class PolicyHead(Protocol):
+    """The policy part of any method's networks (module docstring)."""
+
+    dist: ActionDist
+    normalizer: ObsNormalizer
+    unit_box_actions: bool
+
+    def policy_params(self, obs: torch.Tensor) -> torch.Tensor: ...
+
+    def actor_parameters(self) -> list[nn.Parameter]: ...
 
 
 def mlp(in_size: int, hidden_sizes: list[int], activation: str) -> nn.Sequential:
@@ -80,8 +103,15 @@ class ActorCritic(nn.Module):
     """A policy head and a value head over shared or separate hidden layers.
 
     Observations enter as mentor encodes them (float32 vectors, or uint8 images) and are
-    normalized inside the module, so a saved agent carries its own normalization.
+    normalized inside the module, so a saved agent carries its own normalization. Box actions
+    are in the env's units (clipped to the bounds at the env).
+
+    With ``critic_space`` (a vector Box) the critic reads its own input, ``critic_obs``, through
+    its own normalizer and hidden layers, instead of the actor's observation: a centralized
+    critic's global state (MAPPO), or privileged information the actor does not see.
     """
+
+    unit_box_actions = False
 
     def __init__(
         self,
@@ -90,6 +120,7 @@ class ActorCritic(nn.Module):
         config: NetworkConfig,
         normalize_obs: bool = False,
         clip_obs: float = 10.0,
+        critic_space: spaces.Space | None = None,
     ) -> None:
         super().__init__()
         self.normalizer, self.cnn, in_size = observation_encoder(
@@ -99,9 +130,17 @@ class ActorCritic(nn.Module):
         self.dist: ActionDist = make_dist(action_space, config.log_std_init)
         hidden, act = config.hidden_sizes, config.activation
         out_size = hidden[-1] if hidden else in_size
-        self.shared = config.shared or image
+        self.critic_normalizer: ObsNormalizer | None = None
+        critic_in = in_size
+        if critic_space is not None:
+            if is_image(critic_space):
+                raise ValueError(f"a critic input must be a vector Box, got {critic_space}")
+            self.critic_normalizer, _, critic_in = observation_encoder(
+                critic_space, config, normalize_obs, clip_obs
+            )
+        self.shared = (config.shared or image) and critic_space is None
         self.actor_body = mlp(in_size, hidden, act)
-        self.critic_body = None if self.shared else mlp(in_size, hidden, act)
+        self.critic_body = None if self.shared else mlp(critic_in, hidden, act)
         self.actor_head = nn.Linear(out_size, self.dist.num_params)
         self.critic_head = nn.Linear(out_size, 1)
         if config.ortho_init:  # gains as in the PPO implementation details (Huang et al. 2022)
@@ -113,17 +152,37 @@ class ActorCritic(nn.Module):
         obs = self.normalizer(obs)
         return self.cnn(obs) if self.cnn is not None else obs
 
-    def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _critic_x(self, x: torch.Tensor, critic_obs: torch.Tensor | None) -> torch.Tensor:
+        """The critic's hidden features: from its own input when it has one."""
+        if self.critic_normalizer is not None:
+            if critic_obs is None:
+                raise ValueError("this critic reads its own input: give critic_obs")
+            return self.critic_body(self.critic_normalizer(critic_obs))
+        return x if self.critic_body is None else self.critic_body(x)
+
+    def forward(
+        self, obs: torch.Tensor, critic_obs: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Distribution parameters and value estimates for a batch of observations."""
         x = self._features(obs)
         actor_x = self.actor_body(x)
-        critic_x = actor_x if self.critic_body is None else self.critic_body(x)
+        critic_x = actor_x if self.shared else self._critic_x(x, critic_obs)
         return self.actor_head(actor_x), self.critic_head(critic_x).squeeze(-1)
 
     def policy_params(self, obs: torch.Tensor) -> torch.Tensor:
         return self.actor_head(self.actor_body(self._features(obs)))
 
-    def value(self, obs: torch.Tensor) -> torch.Tensor:
+    def actor_parameters(self) -> list[nn.Parameter]:
+        """Every parameter but the critic's own layers: shared layers and the CNN count."""
+        critic = [
+            m for m in (self.critic_body, self.critic_head, self.critic_normalizer) if m is not None
+        ]
+        own = {id(p) for m in critic for p in m.parameters()}
+        return [p for p in self.parameters() if id(p) not in own]
+
+    def value(self, obs: torch.Tensor, critic_obs: torch.Tensor | None = None) -> torch.Tensor:
+        if self.critic_normalizer is not None:
+            return self.critic_head(self._critic_x(obs, critic_obs)).squeeze(-1)
         x = self._features(obs)
         body = self.actor_body if self.critic_body is None else self.critic_body
         return self.critic_head(body(x)).squeeze(-1)
@@ -133,10 +192,10 @@ class ActorCritic(nn.Module):
         return self.dist.sample(self.policy_params(obs), deterministic)
 
     def evaluate_actions(
-        self, obs: torch.Tensor, actions: torch.Tensor
+        self, obs: torch.Tensor, actions: torch.Tensor, critic_obs: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Log-probabilities, entropies and values of given actions (for the update)."""
-        params, values = self(obs)
+        params, values = self(obs, critic_obs)
         return self.dist.log_prob(params, actions), self.dist.entropy(params), values
 
 

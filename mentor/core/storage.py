@@ -13,7 +13,8 @@ class RolloutStorage:
 
     The tensors live on the CPU. Each step is written through numpy views of the same memory:
     a numpy row copy costs a fraction of a tensor ``__setitem__``, which matters at one write
-    per field per env step.
+    per field per env step. With ``critic_shape``, ``critic_obs`` holds what the critic reads
+    when it is not the actor's observation (a global state, a time feature).
     """
 
     def __init__(
@@ -24,6 +25,7 @@ class RolloutStorage:
         obs_dtype: torch.dtype,
         action_shape: tuple[int, ...],
         action_dtype: torch.dtype,
+        critic_shape: tuple[int, ...] | None = None,
     ) -> None:
         t, n = num_steps, num_envs
         self.num_steps = num_steps
@@ -36,17 +38,27 @@ class RolloutStorage:
         self.terminated = torch.zeros((t, n), dtype=torch.bool)
         self.truncated = torch.zeros((t, n), dtype=torch.bool)
         self.valid = torch.ones((t, n), dtype=torch.bool)
-        self._rows = {
-            name: getattr(self, name).numpy()
-            for name in ("obs", "actions", "rewards", "terminated", "truncated", "valid")
-        }
+        self.critic_obs = None if critic_shape is None else torch.zeros((t, n, *critic_shape))
+        names = ["obs", "actions", "rewards", "terminated", "truncated", "valid"]
+        self._rows = {name: getattr(self, name).numpy() for name in names}
+        if self.critic_obs is not None:
+            self._rows["critic_obs"] = self.critic_obs.numpy()
 
-    def add_decision(self, t: int, obs: np.ndarray, actions: np.ndarray, valid: np.ndarray) -> None:
-        """Step t before the env moves: the observation acted on, the actions, and whether the
-        transition is learned from."""
+    def add_decision(
+        self,
+        t: int,
+        obs: np.ndarray,
+        actions: np.ndarray,
+        valid: np.ndarray,
+        critic_obs: np.ndarray | None = None,
+    ) -> None:
+        """Step t before the env moves: the observation acted on, the actions, whether the
+        transition is learned from, and what the critic reads (with ``critic_shape``)."""
         self._rows["obs"][t] = obs
         self._rows["actions"][t] = actions
         self._rows["valid"][t] = valid
+        if critic_obs is not None:
+            self._rows["critic_obs"][t] = critic_obs
 
     def add_outcome(
         self, t: int, rewards: np.ndarray, terminated: np.ndarray, truncated: np.ndarray

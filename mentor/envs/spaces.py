@@ -7,6 +7,7 @@ Every observation space mentor supports becomes a float32 vector, except images
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any, TypeVar
 
 import numpy as np
 from gymnasium import spaces
@@ -17,6 +18,7 @@ SUPPORTED_OBS = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.Multi
 SUPPORTED_ACTIONS = (spaces.Discrete, spaces.Box, spaces.MultiDiscrete, spaces.MultiBinary)
 
 Encoder = Callable[[object], np.ndarray]
+Array = TypeVar("Array", np.ndarray, Any)  # a NumPy array or a torch tensor
 
 
 def is_image(space: spaces.Space) -> bool:
@@ -126,6 +128,32 @@ def to_env_actions(space: spaces.Space, actions: np.ndarray) -> np.ndarray:
     if isinstance(space, spaces.MultiDiscrete):
         return (actions + space.start.reshape(-1)).reshape(-1, *space.shape)
     return actions.astype(space.dtype, copy=False).reshape(-1, *space.shape)
+
+
+def to_network_actions(
+    space: spaces.Space, actions: np.ndarray, unit_box: bool = False
+) -> np.ndarray:
+    """Env actions → the network's form (the inverse of ``to_env_actions``): indices from 0
+    (int64) for Discrete and MultiDiscrete, 0/1 floats for MultiBinary, flat float32 vectors for
+    Box — with ``unit_box`` (SAC's and TD3's networks act in [-1, 1]) rescaled from the bounds
+    to [-1, 1] and clipped there. One row per action."""
+    n = len(actions)
+    if isinstance(space, spaces.Discrete):
+        return np.asarray(actions, dtype=np.int64).reshape(n) - int(space.start)
+    if isinstance(space, spaces.MultiDiscrete):
+        start = np.asarray(space.start, dtype=np.int64).reshape(-1)
+        return np.asarray(actions, dtype=np.int64).reshape(n, -1) - start
+    flat = np.asarray(actions, dtype=np.float32).reshape(n, -1)
+    if isinstance(space, spaces.Box) and unit_box:
+        low, high = (np.asarray(b, np.float32).reshape(-1) for b in (space.low, space.high))
+        flat = np.clip(2.0 * (flat - low) / (high - low) - 1.0, -1.0, 1.0)
+    return np.ascontiguousarray(flat)
+
+
+def unit_to_bounds(actions: Array, low: Array, high: Array) -> Array:
+    """[-1, 1] → [low, high], per dimension (NumPy or torch): what the env gets from a network
+    that acts in [-1, 1]."""
+    return low + (actions + 1.0) * 0.5 * (high - low)
 
 
 def space_to_json(space: spaces.Space) -> dict:

@@ -9,11 +9,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
+import gymnasium as gym
 import numpy as np
 
 from mentor.core.vec_env import VecEnv
+from mentor.errors import ConfigError
 from mentor.evaluation.statistics import EvalSummary, summarize
+
+if TYPE_CHECKING:  # evaluation sits below the agent: it plays whatever has its interface
+    from mentor.agent import Agent
+    from mentor.experiment import Experiment
 
 PolicyFn = Callable[[np.ndarray], np.ndarray]
 
@@ -74,3 +81,49 @@ def summarize_episodes(episodes: Episodes, success_threshold: float | None) -> E
     for tasks, as several validation envs would be.
     """
     return summarize(episodes.returns, episodes.lengths, success_threshold=success_threshold)
+
+
+def success_threshold(experiment: Experiment, env_id: str) -> float | None:
+    """The return that counts as a success: evaluation.success_threshold, else the env's
+    registered reward threshold (None when it has none)."""
+    if experiment.evaluation.success_threshold is not None:
+        return experiment.evaluation.success_threshold
+    env_spec = gym.spec(env_id) if env_id in gym.registry else None
+    return env_spec.reward_threshold if env_spec is not None else None
+
+
+def evaluate_agent(
+    agent: Agent,
+    env: str | None = None,
+    episodes: int = 100,
+    *,
+    env_kwargs: dict[str, Any] | None = None,
+    num_envs: int = 25,
+    deterministic: bool = True,
+    seed: int = 12_345,
+    success_threshold_value: float | None = None,
+) -> EvalSummary:
+    """Play ``episodes`` episodes of ``agent`` on ``num_envs`` copies of ``env`` (default: its
+    validation env) and summarise them: ``mentor.evaluate`` (which see)."""
+    for name, value in (("episodes", episodes), ("num_envs", num_envs)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ConfigError(f"evaluate: {name} must be a whole number >= 1, got {value!r}")
+    experiment = agent.experiment
+    env_id = env or experiment.validation.env.id or experiment.env.id
+    kwargs = (
+        env_kwargs
+        if env_kwargs is not None
+        else (experiment.env.kwargs if env_id == experiment.env.id else {})
+    )
+    venv = VecEnv.make(
+        env_id, kwargs, min(num_envs, episodes), max_episode_steps=experiment.env.max_episode_steps
+    )
+    try:
+        agent.check_fits(venv.observation_space, venv.action_space, env_id)
+        result = run_episodes(lambda obs: agent.predict(obs, deterministic), venv, episodes, seed)
+    finally:
+        venv.close()
+    threshold = success_threshold_value
+    if threshold is None:
+        threshold = success_threshold(experiment, env_id)
+    return summarize_episodes(result, threshold)

@@ -217,10 +217,11 @@ class BCConfig(MethodSection):
     entropy_coef: float = Field(
         0.0, ge=0, description="Bonus on the policy's entropy (keeps a Gaussian's std open)."
     )
-    policy_of: Literal["ppo", "sac"] = Field(
+    policy_of: Literal["ppo", "sac", "td3", "dqn"] = Field(
         "ppo",
         description="Whose networks BC trains (the policy part), so that method can start "
-        "from the result with agent.init: ppo (actor-critic) or sac (squashed Gaussian actor).",
+        "from the result with agent.init: ppo (actor-critic), sac (squashed Gaussian actor), "
+        "td3 (deterministic actor: loss mse) or dqn (Q-values as a softmax policy's logits).",
     )
 
     module: ClassVar[str] = "mentor.methods.bc"

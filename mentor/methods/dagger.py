@@ -55,21 +55,20 @@ from mentor.agent import Agent, policy_from
 from mentor.core.schedules import value_at
 from mentor.core.vec_env import VecEnv
 from mentor.data.dataset import Dataset, split
+from mentor.data.load import load_data
 from mentor.data.record import Policy as ExpertPolicy
 from mentor.data.record import record
 from mentor.errors import ConfigError, DatasetError
 from mentor.experiment import DAggerConfig, Experiment
-from mentor.methods.bc import (
-    Policy,
-    build_networks,
+from mentor.methods.supervised import (
+    Learner,
+    build_policy_networks,
     check_config,
     episode_rows,
-    evaluate,
+    evaluate_loss,
     fit,
-    load_dataset,
     make_optimizer,
     samples,
-    score_name,
 )
 from mentor.runs.checkpoint import ResumePoint
 from mentor.runs.folder import RunFolder
@@ -78,6 +77,9 @@ from mentor.runs.state import TrainState
 from mentor.runs.stopping import Progress
 
 __all__ = ["build_networks", "train"]
+
+# The networks of method.policy_of, as behaviour cloning's.
+build_networks = build_policy_networks
 
 
 # --- the expert and the mixture ----------------------------------------------------------------
@@ -283,7 +285,7 @@ def train(experiment: Experiment, run: RunFolder, resume: ResumePoint | None = N
         )
     expert = policy_from(cfg.expert)
     with training_setup(experiment, resume) as (venv, agent):
-        check_config(cfg, venv.action_space)
+        check_config(cfg, Learner(agent.policy, agent.action_space))
         return _train(experiment, run, venv, agent, expert, resume)
 
 
@@ -297,8 +299,8 @@ def _train(
 ) -> Result:
     cfg: DAggerConfig = experiment.method
     env = experiment.env
-    policy = Policy(agent.policy, agent.action_space)
-    optimizer = make_optimizer(policy, cfg, experiment)
+    learner = Learner(agent.policy, agent.action_space)
+    optimizer = make_optimizer(learner, cfg, experiment.agent)
     generator = torch.Generator().manual_seed(experiment.seed)  # minibatch order
     rng = np.random.default_rng(experiment.seed)  # who acts, step by step
     aggregate = Aggregate(agent.observation_space, agent.action_space)
@@ -336,7 +338,7 @@ def _train(
             split_rng = np.random.default_rng([experiment.seed, round_])
             if round_ == 0:  # D0: demonstrations, or the expert's own episodes
                 if experiment.data.path is not None:
-                    new = load_dataset(experiment, venv)
+                    new = load_data(experiment.data, venv.observation_space, venv.action_space)
                 else:
                     new = relabel(rollout(0, expert), expert)
                     counters.step += len(new)
@@ -349,16 +351,16 @@ def _train(
                 expert_share = mixture.expert_steps / max(mixture.steps, 1)
             aggregate.add(new, experiment.data.validation_fraction, split_rng)
 
-            data = samples(aggregate.dataset, policy, agent.device)
+            data = samples(aggregate.dataset, learner, agent.device)
             train_rows, valid_rows = aggregate.rows(False), aggregate.rows(True)
             train_data = data.rows(train_rows)
             valid_data = data.rows(valid_rows) if len(valid_rows) else None
-            policy.normalizer.update(data.obs[torch.as_tensor(
+            agent.policy.normalizer.update(data.obs[torch.as_tensor(
                 train_rows[train_rows >= len(aggregate) - len(new)])])  # fmt: skip
-            progress, last, _ = fit(policy, optimizer, train_data, valid_data, cfg, generator)
+            progress, last, _ = fit(learner, optimizer, train_data, valid_data, cfg, generator)
             counters.rounds_done += 1
 
-            name = score_name(policy)
+            name = learner.score_name
             metrics = {
                 "dagger/round": round_,
                 "dagger/beta": beta,
@@ -372,7 +374,7 @@ def _train(
                 f"train/{name}": last[f"train/{name}"],
             }
             if valid_data is not None:  # of the weights kept: the lowest validation loss
-                val_loss, val_score = evaluate(policy, valid_data, cfg)
+                val_loss, val_score = evaluate_loss(learner, valid_data, cfg)
                 metrics.update({"train/val_loss": val_loss, f"train/val_{name}": val_score})
             metrics["time/sps"] = (counters.step - steps_before) / (time.perf_counter() - tic)
             session.log(counters.step, metrics, progress=counters.rounds_done)

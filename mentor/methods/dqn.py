@@ -21,6 +21,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from mentor.agent import Agent, trainable
+from mentor.core.distributions import Categorical
 from mentor.core.networks import init_linear, mlp, observation_encoder
 from mentor.core.replay import ReplayBuffer
 from mentor.core.schedules import value_at
@@ -62,14 +63,29 @@ class QNetwork(nn.Module):
 class DQNNetworks(nn.Module):
     """The online Q network and its target; an Agent acts greedily with the online one, or,
     not deterministic (``mentor eval --stochastic``), epsilon-greedily with ``epsilon``: the
-    exploration rate training ended with."""
+    exploration rate training ended with. The policy interface: a categorical over the
+    Q-values as logits (a softmax policy at temperature 1, whose mode is the greedy action), so
+    behaviour cloning can fit a Q network by cross-entropy before DQN trains it on."""
+
+    unit_box_actions = False
 
     def __init__(self, q: QNetwork, target: QNetwork, epsilon: float = 0.0) -> None:
         super().__init__()
         self.q = q
         self.target = target.requires_grad_(False)
+        self.dist = Categorical([q.head.out_features])
         self.epsilon = epsilon
         self.sampling = f"epsilon-greedy, epsilon {epsilon:g} (exploration.epsilon at the end)"
+
+    @property
+    def normalizer(self) -> nn.Module:  # a property: registered once, under q
+        return self.q.normalizer
+
+    def policy_params(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.q(obs)
+
+    def actor_parameters(self) -> list[nn.Parameter]:
+        return list(self.q.parameters())
 
     def predict(self, obs: torch.Tensor, deterministic: bool = True) -> torch.Tensor:
         greedy = self.q(obs).argmax(-1)

@@ -85,7 +85,8 @@ from mentor.core.networks import NatureCNN, mlp
 from mentor.core.storage import RolloutStorage
 from mentor.core.vec_env import VecEnv
 from mentor.data.dataset import Dataset
-from mentor.envs.spaces import is_image, obs_encoder
+from mentor.data.load import load_data
+from mentor.envs.spaces import is_image, obs_encoder, to_network_actions
 from mentor.errors import ConfigError, NonFiniteError
 from mentor.experiment import Experiment, GAILConfig
 from mentor.methods import ppo
@@ -205,16 +206,9 @@ def expert_pairs(
     dataset: Dataset, action_space: spaces.Space, device: torch.device
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The dataset's observations and actions in the form the policy stores them: encoded
-    observations, and actions as the network gives them (indices from 0, floats)."""
-    n = len(dataset)
+    observations, and actions as PPO's network gives them (indices from 0, floats)."""
     obs = torch.as_tensor(dataset.encoded_observations())
-    actions = np.asarray(dataset.actions)
-    if isinstance(action_space, spaces.Discrete):
-        actions = actions.reshape(n).astype(np.int64) - int(action_space.start)
-    elif isinstance(action_space, spaces.MultiDiscrete):
-        actions = actions.reshape(n, -1).astype(np.int64) - action_space.start.reshape(-1)
-    else:
-        actions = actions.reshape(n, -1).astype(np.float32)
+    actions = to_network_actions(action_space, dataset.actions)
     return obs.to(device), torch.as_tensor(actions).to(device)
 
 
@@ -333,15 +327,6 @@ def with_absorbing(
 # --- the loop -------------------------------------------------------------------------------------
 
 
-def load_dataset(experiment: Experiment, venv: VecEnv) -> Dataset:
-    """The demonstrations (``data.path``), checked against the env's spaces."""
-    from mentor.data.load import load_data
-
-    dataset = load_data(experiment.data, venv.observation_space, venv.action_space)
-    dataset.check_spaces(venv.observation_space, venv.action_space)
-    return dataset
-
-
 class DiscriminatorReward:
     """GAIL's reward for PPO's loop: after each collection, train the discriminator on the
     rollout's pairs against expert pairs, then replace the stored rewards with its reward."""
@@ -403,6 +388,7 @@ def train(experiment: Experiment, run: RunFolder, resume: ResumePoint | None = N
     """Train GAIL as the experiment says, in the given run folder (or go on from ``resume``):
     PPO's loop, with the discriminator's reward."""
     with training_setup(experiment, resume) as (venv, agent):
-        dataset = load_dataset(experiment, venv)  # before any env is stepped
+        # The demonstrations, checked against the env's spaces before any env is stepped.
+        dataset = load_data(experiment.data, venv.observation_space, venv.action_space)
         reward = DiscriminatorReward(experiment, venv, dataset, agent.device)
-        return ppo._train(experiment, run, venv, agent, resume, reward_model=reward)
+        return ppo.run(experiment, run, venv, agent, resume, reward_model=reward)

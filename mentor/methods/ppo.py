@@ -9,10 +9,12 @@ The loop, top to bottom:
               checkpoints and decides whether to stop
 
 The loss is a dict of named, weighted terms: another method (a constrained variant) adds a
-term by adding an entry, and reuses ``ppo_update`` by calling it. A method that learns its own
-reward (GAIL) gives the loop a ``RewardModel``: after each collection it rewrites the stored
-rewards (the env's still count the logged episode returns), then the loop scales them, when
-``env.normalize_reward`` says so, and updates as usual.
+term by adding an entry, and reuses ``ppo_update`` by calling it. The loop itself is public,
+``run``, for the methods built on it: one that learns its own reward (GAIL) gives it a
+``RewardModel``, which after each collection rewrites the stored rewards (the env's still count
+the logged episode returns), then the loop scales them, when ``env.normalize_reward`` says so,
+and updates as usual; one whose critic reads something else than the actor's observation (a
+centralized critic's global state) gives it a ``CriticInput``.
 """
 
 from __future__ import annotations
@@ -51,6 +53,18 @@ class Batch:
     values: torch.Tensor
     advantages: torch.Tensor
     returns: torch.Tensor
+    critic_obs: torch.Tensor | None = None
+
+    def rows(self, index: torch.Tensor) -> Batch:
+        return Batch(
+            self.obs[index],
+            self.actions[index],
+            self.log_probs[index],
+            self.values[index],
+            self.advantages[index],
+            self.returns[index],
+            None if self.critic_obs is None else self.critic_obs[index],
+        )
 
 
 def ppo_loss(
@@ -61,7 +75,7 @@ def ppo_loss(
     entropy_coef: float,
 ) -> tuple[dict[str, torch.Tensor], dict[str, float]]:
     """The weighted loss terms (their sum is minimised) and diagnostics for one minibatch."""
-    log_probs, entropy, values = policy.evaluate_actions(batch.obs, batch.actions)
+    log_probs, entropy, values = policy.evaluate_actions(batch.obs, batch.actions, batch.critic_obs)
     log_ratio = log_probs - batch.log_probs
     ratio = log_ratio.exp()
     advantages = batch.advantages
@@ -114,6 +128,7 @@ def ppo_update(
         values=storage.values.flatten(),
         advantages=advantages.flatten(),
         returns=returns.flatten(),
+        critic_obs=None if storage.critic_obs is None else storage.critic_obs.flatten(0, 1),
     )
     minibatch_size = math.ceil(len(valid) / cfg.num_minibatches)
     params = [p for p in policy.parameters() if p.requires_grad]
@@ -123,7 +138,7 @@ def ppo_update(
         order = valid[torch.randperm(len(valid), generator=generator)]
         for start in range(0, len(order), minibatch_size):
             index = order[start : start + minibatch_size]
-            batch = Batch(*(getattr(flat, f)[index] for f in Batch.__dataclass_fields__))
+            batch = flat.rows(index)
             terms, stats = ppo_loss(policy, batch, cfg, clip_coef, entropy_coef)
             loss = sum(terms.values())
             if not torch.isfinite(loss):
@@ -171,6 +186,15 @@ def build_networks(
     )
 
 
+class CriticInput(Protocol):
+    """What the critic reads instead of the actor's observation, for every env copy."""
+
+    space: spaces.Box  # one copy's, a vector
+
+    def __call__(self, venv: VecEnv) -> np.ndarray:
+        """(num_envs, dim) for the observations the envs returned last."""
+
+
 def collect(
     policy: ActorCritic,
     venv: VecEnv,
@@ -178,6 +202,7 @@ def collect(
     obs: np.ndarray,
     reward_scaler: RewardScaler,
     device: torch.device,
+    critic_input: CriticInput | None = None,
 ) -> tuple[np.ndarray, torch.Tensor]:
     """Fill the storage with one rollout; returns the next observation and its value.
 
@@ -191,11 +216,13 @@ def collect(
         for t in range(storage.num_steps):
             actions = policy.predict(torch.from_numpy(obs).to(device), deterministic=False)
             actions = actions.cpu().numpy()
-            storage.add_decision(t, obs, actions, ~venv.needs_reset)
+            critic_obs = None if critic_input is None else critic_input(venv)
+            storage.add_decision(t, obs, actions, ~venv.needs_reset, critic_obs)
             obs, rewards, terminated, truncated = venv.step(actions)
-            storage.add_outcome(t, reward_scaler(rewards, terminated | truncated), terminated,
-                                truncated)  # fmt: skip
-        last_value = score_rollout(policy, storage, obs, device)
+            rewards = reward_scaler(rewards, terminated | truncated)
+            storage.add_outcome(t, rewards, terminated, truncated)
+        next_critic_obs = None if critic_input is None else critic_input(venv)
+        last_value = score_rollout(policy, storage, obs, device, next_critic_obs)
     return obs, last_value
 
 
@@ -204,6 +231,7 @@ def score_rollout(
     storage: RolloutStorage,
     next_obs: np.ndarray,
     device: torch.device,
+    next_critic_obs: np.ndarray | None = None,
     chunk: int = 4096,
 ) -> torch.Tensor:
     """Fill ``storage.log_probs`` and ``storage.values`` in chunks of about ``chunk`` samples
@@ -213,10 +241,14 @@ def score_rollout(
         part = slice(start, start + steps)
         obs = storage.obs[part].flatten(0, 1).to(device)
         actions = storage.actions[part].flatten(0, 1).to(device)
-        log_probs, _, values = policy.evaluate_actions(obs, actions)
+        critic_obs = None
+        if storage.critic_obs is not None:
+            critic_obs = storage.critic_obs[part].flatten(0, 1).to(device)
+        log_probs, _, values = policy.evaluate_actions(obs, actions, critic_obs)
         storage.log_probs[part] = log_probs.view_as(storage.log_probs[part]).cpu()
         storage.values[part] = values.view_as(storage.values[part]).cpu()
-    return policy.value(torch.from_numpy(next_obs).to(device))
+    critic_next = None if next_critic_obs is None else torch.from_numpy(next_critic_obs).to(device)
+    return policy.value(torch.from_numpy(next_obs).to(device), critic_next)
 
 
 class RewardModel(Protocol):
@@ -244,22 +276,34 @@ class PPOProgress:
     updates: int = 0
 
 
-def train(experiment: Experiment, run: RunFolder, resume: ResumePoint | None = None) -> Result:
+def train(experiment: Experiment, folder: RunFolder, resume: ResumePoint | None = None) -> Result:
     """Train PPO as the experiment says, in the given run folder (or go on from ``resume``)."""
     with training_setup(experiment, resume) as (venv, agent):
-        return _train(experiment, run, venv, agent, resume)
+        return run(experiment, folder, venv, agent, resume)
 
 
-def _train(
+def run(
     experiment: Experiment,
     run: RunFolder,
     venv: VecEnv,
     agent: Agent,
-    resume: ResumePoint | None,
+    resume: ResumePoint | None = None,
+    *,
     reward_model: RewardModel | None = None,
+    critic_input: CriticInput | None = None,
 ) -> Result:
+    """PPO's loop on envs and an agent already made (``training_setup``): for PPO itself and
+    the methods built on it. ``reward_model`` replaces the env's rewards with a learned one;
+    ``critic_input`` is what the critic reads, for an agent whose networks were built with a
+    critic of its own input (``ActorCritic(critic_space=...)``)."""
     cfg, env = experiment.method, experiment.env
     device, policy = agent.device, agent.policy
+    critic_space = None if critic_input is None else critic_input.space
+    if (policy.critic_normalizer is None) != (critic_space is None):
+        raise ValueError(
+            "PPO's critic_input and the networks disagree: give a critic input exactly when "
+            "the actor-critic was built with a critic_space"
+        )
     optimizer = torch.optim.Adam(
         trainable(policy, "policy", experiment.agent),
         lr=value_at(cfg.learning_rate, 0.0),
@@ -270,6 +314,7 @@ def _train(
         cfg.num_steps, env.num_envs, venv.obs_shape,
         torch.uint8 if policy.cnn is not None else torch.float32,
         policy.dist.action_shape, policy.dist.action_dtype,
+        None if critic_space is None else critic_space.shape,
     )  # fmt: skip
     reward_scaler = RewardScaler(env.num_envs, cfg.gamma, env.normalize_reward)
     # With a learned reward the env's rewards are only counted, not scaled.
@@ -298,7 +343,9 @@ def _train(
             clip_coef = value_at(cfg.clip_coef, progress)
             entropy_coef = value_at(experiment.exploration.entropy_coef, progress)
 
-            obs, last_value = collect(policy, venv, storage, obs, collect_scaler, device)
+            obs, last_value = collect(
+                policy, venv, storage, obs, collect_scaler, device, critic_input
+            )
             counters.step += env.num_envs * cfg.num_steps
             reward_metrics = {}
             if reward_model is not None:
@@ -314,7 +361,10 @@ def _train(
                 policy, optimizer, storage, advantages, returns, cfg, clip_coef, entropy_coef,
                 generator,
             )  # fmt: skip
-            policy.normalizer.update(storage.obs.flatten(0, 1)[storage.valid.flatten()])
+            learned = storage.valid.flatten()
+            policy.normalizer.update(storage.obs.flatten(0, 1)[learned])
+            if policy.critic_normalizer is not None:
+                policy.critic_normalizer.update(storage.critic_obs.flatten(0, 1)[learned])
             counters.updates += 1
 
             valid = storage.valid

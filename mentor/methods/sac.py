@@ -42,10 +42,12 @@ from torch import nn
 from torch.nn import functional as F
 
 from mentor.agent import Agent, trainable
+from mentor.core.distributions import Categorical, SquashedGaussian
 from mentor.core.networks import EnsembleMLP, init_linear, mlp, observation_encoder
 from mentor.core.replay import ReplayBuffer
 from mentor.core.schedules import value_at
 from mentor.core.vec_env import VecEnv
+from mentor.envs.spaces import unit_to_bounds
 from mentor.errors import ConfigError, NonFiniteError
 from mentor.experiment import Experiment, ExplorationConfig, NetworkConfig, SACConfig
 from mentor.methods.offpolicy import OffPolicyState, PolyakUpdate, make_buffer, train_off_policy
@@ -54,30 +56,7 @@ from mentor.runs.folder import RunFolder
 from mentor.runs.session import Result, TrainingSession, training_setup
 from mentor.runs.state import TrainState
 
-# Bounds of the actor's log std, as in the authors' code: exp(-20) is a point mass for float32
-# purposes, exp(2) ≈ 7.4 already saturates tanh for most samples.
-LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
-LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
-LOG_2 = math.log(2.0)
-
-
 # --- the policy --------------------------------------------------------------------------------
-
-
-def squashed_gaussian(
-    mean: torch.Tensor, log_std: torch.Tensor, noise: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """a = tanh(u), u = mean + std * noise, and log pi(a|s) summed over action dimensions.
-
-    Change of variables (Haarnoja et al. 2018a, appendix C): log pi(a) = log N(u) - sum log(1 -
-    tanh(u)^2). In float32, tanh(u) rounds to +-1 once |u| > ~8.5 and the log to -inf; the
-    identity log(1 - tanh(u)^2) = 2 (log 2 - u - softplus(-2u)) stays finite and exact for
-    every u. The Gaussian term uses the noise itself: (u - mean) / std = noise.
-    """
-    u = mean + log_std.exp() * noise
-    gaussian = (-0.5 * noise.square() - log_std - LOG_SQRT_2PI).sum(-1)
-    log_det_jacobian = (2.0 * (LOG_2 - u - F.softplus(-2.0 * u))).sum(-1)
-    return torch.tanh(u), gaussian - log_det_jacobian
 
 
 @dataclass
@@ -134,7 +113,11 @@ class Critics(nn.Module):
 
 class SACNetworks(nn.Module):
     """The actor, the twin critics and their target, and log alpha. The observation normalizer
-    is shared: the actor and every critic see the same normalized observations."""
+    is shared: the actor and every critic see the same normalized observations. The actor's
+    policy (``dist`` over ``policy_params``) is a squashed Gaussian for Box actions, in [-1, 1]
+    (``unit_box_actions``), and a categorical for Discrete ones."""
+
+    unit_box_actions = True
 
     def __init__(self, obs_space: spaces.Space, action_space: spaces.Space, config: NetworkConfig,
                  normalize_obs: bool, clip_obs: float, alpha_init: float) -> None:  # fmt: skip
@@ -158,8 +141,10 @@ class SACNetworks(nn.Module):
         self.normalizer, actor_cnn, in_size = observation_encoder(
             obs_space, config, normalize_obs, clip_obs
         )
-        actor_out = self.num_actions if self.discrete else 2 * self.action_dim
-        self.actor = Actor(actor_cnn, in_size, actor_out, config)
+        self.dist = (
+            Categorical([self.num_actions]) if self.discrete else SquashedGaussian(self.action_dim)
+        )
+        self.actor = Actor(actor_cnn, in_size, self.dist.num_params, config)
 
         def critics() -> Critics:  # each critic set has its own CNN (images) and no normalizer
             _, cnn, size = observation_encoder(obs_space, config, False, clip_obs)
@@ -177,35 +162,34 @@ class SACNetworks(nn.Module):
         # Tuned as log alpha, so alpha stays positive; a fixed alpha of 0 (no entropy) is -inf.
         self.log_alpha = nn.Parameter(torch.tensor(float(alpha_init)).log())
 
+    def policy_params(self, obs: torch.Tensor) -> torch.Tensor:
+        """The actor's output for raw (encoded) observations: the policy interface."""
+        return self.actor(self.normalizer(obs))
+
+    def actor_parameters(self) -> list[nn.Parameter]:
+        return list(self.actor.parameters())
+
     def policy(self, obs: torch.Tensor) -> PolicyOutput:
         """Sample the policy on normalized observations (with gradients, for the losses)."""
         out = self.actor(obs)
         if self.discrete:
             log_probs = F.log_softmax(out, -1)
             return PolicyOutput(None, log_probs.exp(), log_probs)
-        mean, log_std = out.chunk(2, -1)
-        log_std = log_std.clamp(LOG_STD_MIN, LOG_STD_MAX)
-        actions, log_prob = squashed_gaussian(mean, log_std, torch.randn_like(mean))
+        actions, log_prob = self.dist.sample_with_log_prob(out)
         return PolicyOutput(actions, torch.ones_like(log_prob).unsqueeze(-1), log_prob[:, None])
 
     def sample(self, obs: torch.Tensor, deterministic: bool) -> torch.Tensor:
         """Actions as stored in the replay buffer: in [-1, 1] (Box) or indices (Discrete)."""
-        out = self.actor(self.normalizer(obs))
-        if self.discrete:
-            if deterministic:
-                return out.argmax(-1)
+        out = self.policy_params(obs)
+        if self.discrete and not deterministic:
             return torch.multinomial(F.softmax(out, -1), 1).squeeze(-1)
-        mean, log_std = out.chunk(2, -1)
-        if deterministic:
-            return torch.tanh(mean)
-        std = log_std.clamp(LOG_STD_MIN, LOG_STD_MAX).exp()
-        return torch.tanh(mean + std * torch.randn_like(mean))
+        return self.dist.sample(out, deterministic)
 
     def to_env_units(self, actions: torch.Tensor) -> torch.Tensor:
-        """[-1, 1] -> [low, high]: low + (a + 1) / 2 * (high - low). Discrete: unchanged."""
+        """[-1, 1] -> [low, high] (Box); Discrete: unchanged."""
         if self.discrete:
             return actions
-        return self.action_low + (actions + 1.0) * 0.5 * (self.action_high - self.action_low)
+        return unit_to_bounds(actions, self.action_low, self.action_high)
 
     def predict(self, obs: torch.Tensor, deterministic: bool = True) -> torch.Tensor:
         """What an Agent acts with: deterministic is tanh(mean) (Box) or the likeliest action."""

@@ -18,7 +18,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
-from typing import TypeVar
 
 import numpy as np
 import torch
@@ -26,10 +25,12 @@ from gymnasium import spaces
 from torch import nn
 
 from mentor.agent import Agent, trainable
+from mentor.core.distributions import Deterministic
 from mentor.core.networks import EnsembleMLP, NatureCNN, init_linear, mlp, observation_encoder
 from mentor.core.replay import ReplaySample
 from mentor.core.schedules import value_at
 from mentor.core.vec_env import VecEnv
+from mentor.envs.spaces import unit_to_bounds
 from mentor.errors import ConfigError, NonFiniteError
 from mentor.experiment import ActionNoiseConfig, Experiment, NetworkConfig, TD3Config
 from mentor.methods.offpolicy import OffPolicyState, PolyakUpdate, make_buffer, train_off_policy
@@ -37,14 +38,6 @@ from mentor.runs.checkpoint import ResumePoint
 from mentor.runs.folder import RunFolder
 from mentor.runs.session import Result, TrainingSession, training_setup
 from mentor.runs.state import TrainState
-
-Array = TypeVar("Array", np.ndarray, torch.Tensor)
-
-
-def to_bounds(actions: Array, low: Array, high: Array) -> Array:
-    """[-1, 1] → [low, high], per dimension: what the env gets from the method's actions."""
-    return low + (actions + 1.0) * 0.5 * (high - low)
-
 
 # --- networks ------------------------------------------------------------------------------------
 
@@ -85,7 +78,10 @@ class TwinCritic(nn.Module):
 
 class TD3Networks(nn.Module):
     """Actor, twin critics and their targets, behind one observation normalizer (the targets
-    see observations scaled as the online networks do). ``predict`` gives env-unit actions."""
+    see observations scaled as the online networks do). ``predict`` gives env-unit actions. The
+    policy interface: a deterministic policy (``dist``), acting in [-1, 1]."""
+
+    unit_box_actions = True
 
     def __init__(self, obs_space: spaces.Space, action_space: spaces.Box, config: NetworkConfig,
                  normalize_obs: bool, clip_obs: float) -> None:  # fmt: skip
@@ -95,6 +91,7 @@ class TD3Networks(nn.Module):
             obs_space, config, normalize_obs, clip_obs
         )
         _, critic_cnn, _ = observation_encoder(obs_space, config, False, clip_obs)
+        self.dist = Deterministic(action_dim)
         self.actor = Actor(actor_cnn, in_size, action_dim, config)
         self.critic = TwinCritic(critic_cnn, in_size, action_dim, config)
         if config.ortho_init:
@@ -107,10 +104,17 @@ class TD3Networks(nn.Module):
     # What ``mentor eval --stochastic`` does: nothing (see predict).
     sampling = "none: td3's policy is deterministic, so --stochastic changes nothing"
 
+    def policy_params(self, obs: torch.Tensor) -> torch.Tensor:
+        """pi(s) in [-1, 1] for raw (encoded) observations: the policy interface."""
+        return self.actor(self.normalizer(obs))
+
+    def actor_parameters(self) -> list[nn.Parameter]:
+        return list(self.actor.parameters())
+
     def predict(self, obs: torch.Tensor, deterministic: bool = True) -> torch.Tensor:
         """pi(s) in the env's units. The policy is deterministic: exploration noise belongs to
         training, so ``deterministic`` changes nothing."""
-        return to_bounds(self.actor(self.normalizer(obs)), self.action_low, self.action_high)
+        return unit_to_bounds(self.policy_params(obs), self.action_low, self.action_high)
 
 
 def build_networks(
@@ -289,7 +293,7 @@ def _train(
         # An env whose episode just ended resets on this step and ignores its action: the noise
         # process of its next episode starts afresh.
         noise.reset(venv.needs_reset)
-        return torch.from_numpy(actions), to_bounds(actions, low, high)
+        return torch.from_numpy(actions), unit_to_bounds(actions, low, high)
 
     def update(progress: float) -> dict[str, float]:
         learning_rate = value_at(cfg.learning_rate, progress)

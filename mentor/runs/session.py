@@ -37,7 +37,7 @@ from mentor.core.device import choose_device, set_threads
 from mentor.core.seeding import rng_state, seed_everything, set_rng_state
 from mentor.core.vec_env import VecEnv
 from mentor.errors import CheckpointError, EnvWorkerError, HookError
-from mentor.evaluation.evaluate import run_episodes, summarize_episodes
+from mentor.evaluation.evaluate import run_episodes, success_threshold, summarize_episodes
 from mentor.evaluation.statistics import EvalSummary
 from mentor.experiment import Experiment
 from mentor.runs import checkpoint
@@ -102,13 +102,6 @@ def target_return(experiment: Experiment) -> float | None:
             file=sys.stderr,
         )
     return threshold
-
-
-def success_threshold(experiment: Experiment, env_id: str) -> float | None:
-    if experiment.evaluation.success_threshold is not None:
-        return experiment.evaluation.success_threshold
-    env_spec = gym.spec(env_id) if env_id in gym.registry else None
-    return env_spec.reward_threshold if env_spec is not None else None
 
 
 def _call(hook: Callable[[Any], Any], what: str, record: Any) -> Any:
