@@ -10,7 +10,7 @@ import torch
 from mentor.agent import policy_from
 from mentor.core.normalize import RunningMeanStd
 from mentor.core.schedules import value_at
-from mentor.core.vec_env import VecEnv
+from mentor.core.vec_env import Episode, VecEnv
 from mentor.envs import resolve
 from mentor.envs.resolve import make_env, resolve_entry_point, spec, unavailable
 from mentor.errors import (
@@ -35,8 +35,7 @@ def test_truncated_episode_returns_its_final_observation_then_resets() -> None:
         np.testing.assert_allclose(obs[0], expected, rtol=1e-6)  # at step 5: the final obs
         assert rewards[0] == reward and terminated[0] == term and truncated[0] == trunc
     assert truncated.all() and venv.needs_reset.all()
-    returns, lengths = venv.pop_episodes()
-    assert returns == [5.0, 5.0] and lengths == [5, 5]
+    assert venv.pop_episodes() == [Episode(0, 5.0, 5), Episode(1, 5.0, 5)]
     obs, rewards, terminated, truncated = venv.step(np.zeros(2, dtype=np.int64))
     assert (rewards == 0).all() and not terminated.any() and not truncated.any()  # reset step
     assert not venv.needs_reset.any()
@@ -50,7 +49,7 @@ def test_native_vector_env_follows_the_same_contract() -> None:
     for _ in range(4):
         _, _, terminated, truncated = venv.step(np.array([0, 1, 0]))
     assert (terminated | truncated).all() and venv.needs_reset.all()
-    assert venv.pop_episodes()[1] == [4, 4, 4]
+    assert [episode.length for episode in venv.pop_episodes()] == [4, 4, 4]
     _, rewards, terminated, truncated = venv.step(np.array([0, 1, 0]))
     assert (rewards == 0).all() and not (terminated | truncated).any()
 
@@ -61,9 +60,9 @@ def test_episode_lengths_do_not_count_the_reset_step() -> None:
     rng = np.random.default_rng(0)
     for _ in range(300):
         venv.step(rng.integers(0, 2, 4))
-    returns, lengths = venv.pop_episodes()
-    assert len(returns) > 10
-    assert returns == [float(n) for n in lengths]  # CartPole pays 1 per step of an episode
+    episodes = venv.pop_episodes()
+    assert len(episodes) > 10
+    assert all(e.ret == float(e.length) for e in episodes)  # CartPole pays 1 per step
 
 
 def test_non_finite_observation_names_the_env_and_step() -> None:  # FAULT-6

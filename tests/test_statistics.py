@@ -9,9 +9,15 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
+from mentor.core.vec_env import Episode
 from mentor.errors import MentorError
-from mentor.evaluation.evaluate import Episodes, summarize_episodes
+from mentor.evaluation.evaluate import summarize_episodes
 from mentor.evaluation.statistics import EvalSummary, _t_quantile, bootstrap_ci, iqm, summarize
+
+
+def played(returns: np.ndarray, copies: np.ndarray) -> list[Episode]:
+    """Episodes of one step each with these returns, played by these env copies."""
+    return [Episode(int(i), float(r), 1) for r, i in zip(returns, copies, strict=True)]
 
 
 def test_iqm_of_one_to_eight_keeps_the_middle_half() -> None:
@@ -230,7 +236,7 @@ def test_95_percent_interval_of_the_mean_covers_95_percent_of_the_time(
     labels = _layout(episodes, copies)
     covered = 0
     for row in values:
-        summary = summarize_episodes(Episodes(row, np.ones(episodes), labels), None)
+        summary = summarize_episodes(played(row, labels), None)
         covered += summary.return_ci_low <= 0.0 <= summary.return_ci_high
     assert 930 <= covered <= 970
 
@@ -238,7 +244,7 @@ def test_95_percent_interval_of_the_mean_covers_95_percent_of_the_time(
 def test_one_episode_per_env_copy_still_gives_an_interval() -> None:
     # mentor eval RUN --episodes 20 plays them on 20 copies, one episode each.
     returns = np.random.default_rng(9).normal(170.0, 18.0, size=20)
-    summary = summarize_episodes(Episodes(returns, np.ones(20), np.arange(20)), None)
+    summary = summarize_episodes(played(returns, np.arange(20)), None)
     assert summary.return_ci_high - summary.return_ci_low > 10.0
     assert summary.return_iqm_ci_high - summary.return_iqm_ci_low > 10.0
     assert summary.return_ci_low < summary.return_mean < summary.return_ci_high
