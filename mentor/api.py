@@ -220,9 +220,12 @@ def evaluate(
     deterministic: bool = True,
     seed: int = 12_345,
     success_threshold_value: float | None = None,
+    info_keys: dict[str, str] | list[Any] | None = None,
 ) -> EvalSummary:
     """Play ``episodes`` episodes on ``num_envs`` env copies (as the final evaluation does) and
-    summarise them (mean, std, IQM, bootstrap CIs, success)."""
+    summarise them (mean, std, IQM, bootstrap CIs, success, the mean of each info key).
+    ``info_keys`` is written as ``env.info_keys``; by default the experiment's when ``env`` is
+    its training or validation env, none for another env."""
     for name, value in (("episodes", episodes), ("num_envs", num_envs)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ConfigError(f"evaluate: {name} must be a whole number >= 1, got {value!r}")
@@ -233,7 +236,13 @@ def evaluate(
         if env_kwargs is not None
         else (experiment.env.kwargs if env_id == experiment.env.id else {})
     )
-    venv = VecEnv.make(env_id, kwargs, min(num_envs, episodes),
+    if info_keys is not None:
+        keys = parse({"env": {"info_keys": info_keys}}, "evaluate").env.info_keys  # same checks
+    elif env_id in (experiment.env.id, experiment.validation.env.id):
+        keys = experiment.env.info_keys
+    else:
+        keys = {}
+    venv = VecEnv.make(env_id, kwargs, min(num_envs, episodes), info_keys=keys,
                        max_episode_steps=experiment.env.max_episode_steps)  # fmt: skip
     try:
         agent.check_fits(venv.observation_space, venv.action_space, env_id)
