@@ -24,7 +24,8 @@ import time
 
 import numpy as np
 
-from mentor.evaluation.evaluate import Episodes, summarize_episodes
+from mentor.core.vec_env import Episode
+from mentor.evaluation.evaluate import summarize_episodes
 from mentor.evaluation.statistics import _NORMAL, _bca_level, _t_quantile
 
 LAYOUTS = ((20, 10), (100, 25))
@@ -130,7 +131,10 @@ def main() -> None:
                     coverage.setdefault((distribution, f"mean, {name}"), []).append(covered)
                 mentor_mean, mentor_iqm = [], []
                 for row in values:
-                    summary = summarize_episodes(Episodes(row, np.ones(episodes), copies), None)
+                    played = [
+                        Episode(int(i), float(ret), 1) for ret, i in zip(row, copies, strict=True)
+                    ]
+                    summary = summarize_episodes(played, None)
                     mentor_mean.append(summary.return_ci_low <= mean <= summary.return_ci_high)
                     mentor_iqm.append(
                         summary.return_iqm_ci_low <= iqm <= summary.return_iqm_ci_high

@@ -241,9 +241,12 @@ def evaluate(
     deterministic: bool = True,
     seed: int = 12_345,
     success_threshold_value: float | None = None,
+    info_keys: dict[str, str] | list[Any] | None = None,
 ) -> EvalSummary:
     """Play ``episodes`` episodes on ``num_envs`` env copies (as the final evaluation does) and
-    summarise them (mean, std, IQM, bootstrap CIs, success)."""
+    summarise them (mean, std, IQM, bootstrap CIs, success, the mean of each info key).
+    ``info_keys`` is written as ``env.info_keys``; by default the experiment's when ``env`` is
+    its training or validation env, none for another env."""
     return evaluate_agent(
         agent,
         env,
@@ -253,4 +256,5 @@ def evaluate(
         deterministic=deterministic,
         seed=seed,
         success_threshold_value=success_threshold_value,
+        info_keys=info_keys,
     )

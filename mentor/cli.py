@@ -179,7 +179,9 @@ def eval_(
     seed: Annotated[int, typer.Option(help="Seed of the evaluation envs.")] = 12_345,
     out: Annotated[str | None, typer.Option(help="JSON file to write.")] = None,
 ) -> None:
-    """Evaluate an agent: mean, std, IQM, 95% bootstrap CIs (BCa), success rate, length."""
+    """Evaluate an agent: mean, std, IQM, 95% bootstrap CIs (BCa), success rate (the env's
+    is_success when it is one of env.info_keys, else the threshold), length, and the mean of
+    each of env.info_keys."""
     from mentor import api
     from mentor.runs.folder import write_json
 
@@ -503,8 +505,11 @@ def print_summary(data: dict, title: str) -> None:
         ("episode length", f"{data['length_mean']:.1f}"),
     ]  # fmt: skip
     if data.get("success_rate") is not None:
-        rows.append((f"success (return ≥ {data['success_threshold']:g})",
-                     f"{100 * data['success_rate']:.0f}%"))  # fmt: skip
+        threshold = data.get("success_threshold")
+        how = "is_success" if threshold is None else f"return ≥ {threshold:g}"
+        rows.append((f"success ({how})", f"{100 * data['success_rate']:.0f}%"))
+    for key, mean in (data.get("info") or {}).items():
+        rows.append((f"{key} (mean)", f"{mean:.4g}"))
     for key, value in rows:
         table.add_row(key, value)
     console.print(table)

@@ -6,13 +6,16 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+from gymnasium.vector import AutoresetMode
+from gymnasium.vector.utils import batch_space
 
 from mentor.agent import policy_from
 from mentor.core.normalize import RunningMeanStd
 from mentor.core.schedules import value_at
-from mentor.core.vec_env import VecEnv
+from mentor.core.vec_env import Episode, VecEnv
 from mentor.envs import resolve
 from mentor.envs.resolve import make_env, resolve_entry_point, spec, unavailable
+from mentor.envs.testing import InfoEnv
 from mentor.errors import (
     ConfigError,
     EnvError,
@@ -35,8 +38,7 @@ def test_truncated_episode_returns_its_final_observation_then_resets() -> None:
         np.testing.assert_allclose(obs[0], expected, rtol=1e-6)  # at step 5: the final obs
         assert rewards[0] == reward and terminated[0] == term and truncated[0] == trunc
     assert truncated.all() and venv.needs_reset.all()
-    returns, lengths = venv.pop_episodes()
-    assert returns == [5.0, 5.0] and lengths == [5, 5]
+    assert venv.pop_episodes() == [Episode(0, 5.0, 5), Episode(1, 5.0, 5)]
     obs, rewards, terminated, truncated = venv.step(np.zeros(2, dtype=np.int64))
     assert (rewards == 0).all() and not terminated.any() and not truncated.any()  # reset step
     assert not venv.needs_reset.any()
@@ -50,7 +52,7 @@ def test_native_vector_env_follows_the_same_contract() -> None:
     for _ in range(4):
         _, _, terminated, truncated = venv.step(np.array([0, 1, 0]))
     assert (terminated | truncated).all() and venv.needs_reset.all()
-    assert venv.pop_episodes()[1] == [4, 4, 4]
+    assert [episode.length for episode in venv.pop_episodes()] == [4, 4, 4]
     _, rewards, terminated, truncated = venv.step(np.array([0, 1, 0]))
     assert (rewards == 0).all() and not (terminated | truncated).any()
 
@@ -61,9 +63,9 @@ def test_episode_lengths_do_not_count_the_reset_step() -> None:
     rng = np.random.default_rng(0)
     for _ in range(300):
         venv.step(rng.integers(0, 2, 4))
-    returns, lengths = venv.pop_episodes()
-    assert len(returns) > 10
-    assert returns == [float(n) for n in lengths]  # CartPole pays 1 per step of an episode
+    episodes = venv.pop_episodes()
+    assert len(episodes) > 10
+    assert all(e.ret == float(e.length) for e in episodes)  # CartPole pays 1 per step
 
 
 def test_non_finite_observation_names_the_env_and_step() -> None:  # FAULT-6
@@ -80,6 +82,194 @@ def test_non_finite_reward_names_the_env() -> None:  # FAULT-6
     with pytest.raises(NonFiniteError, match="env 0 returned reward nan at vector step 2"):
         for _ in range(3):
             venv.step(np.zeros(1, dtype=np.int64))
+
+
+# --- declared info keys: episode records -------------------------------------------------------
+
+INFO = "mentor.envs.testing:InfoEnv"
+INFO_KEYS = {"is_success": "last", "cost": "sum"}
+
+
+def play(venv: VecEnv, steps: int, seed: int = 0) -> tuple[list[Episode], list[Episode]]:
+    """Step with random actions; (the episodes the env recorded, the same worked out by hand
+    from the actions: InfoEnv pays 1 per matched step, costs 1 per action 1, and succeeds with
+    at least success_at matches)."""
+    obs = venv.reset(seed=seed)
+    rng = np.random.default_rng(seed)
+    n = venv.num_envs
+    matched, cost, length = np.zeros(n), np.zeros(n), np.zeros(n, dtype=np.int64)
+    expected = []
+    for _ in range(steps):
+        actions = rng.integers(0, 2, n)
+        started = venv.needs_reset.copy()
+        target = obs.argmax(axis=1)
+        obs, _, terminated, truncated = venv.step(actions)
+        matched += ~started & (actions == target)
+        cost += ~started & (actions == 1)
+        length += ~started
+        for i in np.flatnonzero(terminated | truncated):
+            info = {"is_success": float(matched[i] >= 3), "cost": cost[i]}
+            expected.append(Episode(int(i), matched[i], int(length[i]), info))
+            matched[i] = cost[i] = length[i] = 0
+    return venv.pop_episodes(), expected
+
+
+def test_sync_vector_env_keeps_the_declared_info_keys_of_each_episode() -> None:
+    venv = VecEnv.make(
+        INFO, {"length": 5, "success_at": 3}, 3, vectorization="sync", info_keys=INFO_KEYS
+    )
+    episodes, expected = play(venv, 40)
+    venv.close()
+    assert len(episodes) == 18 and episodes == expected
+    assert {e.info["is_success"] for e in episodes} == {0.0, 1.0}  # both outcomes occur
+    assert list(episodes[0].info) == ["is_success", "cost"]  # in the declared order
+
+
+def test_sum_keys_add_up_the_steps_of_an_episode_not_its_reset() -> None:
+    class CostAtReset(InfoEnv):  # under next-step autoreset, the reset's info is a step's info
+        def reset(self, *, seed=None, options=None):
+            obs, _ = super().reset(seed=seed, options=options)
+            return obs, {"cost": 100.0}
+
+    venv = VecEnv(
+        gym.vector.SyncVectorEnv(
+            [lambda: CostAtReset(length=5, success_at=3)] * 2,
+            autoreset_mode=AutoresetMode.NEXT_STEP,
+        ),
+        info_keys=INFO_KEYS,
+    )
+    episodes, expected = play(venv, 30)
+    assert len(episodes) == 10 and episodes == expected
+    assert max(e.info["cost"] for e in episodes) <= 5
+
+
+class InfoVectorEnv(gym.vector.VectorEnv):
+    """A native vector env of InfoEnv copies that reports infos as native envs may: ``cost`` for
+    every copy without a mask, ``is_success`` with its ``_is_success`` mask."""
+
+    def __init__(self, num_envs: int, **kwargs) -> None:
+        self.metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP}
+        self.envs = [InfoEnv(**kwargs) for _ in range(num_envs)]
+        self.num_envs = num_envs
+        self.single_observation_space = self.envs[0].observation_space
+        self.single_action_space = self.envs[0].action_space
+        self.observation_space = batch_space(self.single_observation_space, num_envs)
+        self.action_space = batch_space(self.single_action_space, num_envs)
+        self.ended = np.zeros(num_envs, dtype=bool)
+
+    def reset(self, *, seed=None, options=None):
+        seeds = [None if seed is None else seed + i for i in range(self.num_envs)]
+        self.ended[:] = False
+        obs = [env.reset(seed=s)[0] for env, s in zip(self.envs, seeds, strict=True)]
+        return np.stack(obs), {}
+
+    def step(self, actions):
+        n = self.num_envs
+        obs, rewards = [], np.zeros(n)
+        terminated, truncated = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
+        cost, success, reported = np.zeros(n), np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
+        for i, (env, action) in enumerate(zip(self.envs, actions, strict=True)):
+            if self.ended[i]:
+                obs.append(env.reset()[0])
+                continue
+            o, rewards[i], terminated[i], truncated[i], info = env.step(int(action))
+            obs.append(o)
+            cost[i] = info["cost"]
+            if "is_success" in info:
+                success[i], reported[i] = info["is_success"], True
+        self.ended = terminated | truncated
+        infos = {"cost": cost, "is_success": success, "_is_success": reported}
+        return np.stack(obs), rewards, terminated, truncated, infos
+
+
+gym.register("MentorTest/InfoVector-v0", entry_point=INFO, vector_entry_point=InfoVectorEnv)
+
+
+def test_native_vector_env_keeps_the_declared_info_keys_of_each_episode() -> None:
+    venv = VecEnv.make(
+        "MentorTest/InfoVector-v0",
+        {"length": 5, "success_at": 3},
+        3,
+        vectorization="native",
+        info_keys=INFO_KEYS,
+    )
+    assert isinstance(venv.env, InfoVectorEnv)
+    episodes, expected = play(venv, 40)
+    assert len(episodes) == 18 and episodes == expected
+
+
+def test_non_finite_info_value_names_the_env_key_and_step() -> None:  # FAULT-6
+    kwargs = {"length": 5, "nan_cost_after": 3}
+    venv = VecEnv.make(INFO, kwargs, 2, vectorization="sync", info_keys=INFO_KEYS)
+    venv.reset(seed=0)
+    with pytest.raises(
+        NonFiniteError, match=r"env 0 reported info\['cost'\] = nan at vector step 4"
+    ):
+        for _ in range(5):
+            venv.step(np.zeros(2, dtype=np.int64))
+    venv = VecEnv.make(
+        INFO, kwargs, 2, vectorization="sync", info_keys=INFO_KEYS, check_finite=False
+    )
+    episodes, _ = play(venv, 6)
+    assert np.isnan(episodes[0].info["cost"])  # check_finite: false lets it through
+
+
+def test_an_info_value_that_is_not_a_number_is_an_error() -> None:
+    class Named(InfoEnv):
+        def step(self, action):
+            obs, reward, terminated, truncated, info = super().step(action)
+            return obs, reward, terminated, truncated, {**info, "cost": "high"}
+
+    venv = VecEnv(
+        gym.vector.SyncVectorEnv([Named] * 2, autoreset_mode=AutoresetMode.NEXT_STEP),
+        info_keys=INFO_KEYS,
+    )
+    venv.reset(seed=0)
+    with pytest.raises(
+        EnvError,
+        match=r"env 0 .*info\['cost'\] = 'high' at vector step 1: "
+        r".*numbers \(bool, int, float\) only",
+    ):
+        venv.step(np.zeros(2, dtype=np.int64))
+
+
+@pytest.mark.parametrize(
+    ("env_id", "vectorization", "key", "had"),
+    [
+        (INFO, "sync", {"goal": "last"}, "keys cost, is_success"),
+        (INFO, "sync", {"energy": "sum"}, "keys cost, is_success"),
+        ("CartPole-v1", "native", {"is_success": "last"}, "no keys"),
+    ],
+)
+def test_a_declared_info_key_the_env_never_reports_is_an_error_after_the_first_episode(
+    env_id: str, vectorization: str, key: dict[str, str], had: str
+) -> None:
+    venv = VecEnv.make(
+        env_id,
+        {"length": 6} if env_id == INFO else {},  # max_episode_steps is for registered ids
+        2,
+        vectorization=vectorization,
+        max_episode_steps=6,
+        info_keys={**key, "cost": "sum"} if env_id == INFO else key,
+    )
+    venv.reset(seed=0)
+    for _ in range(5):  # no episode has ended: nothing to say yet
+        venv.step(np.zeros(2, dtype=np.int64))
+    name, how = next(iter(key.items()))
+    message = (
+        rf"env '{env_id}' did not report info key '{name}' \(declared in env.info_keys as {how}\)"
+        rf" .*\(env 0, vector step 6\); its info had {had}$"
+    )
+    with pytest.raises(EnvError, match=message):
+        venv.step(np.zeros(2, dtype=np.int64))
+    venv.close()
+
+
+def test_episode_success_is_the_envs_own_verdict_when_it_gives_one() -> None:
+    assert Episode(0, 10.0, 5, {"is_success": 0.0}).success(threshold=5.0) is False
+    assert Episode(0, 1.0, 5, {"is_success": 1.0}).success(threshold=5.0) is True
+    assert Episode(0, 10.0, 5, {"cost": 2.0}).success(threshold=5.0) is True
+    assert Episode(0, 10.0, 5).success(threshold=None) is None
 
 
 def test_unknown_env_id_lists_close_matches() -> None:

@@ -181,6 +181,36 @@ def test_fault_20_out_of_range_value_names_field_value_and_bound(
     assert isinstance(info.value, ValueError)
 
 
+def test_info_keys_are_a_list_of_names_with_aggregations_or_a_mapping() -> None:
+    listed = build(overrides=["env.info_keys=[is_success, {cost: sum}]"]).env.info_keys
+    assert listed == {"is_success": "last", "cost": "sum"}
+    assert build(overrides=["env.info_keys={is_success: last, cost: sum}"]).env.info_keys == listed
+    assert build(overrides=["env.info_keys.cost=sum"]).env.info_keys == {"cost": "sum"}
+    resolved = build(overrides=["env.info_keys=[is_success, {cost: sum}]"]).to_yaml()
+    assert parse(yaml.safe_load(resolved)).env.info_keys == listed  # experiment.yaml reads back
+
+
+@pytest.mark.parametrize(
+    ("value", "pattern"),
+    [
+        (
+            "[is_success, {cost: mean}]",
+            r"key 'cost': aggregation 'mean' is not allowed; use last "
+            r"\(the value in the info of the episode's last step\) or sum \(the sum over",
+        ),
+        ("[3]", r"entry 3 is neither a key name nor one \{name: aggregation\}"),
+        ("[{a: sum, b: last}]", r"entry \{'a': 'sum', 'b': 'last'\} is neither"),
+        ("[_cost]", r"key '_cost' is not an info key name .*Gymnasium's masks"),
+        ("[ep_return]", r"key 'ep_return' would share its summary columns"),
+        ("[cost, {cost: sum}]", r"key 'cost' is declared twice"),
+        ("cost", r"expected a list of key names .*or a mapping"),
+    ],
+)
+def test_a_bad_info_keys_entry_is_named_with_what_is_allowed(value: str, pattern: str) -> None:
+    with pytest.raises(ConfigError, match=r"'env\.info_keys'.*: " + pattern):
+        build(overrides=[f"env.info_keys={value}"])
+
+
 def test_fault_20_rollout_not_divisible_by_minibatches_names_the_numbers() -> None:
     """FAULT-20: 8 envs * 32 steps = 256 does not split into 3 minibatches."""
     with pytest.raises(

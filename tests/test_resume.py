@@ -280,6 +280,51 @@ def test_a_run_with_async_workers_resumes_bitwise_equal(tmp_path: Path) -> None:
     assert_bitwise_equal(run, reference)
 
 
+def test_a_run_with_declared_info_keys_resumes_bitwise_equal(tmp_path: Path) -> None:
+    """The running sums of "sum" info keys are part of the env state: a checkpoint taken in
+    the middle of episodes holds them, and the resumed run logs the same costs."""
+    extra = [
+        "env.id=mentor.envs.testing:InfoEnv",
+        "env.info_keys=[is_success, {cost: sum}]",
+        "stopping.total_steps=4096",
+    ]
+    reference = train("ppo", tmp_path, "info", *extra)
+    run = copy_stopped_at(reference, tmp_path, keep=1)
+    (folder,) = checkpoint.latest(run)
+    sums = load_file(str(folder / "env.safetensors"))["info_sums"]
+    assert sums.shape == (4, 1) and sums.abs().sum() > 0  # episodes were under way
+    mentor.resume(run)
+    assert manifest(run)["resumes"][0]["env"] == "restored exactly"
+    assert_bitwise_equal(run, reference)
+    assert "rollout/cost_mean" in logged(run)[-1]
+    with open(run / "validation.csv") as ours, open(reference / "validation.csv") as theirs:
+        drop_time = [{k: v for k, v in row.items() if k != "time"} for row in csv.DictReader(ours)]
+        assert drop_time == [
+            {k: v for k, v in row.items() if k != "time"} for row in csv.DictReader(theirs)
+        ]
+
+
+def test_a_checkpoint_written_before_episode_records_still_resumes_bitwise_equal(
+    tmp_path: Path,
+) -> None:
+    """Checkpoints of earlier versions hold finished episodes as two lists, returns and
+    lengths, and no info state: they resume, exactly."""
+    reference = train("dqn", tmp_path, "old-env-state", "logging.every_steps=300")
+    run = copy_stopped_at(reference, tmp_path, keep=1)
+    (folder,) = checkpoint.latest(run)
+    meta = json.loads((folder / "meta.json").read_text())
+    env = meta["state"]["env"]
+    episodes = env.pop("episodes")
+    del env["info_sum_keys"], env["info_sums_seen"]
+    assert episodes, "episodes ended since the last metrics row (at 600): the lists are not empty"
+    env["finished_returns"] = [episode["ret"] for episode in episodes]
+    env["finished_lengths"] = [episode["length"] for episode in episodes]
+    (folder / "meta.json").write_text(json.dumps(meta))
+    mentor.resume(run)
+    assert manifest(run)["resumes"][0]["env"] == "restored exactly"
+    assert_bitwise_equal(run, reference)
+
+
 def test_resume_refuses_a_folder_that_is_not_a_run(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not a mentor run folder"):
         mentor.resume(tmp_path)

@@ -405,7 +405,9 @@ def test_preflight_lets_async_restart_an_env_that_only_raises(tmp_path, capsys) 
     with pytest.raises(EnvError, match=r"breaks the Gymnasium API \(rollout: step 9 raised"):
         mentor.train(tiny(tmp_path, *crashing, "env.vectorization=sync"))
     count.unlink()
-    result = mentor.train(tiny(tmp_path, *crashing, "env.vectorization=async", "name=a"))
+    # One worker: two would both read the count file before either writes (it is not locked).
+    async_run = [*crashing, "env.vectorization=async", "env.num_envs=1", "name=a"]
+    result = mentor.train(tiny(tmp_path, *async_run))
     assert "its async workers restart it" in capsys.readouterr().err
     manifest = json.loads((result.run_dir / "manifest.json").read_text())
     assert len(manifest["env_restarts"]) == 1  # the second failure, in training

@@ -9,9 +9,15 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
+from mentor.core.vec_env import Episode, VecEnv
 from mentor.errors import MentorError
-from mentor.evaluation.evaluate import Episodes, summarize_episodes
+from mentor.evaluation.evaluate import run_episodes, summarize_episodes
 from mentor.evaluation.statistics import EvalSummary, _t_quantile, bootstrap_ci, iqm, summarize
+
+
+def played(returns: np.ndarray, copies: np.ndarray) -> list[Episode]:
+    """Episodes of one step each with these returns, played by these env copies."""
+    return [Episode(int(i), float(r), 1) for r, i in zip(returns, copies, strict=True)]
 
 
 def test_iqm_of_one_to_eight_keeps_the_middle_half() -> None:
@@ -192,6 +198,57 @@ def test_summary_to_dict_is_plain_json() -> None:
     assert type(data["return_mean"]) is float
     assert data["success_rate"] is None
     assert set(data) == set(EvalSummary.__dataclass_fields__)
+    with_info = summarize(
+        np.arange(4.0),
+        np.ones(4),
+        successes=[1, 0, 0, 1],
+        info={"cost": np.array([1, 2, 3, 4], np.int64)},
+    ).to_dict()
+    assert json.loads(json.dumps(with_info)) == with_info
+    assert with_info["info"] == {"cost": 2.5} and type(with_info["info"]["cost"]) is float
+    assert with_info["success_from"] == "is_success"
+
+
+def test_success_is_the_envs_is_success_when_every_episode_reports_it() -> None:
+    # Returns say every episode succeeded (threshold 0); the env says two of four did.
+    episodes = [
+        Episode(0, 5.0, 10, {"is_success": 1.0, "cost": 2.0}),
+        Episode(1, 6.0, 10, {"is_success": 0.0, "cost": 0.0}),
+        Episode(0, 7.0, 10, {"is_success": 0.0, "cost": 1.0}),
+        Episode(1, 8.0, 10, {"is_success": 1.0, "cost": 5.0}),
+    ]
+    summary = summarize_episodes(episodes, success_threshold=0.0)
+    assert summary.success_rate == 0.5
+    assert summary.success_from == "is_success" and summary.success_threshold is None
+    assert summary.info == {"is_success": 0.5, "cost": 2.0}
+    # Without is_success the threshold decides, as before; the other keys are still summarized.
+    plain = [Episode(e.env_index, e.ret, e.length, {"cost": e.info["cost"]}) for e in episodes]
+    summary = summarize_episodes(plain, success_threshold=6.5)
+    assert summary.success_rate == 0.5
+    assert summary.success_from == "threshold" and summary.success_threshold == 6.5
+    assert summary.info == {"cost": 2.0}
+    assert summarize_episodes(plain, None).success_rate is None
+
+
+def test_an_evaluation_on_an_env_with_is_success_reports_its_verdicts() -> None:
+    venv = VecEnv.make(
+        "mentor.envs.testing:InfoEnv",
+        {"length": 4, "success_at": 3},
+        3,
+        vectorization="sync",
+        info_keys={"is_success": "last", "cost": "sum"},
+    )
+    rng = np.random.default_rng(0)
+    try:
+        episodes = run_episodes(lambda obs: rng.integers(0, 2, len(obs)), venv, 12, seed=3)
+    finally:
+        venv.close()
+    verdicts = [e.info["is_success"] for e in episodes]
+    assert len(episodes) == 12 and 0 < sum(verdicts) < 12  # some succeed, not all
+    assert [e.env_index for e in episodes] == [0] * 4 + [1] * 4 + [2] * 4  # the quota per copy
+    summary = summarize_episodes(episodes, success_threshold=0.0)  # every return is >= 0
+    assert summary.success_rate == pytest.approx(np.mean(verdicts))
+    assert summary.info["cost"] == pytest.approx(np.mean([e.info["cost"] for e in episodes]))
 
 
 def test_summarize_rejects_empty_or_mismatched_input() -> None:
@@ -230,7 +287,7 @@ def test_95_percent_interval_of_the_mean_covers_95_percent_of_the_time(
     labels = _layout(episodes, copies)
     covered = 0
     for row in values:
-        summary = summarize_episodes(Episodes(row, np.ones(episodes), labels), None)
+        summary = summarize_episodes(played(row, labels), None)
         covered += summary.return_ci_low <= 0.0 <= summary.return_ci_high
     assert 930 <= covered <= 970
 
@@ -238,7 +295,7 @@ def test_95_percent_interval_of_the_mean_covers_95_percent_of_the_time(
 def test_one_episode_per_env_copy_still_gives_an_interval() -> None:
     # mentor eval RUN --episodes 20 plays them on 20 copies, one episode each.
     returns = np.random.default_rng(9).normal(170.0, 18.0, size=20)
-    summary = summarize_episodes(Episodes(returns, np.ones(20), np.arange(20)), None)
+    summary = summarize_episodes(played(returns, np.arange(20)), None)
     assert summary.return_ci_high - summary.return_ci_low > 10.0
     assert summary.return_iqm_ci_high - summary.return_iqm_ci_low > 10.0
     assert summary.return_ci_low < summary.return_mean < summary.return_ci_high

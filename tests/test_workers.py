@@ -15,8 +15,10 @@ import numpy as np
 import pytest
 from gymnasium.vector import AutoresetMode
 
+from mentor.core.vec_env import VecEnv
 from mentor.core.workers import WorkerVecEnv
 from mentor.envs.faulty import CrashingEnv, DyingEnv, HangingEnv, UnevenEnv
+from mentor.envs.testing import InfoEnv
 from mentor.errors import EnvError, EnvWorkerError
 
 HEALTHY = partial(CrashingEnv, crash_at_step=10**9)  # a faulty env that never gets to fail
@@ -295,3 +297,87 @@ def test_fault_11_a_copy_with_other_spaces_is_an_error_at_construction(tmp_path)
         WorkerVecEnv([uneven, uneven], on_restart=messages.append)
     assert messages == [], "a space mismatch is not a fault to restart"
     assert len((tmp_path / "made").read_text().splitlines()) == 3  # the probe and two workers
+
+
+# --- declared info keys ----------------------------------------------------------------------
+
+INFO_KEYS = {"is_success": "last", "cost": "sum"}
+
+
+def test_workers_keep_the_declared_info_keys_as_sync_does() -> None:
+    kwargs = {"length": 5, "success_at": 3}
+    sync = VecEnv.make(
+        "mentor.envs.testing:InfoEnv", kwargs, 3, vectorization="sync", info_keys=INFO_KEYS
+    )
+    workers = VecEnv.make(
+        "mentor.envs.testing:InfoEnv", kwargs, 3, vectorization="async", info_keys=INFO_KEYS
+    )
+    try:
+        sync.reset(seed=4)
+        workers.reset(seed=4)
+        for actions in np.random.default_rng(0).integers(0, 2, (40, 3)):
+            sync.step(actions)
+            workers.step(actions)
+        episodes = workers.pop_episodes()
+        assert len(episodes) == 18 and episodes == sync.pop_episodes()
+        assert {e.info["is_success"] for e in episodes} == {0.0, 1.0}
+    finally:
+        sync.close()
+        workers.close()
+
+
+def test_workers_send_only_the_declared_info_keys() -> None:
+    env = WorkerVecEnv([partial(InfoEnv, length=2)] * 2, info_keys=("cost",))
+    silent = WorkerVecEnv([partial(InfoEnv, length=2)] * 2)
+    try:
+        for pool_ in (env, silent):
+            pool_.reset(seed=0)
+            pool_.step(np.array([1, 0]))
+        _, _, _, truncated, infos = env.step(np.array([1, 0]))  # is_success is in the env's info
+        assert truncated.all()
+        assert set(infos) == {"cost", "_cost"}
+        np.testing.assert_array_equal(infos["cost"], [1.0, 0.0])
+        np.testing.assert_array_equal(infos["_cost"], [True, True])
+        assert silent.step(np.array([1, 0]))[4] == {}  # no keys asked for: nothing sent
+    finally:
+        env.close()
+        silent.close()
+
+
+class CrashOnceInfoEnv(InfoEnv):
+    """InfoEnv whose third step raises, once (the ``flag`` file says it did), if given a flag."""
+
+    def __init__(self, flag: str | None = None) -> None:
+        super().__init__(length=5, success_at=3)
+        self.flag = flag
+
+    def step(self, action):
+        if self.flag and self.total == 2 and not os.path.exists(self.flag):
+            open(self.flag, "w").close()
+            raise RuntimeError("crashed on purpose")
+        return super().step(action)
+
+
+def test_an_episode_cut_by_a_restart_keeps_its_sums_and_is_no_missing_key(
+    tmp_path, by_value
+) -> None:
+    flag = str(tmp_path / "crashed")
+    workers = WorkerVecEnv(
+        [CrashOnceInfoEnv, partial(CrashOnceInfoEnv, flag)],
+        info_keys=tuple(INFO_KEYS),
+        on_restart=lambda message: None,
+    )
+    venv = VecEnv(workers, info_keys=INFO_KEYS)
+    try:
+        venv.reset(seed=0)
+        for _ in range(3):
+            venv.step(np.ones(2, dtype=np.int64))  # action 1 costs 1
+        (cut,) = venv.pop_episodes()  # env 1's worker crashed in its third step
+        assert cut.env_index == 1 and cut.length == 3 and cut.info == {"cost": 2.0}
+        for _ in range(8):
+            venv.step(np.ones(2, dtype=np.int64))
+        episodes = venv.pop_episodes()
+        assert [e.env_index for e in episodes] == [0, 1, 0]  # steps 5, 9 (4 + 5) and 11
+        assert all(set(e.info) == {"is_success", "cost"} for e in episodes)
+    finally:
+        venv.close()

@@ -7,7 +7,14 @@
   ``step`` call resets that env, ignoring its action and returning reward 0. ``needs_reset`` says
   which envs are in that state, so their next transition is left out of learning.
 - NaN and infinity in observations or rewards stop the run with the env index and step.
-- Finished episodes' returns and lengths are collected as they happen.
+- Finished episodes are collected as they happen, as ``Episode`` records: the env copy, the
+  return, the length and the declared keys of the env's ``info`` (``env.info_keys``), each kept
+  the way it was declared: "last", the value in the info of the episode's last step (the final
+  step's info is that step's own under NEXT_STEP autoreset), or "sum", summed over the episode's
+  steps (not over its reset, which is no step). Values must be numbers and are NaN-checked like
+  rewards. A declared key the env does not report is an ``EnvError`` naming it, the env and the
+  keys the info had: a "last" key at the end of any episode, a "sum" key when an episode ends and
+  no step has reported it yet (a per-step key may be sparse, as a cost reported only when paid).
 - ``snapshot``/``restore`` capture all of it, and the envs' own state where they can give it
   (``mentor.envs.snapshot``), for exact resume. ``async`` runs each copy in a restartable worker
   process (``core/workers.py``): an env that raises, hangs or dies is restarted.
@@ -15,6 +22,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import gymnasium as gym
@@ -44,9 +53,11 @@ def make_vector_env(
     max_restarts: int = 3,
     timeout: float | None = 60.0,
     on_restart: Any = None,
+    info_keys: tuple[str, ...] = (),
 ) -> gym.vector.VectorEnv:
     """A Gymnasium vector env: the env's native implementation when it has one, sync, or async
-    (mentor's restartable worker processes)."""
+    (mentor's restartable worker processes, which send back the ``info_keys`` of each step's
+    info and nothing else of it)."""
     env_spec = spec(env_id)
     native = env_spec is not None and env_spec.vector_entry_point is not None
     if vectorization == "native" and not native:
@@ -68,7 +79,7 @@ def make_vector_env(
 
     if vectorization == "async":
         return WorkerVecEnv([factory] * num_envs, max_restarts=max_restarts, timeout=timeout,
-                            on_restart=on_restart)  # fmt: skip
+                            on_restart=on_restart, info_keys=info_keys)  # fmt: skip
     envs = [factory() for _ in range(num_envs)]
     try:
         for index, env in enumerate(envs[1:], start=1):
@@ -82,24 +93,69 @@ def make_vector_env(
     )
 
 
-class VecEnv:
-    """A vector env with encoded observations, checked values and episode statistics."""
+@dataclass(frozen=True)
+class Episode:
+    """One finished episode: the env copy that played it (-1: unknown, in a checkpoint written
+    before episodes were records), its return and length, and the env's declared info keys at
+    its end (module docstring). An episode that an async worker's restart cut short has its
+    "sum" keys so far and no "last" keys."""
 
-    def __init__(self, env: gym.vector.VectorEnv, check_finite: bool = True) -> None:
+    env_index: int
+    ret: float
+    length: int
+    info: Mapping[str, float] = field(default_factory=dict)
+
+    def success(self, threshold: float | None) -> bool | None:
+        """The env's own verdict, ``info["is_success"]``, when it gave one; else whether the
+        return reached ``threshold``; None with neither."""
+        if "is_success" in self.info:
+            return self.info["is_success"] != 0.0
+        return None if threshold is None else self.ret >= threshold
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "env_index": self.env_index,
+            "ret": self.ret,
+            "length": self.length,
+            "info": dict(self.info),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Episode:
+        info = {key: float(value) for key, value in data["info"].items()}
+        return cls(int(data["env_index"]), float(data["ret"]), int(data["length"]), info)
+
+
+class VecEnv:
+    """A vector env with encoded observations, checked values and episode records."""
+
+    def __init__(
+        self,
+        env: gym.vector.VectorEnv,
+        check_finite: bool = True,
+        info_keys: Mapping[str, str] | None = None,
+        env_id: str | None = None,
+    ) -> None:
         mode = env.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP)
         if AutoresetMode(mode) != AutoresetMode.NEXT_STEP:
             raise EnvError(f"vector env uses autoreset mode {mode}; mentor expects NextStep")
         self.env = env
+        self.env_id = env_id or (env.spec.id if env.spec is not None else type(env).__name__)
         self.num_envs = env.num_envs
         self.observation_space = env.single_observation_space
         self.action_space = env.single_action_space
         self.encode, self.obs_shape = obs_encoder(self.observation_space)
         self.check_finite = check_finite
+        self.info_keys = dict(info_keys or {})
+        self._last_keys = [key for key, how in self.info_keys.items() if how == "last"]
+        self._sum_keys = [key for key, how in self.info_keys.items() if how == "sum"]
         self.needs_reset = np.zeros(self.num_envs, dtype=bool)
         self.episode_return = np.zeros(self.num_envs, dtype=np.float64)
         self.episode_length = np.zeros(self.num_envs, dtype=np.int64)
-        self.finished_returns: list[float] = []
-        self.finished_lengths: list[int] = []
+        # Each copy's running sum of each "sum" key, and the "sum" keys reported so far.
+        self.info_sums = np.zeros((self.num_envs, len(self._sum_keys)), dtype=np.float64)
+        self._sums_seen: set[str] = set()
+        self.episodes: list[Episode] = []
         self.steps = 0
         self.last_obs: np.ndarray | None = None
         self.restarts: list[str] = []  # what each worker restart said (async only)
@@ -107,11 +163,17 @@ class VecEnv:
     @classmethod
     def make(cls, env_id: str, kwargs: dict[str, Any], num_envs: int, **options: Any) -> VecEnv:
         check_finite = options.pop("check_finite", True)
+        info_keys = options.pop("info_keys", None) or {}
         restarts: list[str] = []
-        venv = cls(
-            make_vector_env(env_id, kwargs, num_envs, on_restart=restarts.append, **options),
-            check_finite,
+        env = make_vector_env(
+            env_id,
+            kwargs,
+            num_envs,
+            on_restart=restarts.append,
+            info_keys=tuple(info_keys),
+            **options,
         )
+        venv = cls(env, check_finite, info_keys, env_id)
         venv.restarts = restarts
         return venv
 
@@ -120,12 +182,13 @@ class VecEnv:
         self.needs_reset[:] = False
         self.episode_return[:] = 0.0
         self.episode_length[:] = 0
+        self.info_sums[:] = 0.0
         self.last_obs = self._checked_obs(obs)
         return self.last_obs
 
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Step every env; returns (obs, rewards, terminated, truncated)."""
-        obs, rewards, terminated, truncated, _ = self.env.step(
+        obs, rewards, terminated, truncated, infos = self.env.step(
             to_env_actions(self.action_space, actions)
         )
         self.steps += 1
@@ -138,16 +201,117 @@ class VecEnv:
         started = self.needs_reset  # these envs just reset: no reward, no step of an episode
         self.episode_return += rewards
         self.episode_length += ~started
+        for column, key in enumerate(self._sum_keys):
+            reported = self._info_values(infos, key)
+            if reported is not None:
+                values, where = reported
+                self._sums_seen.add(key)
+                self.info_sums[:, column] += np.where(where & ~started, values, 0.0)
         done = terminated | truncated
         if done.any():  # most steps end no episode: skip the bookkeeping then
-            for index in np.flatnonzero(done):
-                self.finished_returns.append(float(self.episode_return[index]))
-                self.finished_lengths.append(int(self.episode_length[index]))
+            self._record_episodes(np.flatnonzero(done), infos)
             self.episode_return[done] = 0.0
             self.episode_length[done] = 0
+            self.info_sums[done] = 0.0
         self.needs_reset = done
         self.last_obs = self._checked_obs(obs)
         return self.last_obs, rewards, terminated, truncated
+
+    # --- episode records ---------------------------------------------------------------------
+
+    def _record_episodes(self, indices: np.ndarray, infos: dict[str, Any]) -> None:
+        """An ``Episode`` for each copy in ``indices``, whose episode just ended."""
+        # A copy whose worker was restarted reports no info: its episode was cut short.
+        restarted = getattr(self.env, "restarted_envs", None)
+        cut = np.zeros(self.num_envs, bool) if restarted is None else np.asarray(restarted)
+        last = {key: self._info_values(infos, key) for key in self._last_keys}
+        for index in indices:
+            info: dict[str, float] = {}
+            for key, reported in last.items():
+                if reported is not None and reported[1][index]:
+                    info[key] = float(reported[0][index])
+                elif not cut[index]:
+                    self._missing(key, int(index), infos, "at the end of its episode")
+            if not cut[index] and len(self._sums_seen) < len(self._sum_keys):
+                key = next(k for k in self._sum_keys if k not in self._sums_seen)
+                self._missing(key, int(index), infos, "at any step before its episode ended")
+            info.update(zip(self._sum_keys, self.info_sums[index].tolist(), strict=True))
+            info = {key: info[key] for key in self.info_keys if key in info}  # declared order
+            ret, length = float(self.episode_return[index]), int(self.episode_length[index])
+            self.episodes.append(Episode(int(index), ret, length, info))
+
+    def _info_values(self, infos: Any, key: str) -> tuple[np.ndarray, np.ndarray] | None:
+        """(values, reported): one float64 value per copy of ``infos[key]`` and the mask of the
+        copies that reported it (Gymnasium's ``_key``; all of them when a native vector env
+        gives none); None when no copy did. Raises for values that are not numbers and, with
+        ``check_finite``, for NaN and infinity."""
+        if not isinstance(infos, dict) or key not in infos:
+            return None
+        n = self.num_envs
+        raw = infos[key]
+        mask = infos.get(f"_{key}")
+        reported = np.ones(n, bool) if mask is None else np.asarray(mask, dtype=bool)
+        array = np.asarray(raw)
+        if array.ndim == 0:  # one value for every copy
+            array = np.full(n, raw, dtype=array.dtype)
+        if array.shape != (n,) or reported.shape != (n,):
+            raise EnvError(
+                f"env '{self.env_id}' reported info['{key}'] of shape {array.shape}: "
+                f"env.info_keys keeps one number per episode, so each of the {n} copies must "
+                "report a single number"
+            )
+        if array.dtype.kind in "biuf":
+            values = np.where(reported, array, 0).astype(np.float64)
+        else:  # Gymnasium batches other types in an object array
+            values = np.zeros(n, dtype=np.float64)
+            for index in np.flatnonzero(reported):
+                value = array[index]
+                if not isinstance(value, int | float | np.number | np.bool_):  # bool is an int
+                    raise EnvError(
+                        f"env {index} ({self.env_id}) reported info['{key}'] = {value!r} at "
+                        f"vector step {self.steps}: env.info_keys keeps numbers (bool, int, "
+                        "float) only"
+                    )
+                values[index] = float(value)
+        if self.check_finite and not np.isfinite(values).all():
+            index = int(np.flatnonzero(~np.isfinite(values))[0])
+            raise NonFiniteError(
+                f"env {index} reported info['{key}'] = {values[index]} at vector step {self.steps}"
+            )
+        return values, reported
+
+    def _missing(self, key: str, index: int, infos: Any, when: str) -> None:
+        """Raise for a declared key that env copy ``index`` did not report."""
+        had = _reported_keys(infos, index)
+        raise EnvError(
+            f"env '{self.env_id}' did not report info key '{key}' (declared in env.info_keys as "
+            f"{self.info_keys[key]}) {when} (env {index}, vector step {self.steps}); its info "
+            f"had {'keys ' + ', '.join(had) if had else 'no keys'}"
+        )
+
+    def pop_episodes(self) -> list[Episode]:
+        """The episodes finished since the last call, in the order they ended."""
+        out, self.episodes = self.episodes, []
+        return out
+
+    def episode_metrics(self) -> dict[str, float]:
+        """The ``rollout/`` metrics of the episodes finished since the last call ({} if none):
+        return and length, and the mean of each declared info key (``rollout/<key>_mean``)."""
+        episodes = self.pop_episodes()
+        if not episodes:
+            return {}
+        returns = [episode.ret for episode in episodes]
+        metrics: dict[str, float] = {
+            "rollout/ep_return_mean": float(np.mean(returns)),
+            "rollout/ep_return_std": float(np.std(returns)),
+            "rollout/ep_length_mean": float(np.mean([episode.length for episode in episodes])),
+            "rollout/episodes": len(episodes),
+        }
+        for key in self.info_keys:
+            values = [episode.info[key] for episode in episodes if key in episode.info]
+            if values:
+                metrics[f"rollout/{key}_mean"] = float(np.mean(values))
+        return metrics
 
     # --- exact resume ----------------------------------------------------------------------------
 
@@ -159,10 +323,13 @@ class VecEnv:
             "episode_return": torch.from_numpy(self.episode_return.copy()),
             "episode_length": torch.from_numpy(self.episode_length.copy()),
         }
+        if self._sum_keys:
+            tensors["info_sums"] = torch.from_numpy(self.info_sums.copy())
         values: dict[str, Any] = {
             "steps": self.steps,
-            "finished_returns": self.finished_returns,
-            "finished_lengths": self.finished_lengths,
+            "episodes": [episode.to_json() for episode in self.episodes],
+            "info_sum_keys": list(self._sum_keys),
+            "info_sums_seen": sorted(self._sums_seen),
         }
         try:
             values.update(available=True, vector=to_json(vector_snapshot(self.env)))
@@ -174,7 +341,12 @@ class VecEnv:
         self, tensors: dict[str, torch.Tensor] | None, values: dict[str, Any], seed: int
     ) -> str:
         """Put every env back where a snapshot found it; returns what was done. Envs that could
-        not give their state start new episodes instead (reset with ``seed``)."""
+        not give their state start new episodes instead (reset with ``seed``).
+
+        A checkpoint written before episodes were records (issue 11) has their returns and
+        lengths only, and no info state: its finished episodes get env index -1 and no info,
+        and the running sums of "sum" keys start at 0. A "sum" key declared since the
+        checkpoint was written starts at 0 too."""
         if not values.get("available") or tensors is None:
             self.reset(seed=seed)
             return f"reset to new episodes: {values.get('reason', 'no env state saved')}"
@@ -184,27 +356,19 @@ class VecEnv:
         self.episode_return = tensors["episode_return"].numpy().copy()
         self.episode_length = tensors["episode_length"].numpy().copy()
         self.steps = values["steps"]
-        self.finished_returns = list(values["finished_returns"])
-        self.finished_lengths = list(values["finished_lengths"])
+        if "episodes" in values:
+            self.episodes = [Episode.from_json(episode) for episode in values["episodes"]]
+        else:
+            pairs = zip(values["finished_returns"], values["finished_lengths"], strict=True)
+            self.episodes = [Episode(-1, float(ret), int(length)) for ret, length in pairs]
+        saved_keys = list(values.get("info_sum_keys", []))
+        saved_sums = tensors.get("info_sums")
+        self.info_sums[:] = 0.0
+        for column, key in enumerate(self._sum_keys):
+            if saved_sums is not None and key in saved_keys:
+                self.info_sums[:, column] = saved_sums[:, saved_keys.index(key)].numpy()
+        self._sums_seen = set(values.get("info_sums_seen", [])) & set(self._sum_keys)
         return "restored exactly"
-
-    def pop_episodes(self) -> tuple[list[float], list[int]]:
-        """Returns and lengths of the episodes finished since the last call."""
-        out = self.finished_returns, self.finished_lengths
-        self.finished_returns, self.finished_lengths = [], []
-        return out
-
-    def episode_metrics(self) -> dict[str, float]:
-        """The ``rollout/`` metrics of the episodes finished since the last call ({} if none)."""
-        returns, lengths = self.pop_episodes()
-        if not returns:
-            return {}
-        return {
-            "rollout/ep_return_mean": float(np.mean(returns)),
-            "rollout/ep_return_std": float(np.std(returns)),
-            "rollout/ep_length_mean": float(np.mean(lengths)),
-            "rollout/episodes": len(returns),
-        }
 
     def _checked_obs(self, obs: Any) -> np.ndarray:
         encoded = self.encode(obs)
@@ -219,3 +383,17 @@ class VecEnv:
 
     def close(self) -> None:
         self.env.close()
+
+
+def _reported_keys(infos: Any, index: int) -> list[str]:
+    """The keys of a vector info that env copy ``index`` reported (Gymnasium's masks aside)."""
+    if not isinstance(infos, dict):
+        return []
+    keys = []
+    for key in infos:
+        if key.startswith("_") and key[1:] in infos:
+            continue
+        mask = infos.get(f"_{key}")
+        if mask is None or bool(np.asarray(mask)[index]):
+            keys.append(key)
+    return sorted(keys)

@@ -22,8 +22,11 @@ From top to bottom:
   again: the shared memory must exist before the workers start.
 - Data. Observations go through shared memory with Gymnasium's public ``create_shared_memory``,
   ``read_from_shared_memory`` and ``write_to_shared_memory`` (any space they support): worker i
-  writes slot i, the parent copies the batch out. Rewards, flags and results go through the pipes.
-  Infos are always ``{}``: mentor does not use them.
+  writes slot i, the parent copies the batch out. Rewards, flags and results go through the pipes,
+  and so do the keys of each step's info that the pool was given (``info_keys``, the experiment's
+  ``env.info_keys``), and nothing else of it: the rest of an info may be large and mentor does not
+  read it. ``step`` returns them as Gymnasium's vector envs do, one array per key with its
+  ``_key`` mask; resets give ``{}``.
 - Autoreset is Gymnasium's NEXT_STEP mode, as ``SyncVectorEnv`` does it, with the flags in the
   parent (``_autoreset_envs``) so that they can be snapshotted: after env i's episode ends, the
   next ``step`` resets env i instead of stepping it, ignores its action and returns reward 0, not
@@ -35,8 +38,9 @@ From top to bottom:
   ``on_restart`` gets the env index, what happened, the restart count and the worker's traceback.
   That env's transition is a truncation, reward 0, with its last good observation: the parent
   keeps a copy of the last batch, as a worker may fail after writing its slot. Its next step
-  resets it, in the new worker. A fault in ``make`` or ``reset`` restarts the worker and retries
-  once. ``max_restarts`` counts restarts over the pool's lifetime; a fault past it closes the pool
+  resets it, in the new worker; ``restarted_envs`` marks the envs restarted in the last step,
+  whose info is empty. A fault in ``make`` or ``reset`` restarts the worker and retries once.
+  ``max_restarts`` counts restarts over the pool's lifetime; a fault past it closes the pool
   and raises ``EnvWorkerError``, one line, with the worker's traceback as ``.traceback``. Faults
   in ``call``, snapshots and restores are raised as ``EnvWorkerError`` at once, without a restart.
 - Seeding. A restarted env's first reset gets the seed that env had at the last ``reset`` plus
@@ -59,7 +63,7 @@ import signal
 import sys
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import cloudpickle
@@ -81,7 +85,12 @@ CLOSE_SECONDS = 5.0  # how long close() waits for the workers to close their env
 
 
 def _worker(
-    index: int, env_fn: bytes, spaces: tuple[gym.Space, gym.Space], shared_obs: Any, pipe: Any
+    index: int,
+    env_fn: bytes,
+    spaces: tuple[gym.Space, gym.Space],
+    shared_obs: Any,
+    pipe: Any,
+    info_keys: tuple[str, ...] = (),
 ) -> None:
     """Serve the parent's commands to one env until "close", or until the parent is gone."""
     obs_space, action_space = spaces
@@ -109,9 +118,10 @@ def _worker(
             if command == "make":
                 result = None
             elif command == "step":
-                obs, reward, terminated, truncated, _ = env.step(data)
+                obs, reward, terminated, truncated, info = env.step(data)
                 write_to_shared_memory(obs_space, index, obs, shared_obs)
-                result = (float(reward), bool(terminated), bool(truncated))
+                kept = {k: info[k] for k in info_keys if k in info} if info_keys else {}
+                result = (float(reward), bool(terminated), bool(truncated), kept)
             elif command == "reset":
                 obs, _ = env.reset(seed=data[0], options=data[1])
                 write_to_shared_memory(obs_space, index, obs, shared_obs)
@@ -148,12 +158,14 @@ class WorkerVecEnv(gym.vector.VectorEnv):
         timeout: float | None = 60.0,
         context: str | None = None,
         on_restart: Callable[[str], None] | None = None,
+        info_keys: Sequence[str] = (),
     ) -> None:
         self.closed = True  # until the workers start: close() has nothing to do
         if not env_fns:
             raise ValueError("WorkerVecEnv needs at least one env function")
         self.num_envs = n = len(env_fns)
         self.max_restarts, self.timeout = max_restarts, timeout
+        self.info_keys = tuple(info_keys)
         self.on_restart = on_restart or logging.getLogger(__name__).warning
         probe = env_fns[0]()
         self.single_observation_space = probe.observation_space
@@ -174,6 +186,7 @@ class WorkerVecEnv(gym.vector.VectorEnv):
         self._processes: list[Any] = [None] * n
         self._pipes: list[Any] = [None] * n
         self._autoreset_envs = np.zeros(n, dtype=np.bool_)
+        self.restarted_envs = np.zeros(n, dtype=np.bool_)  # in the last step
         self._restarts = 0
         self._reset_seeds: list[int | None] = [None] * n  # each env's seed at the last reset
         self._next_seeds: list[int | None] = [None] * n  # a restarted env's next reset seed
@@ -210,11 +223,15 @@ class WorkerVecEnv(gym.vector.VectorEnv):
         terminations = np.zeros(self.num_envs, dtype=np.bool_)
         truncations = np.zeros(self.num_envs, dtype=np.bool_)
         failed = {}
+        infos: dict[str, Any] = {}
         for i, (kind, result) in self._exchange(messages).items():
             if kind == "fault":
                 failed[i] = result
             elif messages[i][0] == "step":
-                rewards[i], terminations[i], truncations[i] = result
+                rewards[i], terminations[i], truncations[i], info = result
+                if info:
+                    infos = self._add_info(infos, info, i)
+        self.restarted_envs = np.zeros(self.num_envs, dtype=np.bool_)
         if failed:  # truncations with the last good observations; the next step resets them
             space = self.single_observation_space
             last_obs = list(iterate(self.observation_space, self._last_obs))
@@ -222,8 +239,9 @@ class WorkerVecEnv(gym.vector.VectorEnv):
                 self._restart(i, fault)
                 write_to_shared_memory(space, i, last_obs[i], self._shared_obs)
                 truncations[i] = True
+                self.restarted_envs[i] = True
         self._autoreset_envs = terminations | truncations
-        return self._read_obs(), rewards, terminations, truncations, {}
+        return self._read_obs(), rewards, terminations, truncations, infos
 
     def call(self, name: str, *args: Any, **kwargs: Any) -> tuple:
         """Call method ``name`` of every env (or read attribute ``name``); one result per env."""
@@ -280,7 +298,7 @@ class WorkerVecEnv(gym.vector.VectorEnv):
     def _start(self, i: int) -> None:
         parent_end, child_end = self._ctx.Pipe()
         spaces = (self.single_observation_space, self.single_action_space)
-        args = (i, self._env_fns[i], spaces, self._shared_obs, child_end)
+        args = (i, self._env_fns[i], spaces, self._shared_obs, child_end, self.info_keys)
         process = self._ctx.Process(target=_worker, args=args, name=f"mentor-env-{i}", daemon=True)
         process.start()
         child_end.close()  # so that the parent's end reads end-of-file when the worker dies

@@ -134,6 +134,49 @@ class ContinuousEnv(_MatchEnv):
         return float(1.0 - np.abs(action - self.target).mean() / 2)
 
 
+class InfoEnv(_MatchEnv):
+    """Discrete(2): match the observed bit, as a constrained task. Its info reports a per-step
+    ``cost`` (1 for action 1, which is the right action half of the time) and, at the last step
+    of each episode, ``is_success``: whether at least ``success_at`` of its ``length`` steps
+    matched. For ``env.info_keys: [is_success, {cost: sum}]``; ``nan_cost_after`` makes the cost
+    NaN after that many steps in total (fault injection)."""
+
+    state_attributes = (*_MatchEnv.state_attributes, "matched", "total")
+
+    def __init__(
+        self, length: int = 16, success_at: int = 12, nan_cost_after: int | None = None
+    ) -> None:
+        self.observation_space = spaces.Box(0.0, 1.0, (2,), np.float32)
+        self.action_space = spaces.Discrete(2)
+        self.length, self.success_at, self.nan_cost_after = length, success_at, nan_cost_after
+        self.matched = self.total = 0
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[Any, dict]:
+        self.matched = 0
+        return super().reset(seed=seed, options=options)
+
+    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict]:
+        obs, reward, terminated, truncated, _ = super().step(action)
+        self.matched += int(reward)
+        self.total += 1
+        poisoned = self.nan_cost_after is not None and self.total > self.nan_cost_after
+        info: dict[str, Any] = {"cost": float("nan") if poisoned else float(int(action) == 1)}
+        if truncated:
+            info["is_success"] = self.matched >= self.success_at
+        return obs, reward, terminated, truncated, info
+
+    def _draw_target(self) -> int:
+        return int(self.np_random.integers(2))
+
+    def _obs(self) -> np.ndarray:
+        obs = np.zeros(2, np.float32)
+        obs[self.target] = 1.0
+        return obs
+
+    def _matches(self, action: np.ndarray) -> float:
+        return float(int(action) == self.target)
+
+
 class NaNEnv(_MatchEnv):
     """Discrete(2); observations turn NaN after ``nan_after`` steps in total (fault injection)."""
 

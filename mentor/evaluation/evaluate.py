@@ -7,16 +7,16 @@ are finished first: a known bias of naive vectorized evaluation.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
 import numpy as np
 
-from mentor.core.vec_env import VecEnv
+from mentor.core.vec_env import Episode, VecEnv
 from mentor.errors import ConfigError
 from mentor.evaluation.statistics import EvalSummary, summarize
+from mentor.experiment import parse
 
 if TYPE_CHECKING:  # evaluation sits below the agent: it plays whatever has its interface
     from mentor.agent import Agent
@@ -25,53 +25,34 @@ if TYPE_CHECKING:  # evaluation sits below the agent: it plays whatever has its 
 PolicyFn = Callable[[np.ndarray], np.ndarray]
 
 
-@dataclass
-class Episodes:
-    """One entry per episode; ``env_indices`` says which env copy played it."""
-
-    returns: np.ndarray
-    lengths: np.ndarray
-    env_indices: np.ndarray
-
-
 def run_episodes(
     policy: PolicyFn,
     venv: VecEnv,
     episodes: int,
     seed: int,
     on_episode: Callable[[], None] | None = None,
-) -> Episodes:
+) -> list[Episode]:
     """Play ``episodes`` episodes with ``policy`` (encoded obs → network actions);
-    ``on_episode()`` is called as each counted episode ends (a progress bar)."""
+    ``on_episode()`` is called as each counted episode ends (a progress bar). The episodes come
+    grouped by env copy, each copy's in the order they ended."""
     n = venv.num_envs
     quota = np.full(n, episodes // n)
     quota[: episodes % n] += 1
-    returns: list[list[float]] = [[] for _ in range(n)]
-    lengths: list[list[int]] = [[] for _ in range(n)]
+    kept: list[list[Episode]] = [[] for _ in range(n)]
     obs = venv.reset(seed=seed)
-    running = np.zeros(n)
-    steps = np.zeros(n, dtype=np.int64)
-    while any(len(r) < q for r, q in zip(returns, quota, strict=True)):
-        started = venv.needs_reset
-        obs, rewards, terminated, truncated = venv.step(policy(obs))
-        running += rewards
-        steps += ~started
-        for i in np.flatnonzero(terminated | truncated):
-            if len(returns[i]) < quota[i]:
-                returns[i].append(float(running[i]))
-                lengths[i].append(int(steps[i]))
+    venv.pop_episodes()  # ended before this evaluation, in an earlier use of these envs
+    while any(len(mine) < q for mine, q in zip(kept, quota, strict=True)):
+        obs, _, _, _ = venv.step(policy(obs))
+        for episode in venv.pop_episodes():
+            mine = kept[episode.env_index]
+            if len(mine) < quota[episode.env_index]:
+                mine.append(episode)
                 if on_episode is not None:
                     on_episode()
-            running[i] = 0.0
-            steps[i] = 0
-    return Episodes(
-        returns=np.array([r for rs in returns for r in rs]),
-        lengths=np.array([x for xs in lengths for x in xs]),
-        env_indices=np.array([i for i, rs in enumerate(returns) for _ in rs]),
-    )
+    return [episode for mine in kept for episode in mine]
 
 
-def summarize_episodes(episodes: Episodes, success_threshold: float | None) -> EvalSummary:
+def summarize_episodes(episodes: Sequence[Episode], success_threshold: float | None) -> EvalSummary:
     """Summarize the episodes of one env, however many copies played them.
 
     Copies of one env differ only in their seeds, so their episodes are exchangeable draws from
@@ -79,8 +60,20 @@ def summarize_episodes(episodes: Episodes, success_threshold: float | None) -> E
     as a stratum (as mentor did before issue 10) resamples only within copies and loses the
     variation between episodes: with one episode per copy the interval was a point. Strata are
     for tasks, as several validation envs would be.
+
+    Success is the env's own ``is_success`` when every episode reported it (``env.info_keys``),
+    else a return of at least ``success_threshold`` (``Episode.success``). Each declared info
+    key is summarized by its mean over the episodes that have it.
     """
-    return summarize(episodes.returns, episodes.lengths, success_threshold=success_threshold)
+    own_verdict = bool(episodes) and all("is_success" in episode.info for episode in episodes)
+    keys = list(dict.fromkeys(key for episode in episodes for key in episode.info))
+    return summarize(
+        [episode.ret for episode in episodes],
+        [episode.length for episode in episodes],
+        success_threshold=None if own_verdict else success_threshold,
+        successes=[episode.success(None) for episode in episodes] if own_verdict else None,
+        info={key: [e.info[key] for e in episodes if key in e.info] for key in keys},
+    )
 
 
 def success_threshold(experiment: Experiment, env_id: str) -> float | None:
@@ -102,6 +95,7 @@ def evaluate_agent(
     deterministic: bool = True,
     seed: int = 12_345,
     success_threshold_value: float | None = None,
+    info_keys: dict[str, str] | list[Any] | None = None,
 ) -> EvalSummary:
     """Play ``episodes`` episodes of ``agent`` on ``num_envs`` copies of ``env`` (default: its
     validation env) and summarise them: ``mentor.evaluate`` (which see)."""
@@ -115,8 +109,15 @@ def evaluate_agent(
         if env_kwargs is not None
         else (experiment.env.kwargs if env_id == experiment.env.id else {})
     )
+    if info_keys is not None:
+        keys = parse({"env": {"info_keys": info_keys}}, "evaluate").env.info_keys  # same checks
+    elif env_id in (experiment.env.id, experiment.validation.env.id):
+        keys = experiment.env.info_keys
+    else:
+        keys = {}
+    copies = min(num_envs, episodes)
     venv = VecEnv.make(
-        env_id, kwargs, min(num_envs, episodes), max_episode_steps=experiment.env.max_episode_steps
+        env_id, kwargs, copies, info_keys=keys, max_episode_steps=experiment.env.max_episode_steps
     )
     try:
         agent.check_fits(venv.observation_space, venv.action_space, env_id)

@@ -51,8 +51,8 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 from statistics import NormalDist
 from typing import Any, overload
 
@@ -298,7 +298,10 @@ class EvalSummary:
     ``return_ci_*`` bound the mean return and ``return_iqm_ci_*`` the interquartile mean, both at
     ``confidence``. ``return_std`` is the population standard deviation of the episodes (it
     describes their spread; it is not a standard error). ``success_rate`` is the fraction of
-    episodes whose return reached ``success_threshold``, None when there is no threshold.
+    successful episodes, None when nothing says what a success is; ``success_from`` says what
+    did: "is_success", the env's own verdict in its info (``success_threshold`` is then None), or
+    "threshold", a return of at least ``success_threshold``. ``info`` holds the mean over the
+    episodes of each info key the env declared (``env.info_keys``), by key.
     """
 
     episodes: int
@@ -315,13 +318,21 @@ class EvalSummary:
     success_threshold: float | None
     success_rate: float | None
     confidence: float
+    success_from: str | None = None
+    info: Mapping[str, float] = field(default_factory=dict)
 
-    def to_dict(self) -> dict[str, int | float | None]:
-        """Plain ints, floats and None, ready for ``json.dump`` or a CSV row."""
-        return {
-            key: (None if value is None else int(value) if key == "episodes" else float(value))
-            for key, value in asdict(self).items()
-        }
+    def to_dict(self) -> dict[str, Any]:
+        """Plain ints, floats, strings, None and (for ``info``) a dict of floats, ready for
+        ``json.dump``; ``logger.log_validation`` makes a CSV row of it."""
+        data: dict[str, Any] = {}
+        for key, value in asdict(self).items():
+            if key == "info":
+                data[key] = {name: float(mean) for name, mean in value.items()}
+            elif value is None or key == "success_from":
+                data[key] = value
+            else:
+                data[key] = int(value) if key == "episodes" else float(value)
+        return data
 
 
 def summarize(
@@ -332,8 +343,15 @@ def summarize(
     confidence: float = 0.95,
     num_resamples: int = 2000,
     seed: int = 0,
+    successes: ArrayLike | None = None,
+    info: Mapping[str, ArrayLike] | None = None,
 ) -> EvalSummary:
     """Summarize the episodes of an evaluation, one entry of each array per episode.
+
+    ``successes`` are the env's own verdicts (``info["is_success"]``), one per episode; when
+    given they decide the success rate instead of ``success_threshold``. ``info`` maps each
+    declared info key to its values, one per episode that has it, and the summary keeps the
+    mean of each.
 
     ``strata`` optionally labels each episode with the *task* it came from (which of several
     validation envs or games); the bootstrap then resamples within each task, so that every
@@ -370,9 +388,23 @@ def summarize(
     (ci_low, ci_high), (iqm_low, iqm_high) = _intervals(
         groups, (np.mean, iqm), confidence, num_resamples, seed
     )
-    success_rate = None
-    if success_threshold is not None:
+    success_rate = success_from = None
+    if successes is not None:
+        verdicts = np.asarray(successes, dtype=bool).ravel()
+        if verdicts.size != n:
+            raise MentorError(
+                f"evaluation has {n} returns but {verdicts.size} success verdicts; "
+                "they must be one per episode"
+            )
+        success_rate, success_from, success_threshold = float(verdicts.mean()), "is_success", None
+    elif success_threshold is not None:
         success_rate = float(np.mean(returns_arr >= success_threshold))
+        success_from = "threshold"
+    means = {}
+    for key, values in (info or {}).items():
+        array = np.asarray(values, dtype=np.float64).ravel()
+        if array.size:
+            means[key] = float(array.mean())
 
     return EvalSummary(
         episodes=n,
@@ -389,4 +421,6 @@ def summarize(
         success_threshold=None if success_threshold is None else float(success_threshold),
         success_rate=success_rate,
         confidence=float(confidence),
+        success_from=success_from,
+        info=means,
     )

@@ -10,11 +10,20 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from mentor.errors import did_you_mean
 from mentor.experiment.methods import METHOD_CONFIGS, MethodConfig, PPOConfig
 from mentor.sections import NetworkConfig, Schedule, ScheduleOrValue, Section
+
+# How a declared info key becomes one number per episode (env.info_keys).
+INFO_AGGREGATIONS = {
+    "last": "the value in the info of the episode's last step",
+    "sum": "the sum over the episode's steps",
+}
+# Key names whose summary columns would be those of the return and length (rollout/ep_return_mean,
+# return_mean in validation.csv, ...).
+RESERVED_INFO_KEYS = ("return", "length", "ep_return", "ep_length")
 
 
 class EnvConfig(Section):
@@ -65,6 +74,58 @@ class EnvConfig(Section):
     step_timeout: float | None = Field(
         60.0, gt=0, description="async: seconds an env may take for a step or reset (None: wait)."
     )
+    info_keys: dict[str, Literal["last", "sum"]] = Field(
+        default_factory=dict,
+        description=(
+            "Keys of the env's info kept with each finished episode (numbers, NaN-checked), "
+            "with how an episode aggregates them: last (the value at its last step, as "
+            "is_success) or sum (over its steps, as a per-step cost). A list of names means "
+            "last for each; an entry {name: sum} gives the aggregation: [is_success, {cost: sum}]."
+        ),
+    )
+
+    @field_validator("info_keys", mode="before")
+    @classmethod
+    def _info_keys_form(cls, value: Any) -> Any:
+        """[is_success, {cost: sum}] or {is_success: last, cost: sum} -> the mapping."""
+        if isinstance(value, dict):
+            entries = list(value.items())
+        elif isinstance(value, list | tuple):
+            entries = []
+            for entry in value:
+                if isinstance(entry, str):
+                    entries.append((entry, "last"))
+                elif isinstance(entry, dict) and len(entry) == 1:
+                    entries.append(next(iter(entry.items())))
+                else:
+                    raise ValueError(
+                        f"entry {entry!r} is neither a key name nor one {{name: aggregation}}; "
+                        "write for example [is_success, {cost: sum}]"
+                    )
+        else:
+            raise ValueError(
+                "expected a list of key names with optional aggregations, [is_success, "
+                "{cost: sum}], or a mapping of names to aggregations, {is_success: last}"
+            )
+        keys: dict[str, str] = {}
+        for name, how in entries:
+            if not isinstance(name, str) or not name or name.startswith("_"):
+                raise ValueError(
+                    f"key {name!r} is not an info key name (a non-empty string; names starting "
+                    "with '_' are Gymnasium's masks of vector infos)"
+                )
+            if name in RESERVED_INFO_KEYS:
+                raise ValueError(
+                    f"key '{name}' would share its summary columns with the episode's own; "
+                    f"these names are taken: {', '.join(RESERVED_INFO_KEYS)}"
+                )
+            if how not in INFO_AGGREGATIONS:
+                allowed = " or ".join(f"{k} ({v})" for k, v in INFO_AGGREGATIONS.items())
+                raise ValueError(f"key '{name}': aggregation {how!r} is not allowed; use {allowed}")
+            if name in keys:
+                raise ValueError(f"key '{name}' is declared twice")
+            keys[name] = how
+        return keys
 
 
 class ValidationEnvConfig(Section):

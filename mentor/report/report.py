@@ -407,8 +407,17 @@ def _validation_section(validation: list[Row], unit: str) -> _Section:
     ]
     if final.get("success_rate") is not None:
         rows.append(("Final success rate", _percent(final["success_rate"])))
+    for column in _info_columns(validation):
+        key = column.removesuffix("_mean")
+        rows.append((f"Final mean {key}", _number_text(final.get(column))))
     notes = ["Intervals are bootstrap confidence intervals of the mean return."]
     return _Section("Validation", rows=rows, notes=notes)
+
+
+def _info_columns(validation: list[Row]) -> list[str]:
+    """The columns of validation.csv that hold the mean of a declared info key."""
+    own = {"return_mean", "length_mean"}
+    return [c for c in _columns(validation) if c.endswith("_mean") and c not in own]
 
 
 def _validation_result(row: Row, unit: str) -> str:
@@ -443,10 +452,17 @@ def _evaluation_section(evaluation: dict[str, Any] | None, note: str | None) -> 
         ("Min / max return", _pair(get("return_min"), get("return_max")), str),
         ("Mean episode length", get("length_mean"), _number_text),
         ("Success threshold", get("success_threshold"), _number_text),
-        ("Success rate", get("success_rate"), _percent),
+        (_success_label(get("success_from")), get("success_rate"), _percent),
     ]
+    info = get("info")
+    for key, mean in info.items() if isinstance(info, dict) else []:
+        candidates.append((f"Mean {key}", mean, _number_text))
     section.rows = [(label, fmt(value)) for label, value, fmt in candidates if value is not None]
     return section
+
+
+def _success_label(source: Any) -> str:
+    return "Success rate (the env's is_success)" if source == "is_success" else "Success rate"
 
 
 def _hyperparameters_section(run: Path, manifest: dict[str, Any]) -> _Section:

@@ -128,7 +128,7 @@ def training_setup(
     venv = VecEnv.make(
         env.id, env.kwargs, env.num_envs, vectorization=env.vectorization,
         max_episode_steps=env.max_episode_steps, check_finite=env.check_finite,
-        max_restarts=env.max_restarts, timeout=env.step_timeout,
+        max_restarts=env.max_restarts, timeout=env.step_timeout, info_keys=env.info_keys,
     )  # fmt: skip
     try:
         agent = Agent.build(experiment, venv.observation_space, venv.action_space)
@@ -437,6 +437,7 @@ class TrainingSession:
                 vectorization="sync" if env_cfg.vectorization == "async" else env_cfg.vectorization,
                 max_episode_steps=env_cfg.max_episode_steps,
                 check_finite=env_cfg.check_finite,
+                info_keys=env_cfg.info_keys,
             )
         was_training = self.agent.policy.training
         self.agent.policy.eval()
