@@ -298,7 +298,7 @@ def test_resume_is_bitwise_exact(tmp_path: Path, expert_data) -> None:
     )))  # fmt: skip
     resumed = mentor.resume(half.run_dir, ["stopping.total_steps=384"])
     assert resumed.total_steps == whole.total_steps == 384
-    for part in ("model", "discriminator", "discriminator_optimizer", "optimizer"):
+    for part in ("model", "discriminator", "optimizer_discriminator", "optimizer"):
         ours = load_file(str(resumed.run_dir / "final" / f"{part}.safetensors"))
         theirs = load_file(str(whole.run_dir / "final" / f"{part}.safetensors"))
         assert ours.keys() == theirs.keys() and ours, part

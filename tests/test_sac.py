@@ -251,9 +251,9 @@ def test_checkpoint_holds_every_part_of_the_training_state(tmp_path: Path) -> No
     moved_target = (model[f"critic_target.{key}"] - initial[f"critic_target.{key}"]).norm()
     assert 0 < moved_target < 0.9 * moved_online
     state = meta["state"]
-    assert state["loop"]["gradient_steps"] == 320 - 64
+    assert state["progress"]["gradient_steps"] == 320 - 64
     assert {"optimizer_critic", "optimizer_actor", "optimizer_alpha"} <= set(state)
-    assert state["sampler"]["bit_generator"] == "PCG64"
+    assert state["rng_replay"]["bit_generator"] == "PCG64"
     assert components["replay"]["obs"].shape[0] == 320 // 2  # one row per vector step (2 envs)
 
 

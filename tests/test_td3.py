@@ -193,11 +193,11 @@ def test_td3_runs_with_each_noise_and_a_sigma_schedule(
     assert all(np.isfinite(float(r["train/loss_critic"])) for r in rows if r["train/loss_critic"])
     final = result.run_dir / "final"
     components, meta = checkpoint.load(final)
-    assert {"model", "actor_optimizer", "critic_optimizer", "replay", "noise"} <= set(components)
+    assert {"model", "optimizer_actor", "optimizer_critic", "replay", "noise"} <= set(components)
     assert components["noise"]["state"].shape == (2, 2 if env_id == CONTINUOUS else 1)
     restored = np.random.default_rng()
     # the generator's state round-trips as JSON
-    restored.bit_generator.state = meta["state"]["noise_rng"]
+    restored.bit_generator.state = meta["state"]["rng_noise"]
     agent = mentor.load(final)
     single = gym.make(env_id) if env_id != CONTINUOUS else ContinuousEnv()
     obs, _ = single.reset(seed=0)

@@ -94,7 +94,7 @@ def _train(
     state = TrainState()
     state.module("model", agent.policy)
     state.optimizer("optimizer", optimizer)
-    state.torch_rng("generator", generator)
+    state.torch_rng("rng_minibatches", generator)
     state.fields("progress", progress, "epochs", "steps", "samples", "best_loss", "best_epoch",
                  "stale_epochs")  # fmt: skip
     if cfg.patience is not None:

@@ -308,8 +308,8 @@ def _train(
     state = TrainState()
     state.module("model", agent.policy)
     state.optimizer("optimizer", optimizer)
-    state.torch_rng("generator", generator)
-    state.numpy_rng("mixture", rng)
+    state.torch_rng("rng_minibatches", generator)
+    state.numpy_rng("rng_mixture", rng)
     state.stateful("dataset", aggregate)
     state.fields("progress", counters, "rounds_done", "step")
     # Steps are env steps; the bar counts the fits: round 0 (the first) and the rounds after it.

@@ -23,10 +23,10 @@ from torch.nn import functional as F
 from mentor.agent import Agent, trainable
 from mentor.core.distributions import Categorical
 from mentor.core.networks import init_linear, mlp, observation_encoder
+from mentor.core.optim import descend, set_lr
 from mentor.core.replay import ReplayBuffer
 from mentor.core.schedules import value_at
 from mentor.core.vec_env import VecEnv
-from mentor.errors import NonFiniteError
 from mentor.experiment import DQNConfig, Experiment, NetworkConfig
 from mentor.methods.offpolicy import OffPolicyState, PolyakUpdate, make_buffer, train_off_policy
 from mentor.runs.checkpoint import ResumePoint
@@ -173,8 +173,8 @@ def _train(
     state = TrainState()
     state.module("model", nets)
     state.optimizer("optimizer", optimizer)
-    state.numpy_rng("sampler", rng)
-    state.fields("target_sync", target_sync, "last_step")
+    state.numpy_rng("rng_replay", rng)
+    state.fields("progress_target", target_sync, "last_step")
     session = TrainingSession(experiment, run, agent, venv, state, resume)
     run.update(replay_buffer_bytes=buffer.nbytes)
 
@@ -187,25 +187,18 @@ def _train(
 
     def update(progress: float) -> dict[str, float]:
         learning_rate = value_at(cfg.learning_rate, progress)
-        for group in optimizer.param_groups:
-            group["lr"] = learning_rate
+        set_lr([optimizer], learning_rate)
         if loop.step - target_sync.last_step >= cfg.target_update_freq:
             update_target(cfg.tau)
             target_sync.last_step = loop.step
         beta = value_at(cfg.priority_beta, progress)
         terms, stats, indices, td_abs = dqn_loss(nets, buffer, cfg, rng, beta)
-        loss = sum(terms.values())
-        if not torch.isfinite(loss):
-            raise NonFiniteError(f"DQN loss is not finite: loss/td = {loss.item()}")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm or float("inf"))
-        optimizer.step()
+        grad_norm = descend(optimizer, params, terms, cfg.max_grad_norm, "DQN")
         if cfg.prioritized:
             buffer.update_priorities(indices, td_abs.cpu().numpy())
         return {
             "train/loss_td": terms["loss/td"].item(),
-            "train/grad_norm": grad_norm.item(),
+            "train/grad_norm": grad_norm,
             "train/learning_rate": learning_rate,
             "explore/epsilon": value_at(experiment.exploration.epsilon, progress),
             **stats,

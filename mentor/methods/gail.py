@@ -82,12 +82,13 @@ from torch import nn
 from torch.nn import functional as F
 
 from mentor.core.networks import NatureCNN, mlp
+from mentor.core.optim import descend
 from mentor.core.storage import RolloutStorage
 from mentor.core.vec_env import VecEnv
 from mentor.data.dataset import Dataset
 from mentor.data.load import load_data
 from mentor.envs.spaces import is_image, obs_encoder, to_network_actions
-from mentor.errors import ConfigError, NonFiniteError
+from mentor.errors import ConfigError
 from mentor.experiment import Experiment, GAILConfig
 from mentor.methods import ppo
 from mentor.methods.ppo import build_networks
@@ -268,6 +269,7 @@ def train_discriminator(
     expert_flags = rest[0] if rest else None
     n = len(policy_obs)
     batch_size = min(cfg.discriminator_batch_size, n)
+    params = [p for group in optimizer.param_groups for p in group["params"]]
     totals: dict[str, float] = {}
     count = 0
     for _epoch in range(cfg.discriminator_epochs):
@@ -282,15 +284,7 @@ def train_discriminator(
                 None if expert_flags is None else expert_flags[drawn],
                 None if policy_flags is None else policy_flags[index],
             )  # fmt: skip
-            loss = sum(terms.values())
-            if not torch.isfinite(loss):
-                bad = [name for name, term in terms.items() if not torch.isfinite(term)]
-                raise NonFiniteError(
-                    f"GAIL discriminator loss is not finite: {', '.join(bad)} (update skipped)"
-                )
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            descend(optimizer, params, terms, None, "GAIL discriminator")
             for key, value in {**{k: v.item() for k, v in terms.items()}, **stats}.items():
                 totals[key] = totals.get(key, 0.0) + value
             count += 1
@@ -356,8 +350,8 @@ class DiscriminatorReward:
 
     def register(self, state: TrainState) -> None:
         state.module("discriminator", self.discriminator)
-        state.optimizer("discriminator_optimizer", self.optimizer)
-        state.torch_rng("discriminator_generator", self.generator)
+        state.optimizer("optimizer_discriminator", self.optimizer)
+        state.torch_rng("rng_discriminator", self.generator)
 
     def __call__(self, storage: RolloutStorage) -> dict[str, float]:
         cfg, valid, device = self.cfg, storage.valid, self.device

@@ -88,7 +88,7 @@ def train_off_policy(
     log_every = experiment.logging.every_steps
     reward_scaler = RewardScaler(venv.num_envs, cfg.gamma, experiment.env.normalize_reward)
     state = session.state
-    state.fields("loop", loop, "step", "gradient_steps", "update_rounds", "metrics")
+    state.fields("progress", loop, "step", "gradient_steps", "update_rounds", "metrics")
     state.stateful("replay", buffer)
     state.stateful("reward_scaler", reward_scaler)
     obs = session.begin()

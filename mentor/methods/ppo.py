@@ -31,11 +31,11 @@ from gymnasium import spaces
 from mentor.agent import Agent, trainable
 from mentor.core.networks import ActorCritic
 from mentor.core.normalize import RewardScaler
+from mentor.core.optim import descend, set_lr
 from mentor.core.returns import gae
 from mentor.core.schedules import value_at
 from mentor.core.storage import RolloutStorage
 from mentor.core.vec_env import VecEnv
-from mentor.errors import NonFiniteError
 from mentor.experiment import Experiment, PPOConfig
 from mentor.runs.checkpoint import ResumePoint
 from mentor.runs.folder import RunFolder
@@ -140,16 +140,7 @@ def ppo_update(
             index = order[start : start + minibatch_size]
             batch = flat.rows(index)
             terms, stats = ppo_loss(policy, batch, cfg, clip_coef, entropy_coef)
-            loss = sum(terms.values())
-            if not torch.isfinite(loss):
-                bad = [name for name, term in terms.items() if not torch.isfinite(term)]
-                raise NonFiniteError(f"PPO loss is not finite: {', '.join(bad)} (update skipped)")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            grad_norm = _clip_grad_norm(params, cfg.max_grad_norm)
-            if not math.isfinite(grad_norm):
-                raise NonFiniteError(f"PPO gradient norm is {grad_norm} (update skipped)")
-            optimizer.step()
+            grad_norm = descend(optimizer, params, terms, cfg.max_grad_norm, "PPO")
             for key, value in {**{k: v.item() for k, v in terms.items()}, **stats}.items():
                 totals[key] = totals.get(key, 0.0) + value
             totals["train/grad_norm"] = totals.get("train/grad_norm", 0.0) + grad_norm
@@ -159,13 +150,6 @@ def ppo_update(
     metrics = {key.replace("loss/", "train/loss_"): total / count for key, total in totals.items()}
     metrics["train/epochs"] = _epoch + 1
     return metrics
-
-
-def _clip_grad_norm(params: list[torch.nn.Parameter], max_norm: float | None) -> float:
-    if max_norm is None:
-        grads = [p.grad for p in params if p.grad is not None]
-        return torch.linalg.vector_norm(torch.stack([g.norm() for g in grads])).item()
-    return torch.nn.utils.clip_grad_norm_(params, max_norm).item()
 
 
 def explained_variance(values: torch.Tensor, returns: torch.Tensor) -> float:
@@ -325,7 +309,7 @@ def run(
     state.module("model", policy)
     state.optimizer("optimizer", optimizer)
     state.stateful("reward_scaler", reward_scaler)
-    state.torch_rng("generator", generator)
+    state.torch_rng("rng_minibatches", generator)
     state.fields("progress", counters, "step", "updates")
     if reward_model is not None:
         reward_model.register(state)
@@ -338,8 +322,7 @@ def run(
             tic = time.perf_counter()
             progress = counters.step / total_steps
             learning_rate = value_at(cfg.learning_rate, progress)
-            for group in optimizer.param_groups:
-                group["lr"] = learning_rate
+            set_lr([optimizer], learning_rate)
             clip_coef = value_at(cfg.clip_coef, progress)
             entropy_coef = value_at(experiment.exploration.entropy_coef, progress)
 

@@ -44,11 +44,12 @@ from torch.nn import functional as F
 from mentor.agent import Agent, trainable
 from mentor.core.distributions import Categorical, SquashedGaussian
 from mentor.core.networks import EnsembleMLP, init_linear, mlp, observation_encoder
+from mentor.core.optim import descend_together, set_lr, total
 from mentor.core.replay import ReplayBuffer
 from mentor.core.schedules import value_at
 from mentor.core.vec_env import VecEnv
 from mentor.envs.spaces import unit_to_bounds
-from mentor.errors import ConfigError, NonFiniteError
+from mentor.errors import ConfigError
 from mentor.experiment import Experiment, ExplorationConfig, NetworkConfig, SACConfig
 from mentor.methods.offpolicy import OffPolicyState, PolyakUpdate, make_buffer, train_off_policy
 from mentor.runs.checkpoint import ResumePoint
@@ -303,7 +304,7 @@ def _train(
     state.module("model", nets)
     for name, optimizer in optimizers.items():
         state.optimizer(f"optimizer_{name}", optimizer)
-    state.numpy_rng("sampler", rng)
+    state.numpy_rng("rng_replay", rng)
     session = TrainingSession(experiment, run, agent, venv, state, resume)
     run.update(replay_buffer_bytes=buffer.nbytes)
 
@@ -321,31 +322,21 @@ def _train(
 
     def update(progress: float) -> dict[str, float]:
         rate = value_at(cfg.learning_rate, progress)
-        for optimizer in optimizers.values():
-            for group in optimizer.param_groups:
-                group["lr"] = rate
+        set_lr(optimizers.values(), rate)
         terms, stats = sac_losses(nets, buffer, cfg, rng, entropy_target)
-        values = torch.stack([t.detach() for t in terms.values()])
-        if not torch.isfinite(values).all():
-            bad = next(name for name, v in zip(terms, values, strict=True) if not v.isfinite())
-            raise NonFiniteError(f"SAC loss is not finite: {bad} = {terms[bad].item()}")
-        for optimizer in optimizers.values():
-            optimizer.zero_grad(set_to_none=True)
+        total(terms, "SAC")  # every term finite, or the one that is not named
         # Each loss moves only its own parameters: the actor loss reaches the actor through the
         # critics (dQ/da) without touching their weights. backward(inputs=...) prunes the rest.
-        names = list(groups)
-        for i, name in enumerate(names):
-            terms[f"loss/{name}"].backward(inputs=groups[name], retain_graph=i < len(names) - 1)
-        for name, optimizer in optimizers.items():
-            if cfg.max_grad_norm is not None:
-                torch.nn.utils.clip_grad_norm_(groups[name], cfg.max_grad_norm)
-            optimizer.step()
+        steps = [(optimizers[name], groups[name], terms[f"loss/{name}"]) for name in groups]
+        descend_together(steps, cfg.max_grad_norm, "SAC")
         if (loop.gradient_steps + 1) % cfg.target_update_freq == 0:
             update_critic_target(cfg.tau)
-        logged = torch.stack([*values, *stats.values(), nets.log_alpha.detach().exp()]).tolist()
-        keys = [f"train/loss_{name.removeprefix('loss/')}" for name in terms]
-        return {**dict(zip([*keys, *stats, "explore/alpha"], logged, strict=True)),
-                "train/learning_rate": rate}  # fmt: skip
+        return {
+            **{f"train/loss_{name.removeprefix('loss/')}": t.item() for name, t in terms.items()},
+            **{name: value.item() for name, value in stats.items()},
+            "explore/alpha": nets.log_alpha.detach().exp().item(),
+            "train/learning_rate": rate,
+        }
 
     observe = nets.normalizer.update if experiment.env.normalize_obs else None
     return train_off_policy(experiment, session, venv, buffer, act, update, loop, observe)

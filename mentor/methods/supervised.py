@@ -31,9 +31,10 @@ from torch import nn
 
 from mentor.agent import trainable
 from mentor.core.networks import PolicyHead
+from mentor.core.optim import descend
 from mentor.data.dataset import Dataset
 from mentor.envs.spaces import to_network_actions
-from mentor.errors import ConfigError, NonFiniteError
+from mentor.errors import ConfigError
 from mentor.experiment import AgentConfig, BCConfig, Experiment, check_supported, method_module
 
 # Validation rows evaluated per forward pass: bounds the memory of a large validation set.
@@ -233,16 +234,11 @@ def train_epoch(
     loss_sum = torch.zeros((), device=train.actions.device)
     score_sum = torch.zeros((), device=train.actions.device)
     minibatches = torch.tensor_split(order, math.ceil(count / cfg.batch_size))
+    params = [p for group in optimizer.param_groups for p in group["params"]]
     for index in minibatches:
         batch = train.rows(index)
         objective, loss, score = bc_loss(learner, batch, cfg)
-        if not torch.isfinite(objective):
-            raise NonFiniteError(
-                f"BC loss is not finite ({objective.item()}); the step was skipped"
-            )
-        optimizer.zero_grad(set_to_none=True)
-        objective.backward()
-        optimizer.step()
+        descend(optimizer, params, {"loss/bc": objective}, None, "BC")
         loss_sum += loss * len(index)
         score_sum += score.sum()
     return loss_sum.item() / count, score_sum.item() / count, len(minibatches)

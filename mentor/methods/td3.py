@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import math
 
 import numpy as np
 import torch
@@ -27,11 +26,12 @@ from torch import nn
 from mentor.agent import Agent, trainable
 from mentor.core.distributions import Deterministic
 from mentor.core.networks import EnsembleMLP, NatureCNN, init_linear, mlp, observation_encoder
+from mentor.core.optim import descend, set_lr
 from mentor.core.replay import ReplaySample
 from mentor.core.schedules import value_at
 from mentor.core.vec_env import VecEnv
 from mentor.envs.spaces import unit_to_bounds
-from mentor.errors import ConfigError, NonFiniteError
+from mentor.errors import ConfigError
 from mentor.experiment import ActionNoiseConfig, Experiment, NetworkConfig, TD3Config
 from mentor.methods.offpolicy import OffPolicyState, PolyakUpdate, make_buffer, train_off_policy
 from mentor.runs.checkpoint import ResumePoint
@@ -217,26 +217,17 @@ def actor_loss(nets: TD3Networks, obs: torch.Tensor) -> dict[str, torch.Tensor]:
     return {"loss/actor": -nets.critic(obs, nets.actor(obs))[0].mean()}
 
 
-def descend(
+def step(
     optimizer: torch.optim.Optimizer,
     params: list[nn.Parameter],
     terms: dict[str, torch.Tensor],
     max_grad_norm: float | None,
 ) -> dict[str, float]:
-    """One optimizer step on the sum of the loss terms, for ``params`` only: ``autograd.grad``
-    skips the gradients of everything else (the critics' weights under the actor loss) instead
-    of computing them. Returns the terms as metrics (loss/critic → train/loss_critic)."""
-    values = {name: term.item() for name, term in terms.items()}
-    for name, value in values.items():
-        if not math.isfinite(value):
-            raise NonFiniteError(f"TD3 loss is not finite: {name} = {value}")
-    loss = sum(terms.values())
-    for param, grad in zip(params, torch.autograd.grad(loss, params), strict=True):
-        param.grad = grad
-    if max_grad_norm is not None:
-        torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
-    optimizer.step()
-    return {"train/" + name.replace("/", "_"): value for name, value in values.items()}
+    """One step on the loss terms, into ``params`` only (``core.optim.descend``: the actor's
+    loss gives the critics' weights no gradient); the terms as metrics (loss/critic →
+    train/loss_critic)."""
+    descend(optimizer, params, terms, max_grad_norm, "TD3")
+    return {"train/" + name.replace("/", "_"): term.item() for name, term in terms.items()}
 
 
 # --- training ------------------------------------------------------------------------------------
@@ -276,10 +267,10 @@ def _train(
     state = TrainState()
     state.module("model", nets)
     for name, optimizer in optimizers.items():
-        state.optimizer(f"{name}_optimizer", optimizer)
-    state.numpy_rng("noise_rng", noise.rng)
+        state.optimizer(f"optimizer_{name}", optimizer)
+    state.numpy_rng("rng_noise", noise.rng)
     state.stateful("noise", noise)
-    state.numpy_rng("sampler", replay_rng)
+    state.numpy_rng("rng_replay", replay_rng)
     session = TrainingSession(experiment, run, agent, venv, state, resume)
     run.update(replay_buffer_bytes=buffer.nbytes)
 
@@ -297,12 +288,10 @@ def _train(
 
     def update(progress: float) -> dict[str, float]:
         learning_rate = value_at(cfg.learning_rate, progress)
-        for optimizer in optimizers.values():
-            for group in optimizer.param_groups:
-                group["lr"] = learning_rate
+        set_lr(optimizers.values(), learning_rate)
         batch = prepare(buffer.sample(cfg.batch_size, replay_rng), nets.normalizer, device)
         terms, q = critic_loss(nets, batch, cfg)
-        metrics = descend(optimizers["critic"], critic_params, terms, cfg.max_grad_norm)
+        metrics = step(optimizers["critic"], critic_params, terms, cfg.max_grad_norm)
         metrics |= {
             "train/q_mean": q.mean().item(),
             "train/learning_rate": learning_rate,
@@ -312,7 +301,7 @@ def _train(
         # steps to settle, and the targets move with it.
         if (loop.gradient_steps + 1) % cfg.policy_delay == 0:
             terms = actor_loss(nets, batch.obs)
-            metrics |= descend(optimizers["actor"], actor_params, terms, cfg.max_grad_norm)
+            metrics |= step(optimizers["actor"], actor_params, terms, cfg.max_grad_norm)
             update_actor_target(cfg.tau)
             update_critic_target(cfg.tau)
         return metrics

@@ -206,7 +206,9 @@ class TrainingSession:
         # What every run has, after the method's own pieces; the global RNGs load last.
         state.add("env", venv.snapshot, self._load_env)
         state.add("session", lambda: (None, self._counters()), self._load_counters)
-        state.add("rng", lambda: ({"torch": torch.get_rng_state()}, rng_state()), self._load_rng)
+        state.add(
+            "rng_global", lambda: ({"torch": torch.get_rng_state()}, rng_state()), self._load_rng
+        )
 
     # --- time ---------------------------------------------------------------------------------
 

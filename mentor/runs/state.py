@@ -5,14 +5,28 @@ A method registers each piece of its training state when it builds it::
     state = TrainState()
     state.module("model", policy)                  # parameters and buffers (normalizer statistics)
     state.optimizer("optimizer", optimizer)        # moments, step counts, param groups
-    state.numpy_rng("sampler", rng)                # a NumPy generator's exact position
-    state.torch_rng("generator", generator)        # a torch generator's exact position
+    state.numpy_rng("rng_replay", rng)             # a NumPy generator's exact position
+    state.torch_rng("rng_minibatches", generator)  # a torch generator's exact position
     state.stateful("replay", buffer)               # any object with state_dict/load_state_dict
-    state.fields("loop", counters, "step", "updates")   # JSON-ready attributes
+    state.fields("progress", counters, "step", "updates")   # JSON-ready attributes
 
 and the session adds what every run has (global RNGs, the envs, its own counters). ``save()`` gives
 tensors per component (safetensors files) and JSON-ready values (``meta.json``); ``load`` puts them
 back. One list serves both directions, so a piece cannot be saved and then forgotten on resume.
+
+**Names** (a piece's name is its file's, ``<name>.safetensors``, and its key in ``meta.json``):
+
+    model                 the agent's networks: the parameters and buffers an agent loads
+    optimizer             the optimizer, when there is one; ``optimizer_<part>`` when there are
+                          several (optimizer_actor, optimizer_critic, optimizer_alpha)
+    rng_<purpose>         every random generator, by what it draws: rng_minibatches, rng_replay,
+                          rng_noise, rng_mixture, rng_discriminator; rng_global for Python's,
+                          NumPy's and torch's global ones (the session's)
+    progress              the loop's counters (steps, updates); ``progress_<what>`` for others
+    anything else         the noun it holds: replay, reward_scaler, noise, dataset, env,
+                          session, best_model, discriminator
+
+Checkpoints written before these names load through ``RENAMED``.
 """
 
 from __future__ import annotations
@@ -27,6 +41,21 @@ import torch
 from mentor.errors import CheckpointError
 
 Tensors = dict[str, torch.Tensor]
+
+# The names of pieces in checkpoints written before the convention above -> their names now.
+RENAMED = {
+    "generator": "rng_minibatches",
+    "sampler": "rng_replay",
+    "noise_rng": "rng_noise",
+    "mixture": "rng_mixture",
+    "discriminator_generator": "rng_discriminator",
+    "rng": "rng_global",
+    "discriminator_optimizer": "optimizer_discriminator",
+    "actor_optimizer": "optimizer_actor",
+    "critic_optimizer": "optimizer_critic",
+    "loop": "progress",
+    "target_sync": "progress_target",
+}
 
 
 @dataclass
@@ -121,6 +150,8 @@ class TrainState:
 
     def load(self, components: dict[str, Tensors], values: dict[str, Any], source: str) -> None:
         """Restore every piece; a checkpoint that lacks one cannot continue this run."""
+        components = {RENAMED.get(k, k): v for k, v in components.items()}
+        values = {RENAMED.get(k, k): v for k, v in values.items()}
         missing = [n for n in self._pieces if n not in components and n not in values]
         if missing:
             raise CheckpointError(
