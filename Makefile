@@ -24,11 +24,13 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check mentor tests benchmarks
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check mentor tests benchmarks
 	$(BIN)/ruff format --check mentor tests benchmarks
+	$(BIN)/lint-imports
 
 format: $(STAMP)
 	$(BIN)/ruff format mentor tests benchmarks

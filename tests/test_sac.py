@@ -15,12 +15,12 @@ from torch.distributions import Normal, TanhTransform, TransformedDistribution
 
 import mentor
 from mentor.agent import Agent
+from mentor.core.distributions import squashed_gaussian
 from mentor.core.replay import ReplayBuffer
 from mentor.core.seeding import seed_everything
 from mentor.envs.resolve import make_env
 from mentor.errors import ConfigError, NonFiniteError
 from mentor.experiment import build, parse
-from mentor.core.distributions import squashed_gaussian
 from mentor.methods import sac
 from mentor.runs import checkpoint
 

@@ -73,8 +73,7 @@ def test_plateau_rule_counts_each_validation_and_keeps_its_history() -> None:
     # 20, 30, 40, 50 still rises (p = 0.045 < 0.05); 30, 40, 50, 45 does not (p = 0.154).
     assert restored(progress(9, at=validation(9, 50.0))) is None
     assert restored(progress(10, at=validation(10, 45.0))) == (
-        "plateau: no upward trend in the last 4 validations (one-sided Mann-Kendall test, "
-        "p=0.154)"
+        "plateau: no upward trend in the last 4 validations (one-sided Mann-Kendall test, p=0.154)"
     )
 
 

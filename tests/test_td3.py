@@ -16,10 +16,10 @@ from safetensors.torch import load_file
 
 import mentor
 from mentor.agent import Agent
+from mentor.envs.spaces import unit_to_bounds
 from mentor.envs.testing import ContinuousEnv
 from mentor.errors import ConfigError, NonFiniteError
 from mentor.experiment import ActionNoiseConfig, Experiment, available_presets, build
-from mentor.envs.spaces import unit_to_bounds
 from mentor.methods import td3
 from mentor.runs import checkpoint
 

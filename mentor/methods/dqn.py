@@ -99,10 +99,13 @@ class DQNNetworks(nn.Module):
 def build_networks(
     experiment: Experiment, obs_space: spaces.Space, action_space: spaces.Space
 ) -> DQNNetworks:
-    cfg, env = experiment.method, experiment.env
+    env = experiment.env
+    # BC builds these networks too (method.policy_of dqn), with its own method section: a plain
+    # head then, which a DQN run started from it must also have (method.dueling false).
+    dueling = getattr(experiment.method, "dueling", False)
 
     def make() -> QNetwork:
-        return QNetwork(obs_space, int(action_space.n), experiment.agent.network, cfg.dueling,
+        return QNetwork(obs_space, int(action_space.n), experiment.agent.network, dueling,
                         env.normalize_obs, env.clip_obs)  # fmt: skip
 
     q = make()

@@ -279,7 +279,8 @@ def run(
     """PPO's loop on envs and an agent already made (``training_setup``): for PPO itself and
     the methods built on it. ``reward_model`` replaces the env's rewards with a learned one;
     ``critic_input`` is what the critic reads, for an agent whose networks were built with a
-    critic of its own input (``ActorCritic(critic_space=...)``)."""
+    critic of its own input (``ActorCritic(critic_space=...)``): the method that passes one
+    builds such a critic in its ``build_networks``, so that its checkpoints load as agents."""
     cfg, env = experiment.method, experiment.env
     device, policy = agent.device, agent.policy
     critic_space = None if critic_input is None else critic_input.space
