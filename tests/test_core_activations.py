@@ -44,6 +44,12 @@ def test_one_kernel_with_and_without_gradients_whatever_the_size(shape) -> None:
     assert torch.equal(y, scored)
 
 
+def test_other_devices_than_the_cpu_use_torch_tanh() -> None:
+    # A network moved off the CPU after it was built (.to("cuda")) takes torch.tanh there.
+    x = torch.empty(8, 64, device="meta", requires_grad=True)
+    assert Tanh()(x).grad_fn.name() == "TanhBackward0"
+
+
 def test_the_switch_makes_tanh_plain_torch(monkeypatch) -> None:
     monkeypatch.delenv("MENTOR_FAST_KERNELS", raising=False)
     assert type(ACTIVATIONS["tanh"]()) is Tanh
