@@ -7,19 +7,21 @@ identity tanh(x) = 2 sigmoid(2x) - 1 gives the same function through the fast ke
 the two agree to about 1e-7, far below what training notices. The gradient, 1 - tanh(x)^2, is
 PyTorch's own ``tanh_backward`` of the saved output, as ``nn.Tanh`` computes it.
 
-One rule, fixed when a network is built (issue 11, item 7): a ``tanh`` layer of a network built
-on a CPU computes 2 sigmoid(2x) - 1 on every call, with or without gradients, whatever the size
-of its input; on any other device it calls ``torch.tanh`` (the input's device is the network's,
-so this too is one choice per network). So the log-probabilities and values PPO scores a rollout
-with, under ``inference_mode``, are bitwise those its update recomputes with gradients: the first
-epoch's log-ratios are exactly 0. Before, tensors under 32,768 elements that needed a gradient
-took ``torch.tanh`` (commit 8d3607c), so scoring and update used different kernels.
+One rule, fixed when a network is built (issue 11, item 7): on the CPU a ``tanh`` layer computes 2
+sigmoid(2x) - 1 on every call, with or without gradients, whatever the size of its input; on any
+other device it calls ``torch.tanh`` (its input's device is the network's, so this too is one choice
+per network, also for a network moved after it was built). So the log-probabilities and values PPO
+scores a rollout with, under ``inference_mode``, are bitwise those its update recomputes with
+gradients: the first epoch's log-ratios are exactly 0. Before, tensors under 32,768 elements that
+needed a gradient took ``torch.tanh`` (commit 8d3607c), so scoring and update used different
+kernels.
 
 The price of the rule is the ~10 µs a call of the Python autograd function on small minibatches
-(BC's and PPO's few hundred rows), which that threshold avoided. Against it, scaling the figures
-above linearly, torch's tanh kernel costs some 30 µs more than the sigmoid on a 256 x 64
-minibatch: an estimate, not a measurement. ``python benchmarks/kernels.py`` measures both sides
-for each kernel choice (this rule, plain torch, the old threshold).
+(BC's and PPO's few hundred rows), which that threshold avoided (DAgger on CartPole, BC at batch
+128, took about 5% longer with the function, by the measurement of 8d3607c). Against it, scaling the
+figures above linearly, torch's tanh kernel costs some 30 µs more than the sigmoid on a 256 x 64
+minibatch: an estimate, not a measurement. ``python benchmarks/kernels.py`` measures both sides for
+each kernel choice (this rule, plain torch, the old threshold).
 
 ``MENTOR_FAST_KERNELS=0`` in the environment turns mentor's fast kernels off: the networks built
 while it is set use plain ``nn.Tanh``. It is read each time an activation is made, that is when a
