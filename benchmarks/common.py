@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -116,6 +117,13 @@ def report(result: dict[str, Any]) -> None:
     if "updates" in result:
         extra["ups"] = result["updates"] / seconds
     print(json.dumps({**result, **extra, "rss_mb": rss}))
+
+
+def kernels() -> str:
+    """mentor's kernels in this benchmark: its workers inherit ``MENTOR_FAST_KERNELS`` from here."""
+    if os.environ.get("MENTOR_FAST_KERNELS", "").strip() == "0":
+        return "MENTOR_FAST_KERNELS=0: plain torch kernels (nn.Tanh)"
+    return "mentor's fast CPU kernels (tanh through sigmoid)"
 
 
 def has_sb3() -> bool:

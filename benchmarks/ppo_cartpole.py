@@ -7,6 +7,10 @@ included), and training steps/s with 64 envs against raw random-action stepping 
 
     python benchmarks/ppo_cartpole.py            # 5 seeds, SB3 side by side when installed
     python benchmarks/ppo_cartpole.py --seeds 2 --no-sb3 --set method.num_epochs=10
+    MENTOR_FAST_KERNELS=0 python benchmarks/ppo_cartpole.py --no-sb3   # mentor on nn.Tanh
+
+Every mentor process here (workers, the whole command) inherits ``MENTOR_FAST_KERNELS``; the
+output says which kernels ran. ``benchmarks/kernels.py`` times the kernels alone.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from common import (
     HEADER,
     has_sb3,
+    kernels,
     median_row,
     mentor_time_to_solve,
     report,
@@ -206,6 +211,7 @@ def main() -> None:
             print(f"  {lib} seed {seed}: {r}", file=sys.stderr, flush=True)
     rows += [median_row(lib, results[lib]) for lib in libraries]
     print("\nPPO CartPole-v1: time to a deterministic 100-episode mean return >= 475")
+    print(f"mentor with {kernels()}")
     print(table(rows, HEADER))
     if "sb3" in results:
         ratio = statistics.median(r["seconds"] for r in results["sb3"]) / statistics.median(

@@ -57,9 +57,13 @@ def test_ppo_runs_on_every_supported_space(tmp_path: Path, env_id: str) -> None:
     assert len(result.validations) == 1 and result.evaluation.episodes == 2
 
 
+@pytest.mark.parametrize("fast_kernels", ["1", "0"])  # MENTOR_FAST_KERNELS=0: nn.Tanh
 @pytest.mark.parametrize("options", [[], ["env.normalize_obs=true", "env.normalize_reward=true",
                                           "agent.network.shared=true"]])  # fmt: skip
-def test_same_seed_gives_bitwise_equal_parameters(tmp_path: Path, options) -> None:
+def test_same_seed_gives_bitwise_equal_parameters(
+    tmp_path: Path, monkeypatch, options, fast_kernels: str
+) -> None:
+    monkeypatch.setenv("MENTOR_FAST_KERNELS", fast_kernels)
     weights = []
     for name in ("a", "b"):
         overrides = tiny(tmp_path, "CartPole-v1", f"name={name}", "seed=5", *options)
