@@ -21,7 +21,6 @@ from mentor.envs.checker import preflight
 from mentor.envs.resolve import make_env, spec
 from mentor.errors import CheckpointError, ConfigError
 from mentor.evaluation.evaluate import evaluate_agent
-from mentor.evaluation.statistics import EvalSummary
 from mentor.experiment import (
     Experiment,
     apply_overrides,
@@ -231,30 +230,5 @@ def export(path: str | Path, out: str | Path) -> Path:
     return out
 
 
-def evaluate(
-    agent: Agent,
-    env: str | None = None,
-    episodes: int = 100,
-    *,
-    env_kwargs: dict[str, Any] | None = None,
-    num_envs: int = 25,
-    deterministic: bool = True,
-    seed: int = 12_345,
-    success_threshold_value: float | None = None,
-    info_keys: dict[str, str] | list[Any] | None = None,
-) -> EvalSummary:
-    """Play ``episodes`` episodes on ``num_envs`` env copies (as the final evaluation does) and
-    summarise them (mean, std, IQM, bootstrap CIs, success, the mean of each info key).
-    ``info_keys`` is written as ``env.info_keys``; by default the experiment's when ``env`` is
-    its training or validation env, none for another env."""
-    return evaluate_agent(
-        agent,
-        env,
-        episodes,
-        env_kwargs=env_kwargs,
-        num_envs=num_envs,
-        deterministic=deterministic,
-        seed=seed,
-        success_threshold_value=success_threshold_value,
-        info_keys=info_keys,
-    )
+# mentor.evaluate: play an agent's episodes and summarise them (evaluation/evaluate.py).
+evaluate = evaluate_agent

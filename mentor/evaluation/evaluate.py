@@ -97,8 +97,11 @@ def evaluate_agent(
     success_threshold_value: float | None = None,
     info_keys: dict[str, str] | list[Any] | None = None,
 ) -> EvalSummary:
-    """Play ``episodes`` episodes of ``agent`` on ``num_envs`` copies of ``env`` (default: its
-    validation env) and summarise them: ``mentor.evaluate`` (which see)."""
+    """``mentor.evaluate``: play ``episodes`` episodes of ``agent`` on ``num_envs`` copies of
+    ``env`` (default: its validation env; the episodes split evenly among the copies, as the
+    final evaluation does) and summarise them: mean, std, IQM, bootstrap CIs, success, the mean
+    of each info key. ``info_keys`` is written as ``env.info_keys``; by default the
+    experiment's when ``env`` is its training or validation env, none for another env."""
     for name, value in (("episodes", episodes), ("num_envs", num_envs)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ConfigError(f"evaluate: {name} must be a whole number >= 1, got {value!r}")
