@@ -25,7 +25,9 @@ The run, top to bottom:
               cross_validation.json and the console (step skipped when resuming)
     split     episodes, not transitions, go to validation (data.validation_fraction): the
               transitions of one episode are strongly correlated, and a split by transition
-              would leak them into the validation loss
+              would leak them into the validation loss. validation_fraction 0 holds none out
+              (method.patience must then be null: no validation loss, the last weights kept),
+              which few demonstrations need (the Pendulum-v1 preset, presets/bc.yaml)
     normalize with env.normalize_obs, the network's observation statistics are fitted once on
               the training observations, so the saved agent normalizes as it was trained
     epochs    shuffled minibatches of method.batch_size, AdamW; after each epoch the validation
@@ -557,7 +559,8 @@ def _train(
         np.random.default_rng(experiment.seed),
     )  # fmt: skip
     train_data = data.rows(episode_rows(dataset, train_eps))
-    valid_data = data.rows(episode_rows(dataset, valid_eps))
+    # data.validation_fraction 0 holds no episode out: no validation loss, the last weights kept.
+    valid_data = data.rows(episode_rows(dataset, valid_eps)) if len(valid_eps) else None
     run.update(dataset={
         "source": dataset.source, "episodes": dataset.num_episodes, "samples": len(dataset),
         "train_episodes": len(train_eps), "validation_episodes": len(valid_eps),
