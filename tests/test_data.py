@@ -450,6 +450,9 @@ def test_folds_and_split_select_whole_episodes() -> None:
     assert len(held_out) == lengths[validation[0]]
     with pytest.raises(DatasetError):
         split(1, 0.2, rng)
+    # validation_fraction 0 holds nothing out, even of a single episode
+    assert [part.tolist() for part in split(5, 0.0, rng)] == [[0, 1, 2, 3, 4], []]
+    assert [part.tolist() for part in split(1, 0.0, rng)] == [[0], []]
 
 
 # --- a person at the keyboard --------------------------------------------------------------------

@@ -186,7 +186,10 @@ def kfold(num_items: int, folds: int, rng: np.random.Generator) -> list[np.ndarr
 def split(
     num_items: int, validation_fraction: float, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(train, validation) item indices; at least one of each when there are two items."""
+    """(train, validation) item indices; at least one of each when there are two items, and
+    every item to training when ``validation_fraction`` is 0 (nothing held out)."""
+    if validation_fraction == 0:
+        return np.arange(num_items), np.zeros(0, dtype=np.int64)
     if num_items < 2:
         raise DatasetError(f"a validation split needs 2 episodes or more, the data has {num_items}")
     count = min(max(1, round(num_items * validation_fraction)), num_items - 1)

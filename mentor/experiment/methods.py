@@ -229,6 +229,14 @@ class BCConfig(MethodSection):
     supported_actions: ClassVar = ("Discrete", "Box", "MultiDiscrete", "MultiBinary")
     exploration: ClassVar = ()
 
+    def check(self, experiment: Experiment) -> None:
+        if self.patience is not None and experiment.data.validation_fraction == 0:
+            raise ValueError(
+                f"method.patience {self.patience} stops early on the loss of held-out episodes, "
+                "and data.validation_fraction 0 holds none out: set method.patience null "
+                "(train method.max_epochs, keep the last weights) or validation_fraction > 0"
+            )
+
 
 class DAggerConfig(BCConfig):
     """Step 6 with an expert: DAgger (Ross et al. 2011). Each round rolls out a mixture of the

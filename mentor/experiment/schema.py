@@ -190,7 +190,11 @@ class DataConfig(Section):
     )
     max_episodes: int | None = Field(None, ge=1, description="Use the first N episodes only.")
     validation_fraction: float = Field(
-        0.2, gt=0, lt=1, description="Episodes held out for validation loss / early stopping."
+        0.2,
+        ge=0,
+        lt=1,
+        description="Episodes held out for validation loss / early stopping (0: none, every "
+        "episode trains; then method.patience must be null).",
     )
     folds: int | None = Field(
         None, ge=2, description="k-fold cross-validation over episodes: score per fold, spread."

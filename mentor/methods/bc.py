@@ -4,7 +4,8 @@ Bain & Sammut 1995). The page ``docs/methods/bc.md`` explains every choice.
 
     data      data.path, checked against the env's spaces; with data.folds, k-fold first
               (``cross_validation.py``)
-    split     episodes, not transitions, go to validation (data.validation_fraction)
+    split     episodes, not transitions, go to validation (data.validation_fraction; 0: every
+              episode trains, as few demonstrations need: the Pendulum-v1 preset)
     normalize with env.normalize_obs, the statistics are fitted once on the training data
     epochs    ``supervised.fit_epoch``: shuffled minibatches, AdamW, the validation loss; early
               stopping after method.patience epochs without a lower one (a stop rule)
@@ -78,7 +79,8 @@ def _train(
         np.random.default_rng(experiment.seed),
     )  # fmt: skip
     train_data = data.rows(episode_rows(dataset, train_eps))
-    valid_data = data.rows(episode_rows(dataset, valid_eps))
+    # data.validation_fraction 0 holds no episode out: no validation loss, the last weights kept.
+    valid_data = data.rows(episode_rows(dataset, valid_eps)) if len(valid_eps) else None
     run.update(dataset={
         "source": dataset.source, "episodes": dataset.num_episodes, "samples": len(dataset),
         "train_episodes": len(train_eps), "validation_episodes": len(valid_eps),
