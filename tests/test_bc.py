@@ -82,19 +82,68 @@ def bc_experiment(tmp_path: Path, data: Path, env_id: str = "CartPole-v1", *over
     )  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def demos(tmp_path_factory: pytest.TempPathFactory) -> tuple[Dataset, Path]:
+# The learning runs of the tests below (benchmarks/seed_distributions.py runs them for many seeds).
+
+
+def expert_demos(folder: Path) -> tuple[Dataset, Path]:
     """10 episodes of the scripted CartPole expert (5,000 transitions), in memory and on disk."""
     dataset = record(policy_from("test_bc:expert"), "CartPole-v1", {}, 10, seed=100)
-    folder = tmp_path_factory.mktemp("data") / "cartpole-expert"
-    return dataset, save_dataset(dataset, folder, env_id="CartPole-v1")
+    return dataset, save_dataset(dataset, folder / "cartpole-expert", env_id="CartPole-v1")
+
+
+def clone_cartpole(tmp_path: Path, data: Path, seed: int) -> mentor.Result:
+    """BC with the defaults on the 10 expert episodes."""
+    return mentor.train(bc_experiment(tmp_path, data, "CartPole-v1", f"seed={seed}"))
+
+
+def ppo_from(bc_run: mentor.Result, tmp_path: Path, seed: int) -> tuple[mentor.Result, ...]:
+    """PPO's CartPole preset for 1024 steps, from the BC agent and from scratch."""
+    common = [
+        f"output_dir={tmp_path}", "validation.every_steps=256", "validation.episodes=10",
+        "stopping.total_steps=1024", "stopping.target_return=null", "evaluation.episodes=0",
+        f"seed={seed}", *QUIET,
+    ]  # fmt: skip
+    init = str(bc_run.run_dir / "final")
+    ppo = mentor.train(
+        build(method="ppo", env_id="CartPole-v1", overrides=[f"agent.init={init}", *common])
+    )
+    scratch = mentor.train(
+        build(method="ppo", env_id="CartPole-v1", overrides=["name=scratch", *common])
+    )
+    return ppo, scratch
+
+
+def clone_in_every_space(tmp_path: Path, env_id: str, expert_name: str, seed: int) -> float:
+    """BC on 20 episodes of a scripted expert of a test env: its final evaluation's return."""
+    dataset = record(policy_from(f"test_bc:{expert_name}"), env_id, {}, 20, seed=0)
+    path = save_dataset(dataset, tmp_path / "data", env_id=env_id)
+    result = mentor.train(bc_experiment(
+        tmp_path, path, env_id, "method.max_epochs=40", "validation.episodes=4",
+        "evaluation.episodes=4", f"seed={seed}",
+    ))  # fmt: skip
+    return result.evaluation.return_mean
+
+
+def clone_on_the_command_line(tmp_path: Path, data: Path, seed: int) -> dict:
+    """`mentor train bc CartPole-v1` on the expert's episodes: its evaluation.json."""
+    out = subprocess.run(
+        [sys.executable, "-m", "mentor", "train", "bc", "CartPole-v1", "--set",
+         f"data.path={data}", "--set", "evaluation.episodes=5", "--set", "validation.episodes=5",
+         "--seed", str(seed), "--output-dir", str(tmp_path), "--quiet"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    return json.loads((tmp_path / "bc-CartPole-v1" / "evaluation.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def demos(tmp_path_factory: pytest.TempPathFactory) -> tuple[Dataset, Path]:
+    return expert_demos(tmp_path_factory.mktemp("data"))
 
 
 @pytest.fixture(scope="module")
 def bc_run(demos, tmp_path_factory: pytest.TempPathFactory) -> mentor.Result:
-    """BC with the defaults on the 10 expert episodes."""
-    out = tmp_path_factory.mktemp("runs")
-    return mentor.train(bc_experiment(out, demos[1]))
+    return clone_cartpole(tmp_path_factory.mktemp("runs"), demos[1], seed=0)
 
 
 # --- it learns ----------------------------------------------------------------------------------
@@ -136,18 +185,7 @@ def test_bc_clones_the_cartpole_expert_fast_into_a_normal_run(demos, bc_run) -> 
 
 
 def test_ppo_starts_from_the_bc_agent_at_its_level_and_trains(bc_run, tmp_path: Path) -> None:
-    common = [
-        f"output_dir={tmp_path}", "validation.every_steps=256", "validation.episodes=10",
-        "stopping.total_steps=1024", "stopping.target_return=null", "evaluation.episodes=0",
-        *QUIET,
-    ]  # fmt: skip
-    init = str(bc_run.run_dir / "final")
-    ppo = mentor.train(
-        build(method="ppo", env_id="CartPole-v1", overrides=[f"agent.init={init}", *common])
-    )
-    scratch = mentor.train(
-        build(method="ppo", env_id="CartPole-v1", overrides=["name=scratch", *common])
-    )
+    ppo, scratch = ppo_from(bc_run, tmp_path, seed=0)
     first = ppo.validations[0]["return_mean"]
     assert first >= 450, [v["return_mean"] for v in ppo.validations]
     assert first > scratch.validations[0]["return_mean"] + 200
@@ -206,13 +244,8 @@ def test_pendulum_bc_clones_a_td3_expert(pendulum, policy_of: str, tmp_path: Pat
     ],
 )
 def test_bc_learns_every_action_and_observation_kind(env_id, expert_name, tmp_path) -> None:
-    dataset = record(policy_from(f"test_bc:{expert_name}"), env_id, {}, 20, seed=0)
-    path = save_dataset(dataset, tmp_path / "data", env_id=env_id)
-    result = mentor.train(bc_experiment(
-        tmp_path, path, env_id, "method.max_epochs=40", "validation.episodes=4",
-        "evaluation.episodes=4",
-    ))  # fmt: skip
-    assert result.evaluation.return_mean >= 0.85 * 16, (env_id, result.evaluation.return_mean)
+    returned = clone_in_every_space(tmp_path, env_id, expert_name, seed=0)
+    assert returned >= 0.85 * 16, (env_id, returned)
 
 
 # --- model selection ----------------------------------------------------------------------------
@@ -314,12 +347,5 @@ def test_bad_configurations_are_refused(demos, tmp_path: Path) -> None:
 
 def test_cli_trains_bc_end_to_end(demos, tmp_path: Path) -> None:
     _, path = demos
-    out = subprocess.run(
-        [sys.executable, "-m", "mentor", "train", "bc", "CartPole-v1", "--set",
-         f"data.path={path}", "--set", "evaluation.episodes=5", "--set", "validation.episodes=5",
-         "--output-dir", str(tmp_path), "--quiet"],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert out.returncode == 0, out.stderr
-    evaluation = json.loads((tmp_path / "bc-CartPole-v1" / "evaluation.json").read_text())
+    evaluation = clone_on_the_command_line(tmp_path, path, seed=0)
     assert evaluation["return_mean"] > 400

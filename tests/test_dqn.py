@@ -1,6 +1,8 @@
 """DQN: spaces and options run, runs repeat bitwise, the buffer is checkpointed, it learns, and
 bad settings are refused before any env is stepped."""
 
+from __future__ import annotations
+
 import csv
 import json
 from pathlib import Path
@@ -72,16 +74,31 @@ def test_the_checkpoint_keeps_the_replay_buffer(tmp_path: Path) -> None:
     assert manifest["replay_buffer_bytes"] > 0
 
 
+# The learning runs of the tests below (benchmarks/seed_distributions.py runs them for many seeds).
+
+
+def bandit_run(tmp_path: Path, seed: int, *overrides: str) -> mentor.Result:
+    return mentor.train(build(overrides=[
+        f"output_dir={tmp_path}", "env.id=mentor.envs.testing:DictObsEnv", "method.name=dqn",
+        "method.gamma=0", "method.learning_starts=500", "method.learning_rate=1e-3",
+        "exploration.epsilon.fraction=0.3", "stopping.total_steps=3000",
+        "validation.every_steps=1000", "evaluation.episodes=20", f"seed={seed}", *QUIET,
+        *overrides,
+    ]))  # fmt: skip
+
+
+def preset_cartpole_run(tmp_path: Path, seed: int, *overrides: str) -> mentor.Result:
+    return mentor.train(build(method="dqn", env_id="CartPole-v1", overrides=[
+        f"output_dir={tmp_path}", f"seed={seed}", "validation.every_steps=2000", *QUIET,
+        *overrides,
+    ]))  # fmt: skip
+
+
 @pytest.mark.learning
 def test_dqn_finds_the_optimal_policy_of_a_bandit_like_task(tmp_path: Path) -> None:
     """With gamma 0 the optimal Q is 1 for the observed target action, 0 for the others: a
     correct DQN plays perfectly (return 16 per episode) within a few thousand steps."""
-    result = mentor.train(build(overrides=[
-        f"output_dir={tmp_path}", "env.id=mentor.envs.testing:DictObsEnv", "method.name=dqn",
-        "method.gamma=0", "method.learning_starts=500", "method.learning_rate=1e-3",
-        "exploration.epsilon.fraction=0.3", "stopping.total_steps=3000",
-        "validation.every_steps=1000", "evaluation.episodes=20", *QUIET,
-    ]))  # fmt: skip
+    result = bandit_run(tmp_path, seed=0)
     assert result.evaluation.return_mean == 16.0
 
 
@@ -89,10 +106,7 @@ def test_dqn_finds_the_optimal_policy_of_a_bandit_like_task(tmp_path: Path) -> N
 def test_dqn_solves_cartpole_with_its_preset(tmp_path: Path) -> None:
     """The shipped preset reaches CartPole-v1's reward threshold (475) on a deterministic
     100-episode evaluation within its 50k-step budget."""
-    experiment = build(method="dqn", env_id="CartPole-v1", overrides=[
-        f"output_dir={tmp_path}", "seed=0", "validation.every_steps=2000", *QUIET,
-    ])  # fmt: skip
-    result = mentor.train(experiment)
+    result = preset_cartpole_run(tmp_path, seed=0)
     assert result.stop_reason.startswith("target")
     assert result.evaluation.episodes == 100 and result.evaluation.return_mean >= 475
 

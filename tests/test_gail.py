@@ -70,6 +70,17 @@ def tiny(tmp_path: Path, env_id: str, data: Path, *extra: str) -> list[str]:
 @pytest.mark.learning
 def test_discriminator_separates_expert_from_random_pairs(expert_data) -> None:
     expert, _ = expert_data
+    metrics, expert_accuracy, random_accuracy, rewards = separate(expert, seed=0)
+    assert set(metrics) >= {"discriminator/loss_bce", "discriminator/accuracy_expert"}
+    assert expert_accuracy > 0.9 and random_accuracy > 0.9, (expert_accuracy, random_accuracy)
+    assert rewards["gail"][0] > rewards["gail"][1] > 0
+    assert rewards["airl"][0] > 0 > rewards["airl"][1]
+
+
+def separate(expert: Dataset, seed: int) -> tuple[dict, float, float, dict[str, list[float]]]:
+    """The discriminator of the test above, trained 30 steps on 80% of the expert's episodes and
+    of 250 random ones (its weights and batches seeded by ``seed``): its last metrics, its
+    accuracies and mean rewards (expert, random) on the other 20%."""
     rng = np.random.default_rng(0)
     random = record(lambda obs: rng.integers(0, 2, len(obs)), "CartPole-v1", None, 250, seed=100)
     cpu = torch.device("cpu")
@@ -86,17 +97,16 @@ def test_discriminator_separates_expert_from_random_pairs(expert_data) -> None:
     cfg = GAILConfig(
         gradient_penalty=None, discriminator_learning_rate=1e-3, discriminator_batch_size=64
     )
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     disc = gail.build_discriminator(
         cfg, expert.observation_space, expert.action_space, expert_train[0]
     )
     optimizer = torch.optim.Adam(disc.parameters(), lr=cfg.discriminator_learning_rate)
-    generator = torch.Generator().manual_seed(0)
+    generator = torch.Generator().manual_seed(seed)
     for _ in range(30):
         metrics = gail.train_discriminator(
             disc, optimizer, expert_train, *random_train, cfg, generator
         )
-    assert set(metrics) >= {"discriminator/loss_bce", "discriminator/accuracy_expert"}
     with torch.no_grad():
         expert_accuracy = (disc(*expert_test) > 0).float().mean().item()
         random_accuracy = (disc(*random_test) < 0).float().mean().item()
@@ -106,9 +116,7 @@ def test_discriminator_separates_expert_from_random_pairs(expert_data) -> None:
                    for pairs in (expert_test, random_test)]
             for kind in ("gail", "airl")
         }  # fmt: skip
-    assert expert_accuracy > 0.9 and random_accuracy > 0.9, (expert_accuracy, random_accuracy)
-    assert rewards["gail"][0] > rewards["gail"][1] > 0
-    assert rewards["airl"][0] > 0 > rewards["airl"][1]
+    return metrics, expert_accuracy, random_accuracy, rewards
 
 
 def test_gradient_penalty_is_r1_on_expert_inputs() -> None:
@@ -187,17 +195,55 @@ def test_absorbing_is_on_with_airl_by_default_and_needs_gamma_below_1(tmp_path: 
 # --- imitation ----------------------------------------------------------------------------------
 
 
+# The learning runs of the tests below (benchmarks/seed_distributions.py runs them for many seeds).
+
+
+def cartpole_score(result: mentor.Result) -> float:
+    """The final evaluation's return on a scale from random actions (0) to the expert (1)."""
+    return (result.evaluation.return_mean - RANDOM_RETURN) / (EXPERT_RETURN - RANDOM_RETURN)
+
+
+def imitate_cartpole(
+    tmp_path: Path, folder: Path, reward: str, seed: int, *overrides: str
+) -> mentor.Result:
+    """GAIL's CartPole preset on the demonstrations in ``folder``."""
+    options = [f"data.path={folder}", f"output_dir={tmp_path}", "evaluation.episodes=20",
+               f"seed={seed}", f"method.reward={reward}", *QUIET, *overrides]  # fmt: skip
+    return mentor.train(build(method="gail", env_id="CartPole-v1", overrides=options))
+
+
+def airl_on_random_actions(tmp_path: Path, seed: int, *overrides: str) -> mentor.Result:
+    rng = np.random.default_rng(0)
+    data = record(lambda obs: rng.integers(0, 2, len(obs)), "CartPole-v1", None, 230, seed=0)
+    folder = save_dataset(data, tmp_path / "random")
+    budget = "stopping.total_steps=30000"
+    return imitate_cartpole(tmp_path, folder, "airl", seed, budget, *overrides)
+
+
+def imitate_td3_pendulum(
+    tmp_path: Path, seed: int, *overrides: str
+) -> tuple[float, float, mentor.Result]:
+    """TD3's Pendulum preset trained here as the expert, GAIL's preset on 10 of its episodes,
+    both with ``seed``: the expert's return and GAIL's score."""
+    run = [f"output_dir={tmp_path}", "evaluation.episodes=20", f"seed={seed}", *QUIET]
+    expert = mentor.train(build(method="td3", env_id="Pendulum-v1", overrides=run))
+    expert_return, random_return = expert.evaluation.return_mean, -1200.0
+    data = record(policy_from(str(expert.run_dir)), "Pendulum-v1", None, episodes=10, seed=0)
+    folder = save_dataset(data, tmp_path / "pendulum-expert")
+    options = [f"data.path={folder}", "stopping.target_return=-250", *overrides]
+    result = mentor.train(build(method="gail", env_id="Pendulum-v1", overrides=[*run, *options]))
+    score = (result.evaluation.return_mean - random_return) / (expert_return - random_return)
+    return expert_return, score, result
+
+
 @pytest.mark.learning
 @pytest.mark.parametrize("reward", ["gail", "airl"])
 def test_gail_imitates_the_cartpole_expert_from_10_episodes(
     tmp_path: Path, expert_data, reward: str
 ) -> None:
     _, folder = expert_data
-    options = [f"data.path={folder}", f"output_dir={tmp_path}", "evaluation.episodes=20",
-               "seed=1", f"method.reward={reward}"]  # fmt: skip
-    experiment = build(method="gail", env_id="CartPole-v1", overrides=[*options, *QUIET])  # preset
-    result = mentor.train(experiment)
-    score = (result.evaluation.return_mean - RANDOM_RETURN) / (EXPERT_RETURN - RANDOM_RETURN)
+    result = imitate_cartpole(tmp_path, folder, reward, seed=1)
+    score = cartpole_score(result)
     assert score >= 0.90, (score, result.stop_reason, result.validations)
     with open(result.run_dir / "metrics.csv") as f:
         row = next(csv.DictReader(f))
@@ -215,28 +261,16 @@ def test_gail_imitates_the_cartpole_expert_from_10_episodes(
 def test_airl_reward_learns_nothing_from_random_actions(tmp_path: Path) -> None:
     """The control for the test above: CartPole rewards survival, so the gail reward (always
     positive) reaches 500 from any data; the airl reward reaches it only from the expert's."""
-    rng = np.random.default_rng(0)
-    data = record(lambda obs: rng.integers(0, 2, len(obs)), "CartPole-v1", None, 230, seed=0)
-    folder = save_dataset(data, tmp_path / "random")
-    options = [f"data.path={folder}", f"output_dir={tmp_path}", "evaluation.episodes=20",
-               "seed=1", "method.reward=airl", "stopping.total_steps=30000"]  # fmt: skip
-    result = mentor.train(build(method="gail", env_id="CartPole-v1", overrides=[*options, *QUIET]))
-    score = (result.evaluation.return_mean - RANDOM_RETURN) / (EXPERT_RETURN - RANDOM_RETURN)
+    result = airl_on_random_actions(tmp_path, seed=1)
+    score = cartpole_score(result)
     assert score < 0.5, (score, result.validations)
 
 
 @pytest.mark.learning
 def test_gail_imitates_a_td3_pendulum_expert_from_10_episodes(tmp_path: Path) -> None:
     """Continuous actions: the expert is TD3's Pendulum preset (about -160), trained here."""
-    run = [f"output_dir={tmp_path}", "evaluation.episodes=20", *QUIET]
-    expert = mentor.train(build(method="td3", env_id="Pendulum-v1", overrides=run))
-    expert_return, random_return = expert.evaluation.return_mean, -1200.0
+    expert_return, score, result = imitate_td3_pendulum(tmp_path, seed=0)
     assert expert_return > -250
-    data = record(policy_from(str(expert.run_dir)), "Pendulum-v1", None, episodes=10, seed=0)
-    folder = save_dataset(data, tmp_path / "pendulum-expert")
-    options = [f"data.path={folder}", "seed=0", "stopping.target_return=-250"]
-    result = mentor.train(build(method="gail", env_id="Pendulum-v1", overrides=[*run, *options]))
-    score = (result.evaluation.return_mean - random_return) / (expert_return - random_return)
     assert score >= 0.85, (score, result.stop_reason, result.validations)
 
 

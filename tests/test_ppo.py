@@ -1,5 +1,7 @@
 """PPO: every supported space runs, runs repeat bitwise, faults stop cleanly, and it learns."""
 
+from __future__ import annotations
+
 import json
 from pathlib import Path
 
@@ -163,13 +165,17 @@ def test_checkpoints_keep_the_latest_few_and_the_best(tmp_path: Path) -> None:
     assert not list(result.run_dir.rglob(".tmp-*"))
 
 
+def preset_cartpole_run(tmp_path: Path, seed: int, *overrides: str) -> mentor.Result:
+    """The run of the test below (benchmarks/seed_distributions.py runs it for many seeds)."""
+    overrides = (f"output_dir={tmp_path}", f"seed={seed}", *QUIET, *overrides)
+    return mentor.train(build(method="ppo", env_id="CartPole-v1", overrides=list(overrides)))
+
+
 @pytest.mark.learning
 def test_ppo_solves_cartpole_within_seconds(tmp_path: Path) -> None:
     """The shipped preset reaches CartPole-v1's reward threshold (475, Gymnasium's definition of
     solved) on a deterministic 100-episode evaluation within its 100k-step budget."""
-    experiment = build(method="ppo", env_id="CartPole-v1",
-                       overrides=[f"output_dir={tmp_path}", "seed=0", *QUIET])  # fmt: skip
-    result = mentor.train(experiment)
+    result = preset_cartpole_run(tmp_path, seed=0)
     assert result.stop_reason.startswith("target")
     assert result.evaluation.episodes == 100
     assert result.evaluation.return_mean >= 475
