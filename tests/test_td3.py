@@ -306,6 +306,9 @@ def test_td3_solves_pendulum_with_the_preset_within_seconds(tmp_path: Path) -> N
     experiment = preset_pendulum(tmp_path, seed=0)
     assert experiment.stopping.target_return == -200
     result = mentor.train(experiment)
+    # benchmarks/seed_distributions.py td3_pendulum, 2026-12-02, mentor at 6687122: seeds 0-19
+    # all stopped at the target, after min 3000, median 3000, max 4000 steps (seeds 4-7, 10, 12,
+    # 14, 19): a fifth of the 20k budget. Best validation min -197.9 (seed 18), median -174.
     assert result.stop_reason.startswith("target")
     assert result.total_steps < experiment.stopping.total_steps
     assert max(v["return_mean"] for v in result.validations) >= -200
