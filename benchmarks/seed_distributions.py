@@ -95,7 +95,7 @@ def validation_returns(result: Any) -> list[float]:
     "tests/test_ppo.py::test_ppo_solves_cartpole_within_seconds",
     20,
     "eval",
-    "stop 'target' (20-episode validation >= 475); 100-episode final evaluation",
+    "stop 'target' (20-episode validation >= 475); 100-episode final evaluation >= 0.9 * 475",
 )
 def ppo_cartpole(seed: int, folder: Path, overrides: list[str]) -> Figures:
     import test_ppo
@@ -121,17 +121,17 @@ def dqn_bandit(seed: int, folder: Path, overrides: list[str]) -> Figures:
     result = test_dqn.bandit_run(folder, seed, *overrides)
     return {
         **stopped(result),
-        "best val": max(validation_returns(result)),
+        "validations": " ".join(f"{r:.1f}" for r in validation_returns(result)),
         "eval": result.evaluation.return_mean,
     }
 
 
 @case(
     "dqn_cartpole",
-    "tests/test_dqn.py::test_dqn_solves_cartpole_with_its_preset",
+    "tests/test_dqn.py::test_dqn_learns_cartpole_with_its_preset",
     20,
     "eval",
-    "stop 'target' (20-episode validation >= 475); 100-episode final evaluation",
+    "100-episode final evaluation >= 150, and >= 0.9 * 475 after stopping at the target",
 )
 def dqn_cartpole(seed: int, folder: Path, overrides: list[str]) -> Figures:
     import test_dqn
@@ -147,7 +147,7 @@ def dqn_cartpole(seed: int, folder: Path, overrides: list[str]) -> Figures:
 @case(
     "sac_pendulum",
     "tests/test_sac.py::test_sac_solves_pendulum_within_seconds",
-    10,
+    20,
     "steps",
     "stop 'target' (20-episode validation >= -200) within the budget",
     low_is_bad=False,
@@ -235,7 +235,8 @@ def gail_cartpole(reward: str) -> Callable[[int, Path, list[str]], Figures]:
     def run(seed: int, folder: Path, overrides: list[str]) -> Figures:
         import test_gail
 
-        result = test_gail.imitate_cartpole(folder, gail_expert_data()[1], reward, seed, *overrides)
+        folder_of_data = gail_expert_data()[1]
+        result = test_gail.imitate_the_expert(folder, folder_of_data, reward, seed, *overrides)
         return {
             **stopped(result),
             "best val": max(validation_returns(result)),
@@ -251,22 +252,22 @@ for _reward in ("gail", "airl"):
         f"tests/test_gail.py::test_gail_imitates_the_cartpole_expert_from_10_episodes[{_reward}]",
         20,
         "score",
-        "final evaluation's score (random 0, expert 1)",
+        "final evaluation's score (random 0, expert 1) >= 0.9 (airl: median of seeds 1-3)",
     )(gail_cartpole(_reward))
 
 
 @case(
-    "gail_airl_random",
-    "tests/test_gail.py::test_airl_reward_learns_nothing_from_random_actions",
+    "gail_airl_falling",
+    "tests/test_gail.py::test_airl_reward_learns_nothing_from_a_falling_demonstrator",
     20,
     "score",
-    "final evaluation's score (random 0, expert 1), trained on random actions",
+    "final evaluation's score (random 0, expert 1) < 0.5, from a demonstrator that pushes left",
     low_is_bad=False,
 )
-def gail_airl_random(seed: int, folder: Path, overrides: list[str]) -> Figures:
+def gail_airl_falling(seed: int, folder: Path, overrides: list[str]) -> Figures:
     import test_gail
 
-    result = test_gail.airl_on_random_actions(folder, seed, *overrides)
+    result = test_gail.airl_on_a_falling_demonstrator(folder, seed, *overrides)
     return {
         **stopped(result),
         "best val": max(validation_returns(result)),
@@ -279,7 +280,7 @@ def gail_airl_random(seed: int, folder: Path, overrides: list[str]) -> Figures:
     "tests/test_gail.py::test_gail_imitates_a_td3_pendulum_expert_from_10_episodes",
     10,
     "score",
-    "TD3 expert's return > -250; GAIL's score (random -1200 = 0, expert 1)",
+    "TD3 expert's return > -300; GAIL's score (random -1200 = 0, expert 1) >= 0.5",
 )
 def gail_pendulum(seed: int, folder: Path, overrides: list[str]) -> Figures:
     import test_gail
@@ -299,9 +300,9 @@ def gail_pendulum(seed: int, folder: Path, overrides: list[str]) -> Figures:
 @case(
     "dagger_rounds",
     "tests/test_dagger.py::test_dagger_reaches_the_expert_on_cartpole",
-    20,
+    40,
     "score",
-    "score >= 0.99 after 3 rounds (and, test_the_dataset_grows_by_the_states_visited"
+    "score >= 0.9 after 3 rounds (and, test_the_dataset_grows_by_the_states_visited"
     "_each_round, the expert's share of round 2's actions < 0.3)",
 )
 def dagger_rounds(seed: int, folder: Path, overrides: list[str]) -> Figures:
@@ -325,24 +326,18 @@ def dagger_rounds(seed: int, folder: Path, overrides: list[str]) -> Figures:
 @case(
     "dagger_target",
     "tests/test_dagger.py::test_the_target_stops_dagger_between_rounds",
-    20,
-    "rounds",
-    "stop 'target' (10-episode validation >= 475) before round 3's learner",
+    40,
+    "learners",
+    "stop 'target' (10-episode validation >= 475) before the last of 5 rounds (< 6 learners)",
     low_is_bad=False,
 )
 def dagger_target(seed: int, folder: Path, overrides: list[str]) -> Figures:
     import test_dagger
 
-    import mentor
-
-    result = mentor.train(
-        test_dagger.dagger_experiment(
-            folder, "stopping.target_return=env", f"seed={seed}", *overrides
-        )
-    )
+    result = test_dagger.target_run(folder, seed, *overrides)
     return {
         **stopped(result),
-        "rounds": len(result.validations),
+        "learners": len(result.validations),
         "validations": " ".join(f"{r:.0f}" for r in validation_returns(result)),
     }
 
@@ -392,8 +387,8 @@ def bc_demos() -> tuple[Any, Path]:
     "tests/test_bc.py::test_bc_clones_the_cartpole_expert_fast_into_a_normal_run",
     20,
     "score",
-    "score >= 0.95 (20 episodes), last val_accuracy > 0.95, agreement with the "
-    "expert on 500 of its observations > 0.9",
+    "score >= 0.95 (20 episodes), stop 'early stop' (within 200 epochs), last val_accuracy "
+    "> 0.9, agreement with the expert on 500 of its observations > 0.9",
     takes_overrides=False,
 )
 def bc_cartpole(seed: int, folder: Path, overrides: list[str]) -> Figures:
