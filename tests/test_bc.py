@@ -82,19 +82,68 @@ def bc_experiment(tmp_path: Path, data: Path, env_id: str = "CartPole-v1", *over
     )  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def demos(tmp_path_factory: pytest.TempPathFactory) -> tuple[Dataset, Path]:
+# The learning runs of the tests below (benchmarks/seed_distributions.py runs them for many seeds).
+
+
+def expert_demos(folder: Path) -> tuple[Dataset, Path]:
     """10 episodes of the scripted CartPole expert (5,000 transitions), in memory and on disk."""
     dataset = record(policy_from("test_bc:expert"), "CartPole-v1", {}, 10, seed=100)
-    folder = tmp_path_factory.mktemp("data") / "cartpole-expert"
-    return dataset, save_dataset(dataset, folder, env_id="CartPole-v1")
+    return dataset, save_dataset(dataset, folder / "cartpole-expert", env_id="CartPole-v1")
+
+
+def clone_cartpole(tmp_path: Path, data: Path, seed: int) -> mentor.Result:
+    """BC with the defaults on the 10 expert episodes."""
+    return mentor.train(bc_experiment(tmp_path, data, "CartPole-v1", f"seed={seed}"))
+
+
+def ppo_from(bc_run: mentor.Result, tmp_path: Path, seed: int) -> tuple[mentor.Result, ...]:
+    """PPO's CartPole preset for 1024 steps, from the BC agent and from scratch."""
+    common = [
+        f"output_dir={tmp_path}", "validation.every_steps=256", "validation.episodes=10",
+        "stopping.total_steps=1024", "stopping.target_return=null", "evaluation.episodes=0",
+        f"seed={seed}", *QUIET,
+    ]  # fmt: skip
+    init = str(bc_run.run_dir / "final")
+    ppo = mentor.train(
+        build(method="ppo", env_id="CartPole-v1", overrides=[f"agent.init={init}", *common])
+    )
+    scratch = mentor.train(
+        build(method="ppo", env_id="CartPole-v1", overrides=["name=scratch", *common])
+    )
+    return ppo, scratch
+
+
+def clone_in_every_space(tmp_path: Path, env_id: str, expert_name: str, seed: int) -> float:
+    """BC on 20 episodes of a scripted expert of a test env: its final evaluation's return."""
+    dataset = record(policy_from(f"test_bc:{expert_name}"), env_id, {}, 20, seed=0)
+    path = save_dataset(dataset, tmp_path / "data", env_id=env_id)
+    result = mentor.train(bc_experiment(
+        tmp_path, path, env_id, "method.max_epochs=40", "validation.episodes=4",
+        "evaluation.episodes=4", f"seed={seed}",
+    ))  # fmt: skip
+    return result.evaluation.return_mean
+
+
+def clone_on_the_command_line(tmp_path: Path, data: Path, seed: int) -> dict:
+    """`mentor train bc CartPole-v1` on the expert's episodes: its evaluation.json."""
+    out = subprocess.run(
+        [sys.executable, "-m", "mentor", "train", "bc", "CartPole-v1", "--set",
+         f"data.path={data}", "--set", "evaluation.episodes=5", "--set", "validation.episodes=5",
+         "--seed", str(seed), "--output-dir", str(tmp_path), "--quiet"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    return json.loads((tmp_path / "bc-CartPole-v1" / "evaluation.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def demos(tmp_path_factory: pytest.TempPathFactory) -> tuple[Dataset, Path]:
+    return expert_demos(tmp_path_factory.mktemp("data"))
 
 
 @pytest.fixture(scope="module")
 def bc_run(demos, tmp_path_factory: pytest.TempPathFactory) -> mentor.Result:
-    """BC with the defaults on the 10 expert episodes."""
-    out = tmp_path_factory.mktemp("runs")
-    return mentor.train(bc_experiment(out, demos[1]))
+    return clone_cartpole(tmp_path_factory.mktemp("runs"), demos[1], seed=0)
 
 
 # --- it learns ----------------------------------------------------------------------------------
@@ -105,8 +154,14 @@ def test_bc_clones_the_cartpole_expert_fast_into_a_normal_run(demos, bc_run) -> 
     expert_return = float(dataset.episode_returns().mean())
     assert len(dataset) == 5000 and expert_return == 500.0
     score = normalized(bc_run.evaluation.return_mean, "CartPole-v1", expert_return)
+    # benchmarks/seed_distributions.py bc_cartpole, 2026-12-02, mentor at 6687122, seeds 0-39:
+    # every seed scored 1.000 (20 episodes of 500); the margin is 0.05 (24 of return).
     assert score >= 0.95, (bc_run.evaluation.return_mean, bc_run.stop_reason)
-    assert bc_run.train_seconds < 5.0, bc_run.train_seconds
+    # Fast: early stopping ends it well within the 200 epochs (same seeds: 31 to 153 epochs, seed
+    # 21 the most, median 84, 992 to 4896 gradient steps). Seconds are not asserted: a timed
+    # test fails on a busy machine (these seeds took 1.1-8.6 s of training here, with the
+    # machine's load); benchmarks/imitation.py measures the time (target: training < 5 s).
+    assert bc_run.stop_reason.startswith("early stop"), bc_run.stop_reason
 
     run = bc_run.run_dir
     for part in ("final/model.safetensors", "checkpoints/best/meta.json", "evaluation.json",
@@ -122,10 +177,13 @@ def test_bc_clones_the_cartpole_expert_fast_into_a_normal_run(demos, bc_run) -> 
     assert [int(r["train/epoch"]) for r in rows] == list(range(1, len(rows) + 1))
     # Steps are gradient steps: 4,000 training transitions in batches of 128 are 32 a epoch.
     assert [int(r["step"]) for r in rows[:2]] == [32, 64]
-    assert float(rows[-1]["train/val_accuracy"]) > 0.95
+    # Last epoch's accuracy on the 2 held-out episodes, seeds 0-39: min 0.946 (seed 28; 0.947
+    # seed 25, 0.952 seed 2), median 0.982, max 0.996; random actions are right half the time.
+    assert float(rows[-1]["train/val_accuracy"]) > 0.9
 
     agent = mentor.load(run)  # a normal agent: acts on raw observations
     obs = dataset.observations[:500]
+    # Agreement with the expert, seeds 0-39: min 0.984 (seed 11), median 0.995, max 1.000.
     assert np.mean(agent.act(obs) == expert(obs)) > 0.9
     assert agent.act(obs[0]) in (0, 1)
     from mentor.report.report import write_report
@@ -136,19 +194,11 @@ def test_bc_clones_the_cartpole_expert_fast_into_a_normal_run(demos, bc_run) -> 
 
 
 def test_ppo_starts_from_the_bc_agent_at_its_level_and_trains(bc_run, tmp_path: Path) -> None:
-    common = [
-        f"output_dir={tmp_path}", "validation.every_steps=256", "validation.episodes=10",
-        "stopping.total_steps=1024", "stopping.target_return=null", "evaluation.episodes=0",
-        *QUIET,
-    ]  # fmt: skip
-    init = str(bc_run.run_dir / "final")
-    ppo = mentor.train(
-        build(method="ppo", env_id="CartPole-v1", overrides=[f"agent.init={init}", *common])
-    )
-    scratch = mentor.train(
-        build(method="ppo", env_id="CartPole-v1", overrides=["name=scratch", *common])
-    )
+    ppo, scratch = ppo_from(bc_run, tmp_path, seed=0)
     first = ppo.validations[0]["return_mean"]
+    # benchmarks/seed_distributions.py bc_then_ppo, 2026-12-02, mentor at 6687122, seeds 0-19 (BC
+    # and both PPO runs): first validation from BC min 499.0 (seed 15), median and max 500;
+    # from scratch 9.2-112.6 (seed 10), median 39.6, so the gap is min 387 (seed 10), median 460.
     assert first >= 450, [v["return_mean"] for v in ppo.validations]
     assert first > scratch.validations[0]["return_mean"] + 200
     assert ppo.total_steps == 1024 and len(ppo.validations) == 4  # it trained on
@@ -225,13 +275,11 @@ def test_pendulum_bc_clones_the_scripted_expert(pendulum, policy_of: str, tmp_pa
     ],
 )
 def test_bc_learns_every_action_and_observation_kind(env_id, expert_name, tmp_path) -> None:
-    dataset = record(policy_from(f"test_bc:{expert_name}"), env_id, {}, 20, seed=0)
-    path = save_dataset(dataset, tmp_path / "data", env_id=env_id)
-    result = mentor.train(bc_experiment(
-        tmp_path, path, env_id, "method.max_epochs=40", "validation.episodes=4",
-        "evaluation.episodes=4",
-    ))  # fmt: skip
-    assert result.evaluation.return_mean >= 0.85 * 16, (env_id, result.evaluation.return_mean)
+    returned = clone_in_every_space(tmp_path, env_id, expert_name, seed=0)
+    # benchmarks/seed_distributions.py bc_every_space, 2026-12-02, mentor at 6687122, seeds 0-19:
+    # every discrete env returned 16.0 on every seed; ContinuousEnv min 15.78 (seed 17), median
+    # 15.81, max 15.84. Threshold 13.6: margin 2.2.
+    assert returned >= 0.85 * 16, (env_id, returned)
 
 
 # --- model selection ----------------------------------------------------------------------------
@@ -335,12 +383,6 @@ def test_bad_configurations_are_refused(demos, tmp_path: Path) -> None:
 
 def test_cli_trains_bc_end_to_end(demos, tmp_path: Path) -> None:
     _, path = demos
-    out = subprocess.run(
-        [sys.executable, "-m", "mentor", "train", "bc", "CartPole-v1", "--set",
-         f"data.path={path}", "--set", "evaluation.episodes=5", "--set", "validation.episodes=5",
-         "--output-dir", str(tmp_path), "--quiet"],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert out.returncode == 0, out.stderr
-    evaluation = json.loads((tmp_path / "bc-CartPole-v1" / "evaluation.json").read_text())
+    evaluation = clone_on_the_command_line(tmp_path, path, seed=0)
+    # benchmarks/seed_distributions.py bc_cli, 2026-12-02, mentor at 6687122: seeds 0-9 all 500.
     assert evaluation["return_mean"] > 400

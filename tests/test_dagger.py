@@ -65,20 +65,36 @@ def dagger_run(tmp_path_factory: pytest.TempPathFactory) -> mentor.Result:
 
 def test_dagger_reaches_the_expert_on_cartpole(dagger_run) -> None:
     score = (dagger_run.evaluation.return_mean - RANDOM_CARTPOLE) / (500.0 - RANDOM_CARTPOLE)
-    assert score >= 0.99, dagger_run.evaluation.return_mean
+    # benchmarks/seed_distributions.py dagger_rounds, 2026-12-02, mentor at 6687122, seeds 0-39:
+    # 39 seeds scored 1.000 and seed 11 0.934 (its best checkpoint validated at 500 on 10
+    # episodes, then returned 468.5 on the evaluation's 20): margin 0.034. Round 0's learner (BC
+    # on the 2 expert episodes, where DAgger starts) validated at 46-420 (median 104), a score of
+    # at most 0.83: a DAgger whose rounds taught nothing fails on every seed measured.
+    assert score >= 0.9, dagger_run.evaluation.return_mean
     assert dagger_run.stop_reason == "rounds: completed 3 DAgger rounds"
     assert len(dagger_run.validations) == 4  # every round's learner, round 0 included
     assert (dagger_run.run_dir / "checkpoints" / "best").is_dir()
 
 
+def target_run(tmp_path: Path, seed: int, *overrides: str) -> mentor.Result:
+    """The run of the test below (benchmarks/seed_distributions.py runs it for many seeds)."""
+    options = ["stopping.target_return=env", "method.rounds=5", f"seed={seed}", *overrides]
+    return mentor.train(dagger_experiment(tmp_path, *options))
+
+
 def test_the_target_stops_dagger_between_rounds(tmp_path) -> None:
     """Issue 10: DAgger ran all its rounds after a round's learner had reached the target. With
     its preset's target (the env's threshold, 475) it stops after the first round whose learner
-    validates there: this expert's takes one or two of the four."""
-    result = mentor.train(dagger_experiment(tmp_path, "stopping.target_return=env"))
+    validates there, before the last of its five rounds.
+
+    benchmarks/seed_distributions.py dagger_target --set method.rounds=5, 2026-12-02, mentor at
+    6687122, seeds 0-39: the learner of round 1 reached 475 on 28 seeds, of round 2 on 11, of
+    round 3 on seed 6: every run stopped two rounds or more before the last. With 3 rounds, as
+    before, seed 27 reached 475 only at the last round, where stopping is no test."""
+    result = target_run(tmp_path, seed=0)
     assert result.stop_reason.startswith("target: validation return")
     rounds = [row["dagger/round"] for row in metric_rows(result.run_dir)]
-    assert len(rounds) < 4 and len(result.validations) == len(rounds)
+    assert len(rounds) < 6 and len(result.validations) == len(rounds)
     assert [v["return_mean"] >= 475 for v in result.validations] == [False] * (len(rounds) - 1) + [
         True
     ]
@@ -99,6 +115,7 @@ def test_the_dataset_grows_by_the_states_visited_each_round(dagger_run) -> None:
         )
         assert row["step"] - rows[i - 1]["step"] == visited  # steps are env steps
     assert [r["dagger/beta"] for r in rows] == pytest.approx([1.0, 1.0, 0.1, 0.01])
+    # beta 0.1 at round 2; seeds 0-39 (as above): the expert's share 0.058-0.129 (seed 21).
     assert rows[2]["dagger/expert_action_fraction"] < 0.3
     # The checkpoint holds the aggregated dataset, labelled by the expert everywhere.
     data = load_file(str(dagger_run.run_dir / "final" / "dataset.safetensors"))

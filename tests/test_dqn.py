@@ -1,6 +1,8 @@
 """DQN: spaces and options run, runs repeat bitwise, the buffer is checkpointed, it learns, and
 bad settings are refused before any env is stepped."""
 
+from __future__ import annotations
+
 import csv
 import json
 from pathlib import Path
@@ -72,29 +74,55 @@ def test_the_checkpoint_keeps_the_replay_buffer(tmp_path: Path) -> None:
     assert manifest["replay_buffer_bytes"] > 0
 
 
+# The learning runs of the tests below (benchmarks/seed_distributions.py runs them for many seeds).
+
+
+def bandit_run(tmp_path: Path, seed: int, *overrides: str) -> mentor.Result:
+    return mentor.train(build(overrides=[
+        f"output_dir={tmp_path}", "env.id=mentor.envs.testing:DictObsEnv", "method.name=dqn",
+        "method.gamma=0", "method.learning_starts=500", "method.learning_rate=1e-3",
+        "exploration.epsilon.fraction=0.3", "stopping.total_steps=3000",
+        "validation.every_steps=1000", "evaluation.episodes=20", f"seed={seed}", *QUIET,
+        *overrides,
+    ]))  # fmt: skip
+
+
+def preset_cartpole_run(tmp_path: Path, seed: int, *overrides: str) -> mentor.Result:
+    return mentor.train(build(method="dqn", env_id="CartPole-v1", overrides=[
+        f"output_dir={tmp_path}", f"seed={seed}", "validation.every_steps=2000", *QUIET,
+        *overrides,
+    ]))  # fmt: skip
+
+
 @pytest.mark.learning
 def test_dqn_finds_the_optimal_policy_of_a_bandit_like_task(tmp_path: Path) -> None:
     """With gamma 0 the optimal Q is 1 for the observed target action, 0 for the others: a
     correct DQN plays perfectly (return 16 per episode) within a few thousand steps."""
-    result = mentor.train(build(overrides=[
-        f"output_dir={tmp_path}", "env.id=mentor.envs.testing:DictObsEnv", "method.name=dqn",
-        "method.gamma=0", "method.learning_starts=500", "method.learning_rate=1e-3",
-        "exploration.epsilon.fraction=0.3", "stopping.total_steps=3000",
-        "validation.every_steps=1000", "evaluation.episodes=20", *QUIET,
-    ]))  # fmt: skip
+    result = bandit_run(tmp_path, seed=0)
+    # benchmarks/seed_distributions.py dqn_bandit, 2026-12-02, mentor at 6687122: seeds 0-19 all
+    # evaluate at 16.0 (min = median = max), and every validation of every seed, the first at
+    # 1000 steps, was 16.0 already: the budget is 3x what the task needs.
     assert result.evaluation.return_mean == 16.0
 
 
 @pytest.mark.learning
-def test_dqn_solves_cartpole_with_its_preset(tmp_path: Path) -> None:
-    """The shipped preset reaches CartPole-v1's reward threshold (475) on a deterministic
-    100-episode evaluation within its 50k-step budget."""
-    experiment = build(method="dqn", env_id="CartPole-v1", overrides=[
-        f"output_dir={tmp_path}", "seed=0", "validation.every_steps=2000", *QUIET,
-    ])  # fmt: skip
-    result = mentor.train(experiment)
-    assert result.stop_reason.startswith("target")
-    assert result.evaluation.episodes == 100 and result.evaluation.return_mean >= 475
+def test_dqn_learns_cartpole_with_its_preset(tmp_path: Path) -> None:
+    """The shipped preset learns CartPole-v1 within its 50k-step budget: a deterministic
+    100-episode evaluation of its best checkpoint returns at least 150 (random actions: 22), and
+    at least 0.9 * 475 when a validation reached the reward threshold (475) and stopped it.
+
+    Not "it solves CartPole": the preset does not on every seed. benchmarks/seed_distributions.py
+    dqn_cartpole, 2026-12-02, mentor at 6687122, seeds 0-39: 34 reached 475 on validation (after
+    22k-44k steps, median 30k), 6 ran out of budget (seeds 2, 10, 21, 22, 28, 39; seed 2 was
+    still at 290 after 100k steps, with the preset's exploration schedule kept)."""
+    result = preset_cartpole_run(tmp_path, seed=0)
+    assert result.evaluation.episodes == 100
+    # All 40 seeds: evaluation min 235.5 (seed 10), then 289.7 (2), 302.5 (28), 400.9 (22),
+    # median 500. 150 leaves 85 below the lowest, and is 7 times what random actions return.
+    assert result.evaluation.return_mean >= 150
+    if result.stop_reason.startswith("target"):
+        # The 34 that stopped at the target evaluated at min 479.3 (seed 11), median 500.
+        assert result.evaluation.return_mean >= 0.9 * 475
 
 
 def test_dqn_on_a_box_action_space_is_refused_naming_the_alternatives(tmp_path: Path) -> None:
