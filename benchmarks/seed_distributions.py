@@ -477,6 +477,31 @@ def bc_cli(seed: int, folder: Path, overrides: list[str]) -> Figures:
     return {"eval": evaluation["return_mean"]}
 
 
+def pendulum_case(policy_of: str):
+    @case(
+        f"bc_pendulum_{policy_of}",
+        f"tests/test_bc.py::test_pendulum_bc_clones_the_scripted_expert[{policy_of}]",
+        20,
+        "score",
+        "score >= 0.9 (20-episode final evaluation; 0 random, 1 the 10 episodes' mean return)",
+        takes_overrides=False,
+    )
+    def bc_pendulum(seed: int, folder: Path, overrides: list[str]) -> Figures:
+        import test_bc
+
+        if "pendulum" not in _cache:
+            _cache["pendulum"] = test_bc.pendulum_demos(Path(tempfile.mkdtemp(prefix="seeds-")))
+        expert_return, data = _cache["pendulum"]
+        result = test_bc.clone_pendulum(folder, data, policy_of, seed)
+        mean = result.evaluation.return_mean
+        return {"eval": mean, "score": test_bc.normalized(mean, "Pendulum-v1", expert_return)}
+
+    return bc_pendulum
+
+
+bc_pendulum_ppo, bc_pendulum_sac = pendulum_case("ppo"), pendulum_case("sac")
+
+
 # --- the table ---------------------------------------------------------------------------------
 
 
