@@ -173,7 +173,9 @@ def test_every_registered_method_trains_on_a_space_it_supports(name: str, tmp_pa
     assert not result.stop_reason.startswith(("error", "interrupted")), result.stop_reason
     assert (result.run_dir / "final" / "model.safetensors").is_file()
     assert result.evaluation is not None and np.isfinite(result.evaluation.return_mean)
-    mentor.load(result.run_dir)  # and it loads as an agent
+    agent = result.agent  # and it loads as an agent
+    assert isinstance(agent, Agent)
+    assert agent.experiment.method == experiment.method
 
 
 # --- one policy interface ----------------------------------------------------------------------

@@ -70,6 +70,11 @@ class Result:
     validations: list[dict[str, Any]] = field(default_factory=list)
     evaluated: str | None = None
 
+    @property
+    def agent(self) -> Agent:
+        """The trained agent, loaded from the run folder (best weights where validation ran)."""
+        return Agent.load(self.run_dir)
+
 
 @dataclass(frozen=True)
 class Steps:
@@ -81,10 +86,6 @@ class Steps:
     unit: str = "env steps"
     progress_total: int | None = None
     progress_unit: str | None = None
-
-    @property
-    def agent(self) -> Agent:
-        return Agent.load(self.run_dir)
 
 
 def target_return(experiment: Experiment) -> float | None:
