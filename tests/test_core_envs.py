@@ -298,7 +298,7 @@ def test_unknown_env_id_lists_close_matches() -> None:
             ["Box2D", "pygame"],
             "gymnasium.envs.box2d",
             [
-                "needs the packages box2d, pygame, which are not installed here: "
+                "needs the packages box2d, pygame-ce, which are not installed here: "
                 "pip install 'mentor[envs]'"
             ],
         ),

@@ -35,7 +35,9 @@ from mentor.errors import MentorError, MissingPackageError, UnknownEnvError
 PACKAGES: dict[str, tuple[str, str | None]] = {
     "Box2D": ("box2d", "envs"),
     "ale_py": ("ale-py", "envs"),
-    "pygame": ("pygame", "envs"),  # the data extra installs it too (mentor record --human)
+    "pygame": ("pygame-ce", "envs"),  # the data extra installs it too (mentor record --human)
+    "pettingzoo": ("pettingzoo", "multiagent"),
+    "mpe2": ("mpe2", "multiagent"),
     "mujoco": ("mujoco", None),
     "jax": ("jax", None),
     "flax": ("flax", None),
