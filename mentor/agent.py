@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
+from mentor.core.ma_env import AgentRows, AgentsSpec
 from mentor.data.record import Policy, named_policy
 from mentor.envs.resolve import resolve_entry_point
 from mentor.envs.spaces import describe, obs_encoder, space_from_json, space_to_json, to_env_actions
@@ -20,7 +21,12 @@ from mentor.runs import checkpoint
 
 class Agent:
     """``agent.act(obs)`` takes an observation as the env gives it (one, or a batch) and returns
-    the action in the env's form. Normalization statistics live inside the network."""
+    the action in the env's form. Normalization statistics live inside the network.
+
+    An agent of a multi-agent env (``agents``: the env's agents, ``core/ma_env.py``) acts for
+    all of them: ``act`` takes a dict of observations, one per agent (as PettingZoo's
+    ``reset`` and ``step`` give them), and returns a dict of actions for the same agents. Its
+    spaces are those every agent shares."""
 
     def __init__(
         self,
@@ -28,28 +34,46 @@ class Agent:
         observation_space: spaces.Space,
         action_space: spaces.Space,
         experiment: Experiment,
+        agents: AgentsSpec | None = None,
     ) -> None:
         self.policy = policy.eval()
         self.observation_space = observation_space
         self.action_space = action_space
         self.experiment = experiment
+        self.agents = agents
         self.encode, _ = obs_encoder(observation_space)
+        self.rows = (
+            None
+            if agents is None
+            else AgentRows(agents.agents, observation_space, agents.agent_ids)
+        )
         self.device = next(policy.parameters()).device
 
     @classmethod
     def build(
-        cls, experiment: Experiment, obs_space: spaces.Space, act_space: spaces.Space
+        cls,
+        experiment: Experiment,
+        obs_space: spaces.Space,
+        act_space: spaces.Space,
+        agents: AgentsSpec | None = None,
     ) -> Agent:
-        """A freshly initialised agent: the method's networks for the env's spaces."""
+        """A freshly initialised agent: the method's networks for the env's spaces (and, for a
+        multi-agent method, its agents)."""
         build_networks = method_module(experiment.method.name).build_networks
-        policy = build_networks(experiment, obs_space, act_space)
-        return cls(policy, obs_space, act_space, experiment)
+        if agents is None:
+            policy = build_networks(experiment, obs_space, act_space)
+        else:
+            policy = build_networks(experiment, obs_space, act_space, agents=agents)
+        return cls(policy, obs_space, act_space, experiment, agents)
 
     def spaces_meta(self) -> dict[str, Any]:
-        return {
+        meta = {
             "observation_space": space_to_json(self.observation_space),
             "action_space": space_to_json(self.action_space),
         }
+        if self.agents is not None:
+            meta["agents"] = self.agents.to_json()
+        return meta
 
     @classmethod
     def load(cls, path: str | Path, device: str | torch.device = "cpu") -> Agent:
@@ -60,9 +84,10 @@ class Agent:
             experiment = Experiment.model_validate(meta["experiment"])
             obs_space = space_from_json(meta["observation_space"])
             act_space = space_from_json(meta["action_space"])
+            agents = AgentsSpec.from_json(meta["agents"]) if "agents" in meta else None
         except (KeyError, ValueError) as exc:
             raise CheckpointError(f"'{folder}': meta.json is incomplete ({exc})") from None
-        agent = cls.build(experiment, obs_space, act_space)
+        agent = cls.build(experiment, obs_space, act_space, agents)
         load_weights(agent.policy, components.get("model", {}), folder)
         agent.policy.to(device)
         agent.device = torch.device(device)
@@ -71,8 +96,11 @@ class Agent:
         return agent
 
     def act(self, obs: Any, deterministic: bool = True) -> Any:
-        """The action for one observation, or an array of actions for a batch. An observation
-        that fits neither form raises ``ObservationError`` naming the shapes."""
+        """The action for one observation, or an array of actions for a batch; for a
+        multi-agent agent, a dict of actions for a dict of observations. An observation that
+        fits no form raises ``ObservationError`` naming the shapes."""
+        if self.rows is not None:
+            return self._act_for_agents(obs, deterministic)
         batch, single = as_batch(obs, self.observation_space)
         actions = self.predict(self.encode(batch), deterministic)
         env_actions = to_env_actions(self.action_space, actions)
@@ -81,10 +109,58 @@ class Agent:
         action = env_actions[0]
         return action.item() if isinstance(self.action_space, spaces.Discrete) else action
 
+    def _act_for_agents(self, obs: Any, deterministic: bool) -> dict[str, Any]:
+        """One action per agent of a dict of observations (module: ``act``)."""
+        assert self.rows is not None
+        if not isinstance(obs, dict):
+            raise ObservationError(
+                f"this agent acts for the agents {list(self.rows.agents)} of a multi-agent env: "
+                f"give a dict of observations, one per agent, got {type(obs).__name__}"
+            )
+        unknown = [name for name in obs if name not in self.rows.index]
+        if unknown:
+            raise ObservationError(
+                f"the observations name agent '{unknown[0]}', which is not one of the agents "
+                f"{list(self.rows.agents)} the agent was trained with"
+            )
+        names = list(obs)
+        if not names:
+            return {}
+        for name in names:
+            _, single = as_batch(obs[name], self.observation_space, f"observation of '{name}'")
+            if not single:
+                raise ObservationError(
+                    f"the observation of '{name}' is a batch: a multi-agent agent takes one "
+                    "observation per agent, as the env's dict gives them"
+                )
+        rows = self.rows.rows([obs[name] for name in names], [self.rows.index[n] for n in names])
+        actions = to_env_actions(self.action_space, self.predict(rows, deterministic))
+        discrete = isinstance(self.action_space, spaces.Discrete)
+        return {
+            name: action.item() if discrete else action
+            for name, action in zip(names, actions, strict=True)
+        }
+
     def check_fits(
-        self, observation_space: spaces.Space, action_space: spaces.Space, env: str
+        self,
+        observation_space: spaces.Space,
+        action_space: spaces.Space,
+        env: str,
+        agents: AgentsSpec | None = None,
     ) -> None:
-        """Raise ``EnvError`` when ``env``'s spaces are not the ones the agent was trained on."""
+        """Raise ``EnvError`` when ``env``'s spaces (and agents) are not the ones the agent was
+        trained on."""
+        own = None if self.agents is None else self.agents.agents
+        theirs = None if agents is None else agents.agents
+        if own != theirs:
+
+            def said(names: tuple[str, ...] | None) -> str:
+                return "a single-agent env" if names is None else f"the agents {list(names)}"
+
+            raise EnvError(
+                f"env '{env}' has {said(theirs)}; the agent was trained on {said(own)}: give "
+                "an env like the one it was trained on (--env)"
+            )
         for kind, theirs, own in (
             ("observation", observation_space, self.observation_space),
             ("action", action_space, self.action_space),

@@ -17,13 +17,16 @@ from pathlib import Path
 from typing import Any
 
 from mentor.agent import Agent
+from mentor.core.ma_env import check_rollout
 from mentor.envs.checker import preflight
+from mentor.envs.pettingzoo import agent_spaces, is_multiagent, make_parallel_env
 from mentor.envs.resolve import make_env, spec
 from mentor.errors import CheckpointError, ConfigError
 from mentor.evaluation.evaluate import evaluate_agent
 from mentor.experiment import (
     Experiment,
     apply_overrides,
+    check_agents,
     check_supported,
     load_yaml,
     method_module,
@@ -112,7 +115,19 @@ def check_envs(experiment: Experiment, say: bool = False) -> None:
         validation_env.id or experiment.env.id,
         experiment.env.kwargs if validation_env.kwargs is None else validation_env.kwargs,
     )
+    multi_agent = is_multiagent(experiment.env.id, experiment.env.kwargs)
+    check_agents(experiment.method.name, experiment.env.id, multi_agent)
     for env_id, kwargs in [train] if validation == train else [train, validation]:
+        if is_multiagent(env_id, kwargs) != multi_agent:
+            raise ConfigError(
+                f"validation.env '{env_id}' and env.id '{experiment.env.id}' must both be "
+                "single-agent (Gymnasium) envs or both multi-agent (PettingZoo) envs"
+            )
+        if multi_agent:
+            if experiment.env.preflight:
+                status(f"checking env {env_id} (a short rollout)", say)
+                check_rollout(env_id, kwargs)
+            continue
         spec(env_id)  # an unknown env id fails here, with close matches, before a folder is made
         if not experiment.env.preflight:
             continue
@@ -121,8 +136,13 @@ def check_envs(experiment: Experiment, say: bool = False) -> None:
         env = experiment.env
         restartable = env.vectorization == "async" and env.max_restarts > 0
         preflight(env_id, kwargs, finite=env.check_finite, restartable=restartable)
-    with closing(make_env(experiment.env.id, experiment.env.kwargs)) as env:
-        check_supported(experiment.method.name, env.action_space)  # before any env is stepped
+    if multi_agent:
+        with closing(make_parallel_env(experiment.env.id, experiment.env.kwargs)) as env:
+            _, action_space = agent_spaces(env, experiment.env.id)
+    else:
+        with closing(make_env(experiment.env.id, experiment.env.kwargs)) as env:
+            action_space = env.action_space
+    check_supported(experiment.method.name, action_space)  # before any env is stepped
 
 
 def resume(

@@ -238,23 +238,60 @@ def report(path: Annotated[str, typer.Argument(help="A run folder.")]) -> None:
 
 @app.command("check-env")
 def check_env(
-    env_id: Annotated[str, typer.Argument(help="Gymnasium id or package.module:ClassName.")],
+    env_id: Annotated[
+        str,
+        typer.Argument(help="Gymnasium id, package.module:ClassName, or a PettingZoo env."),
+    ],
     kwargs: Annotated[str, typer.Option(help="Env kwargs as JSON.")] = "{}",
     steps: Annotated[int, typer.Option(min=1, help="Steps of the random rollout.")] = 200,
     seed: Annotated[int, typer.Option()] = 0,
 ) -> None:
-    """Check an env against the Gymnasium API and mentor's own checks."""
+    """Check an env against the Gymnasium API (a PettingZoo env: PettingZoo's own API test)
+    and mentor's own checks."""
     from mentor.envs.checker import check_env as run_checks
     from mentor.envs.checker import render_report
+    from mentor.envs.pettingzoo import is_multiagent
 
     try:
         parsed = json.loads(kwargs)
     except json.JSONDecodeError as exc:
         raise ConfigError(f"--kwargs is not valid JSON: {exc}") from None
+    if is_multiagent(env_id, parsed):
+        check_multiagent_env(env_id, parsed, steps, seed)
+        return
     result = run_checks(env_id, parsed, num_steps=steps, seed=seed)
     render_report(result, console)
     if not result.ok:
         raise typer.Exit(2)
+
+
+def check_multiagent_env(env_id: str, kwargs: dict, steps: int, seed: int) -> None:
+    """check-env for a PettingZoo env: PettingZoo's parallel API test, then mentor's rollout
+    through its multi-agent adapter (FAULT-12's checks); a failure is one line and exit 2."""
+    from mentor.core.ma_env import check_rollout
+    from mentor.envs.pettingzoo import agent_spaces, api_test, has_state, make_parallel_env
+    from mentor.envs.spaces import describe
+
+    env = make_parallel_env(env_id, kwargs)
+    try:
+        obs_space, act_space = agent_spaces(env, env_id)
+        agents, state = list(env.possible_agents), has_state(env)
+    finally:
+        env.close()
+    table = Table(title=f"check-env {env_id} (PettingZoo)", show_header=False)
+    table.add_row("agents", ", ".join(agents))
+    table.add_row("observation space (each)", describe(obs_space))
+    table.add_row("action space (each)", describe(act_space))
+    table.add_row(
+        "global state", "yes (env.state())" if state else "no: mappo needs critic=observations"
+    )
+    warnings = api_test(env_id, kwargs)
+    table.add_row("PettingZoo parallel_api_test", "passed")
+    for warning in warnings:
+        table.add_row("  warning", Text(warning))
+    check_rollout(env_id, kwargs, steps=steps, seed=seed)
+    table.add_row(f"mentor: {steps} random steps as rows", "passed")
+    console.print(table)
 
 
 @app.command("show-defaults")
@@ -510,9 +547,19 @@ def print_summary(data: dict, title: str) -> None:
         rows.append((f"success ({how})", f"{100 * data['success_rate']:.0f}%"))
     for key, mean in (data.get("info") or {}).items():
         rows.append((f"{key} (mean)", f"{mean:.4g}"))
+    if data.get("agents"):  # a multi-agent env's: the team return, then each agent's
+        rows[1] = ("team return mean ± std (per agent)", rows[1][1])
+    for name, own in (data.get("agents") or {}).items():
+        mean = _estimate(own["return_mean"], own["return_ci_low"], own["return_ci_high"])
+        iqm = _estimate(own["return_iqm"], own["return_iqm_ci_low"], own["return_iqm_ci_high"])
+        rows.append((f"{name}: mean, IQM (95% CIs)", f"{mean}, {iqm}"))
     for key, value in rows:
         table.add_row(key, value)
     console.print(table)
+
+
+def _estimate(value: float, low: float, high: float) -> str:
+    return f"{value:.2f} [{low:.2f}, {high:.2f}]"
 
 
 def main() -> None:

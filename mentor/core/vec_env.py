@@ -142,6 +142,8 @@ class VecEnv:
         self.env = env
         self.env_id = env_id or (env.spec.id if env.spec is not None else type(env).__name__)
         self.num_envs = env.num_envs
+        self.num_copies = env.num_envs  # copies of the env: one row each (see core/ma_env.py)
+        self.agents_spec = None  # a multi-agent env's agents (core/ma_env.py)
         self.observation_space = env.single_observation_space
         self.action_space = env.single_action_space
         self.encode, self.obs_shape = obs_encoder(self.observation_space)
@@ -162,6 +164,15 @@ class VecEnv:
 
     @classmethod
     def make(cls, env_id: str, kwargs: dict[str, Any], num_envs: int, **options: Any) -> VecEnv:
+        """``num_envs`` copies of the env ``env_id`` names; a PettingZoo env's copies as a
+        ``MultiAgentVecEnv``, which has this class's interface (``core/ma_env.py``)."""
+        from mentor.envs.pettingzoo import is_multiagent
+
+        if is_multiagent(env_id, kwargs):
+            from mentor.core.ma_env import MultiAgentVecEnv
+
+            return MultiAgentVecEnv.make(env_id, kwargs, num_envs, **options)
+        options.pop("agent_ids", None)  # a multi-agent option
         check_finite = options.pop("check_finite", True)
         info_keys = options.pop("info_keys", None) or {}
         restarts: list[str] = []

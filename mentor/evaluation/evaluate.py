@@ -8,6 +8,7 @@ are finished first: a known bias of naive vectorized evaluation.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
@@ -23,6 +24,7 @@ if TYPE_CHECKING:  # evaluation sits below the agent: it plays whatever has its 
     from mentor.experiment import Experiment
 
 PolicyFn = Callable[[np.ndarray], np.ndarray]
+AGENT_RETURN = "return/"  # a multi-agent episode's info key of each agent's return (core/ma_env.py)
 
 
 def run_episodes(
@@ -35,7 +37,7 @@ def run_episodes(
     """Play ``episodes`` episodes with ``policy`` (encoded obs → network actions);
     ``on_episode()`` is called as each counted episode ends (a progress bar). The episodes come
     grouped by env copy, each copy's in the order they ended."""
-    n = venv.num_envs
+    n = venv.num_copies
     quota = np.full(n, episodes // n)
     quota[: episodes % n] += 1
     kept: list[list[Episode]] = [[] for _ in range(n)]
@@ -67,13 +69,25 @@ def summarize_episodes(episodes: Sequence[Episode], success_threshold: float | N
     """
     own_verdict = bool(episodes) and all("is_success" in episode.info for episode in episodes)
     keys = list(dict.fromkeys(key for episode in episodes for key in episode.info))
-    return summarize(
+    agent_keys = [key for key in keys if key.startswith(AGENT_RETURN)]
+    summary = summarize(
         [episode.ret for episode in episodes],
         [episode.length for episode in episodes],
         success_threshold=None if own_verdict else success_threshold,
         successes=[episode.success(None) for episode in episodes] if own_verdict else None,
-        info={key: [e.info[key] for e in episodes if key in e.info] for key in keys},
+        info={
+            key: [e.info[key] for e in episodes if key in e.info]
+            for key in keys
+            if key not in agent_keys
+        },
     )
+    agents = {}
+    for key in agent_keys:  # a multi-agent env's episodes: each agent's own returns
+        played = [e for e in episodes if key in e.info]
+        agents[key.removeprefix(AGENT_RETURN)] = summarize(
+            [e.info[key] for e in played], [e.length for e in played]
+        )
+    return replace(summary, agents=agents) if agents else summary
 
 
 def success_threshold(experiment: Experiment, env_id: str) -> float | None:
@@ -120,10 +134,15 @@ def evaluate_agent(
         keys = {}
     copies = min(num_envs, episodes)
     venv = VecEnv.make(
-        env_id, kwargs, copies, info_keys=keys, max_episode_steps=experiment.env.max_episode_steps
+        env_id,
+        kwargs,
+        copies,
+        info_keys=keys,
+        max_episode_steps=experiment.env.max_episode_steps,
+        agent_ids=experiment.env.agent_ids,
     )
     try:
-        agent.check_fits(venv.observation_space, venv.action_space, env_id)
+        agent.check_fits(venv.observation_space, venv.action_space, env_id, venv.agents_spec)
         result = run_episodes(lambda obs: agent.predict(obs, deterministic), venv, episodes, seed)
     finally:
         venv.close()

@@ -320,13 +320,21 @@ class EvalSummary:
     confidence: float
     success_from: str | None = None
     info: Mapping[str, float] = field(default_factory=dict)
+    agents: Mapping[str, EvalSummary] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain ints, floats, strings, None and (for ``info``) a dict of floats, ready for
-        ``json.dump``; ``logger.log_validation`` makes a CSV row of it."""
+        ``json.dump``; ``logger.log_validation`` makes a CSV row of it. Each agent's summary
+        (``agents``) is a dict of the same form, without the ``agents`` key."""
         data: dict[str, Any] = {}
         for key, value in asdict(self).items():
-            if key == "info":
+            if key == "agents":
+                if self.agents:
+                    data[key] = {
+                        name: {k: v for k, v in agent.to_dict().items() if k != "agents"}
+                        for name, agent in self.agents.items()
+                    }
+            elif key == "info":
                 data[key] = {name: float(mean) for name, mean in value.items()}
             elif value is None or key == "success_from":
                 data[key] = value

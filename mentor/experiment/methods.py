@@ -8,6 +8,8 @@ method, and every list of methods is derived from ``METHODS`` below.
     needs_data         whether it learns from ``data.path`` (bc, gail)
     supported_actions  the action spaces it handles (names of Gymnasium space classes)
     exploration        the ``exploration`` fields it reads
+    multi_agent        whether it trains on multi-agent (PettingZoo) envs, which then are the
+                       only envs it trains on (ippo, mappo)
     check(experiment)  its rules across sections (a rollout that splits into minibatches, ...)
 
 Adding a method is its file in ``mentor/methods/``, its config class here (listed in
@@ -41,6 +43,7 @@ class MethodSection(Section):
     needs_data: ClassVar[bool] = False
     supported_actions: ClassVar[tuple[str, ...]]
     exploration: ClassVar[tuple[str, ...]] = ()
+    multi_agent: ClassVar[bool] = False
 
     def check(self, experiment: Experiment) -> None:
         """Rules across sections; raise ValueError naming the fields and values. None here."""
@@ -86,6 +89,34 @@ class PPOConfig(MethodSection):
                 f"{self.num_steps} = {batch} steps does not split into "
                 f"method.num_minibatches = {self.num_minibatches} equal minibatches"
             )
+
+
+class IPPOConfig(PPOConfig):
+    """Step 6: independent PPO on a multi-agent env (de Witt et al. 2020, arXiv:2011.09533):
+    every agent acts and learns from its own observation, through one network shared by the
+    agents (each agent's index appended to its observation: env.agent_ids)."""
+
+    name: Literal["ippo"] = Field("ippo", description="The method.")
+
+    module: ClassVar[str] = "mentor.methods.ippo"
+    supported_actions: ClassVar = ("Discrete", "Box", "MultiDiscrete", "MultiBinary")
+    multi_agent: ClassVar = True
+
+
+class MAPPOConfig(PPOConfig):
+    """Step 6: multi-agent PPO (Yu et al. 2022, arXiv:2103.01955): decentralized actors as in
+    IPPO, and a centralized critic that reads the whole env during training."""
+
+    name: Literal["mappo"] = Field("mappo", description="The method.")
+    critic: Literal["state", "observations"] = Field(
+        "state",
+        description="What the centralized critic reads, with the agent's index: state, the "
+        "env's global state (env.state()); observations, every agent's observation.",
+    )
+
+    module: ClassVar[str] = "mentor.methods.mappo"
+    supported_actions: ClassVar = ("Discrete", "Box", "MultiDiscrete", "MultiBinary")
+    multi_agent: ClassVar = True
 
 
 class OffPolicyConfig(MethodSection):
@@ -305,6 +336,8 @@ class GAILConfig(PPOConfig):
 # One entry per method: everything else that lists methods is derived from this tuple.
 METHODS: tuple[type[MethodSection], ...] = (
     PPOConfig,
+    IPPOConfig,
+    MAPPOConfig,
     DQNConfig,
     SACConfig,
     TD3Config,
@@ -372,3 +405,21 @@ def check_supported(method: str, action_space: object) -> None:
             f"{method} supports {', '.join(supported)}"
             + (f"; methods that support {kind}: {', '.join(able)}" if able else "")
         )
+
+
+def check_agents(method: str, env_id: str, multi_agent_env: bool) -> None:
+    """Refuse a multi-agent env to a single-agent method and the reverse, naming the methods
+    that fit."""
+    config = method_config(method)
+    if config.multi_agent == multi_agent_env:
+        return
+    fit = [name for name, cfg in METHOD_CONFIGS.items() if cfg.multi_agent == multi_agent_env]
+    if multi_agent_env:
+        raise ConfigError(
+            f"method {method} trains one agent, and env '{env_id}' is a multi-agent "
+            f"(PettingZoo) env; methods for multi-agent envs: {', '.join(fit)}"
+        )
+    raise ConfigError(
+        f"method {method} trains the agents of a multi-agent (PettingZoo) env, and env "
+        f"'{env_id}' is a single-agent Gymnasium env; methods for it: {', '.join(fit)}"
+    )

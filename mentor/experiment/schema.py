@@ -31,7 +31,8 @@ class EnvConfig(Section):
 
     id: str = Field(
         "CartPole-v1",
-        description="A registered Gymnasium id, or an entry point 'package.module:ClassName'.",
+        description="A registered Gymnasium id, an entry point 'package.module:ClassName', or "
+        "a PettingZoo env: its module (mpe2.simple_spread_v3) or 'package.module:function'.",
     )
     kwargs: dict[str, Any] = Field(
         default_factory=dict, description="Keyword arguments given to the env's constructor."
@@ -73,6 +74,11 @@ class EnvConfig(Section):
     )
     step_timeout: float | None = Field(
         60.0, gt=0, description="async: seconds an env may take for a step or reset (None: wait)."
+    )
+    agent_ids: bool = Field(
+        True,
+        description="Multi-agent envs: append a one-hot of each agent's index to its "
+        "observation, so that one network shared by the agents tells them apart.",
     )
     info_keys: dict[str, Literal["last", "sum"]] = Field(
         default_factory=dict,

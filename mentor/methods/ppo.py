@@ -14,7 +14,9 @@ term by adding an entry, and reuses ``ppo_update`` by calling it. The loop itsel
 ``RewardModel``, which after each collection rewrites the stored rewards (the env's still count
 the logged episode returns), then the loop scales them, when ``env.normalize_reward`` says so,
 and updates as usual; one whose critic reads something else than the actor's observation (a
-centralized critic's global state) gives it a ``CriticInput``.
+centralized critic's global state) gives it a ``CriticInput``. On a multi-agent env
+(``core/ma_env.py``) the rows are agents: the loop is the same, and its steps count env steps
+(one per copy), not agent steps.
 """
 
 from __future__ import annotations
@@ -296,12 +298,12 @@ def run(
         fused=True,  # one kernel for all parameters: ~15% faster steps on a CPU
     )
     storage = RolloutStorage(
-        cfg.num_steps, env.num_envs, venv.obs_shape,
+        cfg.num_steps, venv.num_envs, venv.obs_shape,
         torch.uint8 if policy.cnn is not None else torch.float32,
         policy.dist.action_shape, policy.dist.action_dtype,
         None if critic_space is None else critic_space.shape,
     )  # fmt: skip
-    reward_scaler = RewardScaler(env.num_envs, cfg.gamma, env.normalize_reward)
+    reward_scaler = RewardScaler(venv.num_envs, cfg.gamma, env.normalize_reward)
     # With a learned reward the env's rewards are only counted, not scaled.
     collect_scaler = reward_scaler if reward_model is None else RewardScaler(1, 0.0, False)
     generator = torch.Generator().manual_seed(experiment.seed)  # minibatch order
@@ -330,7 +332,7 @@ def run(
             obs, last_value = collect(
                 policy, venv, storage, obs, collect_scaler, device, critic_input
             )
-            counters.step += env.num_envs * cfg.num_steps
+            counters.step += venv.num_copies * cfg.num_steps  # env steps, not agent steps
             reward_metrics = {}
             if reward_model is not None:
                 reward_metrics = reward_model(storage)
@@ -358,7 +360,7 @@ def run(
                 "train/learning_rate": learning_rate,
                 "train/clip_coef": clip_coef,
                 "train/entropy_coef": entropy_coef,
-                "time/sps": env.num_envs * cfg.num_steps / (time.perf_counter() - tic),
+                "time/sps": venv.num_copies * cfg.num_steps / (time.perf_counter() - tic),
                 "time/updates": counters.updates,
                 **reward_metrics,
                 **venv.episode_metrics(),

@@ -130,9 +130,11 @@ def training_setup(
         env.id, env.kwargs, env.num_envs, vectorization=env.vectorization,
         max_episode_steps=env.max_episode_steps, check_finite=env.check_finite,
         max_restarts=env.max_restarts, timeout=env.step_timeout, info_keys=env.info_keys,
+        agent_ids=env.agent_ids,
     )  # fmt: skip
     try:
-        agent = Agent.build(experiment, venv.observation_space, venv.action_space)
+        spaces = (venv.observation_space, venv.action_space)
+        agent = Agent.build(experiment, *spaces, venv.agents_spec)
         initialize(agent, experiment.agent, load=resume is None)
         agent.device = choose_device(experiment.device)
         agent.policy.to(agent.device).train()
@@ -429,7 +431,7 @@ class TrainingSession:
         cfg = self.experiment.validation
         env_cfg = self.experiment.env
         copies = min(num_envs or cfg.num_envs, max(episodes, 1))
-        if self._validation_env is not None and self._validation_env.num_envs != copies:
+        if self._validation_env is not None and self._validation_env.num_copies != copies:
             self._validation_env.close()
             self._validation_env = None
         if self._validation_env is None:
@@ -441,6 +443,7 @@ class TrainingSession:
                 max_episode_steps=env_cfg.max_episode_steps,
                 check_finite=env_cfg.check_finite,
                 info_keys=env_cfg.info_keys,
+                agent_ids=env_cfg.agent_ids,
             )
         was_training = self.agent.policy.training
         self.agent.policy.eval()

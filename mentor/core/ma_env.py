@@ -1,0 +1,474 @@
+"""Multi-agent envs as mentor's loops see them: agents become rows.
+
+``MultiAgentVecEnv`` steps N copies of a PettingZoo parallel env with A ``possible_agents`` and
+shows them to a method as ``VecEnv`` does a single-agent vector env, with ``num_envs = N * A``
+rows in a fixed order: copy i's agent j is row ``i * A + j``. One network call acts for every
+agent of every copy, and single-agent PPO's storage, GAE and update run on the rows unchanged.
+
+The contract, row by row, is ``VecEnv``'s:
+
+- Observations come out encoded, followed (``agent_ids``) by a one-hot of the agent's index, so
+  that one network shared by all agents can tell them apart.
+- ``needs_reset[row]`` says that the row's next action is ignored and its next transition is not
+  learned from: its copy resets at the next step, or its agent is not alive (it finished, or has
+  not appeared yet). Such a row gets reward 0 and keeps its last observation.
+- Autoreset is Gymnasium's NEXT_STEP mode, emulated (PettingZoo has none): when every agent of a
+  copy is done, the step that ended it returns each agent's final observation (truncated agents
+  bootstrap from it), and the next ``step`` resets that copy, ignoring its actions.
+- An agent that finishes while the others play on is done for its row: terminated or truncated
+  at that step, not alive afterwards. Agents may appear within an episode.
+- The env must keep PettingZoo's API (FAULT-12): the reward, termination and truncation dicts
+  of a step hold exactly the agents that acted; an agent does not come back after it finished.
+  Otherwise an ``EnvError`` names the copy, the agent and the step.
+- A finished episode is one ``Episode`` per copy: its return is the team return, the mean over
+  the agents that played of each agent's return (per-agent units: comparable across team
+  sizes), its length the copy's steps, and ``info`` holds each agent's own return as
+  ``return/<agent>``.
+- ``global_state()`` (``env.state()``, per copy) and ``joint_observations()`` (every agent's
+  encoded observation of a copy, concatenated) are what a centralized critic reads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from gymnasium import spaces
+from gymnasium.vector.utils import concatenate, create_empty_array
+
+from mentor.core.vec_env import Episode
+from mentor.envs.pettingzoo import agent_spaces, has_state, make_parallel_env
+from mentor.envs.snapshot import SnapshotUnavailable, from_json, to_json
+from mentor.envs.spaces import (
+    check_same_spaces,
+    describe,
+    obs_encoder,
+    space_from_json,
+    space_to_json,
+    to_env_actions,
+)
+from mentor.errors import ConfigError, EnvError, NonFiniteError
+
+
+def row_space(obs_space: spaces.Space, num_agents: int, agent_ids: bool) -> spaces.Space:
+    """The space of one row as the network reads it: the agent's encoded observation, then (with
+    ``agent_ids``) a one-hot of its index among the env's agents."""
+    if not agent_ids:
+        return obs_space
+    _, shape = obs_encoder(obs_space)
+    if len(shape) != 1:
+        raise ConfigError(
+            f"env.agent_ids: the agents' observations ({describe(obs_space)}) are not vectors, "
+            "so no agent id can be appended; set env.agent_ids=false"
+        )
+    return spaces.Box(-np.inf, np.inf, (shape[0] + num_agents,), np.float32)
+
+
+@dataclass(frozen=True)
+class AgentsSpec:
+    """What a multi-agent agent knows of its env besides the spaces every agent shares: the
+    agents in row order, whether rows carry agent ids, and the global state's space (None when
+    the env has no ``state()``). Saved with every checkpoint (``Agent.spaces_meta``); a
+    multi-agent method's ``build_networks`` takes it as ``agents=``."""
+
+    agents: tuple[str, ...]
+    agent_ids: bool
+    state_space: spaces.Box | None = None
+
+    @property
+    def num_agents(self) -> int:
+        return len(self.agents)
+
+    def to_json(self) -> dict[str, Any]:
+        state = None if self.state_space is None else space_to_json(self.state_space)
+        return {"agents": list(self.agents), "agent_ids": self.agent_ids, "state_space": state}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> AgentsSpec:
+        state = data.get("state_space")
+        return cls(
+            tuple(data["agents"]),
+            bool(data["agent_ids"]),
+            None if state is None else space_from_json(state),
+        )
+
+
+class AgentRows:
+    """Dicts of per-agent observations to rows and rows of actions to dicts: the encoding that
+    training and ``Agent.act`` share."""
+
+    def __init__(self, agents: tuple[str, ...], obs_space: spaces.Space, agent_ids: bool) -> None:
+        self.agents = agents
+        self.index = {agent: j for j, agent in enumerate(agents)}
+        self.obs_space = obs_space
+        self.encode, shape = obs_encoder(obs_space)
+        self.agent_ids = agent_ids
+        self.ids = np.eye(len(agents), dtype=np.float32)
+        self.shape = (shape[0] + len(agents),) if agent_ids else shape
+
+    def rows(self, observations: list[Any], agent_indices: list[int]) -> np.ndarray:
+        """Encoded rows for observations of the agents with these indices."""
+        batch = concatenate(
+            self.obs_space, observations, create_empty_array(self.obs_space, len(observations))
+        )
+        encoded = self.encode(batch)
+        if not self.agent_ids:
+            return encoded
+        return np.concatenate([encoded, self.ids[agent_indices]], axis=1)
+
+
+class MultiAgentVecEnv:
+    """N copies of a PettingZoo parallel env, as rows (see the module docstring)."""
+
+    def __init__(
+        self,
+        envs: list[Any],
+        env_id: str,
+        agent_ids: bool = True,
+        check_finite: bool = True,
+    ) -> None:
+        self.envs = envs
+        self.env_id = env_id
+        first = envs[0]
+        self.agents = tuple(first.possible_agents)
+        obs_space, act_space = agent_spaces(first, env_id)
+        for index, env in enumerate(envs[1:], start=1):
+            if tuple(env.possible_agents) != self.agents:
+                raise EnvError(
+                    f"env '{env_id}' copy {index} has agents {list(env.possible_agents)}, copy 0 "
+                    f"{list(self.agents)}: the copies of an env must have the same agents"
+                )
+            check_same_spaces(index, _AgentView(env, self.agents[0]), obs_space, act_space)
+        self.observation_space = obs_space  # each agent's; the rows' is row_space
+        self.action_space = act_space
+        self.num_copies = len(envs)
+        self.num_agents = len(self.agents)
+        self.num_envs = self.num_copies * self.num_agents
+        self.encoder = AgentRows(self.agents, obs_space, agent_ids)
+        self.row_space = row_space(obs_space, self.num_agents, agent_ids)
+        self.obs_shape = self.encoder.shape
+        state = first.state_space if has_state(first) else None
+        self.agents_spec = AgentsSpec(self.agents, agent_ids, state)
+        self.check_finite = check_finite
+        self.info_keys: dict[str, str] = {}
+        self.restarts: list[str] = []
+        n, a = self.num_copies, self.num_agents
+        self.obs = np.zeros((self.num_envs, *self.obs_shape), dtype=np.float32)
+        self.alive = np.zeros((n, a), dtype=bool)
+        self.finished = np.zeros((n, a), dtype=bool)  # done earlier in this episode
+        self.played = np.zeros((n, a), dtype=bool)  # alive at some step of this episode
+        self.copy_done = np.zeros(n, dtype=bool)
+        self.episode_return = np.zeros((n, a), dtype=np.float64)
+        self.episode_length = np.zeros(n, dtype=np.int64)
+        self.episodes: list[Episode] = []
+        self.steps = 0
+        self.last_obs: np.ndarray | None = None
+
+    @classmethod
+    def make(
+        cls,
+        env_id: str,
+        kwargs: dict[str, Any],
+        num_envs: int,
+        *,
+        agent_ids: bool = True,
+        check_finite: bool = True,
+        vectorization: str = "auto",
+        max_episode_steps: int | None = None,
+        info_keys: dict[str, str] | None = None,
+        **_: Any,
+    ) -> MultiAgentVecEnv:
+        if vectorization not in ("auto", "sync"):
+            raise ConfigError(
+                f"env.vectorization '{vectorization}': PettingZoo envs are stepped in one "
+                "process (auto or sync)"
+            )
+        if max_episode_steps is not None:
+            raise ConfigError(
+                "env.max_episode_steps: PettingZoo envs set their own episode length (MPE's "
+                "max_cycles, in env.kwargs); leave it unset"
+            )
+        if info_keys:
+            raise ConfigError(
+                "env.info_keys are not read from PettingZoo envs yet; each agent's return is "
+                "kept with every episode (return/<agent>)"
+            )
+        envs = [make_parallel_env(env_id, kwargs) for _ in range(num_envs)]
+        try:
+            return cls(envs, env_id, agent_ids, check_finite)
+        except BaseException:
+            for env in envs:
+                env.close()
+            raise
+
+    @property
+    def needs_reset(self) -> np.ndarray:
+        """Rows whose next action is ignored (see the module docstring)."""
+        return ~(self.alive & ~self.copy_done[:, None]).reshape(-1)
+
+    # --- stepping ------------------------------------------------------------------------------
+
+    def reset(self, seed: int | None = None) -> np.ndarray:
+        """Reset every copy (copy i with ``seed + i``); the rows' first observations."""
+        for i, env in enumerate(self.envs):
+            obs, _ = env.reset(seed=None if seed is None else seed + i)
+            self._start_episode(i, obs)
+        self.copy_done[:] = False
+        self.last_obs = self.obs.copy()
+        return self.last_obs
+
+    def _start_episode(self, i: int, obs: dict[str, Any]) -> None:
+        self.finished[i] = False
+        self.played[i] = False
+        self.episode_return[i] = 0.0
+        self.episode_length[i] = 0
+        base = i * self.num_agents
+        self.obs[base : base + self.num_agents] = 0.0
+        self.alive[i] = False
+        self._arrive(i, obs, list(self.envs[i].agents))
+
+    def _arrive(self, i: int, obs: dict[str, Any], agents: list[str]) -> None:
+        """The agents of copy i that are live now: each must have an observation and be one of
+        the possible agents, none may have finished earlier in the episode (FAULT-12)."""
+        for agent in agents:
+            if agent not in self.encoder.index:
+                raise EnvError(
+                    f"env '{self.env_id}' copy {i} has agent '{agent}', which is not one of its "
+                    f"possible_agents {list(self.agents)}"
+                )
+            if self.finished[i, self.encoder.index[agent]]:
+                raise EnvError(
+                    f"env '{self.env_id}' copy {i} revived agent '{agent}' at step {self.steps} "
+                    "after it finished: an agent that terminated or truncated does not come "
+                    "back within an episode (FAULT-12)"
+                )
+            if agent not in obs:
+                raise EnvError(
+                    f"env '{self.env_id}' copy {i} gave no observation for live agent '{agent}' "
+                    f"at step {self.steps}"
+                )
+        self._write_obs(i, obs, agents)
+        indices = [self.encoder.index[agent] for agent in agents]
+        self.alive[i, indices] = True
+        self.played[i, indices] = True
+
+    def _write_obs(self, i: int, obs: dict[str, Any], agents: list[str]) -> None:
+        """Encode the observations of ``agents`` (of copy i) into their rows."""
+        if not agents:
+            return
+        indices = [self.encoder.index[agent] for agent in agents]
+        rows = self.encoder.rows([obs[agent] for agent in agents], indices)
+        if self.check_finite and rows.dtype.kind == "f" and not np.isfinite(rows).all():
+            row, element = np.argwhere(~np.isfinite(rows))[0]
+            raise NonFiniteError(
+                f"env '{self.env_id}' copy {i} gave agent '{agents[row]}' an observation with "
+                f"{rows[row, element]} at element {element} (step {self.steps})"
+            )
+        self.obs[[i * self.num_agents + j for j in indices]] = rows
+
+    def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Step every copy with one action per row; returns (obs, rewards, terminated,
+        truncated), one entry per row."""
+        self.steps += 1
+        env_actions = to_env_actions(self.action_space, np.asarray(actions))
+        rewards = np.zeros(self.num_envs, dtype=np.float32)
+        terminated = np.zeros(self.num_envs, dtype=bool)
+        truncated = np.zeros(self.num_envs, dtype=bool)
+        a = self.num_agents
+        for i, env in enumerate(self.envs):
+            if self.copy_done[i]:  # NEXT_STEP: this step resets the copy, its actions ignored
+                obs, _ = env.reset()
+                self._start_episode(i, obs)
+                self.copy_done[i] = False
+                continue
+            base = i * a
+            acting = [agent for j, agent in enumerate(self.agents) if self.alive[i, j]]
+            rows = [base + self.encoder.index[agent] for agent in acting]
+            obs, reward, term, trunc, _ = env.step(
+                {agent: _one(env_actions[row]) for agent, row in zip(acting, rows, strict=True)}
+            )
+            arrived = [agent for agent in env.agents if agent not in acting]
+            self._check_keys(i, acting, arrived, reward, term, trunc)
+            for agent, row in zip(acting, rows, strict=True):
+                rewards[row] = reward[agent]
+                terminated[row], truncated[row] = bool(term[agent]), bool(trunc[agent])
+            done = [
+                agent
+                for agent, row in zip(acting, rows, strict=True)
+                if truncated[row] or terminated[row]
+            ]
+            # Final observations, where the env gives them (truncated agents bootstrap from them).
+            self._write_obs(i, obs, [agent for agent in done if agent in obs])
+            for agent in done:
+                self.alive[i, self.encoder.index[agent]] = False
+                self.finished[i, self.encoder.index[agent]] = True
+            self._arrive(i, obs, list(env.agents))
+            self.episode_length[i] += 1
+            self.episode_return[i] += rewards[base : base + a]
+            if not self.alive[i].any():
+                self.copy_done[i] = True
+                self._record_episode(i)
+        if self.check_finite and not np.isfinite(rewards).all():
+            row = int(np.flatnonzero(~np.isfinite(rewards))[0])
+            raise NonFiniteError(
+                f"env '{self.env_id}' copy {row // a} gave agent '{self.agents[row % a]}' reward "
+                f"{rewards[row]} at step {self.steps}"
+            )
+        self.last_obs = self.obs.copy()
+        return self.last_obs, rewards, terminated, truncated
+
+    def _check_keys(self, i: int, acting: list[str], arrived: list[str], *dicts: dict) -> None:
+        """FAULT-12: a step's reward, termination and truncation hold the agents that acted,
+        and may hold those that arrived at this step (PettingZoo lists them), nothing else."""
+        allowed = set(acting) | set(arrived)
+        for name, values in zip(("reward", "termination", "truncation"), dicts, strict=True):
+            keys = set(values)
+            missing = [agent for agent in acting if agent not in keys]
+            extra = sorted(keys - allowed)
+            if missing or extra:
+                what = (
+                    f"no {name} for live agent '{missing[0]}'"
+                    if missing
+                    else f"a {name} for agent '{extra[0]}', which is not alive"
+                )
+                raise EnvError(
+                    f"env '{self.env_id}' copy {i} gave {what} at step {self.steps}: a step's "
+                    f"{name}s are those of the agents that acted, {acting} (FAULT-12)"
+                )
+
+    def _record_episode(self, i: int) -> None:
+        played = self.played[i]
+        returns = self.episode_return[i]
+        team = float(returns[played].mean()) if played.any() else 0.0
+        info = {
+            f"return/{agent}": float(returns[j]) for j, agent in enumerate(self.agents) if played[j]
+        }
+        self.episodes.append(Episode(i, team, int(self.episode_length[i]), info))
+
+    # --- what a centralized critic reads ------------------------------------------------------
+
+    def global_state(self) -> np.ndarray:
+        """(num_copies, state_dim): each copy's ``env.state()`` now."""
+        if self.agents_spec.state_space is None:
+            raise ConfigError(
+                f"env '{self.env_id}' gives no global state (env.state()): use a critic on the "
+                "agents' joint observations instead (method.critic=observations)"
+            )
+        states = [np.asarray(env.state(), dtype=np.float32).reshape(-1) for env in self.envs]
+        return np.stack(states)
+
+    def joint_observations(self) -> np.ndarray:
+        """(num_copies, A * obs_dim): every agent's encoded observation of a copy, in agent
+        order, without agent ids (absent agents: zeros, or their last observation)."""
+        width = self.encoder.shape[0] - (self.num_agents if self.encoder.agent_ids else 0)
+        rows = self.obs.reshape(self.num_copies, self.num_agents, -1)[..., :width]
+        return rows.reshape(self.num_copies, -1)
+
+    # --- episode records -----------------------------------------------------------------------
+
+    def pop_episodes(self) -> list[Episode]:
+        out, self.episodes = self.episodes, []
+        return out
+
+    def episode_metrics(self) -> dict[str, float]:
+        """``rollout/`` metrics of the episodes finished since the last call: the team return
+        and length, and each agent's mean return (``rollout/return_<agent>_mean``)."""
+        episodes = self.pop_episodes()
+        if not episodes:
+            return {}
+        returns = [episode.ret for episode in episodes]
+        metrics: dict[str, float] = {
+            "rollout/ep_return_mean": float(np.mean(returns)),
+            "rollout/ep_return_std": float(np.std(returns)),
+            "rollout/ep_length_mean": float(np.mean([episode.length for episode in episodes])),
+            "rollout/episodes": len(episodes),
+        }
+        for agent in self.agents:
+            values = [e.info[f"return/{agent}"] for e in episodes if f"return/{agent}" in e.info]
+            if values:
+                metrics[f"rollout/return_{agent}_mean"] = float(np.mean(values))
+        return metrics
+
+    # --- exact resume --------------------------------------------------------------------------
+
+    def snapshot(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        """(tensors, JSON-ready values): the rows' bookkeeping and every copy's env state."""
+        tensors = {name: torch.from_numpy(getattr(self, name).copy()) for name in _SNAPSHOT_ARRAYS}
+        values: dict[str, Any] = {
+            "steps": self.steps,
+            "episodes": [episode.to_json() for episode in self.episodes],
+        }
+        try:
+            try:  # TEMPORARY until the PettingZoo snapshots land
+                from mentor.envs.snapshot import parallel_snapshot
+            except ImportError:
+                raise SnapshotUnavailable("PettingZoo snapshots") from None
+            copies = [to_json(parallel_snapshot(env)) for env in self.envs]
+            values.update(available=True, copies=copies)
+        except SnapshotUnavailable as exc:
+            values.update(available=False, reason=exc.reason)
+        return tensors, values
+
+    def restore(
+        self, tensors: dict[str, torch.Tensor] | None, values: dict[str, Any], seed: int
+    ) -> str:
+        """Put every copy back where a snapshot found it (module docstring); copies whose env
+        could not give its state start new episodes (reset with ``seed``)."""
+        if not values.get("available") or tensors is None:
+            self.reset(seed=seed)
+            return f"reset to new episodes: {values.get('reason', 'no env state saved')}"
+        from mentor.envs.snapshot import restore_parallel
+
+        for env, saved in zip(self.envs, values["copies"], strict=True):
+            restore_parallel(env, from_json(saved))
+        for name in _SNAPSHOT_ARRAYS:
+            getattr(self, name)[...] = tensors[name].numpy()
+        self.steps = values["steps"]
+        self.episodes = [Episode.from_json(episode) for episode in values["episodes"]]
+        self.last_obs = self.obs.copy()
+        return "restored exactly"
+
+    def close(self) -> None:
+        for env in self.envs:
+            env.close()
+
+
+# What a snapshot holds of the rows' bookkeeping, besides each copy's env state.
+_SNAPSHOT_ARRAYS = (
+    "obs",
+    "alive",
+    "finished",
+    "played",
+    "copy_done",
+    "episode_return",
+    "episode_length",
+)
+
+
+def check_rollout(env_id: str, kwargs: dict[str, Any], steps: int = 200, seed: int = 0) -> None:
+    """mentor's preflight of a multi-agent env: one copy, random actions (seeded) for ``steps``
+    steps through the adapter, so that its API checks (FAULT-12), NaN checks and spaces are
+    tried before a run folder is made."""
+    venv = MultiAgentVecEnv.make(env_id, kwargs, 1)
+    try:
+        venv.action_space.seed(seed)
+        venv.reset(seed=seed)
+        for _ in range(steps):
+            venv.step(np.stack([venv.action_space.sample() for _ in range(venv.num_envs)]))
+    finally:
+        venv.close()
+
+
+def _one(action: np.ndarray) -> Any:
+    """One agent's action as PettingZoo envs take it: a Python int for Discrete."""
+    return action.item() if np.ndim(action) == 0 else action
+
+
+class _AgentView:
+    """An agent's spaces in the form ``check_same_spaces`` reads (a Gymnasium env's)."""
+
+    def __init__(self, env: Any, agent: str) -> None:
+        self.observation_space = env.observation_space(agent)
+        self.action_space = env.action_space(agent)

@@ -1,0 +1,134 @@
+"""A small PettingZoo parallel env for tests and examples, with the faults FAULT-12 names.
+
+``Beacons`` has ``agents`` agents, each seeing its own 2-vector: a beacon that says which of two
+actions pays this step (+1 for the right one, 0 otherwise), and the episode's progress. A scripted
+or learned policy that follows its beacon earns ``length`` per episode; a random one half that.
+The beacons are drawn from the env's seeded generator, so episodes replay exactly.
+
+Options shape what agents do within an episode and which faults the env commits:
+
+    finish_at   {agent: step}: that agent terminates at that step while the others play on
+    arrive_at   {agent: step}: that agent is absent until that step (agent sets change)
+    fault       None, or one of: "missing_reward" (a live agent gets no reward),
+                "dead_reward" (a finished agent gets one), "revive" (a finished agent comes
+                back), "nan_reward", "mixed_spaces" (the last agent's observation space differs)
+    state       whether the env gives a global state (``state()``: every beacon)
+
+Make it with ``env.id: mentor.envs.teams:beacons`` and ``env.kwargs``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+from gymnasium import spaces
+from pettingzoo import ParallelEnv
+
+
+class Beacons(ParallelEnv):
+    metadata: ClassVar[dict[str, Any]] = {"name": "beacons_v0", "render_modes": []}
+
+    def __init__(
+        self,
+        agents: int = 2,
+        length: int = 8,
+        finish_at: dict[str, int] | None = None,
+        arrive_at: dict[str, int] | None = None,
+        fault: str | None = None,
+        state: bool = True,
+    ) -> None:
+        self.possible_agents = [f"agent_{i}" for i in range(agents)]
+        self.length = length
+        self.finish_at = dict(finish_at or {})
+        self.arrive_at = dict(arrive_at or {})
+        self.fault = fault
+        self._has_state = state
+        self._obs_space = spaces.Box(-1.0, 1.0, (2,), np.float32)
+        self._other_space = spaces.Box(-1.0, 1.0, (3,), np.float32)
+        self._action_space = spaces.Discrete(2)
+        if state:
+            self.state_space = spaces.Box(-1.0, 1.0, (agents,), np.float32)
+        self._np_random = np.random.default_rng()
+        self.agents: list[str] = []
+        self.t = 0
+        self.beacons = np.zeros(agents, dtype=np.int64)
+        self.finished: set[str] = set()
+
+    def observation_space(self, agent: str) -> spaces.Space:
+        if self.fault == "mixed_spaces" and agent == self.possible_agents[-1]:
+            return self._other_space
+        return self._obs_space
+
+    def action_space(self, agent: str) -> spaces.Space:
+        return self._action_space
+
+    def state(self) -> np.ndarray:
+        if not self._has_state:
+            raise NotImplementedError("Beacons(state=False) gives no global state")
+        return (2.0 * self.beacons - 1.0).astype(np.float32)
+
+    def _obs(self, agent: str) -> np.ndarray:
+        i = self.possible_agents.index(agent)
+        return np.array([2.0 * self.beacons[i] - 1.0, self.t / self.length], dtype=np.float32)
+
+    def _present(self) -> list[str]:
+        return [
+            agent
+            for agent in self.possible_agents
+            if agent not in self.finished and self.arrive_at.get(agent, 0) <= self.t
+        ]
+
+    def reset(
+        self, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, np.ndarray], dict[str, dict]]:
+        if seed is not None:
+            self._np_random = np.random.default_rng(seed)
+        self.t = 0
+        self.finished = set()
+        self.beacons = self._np_random.integers(0, 2, len(self.possible_agents))
+        self.agents = self._present()
+        return {a: self._obs(a) for a in self.agents}, {a: {} for a in self.agents}
+
+    def step(self, actions: dict[str, Any]) -> tuple[dict, dict, dict, dict, dict]:
+        acting = list(self.agents)
+        rewards = {
+            a: float(actions[a] == self.beacons[self.possible_agents.index(a)]) for a in acting
+        }
+        self.t += 1
+        self.beacons = self._np_random.integers(0, 2, len(self.possible_agents))
+        terminated = {a: self.finish_at.get(a) == self.t for a in acting}
+        truncated = {a: self.t >= self.length and not terminated[a] for a in acting}
+        self.finished |= {a for a in acting if terminated[a] or truncated[a]}
+        obs = {a: self._obs(a) for a in acting}
+        self.agents = self._present()
+        for agent in self.agents:
+            if agent not in obs:  # it arrived this step: PettingZoo lists it in every dict
+                obs[agent], rewards[agent] = self._obs(agent), 0.0
+                terminated[agent] = truncated[agent] = False
+        self._inject(acting, rewards)
+        infos = {a: {} for a in obs}
+        return obs, rewards, terminated, truncated, infos
+
+    def _inject(self, acting: list[str], rewards: dict[str, float]) -> None:
+        """The fault this env was asked for, at its third step."""
+        if self.fault is None or self.t != 3:
+            return
+        if self.fault == "missing_reward":
+            del rewards[acting[0]]
+        elif self.fault == "dead_reward":
+            rewards["agent_dead"] = 0.0
+        elif self.fault == "revive" and self.finished:
+            self.agents.append(sorted(self.finished)[0])
+        elif self.fault == "nan_reward":
+            rewards[acting[0]] = float("nan")
+
+
+def beacons(**kwargs: Any) -> Beacons:
+    """``env.id: mentor.envs.teams:beacons``."""
+    return Beacons(**kwargs)
+
+
+def follow_beacon(obs: dict[str, np.ndarray]) -> dict[str, int]:
+    """The scripted policy that earns every reward: each agent does what its beacon says."""
+    return {agent: int(o[0] > 0) for agent, o in obs.items()}

@@ -1,0 +1,331 @@
+"""Multi-agent training (issue 12): PettingZoo envs as rows, IPPO and MAPPO, multi-agent agents.
+
+The small env is ``mentor.envs.teams:beacons`` (each agent is paid for following its beacon); the
+real one ``mpe2.simple_spread_v3``.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+import mentor
+from mentor.agent import Agent
+from mentor.core.ma_env import MultiAgentVecEnv
+from mentor.core.returns import gae
+from mentor.core.storage import RolloutStorage
+from mentor.core.vec_env import VecEnv
+from mentor.envs.pettingzoo import api_test, env_kind, make_parallel_env
+from mentor.envs.teams import follow_beacon
+from mentor.errors import ConfigError, EnvError, NonFiniteError, UnsupportedSpaceError
+from mentor.experiment import build
+
+BEACONS = "mentor.envs.teams:beacons"
+SPREAD = "mpe2.simple_spread_v3"
+
+
+def beacons(num_envs: int = 2, **kwargs) -> MultiAgentVecEnv:
+    venv = VecEnv.make(BEACONS, kwargs, num_envs)
+    assert isinstance(venv, MultiAgentVecEnv)
+    return venv
+
+
+def quick(method: str, env_id: str, tmp_path, *extra: str):
+    overrides = [
+        f"output_dir={tmp_path}",
+        "env.num_envs=4",
+        "method.num_steps=8",
+        "stopping.total_steps=256",
+        "validation.every_steps=128",
+        "validation.episodes=4",
+        "validation.num_envs=2",
+        "evaluation.episodes=4",
+        "logging.progress=false",
+        *extra,
+    ]
+    return build(method=method, env_id=env_id, overrides=overrides)
+
+
+# --- envs ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("env_id", "kwargs"),
+    [
+        (SPREAD, {}),
+        (BEACONS, {"agents": 3}),
+        (BEACONS, {"agents": 3, "finish_at": {"agent_1": 3}, "arrive_at": {"agent_2": 2}}),
+    ],
+)
+def test_pettingzoo_parallel_api_test_passes(env_id: str, kwargs: dict) -> None:
+    api_test(env_id, kwargs)
+
+
+def test_module_ids_and_entry_points_are_told_from_gymnasium_ids() -> None:
+    assert env_kind(SPREAD) == "pettingzoo"
+    assert env_kind(BEACONS) == "pettingzoo"
+    assert env_kind("CartPole-v1") == "gymnasium"
+    assert env_kind("mentor.envs.testing:ContinuousEnv") == "gymnasium"
+
+
+def test_agents_become_rows_with_their_index() -> None:
+    venv = beacons(num_envs=2, agents=3)
+    obs = venv.reset(seed=0)
+    assert venv.num_envs == 6 and venv.num_copies == 2 and obs.shape == (6, 2 + 3)
+    np.testing.assert_array_equal(obs[:, 2:], np.tile(np.eye(3), (2, 1)))
+    first = make_parallel_env(BEACONS, {"agents": 3})
+    raw, _ = first.reset(seed=1)  # copy 1 is reset with seed + 1
+    np.testing.assert_array_equal(obs[3:, :2], np.stack([raw[a] for a in first.possible_agents]))
+
+
+def test_an_episode_is_a_team_return_with_each_agents_return() -> None:
+    venv = beacons(num_envs=1, agents=2, length=4)
+    obs = venv.reset(seed=0)
+    for _ in range(4):
+        right = (obs[:, 0] > 0).astype(np.int64)  # agent 0 follows its beacon, agent 1 defies it
+        right[1] = 1 - right[1]
+        obs, _, _, truncated = venv.step(right)
+    assert truncated.all()
+    (episode,) = venv.pop_episodes()
+    assert episode.info == {"return/agent_0": 4.0, "return/agent_1": 0.0}
+    assert episode.ret == 2.0 and episode.length == 4  # the mean over the agents
+
+
+def test_next_step_autoreset_is_emulated_for_a_copy_whose_agents_are_all_done() -> None:
+    venv = beacons(num_envs=2, agents=2, length=3)
+    venv.reset(seed=0)
+    for _ in range(3):
+        _, rewards, terminated, truncated = venv.step(np.zeros(4, dtype=np.int64))
+    assert truncated.all() and venv.needs_reset.all()
+    obs, rewards, terminated, truncated = venv.step(np.ones(4, dtype=np.int64))  # the reset step
+    assert (rewards == 0).all() and not terminated.any() and not truncated.any()
+    assert not venv.needs_reset.any()
+    assert (obs[:, 1] == 0).all()  # progress 0: new episodes
+
+
+def test_an_agent_that_finishes_early_is_a_row_not_learned_from_until_the_copy_resets() -> None:
+    venv = beacons(num_envs=1, agents=2, length=6, finish_at={"agent_1": 2})
+    venv.reset(seed=0)
+    flags = []
+    for _ in range(6):
+        valid = ~venv.needs_reset
+        _, rewards, terminated, _ = venv.step(np.ones(2, dtype=np.int64))
+        flags.append((valid.copy(), rewards.copy(), terminated.copy()))
+    assert flags[1][2].tolist() == [False, True]  # agent_1 terminates at step 2
+    for valid, rewards, terminated in flags[2:]:
+        assert valid.tolist() == [True, False] and rewards[1] == 0 and not terminated[1]
+    (episode,) = venv.pop_episodes()
+    assert set(episode.info) == {"return/agent_0", "return/agent_1"}
+
+
+def test_an_agent_that_arrives_later_is_absent_until_it_does() -> None:
+    venv = beacons(num_envs=1, agents=2, length=5, arrive_at={"agent_1": 2})
+    venv.reset(seed=0)
+    assert venv.needs_reset.tolist() == [False, True]
+    venv.step(np.zeros(2, dtype=np.int64))
+    assert venv.needs_reset.tolist() == [False, True]
+    venv.step(np.zeros(2, dtype=np.int64))
+    assert venv.needs_reset.tolist() == [False, False]
+
+
+@pytest.mark.parametrize(
+    ("fault", "kwargs", "pattern"),
+    [
+        ("missing_reward", {}, r"copy 0 gave no reward for live agent 'agent_0' at step 3"),
+        ("dead_reward", {}, r"copy 0 gave a reward for agent 'agent_dead', which is not alive"),
+        (
+            "revive",
+            {"finish_at": {"agent_1": 2}},
+            r"copy 0 revived agent 'agent_1' at step 3 after it finished",
+        ),
+    ],
+)
+def test_fault_12_broken_agent_bookkeeping_names_copy_agent_and_step(
+    fault: str, kwargs: dict, pattern: str
+) -> None:
+    """FAULT-12: reward keys that are not the live agents, and a revived agent, raise."""
+    venv = beacons(num_envs=1, agents=2, fault=fault, **kwargs)
+    venv.reset(seed=0)
+    with pytest.raises(EnvError, match=pattern):
+        for _ in range(5):
+            venv.step(np.zeros(2, dtype=np.int64))
+
+
+def test_fault_12_from_the_cli_is_one_line_and_exit_2(tmp_path) -> None:
+    """FAULT-12 through `mentor train`: the preflight rollout catches the broken env before a
+    run folder is made."""
+    kwargs = json.dumps({"fault": "dead_reward"})
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mentor.cli",
+            "train",
+            "ippo",
+            BEACONS,
+            "--set",
+            f"env.kwargs={kwargs}",
+            "--set",
+            f"output_dir={tmp_path}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "not alive" in lines[0] and "Traceback" not in done.stderr
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_nan_reward_names_the_copy_and_agent() -> None:
+    venv = beacons(num_envs=1, agents=2, fault="nan_reward")
+    venv.reset(seed=0)
+    with pytest.raises(NonFiniteError, match=r"copy 0 gave agent 'agent_0' reward nan at step 3"):
+        for _ in range(4):
+            venv.step(np.zeros(2, dtype=np.int64))
+
+
+def test_agents_with_different_spaces_are_refused_naming_them() -> None:
+    with pytest.raises(UnsupportedSpaceError, match=r"agent 'agent_1' has observation space"):
+        beacons(num_envs=1, agents=2, fault="mixed_spaces")
+
+
+def test_a_centralized_critic_on_the_state_needs_an_env_with_state(tmp_path) -> None:
+    experiment = quick("mappo", BEACONS, tmp_path, 'env.kwargs={"state": false}')
+    with pytest.raises(ConfigError, match=r"gives no global state.*method.critic=observations"):
+        mentor.train(experiment)
+
+
+@pytest.mark.parametrize(
+    ("method", "env_id", "pattern"),
+    [
+        ("ppo", SPREAD, r"method ppo trains one agent.*methods for multi-agent envs: ippo, mappo"),
+        ("dqn", BEACONS, r"method dqn trains one agent.*ippo, mappo"),
+        ("mappo", "CartPole-v1", r"method mappo trains the agents.*methods for it: ppo, dqn"),
+    ],
+)
+def test_a_method_and_an_env_of_different_kinds_are_refused_naming_the_ones_that_fit(
+    method: str, env_id: str, pattern: str, tmp_path
+) -> None:
+    experiment = build(method=method, env_id=env_id, overrides=[f"output_dir={tmp_path}"])
+    with pytest.raises(ConfigError, match=pattern):
+        mentor.train(experiment)
+    assert not list(tmp_path.iterdir())
+
+
+# --- the loop on rows ---------------------------------------------------------------------------
+
+
+def test_a_dead_agents_rows_do_not_reach_gae_or_the_loss() -> None:
+    """A hand-built rollout of 2 agents over 4 steps where agent 1 dies at step 1: its advantage
+    at the death step does not bootstrap, and its rows after it change nothing learned."""
+    rewards = torch.tensor([[1.0, 1.0], [1.0, 5.0], [1.0, 0.0], [1.0, 0.0]])
+    values = torch.full((4, 2), 0.5)
+    terminated = torch.tensor([[False, False], [False, True], [False, False], [False, False]])
+    truncated = torch.zeros(4, 2, dtype=torch.bool)
+    next_values = torch.full((4, 2), 0.5)
+    advantages, _ = gae(rewards, values, next_values, terminated, truncated, 0.9, 1.0)
+    assert advantages[1, 1].item() == pytest.approx(5.0 - 0.5)  # no bootstrap past the death
+    assert advantages[0, 1].item() == pytest.approx(1.0 + 0.9 * 5.0 - 0.5)
+
+    from mentor.methods.ppo import ppo_update
+
+    experiment = build(method="ippo", env_id=BEACONS, overrides=["method.num_minibatches=1"])
+    agent = Agent.build(experiment, *_beacon_spaces(), _beacon_agents())
+
+    def update(garbage: float) -> list[torch.Tensor]:
+        torch.manual_seed(0)
+        policy = Agent.build(experiment, *_beacon_spaces(), _beacon_agents()).policy
+        policy.load_state_dict(agent.policy.state_dict())
+        storage = RolloutStorage(4, 2, (4,), torch.float32, (), torch.int64)
+        storage.obs[:] = torch.rand(4, 2, 4)
+        storage.valid[2:, 1] = False  # agent 1 is dead from step 2
+        storage.obs[2:, 1] = garbage
+        storage.actions[2:, 1] = 1 if garbage else 0
+        adv, ret = advantages.clone(), advantages + values
+        adv[2:, 1], ret[2:, 1] = garbage, garbage
+        optimizer = torch.optim.Adam(policy.parameters(), lr=1e-2)
+        ppo_update(
+            policy,
+            optimizer,
+            storage,
+            adv,
+            ret,
+            experiment.method,
+            0.2,
+            0.0,
+            torch.Generator().manual_seed(0),
+        )
+        return [p.detach().clone() for p in policy.parameters()]
+
+    for a, b in zip(update(0.0), update(1e6), strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def _beacon_spaces():
+    env = make_parallel_env(BEACONS, {})
+    return env.observation_space("agent_0"), env.action_space("agent_0")
+
+
+def _beacon_agents():
+    return beacons(num_envs=1).agents_spec
+
+
+@pytest.mark.parametrize("method", ["ippo", "mappo"])
+def test_ippo_and_mappo_train_save_and_load_as_agents_that_act_on_dicts(
+    method: str, tmp_path
+) -> None:
+    result = mentor.train(quick(method, BEACONS, tmp_path, 'env.kwargs={"agents": 3}'))
+    assert result.stop_reason.startswith("budget"), result.stop_reason
+    assert set(result.evaluation.agents) == {"agent_0", "agent_1", "agent_2"}
+    agent = result.agent
+    env = make_parallel_env(BEACONS, {"agents": 3})
+    obs, _ = env.reset(seed=3)
+    actions = agent.act(obs)
+    assert set(actions) == set(obs) and all(isinstance(a, int) for a in actions.values())
+    exported = mentor.export(result.run_dir, tmp_path / "exported")
+    again = mentor.load(exported)
+    assert again.act(obs) == actions  # save -> load gives identical actions
+    rows = agent.rows.rows([obs[a] for a in env.possible_agents], [0, 1, 2])
+    assert list(actions.values()) == agent.predict(rows).tolist()  # as in training
+    evaluation = json.loads((result.run_dir / "evaluation.json").read_text())
+    assert set(evaluation["agents"]["agent_0"]) >= {"return_iqm", "return_ci_low"}
+
+
+def test_a_multiagent_agent_refuses_what_is_not_a_dict_of_its_agents(tmp_path) -> None:
+    agent = Agent.build(build(method="ippo", env_id=BEACONS), *_beacon_spaces(), _beacon_agents())
+    from mentor.errors import ObservationError
+
+    with pytest.raises(ObservationError, match="give a dict of observations, one per agent"):
+        agent.act(np.zeros(2, dtype=np.float32))
+    with pytest.raises(ObservationError, match="agent 'agent_9', which is not one of the agents"):
+        agent.act({"agent_9": np.zeros(2, dtype=np.float32)})
+    assert agent.act({}) == {}
+
+
+def test_ippo_learns_to_follow_the_beacons(tmp_path) -> None:
+    """Random play earns half of the 8 rewards an episode, the scripted policy all of them."""
+    env = make_parallel_env(BEACONS, {"agents": 2})
+    obs, _ = env.reset(seed=0)
+    total = 0.0
+    while env.agents:
+        obs, rewards, *_ = env.step(follow_beacon(obs))
+        total += sum(rewards.values())
+    assert total == 16.0
+    experiment = quick(
+        "ippo",
+        BEACONS,
+        tmp_path,
+        "stopping.total_steps=6000",
+        "validation.every_steps=6000",
+        "evaluation.episodes=20",
+        "method.learning_rate=3e-3",
+    )
+    result = mentor.train(experiment)
+    assert result.evaluation.return_mean >= 7.0, result.evaluation
