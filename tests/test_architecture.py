@@ -166,6 +166,8 @@ def dagger_expert(obs: np.ndarray) -> np.ndarray:
 def test_every_registered_method_trains_on_a_space_it_supports(name: str, tmp_path) -> None:
     supported = [kind for kind in ENVS if kind in METHOD_CONFIGS[name].supported_actions]
     env_id = ENVS[supported[0]]
+    if METHOD_CONFIGS[name].multi_agent:  # a small PettingZoo env, Discrete actions
+        env_id = "mentor.envs.teams:beacons"
     experiment = build(
         method=name, env_id=env_id, overrides=smoke_overrides(name, tmp_path, env_id)
     )

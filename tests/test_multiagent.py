@@ -329,3 +329,55 @@ def test_ippo_learns_to_follow_the_beacons(tmp_path) -> None:
     )
     result = mentor.train(experiment)
     assert result.evaluation.return_mean >= 7.0, result.evaluation
+
+
+# --- per-agent parameters -----------------------------------------------------------------------
+
+
+def test_per_agent_parameters_equal_separate_networks() -> None:
+    """A grouped MLP gives each row its own agent's MLP (one batched call), and its gradients:
+    the same as K separate networks with the same weights, each applied to its own rows."""
+    from mentor.core.networks import EnsembleLinear, GroupedMLP
+
+    torch.manual_seed(0)
+    grouped = GroupedMLP(3, 5, [8, 8], 2, "tanh")
+    x = torch.randn(40, 5)
+    groups = torch.tensor([0, 2, 2, 1] * 9 + [2, 2, 2, 2])  # uneven groups
+    out = grouped(x, groups)
+    out.square().sum().backward()
+    for k in range(3):
+        separate = []
+        for layer in grouped.ensemble.layers:
+            if isinstance(layer, EnsembleLinear):
+                linear = torch.nn.Linear(*layer.weight.shape[1:])
+                with torch.no_grad():
+                    linear.weight.copy_(layer.weight[k].T)
+                    linear.bias.copy_(layer.bias[k, 0])
+                separate.append(linear)
+            else:
+                separate.append(torch.nn.Tanh())
+        network = torch.nn.Sequential(*separate)
+        own = network(x[groups == k])
+        torch.testing.assert_close(out[groups == k], own, rtol=1e-6, atol=1e-6)
+        own.square().sum().backward()
+        first = grouped.ensemble.layers[0]
+        torch.testing.assert_close(first.weight.grad[k], network[0].weight.grad.T)
+
+
+def test_ippo_with_per_agent_parameters_trains_and_acts(tmp_path) -> None:
+    result = mentor.train(quick("ippo", BEACONS, tmp_path, "method.share_parameters=false"))
+    assert result.stop_reason.startswith("budget"), result.stop_reason
+    agent = result.agent
+    assert agent.policy.groups == 2
+    env = make_parallel_env(BEACONS, {})
+    obs, _ = env.reset(seed=0)
+    assert set(agent.act(obs)) == set(obs)
+
+
+def test_per_agent_parameters_need_agent_ids() -> None:
+    with pytest.raises(ConfigError, match=r"share_parameters=false needs env\.agent_ids=true"):
+        build(
+            method="mappo",
+            env_id=BEACONS,
+            overrides=["method.share_parameters=false", "env.agent_ids=false"],
+        )

@@ -121,6 +121,7 @@ class ActorCritic(nn.Module):
         normalize_obs: bool = False,
         clip_obs: float = 10.0,
         critic_space: spaces.Space | None = None,
+        groups: int | None = None,
     ) -> None:
         super().__init__()
         self.normalizer, self.cnn, in_size = observation_encoder(
@@ -139,38 +140,64 @@ class ActorCritic(nn.Module):
                 critic_space, config, normalize_obs, clip_obs
             )
         self.shared = (config.shared or image) and critic_space is None
-        self.actor_body = mlp(in_size, hidden, act)
-        self.critic_body = None if self.shared else mlp(critic_in, hidden, act)
-        self.actor_head = nn.Linear(out_size, self.dist.num_params)
-        self.critic_head = nn.Linear(out_size, 1)
+        self.groups = groups
+        if groups is not None:  # per-agent parameters: body and head in one grouped MLP each
+            if self.shared or image:
+                raise ValueError(
+                    "per-agent parameters need separate actor and critic bodies on vector "
+                    "observations (agent.network.shared=false, no images)"
+                )
+            self.actor_body = GroupedMLP(groups, in_size, hidden, self.dist.num_params, act)
+            self.critic_body = GroupedMLP(groups, critic_in, hidden, 1, act)
+            self.actor_head, self.critic_head = nn.Identity(), nn.Identity()
+            heads = [self.actor_body.ensemble.layers[-1], self.critic_body.ensemble.layers[-1]]
+        else:
+            self.actor_body = mlp(in_size, hidden, act)
+            self.critic_body = None if self.shared else mlp(critic_in, hidden, act)
+            self.actor_head = nn.Linear(out_size, self.dist.num_params)
+            self.critic_head = nn.Linear(out_size, 1)
+            heads = [self.actor_head, self.critic_head]
         if config.ortho_init:  # gains as in the PPO implementation details (Huang et al. 2022)
             init_linear(self, math.sqrt(2))
-            init_linear(self.actor_head, 0.01)
-            init_linear(self.critic_head, 1.0)
+            init_linear(heads[0], 0.01)
+            init_linear(heads[1], 1.0)
 
     def _features(self, obs: torch.Tensor) -> torch.Tensor:
         obs = self.normalizer(obs)
         return self.cnn(obs) if self.cnn is not None else obs
 
-    def _critic_x(self, x: torch.Tensor, critic_obs: torch.Tensor | None) -> torch.Tensor:
-        """The critic's hidden features: from its own input when it has one."""
-        if self.critic_normalizer is not None:
-            if critic_obs is None:
-                raise ValueError("this critic reads its own input: give critic_obs")
-            return self.critic_body(self.critic_normalizer(critic_obs))
-        return x if self.critic_body is None else self.critic_body(x)
+    def _group_of(self, obs: torch.Tensor) -> torch.Tensor | None:
+        """Each row's group (agent) with per-agent parameters: its observation ends with a
+        one-hot of it (``env.agent_ids``), read before normalization."""
+        return None if self.groups is None else obs[:, -self.groups :].argmax(-1)
+
+    @staticmethod
+    def _run(body: nn.Module, head: nn.Module, x: torch.Tensor, group: torch.Tensor | None):
+        return head(body(x)) if group is None else body(x, group)
+
+    def _critic_input(self, x: torch.Tensor, critic_obs: torch.Tensor | None) -> torch.Tensor:
+        """What the critic's body reads: its own input when it has one, else the features."""
+        if self.critic_normalizer is None:
+            return x
+        if critic_obs is None:
+            raise ValueError("this critic reads its own input: give critic_obs")
+        return self.critic_normalizer(critic_obs)
 
     def forward(
         self, obs: torch.Tensor, critic_obs: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Distribution parameters and value estimates for a batch of observations."""
-        x = self._features(obs)
-        actor_x = self.actor_body(x)
-        critic_x = actor_x if self.shared else self._critic_x(x, critic_obs)
-        return self.actor_head(actor_x), self.critic_head(critic_x).squeeze(-1)
+        x, group = self._features(obs), self._group_of(obs)
+        if self.shared:
+            actor_x = self.actor_body(x)
+            return self.actor_head(actor_x), self.critic_head(actor_x).squeeze(-1)
+        params = self._run(self.actor_body, self.actor_head, x, group)
+        critic_x = self._critic_input(x, critic_obs)
+        return params, self._run(self.critic_body, self.critic_head, critic_x, group).squeeze(-1)
 
     def policy_params(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.actor_head(self.actor_body(self._features(obs)))
+        x = self._features(obs)
+        return self._run(self.actor_body, self.actor_head, x, self._group_of(obs))
 
     def actor_parameters(self) -> list[nn.Parameter]:
         """Every parameter but the critic's own layers: shared layers and the CNN count."""
@@ -181,11 +208,12 @@ class ActorCritic(nn.Module):
         return [p for p in self.parameters() if id(p) not in own]
 
     def value(self, obs: torch.Tensor, critic_obs: torch.Tensor | None = None) -> torch.Tensor:
-        if self.critic_normalizer is not None:
-            return self.critic_head(self._critic_x(obs, critic_obs)).squeeze(-1)
-        x = self._features(obs)
-        body = self.actor_body if self.critic_body is None else self.critic_body
-        return self.critic_head(body(x)).squeeze(-1)
+        if self.shared:
+            return self.critic_head(self.actor_body(self._features(obs))).squeeze(-1)
+        x = obs if self.critic_normalizer is not None else self._features(obs)
+        critic_x = self._critic_input(x, critic_obs)
+        group = self._group_of(obs)
+        return self._run(self.critic_body, self.critic_head, critic_x, group).squeeze(-1)
 
     def predict(self, obs: torch.Tensor, deterministic: bool = True) -> torch.Tensor:
         """Actions only: what an Agent acts with."""
@@ -216,6 +244,30 @@ class EnsembleLinear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.baddbmm(self.bias, x, self.weight)
+
+
+class GroupedMLP(nn.Module):
+    """One MLP per group of rows — per-agent parameters for agents as rows — evaluated in one
+    batched call: ``forward(x, groups)`` gathers each group's rows into its member's slice of a
+    padded (K, max rows, in) batch, runs the ensemble once and puts the outputs back in row
+    order. The result equals K separate MLPs applied to their own rows."""
+
+    def __init__(self, members: int, in_size: int, hidden_sizes: list[int], out_size: int,
+                 activation: str) -> None:  # fmt: skip
+        super().__init__()
+        self.members = members
+        self.ensemble = EnsembleMLP(members, in_size, hidden_sizes, out_size, activation)
+
+    def forward(self, x: torch.Tensor, groups: torch.Tensor) -> torch.Tensor:
+        order = torch.argsort(groups, stable=True)
+        sorted_groups = groups[order]
+        counts = torch.bincount(groups, minlength=self.members)
+        starts = torch.cumsum(counts, 0) - counts
+        slot = torch.arange(len(groups), device=x.device) - starts[sorted_groups]
+        padded = x.new_zeros(self.members, int(counts.max()), x.shape[-1])
+        padded[sorted_groups, slot] = x[order]
+        out = self.ensemble(padded)[sorted_groups, slot]
+        return torch.empty_like(out).index_copy_(0, order, out)
 
 
 class EnsembleMLP(nn.Module):

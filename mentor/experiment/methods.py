@@ -91,7 +91,27 @@ class PPOConfig(MethodSection):
             )
 
 
-class IPPOConfig(PPOConfig):
+class MultiAgentPPOConfig(PPOConfig):
+    """What IPPO and MAPPO add to PPO's fields."""
+
+    share_parameters: bool = Field(
+        True,
+        description="One network for every agent (told apart by env.agent_ids); false: one set "
+        "of parameters per agent, all agents still evaluated in one batched call.",
+    )
+
+    multi_agent: ClassVar = True
+
+    def check(self, experiment: Experiment) -> None:
+        super().check(experiment)
+        if not self.share_parameters and not experiment.env.agent_ids:
+            raise ValueError(
+                "method.share_parameters=false needs env.agent_ids=true: each row's agent id "
+                "chooses its parameters"
+            )
+
+
+class IPPOConfig(MultiAgentPPOConfig):
     """Step 6: independent PPO on a multi-agent env (de Witt et al. 2020, arXiv:2011.09533):
     every agent acts and learns from its own observation, through one network shared by the
     agents (each agent's index appended to its observation: env.agent_ids)."""
@@ -100,10 +120,9 @@ class IPPOConfig(PPOConfig):
 
     module: ClassVar[str] = "mentor.methods.ippo"
     supported_actions: ClassVar = ("Discrete", "Box", "MultiDiscrete", "MultiBinary")
-    multi_agent: ClassVar = True
 
 
-class MAPPOConfig(PPOConfig):
+class MAPPOConfig(MultiAgentPPOConfig):
     """Step 6: multi-agent PPO (Yu et al. 2022, arXiv:2103.01955): decentralized actors as in
     IPPO, and a centralized critic that reads the whole env during training."""
 
@@ -116,7 +135,6 @@ class MAPPOConfig(PPOConfig):
 
     module: ClassVar[str] = "mentor.methods.mappo"
     supported_actions: ClassVar = ("Discrete", "Box", "MultiDiscrete", "MultiBinary")
-    multi_agent: ClassVar = True
 
 
 class OffPolicyConfig(MethodSection):

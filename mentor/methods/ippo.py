@@ -3,9 +3,11 @@
 Agents become rows (``core/ma_env.py``): copy i's agent j is one row of PPO's batch, so PPO's
 loop (``ppo.run``) trains them unchanged. Each agent acts on its own observation through one
 network shared by every agent, which tells them apart by the agent index appended to each
-observation (``env.agent_ids``); each learns from its own reward, with a critic that reads only
-what its actor reads. Agents that have finished, or not yet appeared, are rows whose transitions
-are not learned from (``needs_reset``), like the reset step of a single-agent env.
+observation (``env.agent_ids``), or through parameters of its own (``method.share_parameters:
+false``: one grouped call for all agents, ``core/networks.py: GroupedMLP``); each learns from its
+own reward, with a critic that reads only what its actor reads. Agents that have finished, or
+not yet appeared, are rows whose transitions are not learned from (``needs_reset``), like the
+reset step of a single-agent env.
 """
 
 from __future__ import annotations
@@ -30,7 +32,14 @@ def build_networks(
 ) -> ActorCritic:
     """PPO's actor-critic over one row: the agent's observation and its index."""
     space = row_space(obs_space, agents.num_agents, agents.agent_ids)
-    return ppo.build_networks(experiment, space, action_space)
+    return ActorCritic(
+        space,
+        action_space,
+        experiment.agent.network,
+        normalize_obs=experiment.env.normalize_obs,
+        clip_obs=experiment.env.clip_obs,
+        groups=None if experiment.method.share_parameters else agents.num_agents,
+    )
 
 
 def train(experiment: Experiment, run: RunFolder, resume: ResumePoint | None = None) -> Result:

@@ -60,6 +60,7 @@ def build_networks(
         normalize_obs=experiment.env.normalize_obs,
         clip_obs=experiment.env.clip_obs,
         critic_space=spaces.Box(-np.inf, np.inf, (width,), np.float32),
+        groups=None if experiment.method.share_parameters else agents.num_agents,
     )
 
 

@@ -1,0 +1,355 @@
+"""Multi-agent training on mpe2.simple_spread_v3 (3 agents, 25 cycles, local_ratio 0.5): random,
+a scripted policy, IPPO and MAPPO side by side, and the throughput of agents as rows.
+
+Returns are per agent: the mean over the 3 agents of each one's episode return (mentor's team
+return). The scripted policy assigns each agent a landmark once, at the episode's start (the
+assignment of least total distance, of the 3! there are), and moves it there with a
+proportional-derivative controller over the 5 discrete actions. IPPO and MAPPO train their shipped
+presets (``mentor/presets/{ippo,mappo}.yaml``) in a fresh process per seed until a 20-episode
+validation reaches the target, or the budget; the final evaluation is 100 episodes of the best
+checkpoint, and its per-agent mean return is what the target is judged on.
+
+The throughput rows count agent-steps per second (env steps x 3) with 16 and 64 copies: raw
+stepping of the PettingZoo envs with random actions (a Python loop over copies), mentor's
+``MultiAgentVecEnv`` on the same actions (the rows' bookkeeping and checks added), PPO's
+collection (the policy's actions for every row in one call, storage, the rows), and whole IPPO
+training with the preset's rollout shape. The last table is the cost of one network call for all
+agents as rows against one call per agent (what a loop over agents, or a single-agent path
+applied to each agent, pays), in microseconds per agent.
+
+    python benchmarks/multiagent.py                       # everything, 5 seeds
+    python benchmarks/multiagent.py --seeds 1 --budget 200000 --methods mappo
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import run_worker, table
+
+ENV_ID = "mpe2.simple_spread_v3"
+KWARGS = {"N": 3, "local_ratio": 0.5, "max_cycles": 25}
+TARGET = -20.0  # per-agent mean return (the MAPPO paper's accepted result: issue 12)
+EPISODES = 100
+
+
+# --- random and scripted -------------------------------------------------------------------------
+
+
+class Scripted:
+    """Each agent to the landmark of the assignment of least total distance, chosen at reset."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.targets: dict[str, int] | None = None
+
+    def reset(self) -> None:
+        self.targets = None
+
+    def __call__(self, obs: dict) -> dict:
+        import numpy as np
+
+        agents = sorted(obs)
+        if self.targets is None:
+            # landmark positions relative to each agent: obs[4 : 4 + 2n]
+            rel = {a: np.asarray(obs[a][4 : 4 + 2 * self.n]).reshape(self.n, 2) for a in agents}
+            best = min(
+                itertools.permutations(range(self.n)),
+                key=lambda p: sum(np.linalg.norm(rel[a][p[i]]) for i, a in enumerate(agents)),
+            )
+            self.targets = {a: best[i] for i, a in enumerate(agents)}
+        actions = {}
+        for a in agents:
+            o = np.asarray(obs[a])
+            velocity, offset = o[0:2], o[4 + 2 * self.targets[a] : 6 + 2 * self.targets[a]]
+            # proportional-derivative; the gain and dead band scored best of a small grid (kd
+            # 0-1.5, band 0.02-0.1: -8.5 at 0.3 and 0.05 over 40 episodes, -13.5 without kd)
+            push = offset - 0.3 * velocity
+            if np.abs(push).max() < 0.05:
+                actions[a] = 0  # no-op
+            elif abs(push[0]) >= abs(push[1]):
+                actions[a] = 2 if push[0] > 0 else 1  # +x / -x
+            else:
+                actions[a] = 4 if push[1] > 0 else 3  # +y / -y
+        return actions
+
+
+def play(policy_name: str, episodes: int, seed: int) -> dict:
+    """Per-agent mean returns of ``episodes`` episodes of the random or scripted policy."""
+    import numpy as np
+
+    from mentor.envs.pettingzoo import make_parallel_env
+    from mentor.evaluation.statistics import summarize
+
+    env = make_parallel_env(ENV_ID, KWARGS)
+    scripted = Scripted(KWARGS["N"])
+    returns = []
+    for episode in range(episodes):
+        obs, _ = env.reset(seed=seed + episode)
+        for a in env.possible_agents:
+            env.action_space(a).seed(seed + episode + hash(a) % 1000)
+        scripted.reset()
+        total = dict.fromkeys(env.possible_agents, 0.0)
+        while env.agents:
+            if policy_name == "random":
+                actions = {a: env.action_space(a).sample() for a in env.agents}
+            else:
+                actions = scripted(obs)
+            obs, rewards, *_ = env.step(actions)
+            for a, r in rewards.items():
+                total[a] += r
+        returns.append(float(np.mean(list(total.values()))))
+    summary = summarize(returns, [KWARGS["max_cycles"]] * episodes)
+    return {"return": summary.return_mean, "ci": [summary.return_ci_low, summary.return_ci_high]}
+
+
+# --- IPPO and MAPPO ------------------------------------------------------------------------------
+
+
+def train_worker(method: str, seed: int, budget: int) -> dict:
+    from mentor import api
+    from mentor.experiment import build
+
+    out = tempfile.mkdtemp(prefix="mentor-bench-")
+    experiment = build(
+        method=method,
+        env_id=ENV_ID,
+        overrides=[
+            f"seed={seed}",
+            f"output_dir={out}",
+            f"stopping.total_steps={budget}",
+            f"stopping.target_return={TARGET}",
+            f"evaluation.episodes={EPISODES}",
+            "logging.progress=false",
+            "logging.tensorboard=false",
+        ],
+    )
+    result = api.train(experiment)
+    evaluation = result.evaluation
+    return {
+        "return": evaluation.return_mean,
+        "ci": [evaluation.return_ci_low, evaluation.return_ci_high],
+        "seconds": result.train_seconds,
+        "steps": result.total_steps,
+        "reached": evaluation.return_mean >= TARGET,
+    }
+
+
+# --- throughput ----------------------------------------------------------------------------------
+
+
+def throughput_worker(copies: int) -> dict:
+    """Agent-steps/s: raw PettingZoo stepping, mentor's rows, PPO's collection, IPPO training."""
+    import numpy as np
+    import torch
+
+    from mentor import api
+    from mentor.agent import Agent
+    from mentor.core.normalize import RewardScaler
+    from mentor.core.storage import RolloutStorage
+    from mentor.core.vec_env import VecEnv
+    from mentor.envs.pettingzoo import make_parallel_env
+    from mentor.experiment import build
+    from mentor.methods.ppo import collect
+
+    torch.set_num_threads(1)
+    steps, agents = 400, KWARGS["N"]  # vector steps per measurement
+    rng = np.random.default_rng(0)
+    actions = rng.integers(0, 5, size=(steps, copies * agents))
+    envs = [make_parallel_env(ENV_ID, KWARGS) for _ in range(copies)]
+    for i, env in enumerate(envs):
+        env.reset(seed=i)
+    tic = time.perf_counter()
+    for row in actions:
+        for i, env in enumerate(envs):
+            if not env.agents:
+                env.reset()
+            live = env.agents
+            env.step({a: int(row[i * agents + j]) for j, a in enumerate(live)})
+    out = {"raw": steps * copies * agents / (time.perf_counter() - tic)}
+
+    venv = VecEnv.make(ENV_ID, KWARGS, copies)
+    venv.reset(seed=0)
+    tic = time.perf_counter()
+    for row in actions:
+        venv.step(row)
+    out["rows"] = steps * copies * agents / (time.perf_counter() - tic)
+
+    experiment = build(method="ippo", env_id=ENV_ID)
+    agent = Agent.build(experiment, venv.observation_space, venv.action_space, venv.agents_spec)
+    dist, length = agent.policy.dist, experiment.method.num_steps
+    storage = RolloutStorage(
+        length, venv.num_envs, venv.obs_shape, torch.float32, dist.action_shape, dist.action_dtype
+    )
+    obs, scaler = venv.reset(seed=0), RewardScaler(venv.num_envs, 0.99, enabled=False)
+    rounds = max(1, steps // length)
+    tic = time.perf_counter()
+    for _ in range(rounds):
+        obs, _ = collect(agent.policy, venv, storage, obs, scaler, torch.device("cpu"))
+    out["collect"] = rounds * length * venv.num_envs / (time.perf_counter() - tic)
+    venv.close()
+
+    folder = tempfile.mkdtemp(prefix="mentor-bench-")
+    budget = 20 * length * copies
+    experiment = build(
+        method="ippo",
+        env_id=ENV_ID,
+        overrides=[
+            f"env.num_envs={copies}",
+            f"output_dir={folder}",
+            f"stopping.total_steps={budget}",
+            f"validation.every_steps={10 * budget}",
+            "evaluation.episodes=0",
+            "logging.progress=false",
+            "logging.tensorboard=false",
+        ],
+    )
+    result = api.train(experiment)
+    out["train"] = result.total_steps * agents / result.train_seconds
+    return out
+
+
+def network_worker() -> dict:
+    """µs per agent of the actor's forward pass: all agents as rows of one call, or one call
+    per agent, for 16 and 64 copies."""
+    import torch
+
+    from mentor.agent import Agent
+    from mentor.core.vec_env import VecEnv
+    from mentor.experiment import build
+
+    torch.set_num_threads(1)
+    venv = VecEnv.make(ENV_ID, KWARGS, 1)
+    experiment = build(method="ippo", env_id=ENV_ID)
+    agent = Agent.build(experiment, venv.observation_space, venv.action_space, venv.agents_spec)
+    policy, agents = agent.policy.eval(), venv.num_agents
+    venv.close()
+    out = {}
+    for copies in (16, 64):
+        rows = torch.randn(copies * agents, venv.obs_shape[0])
+        parts = list(rows.view(copies, agents, -1).transpose(0, 1))
+        with torch.inference_mode():
+            for name, call in (
+                ("rows", lambda rows=rows: policy.predict(rows, False)),
+                ("per_agent", lambda parts=parts: [policy.predict(p, False) for p in parts]),
+            ):
+                for _ in range(50):
+                    call()
+                times = []
+                for _ in range(7):
+                    tic = time.perf_counter()
+                    for _ in range(300):
+                        call()
+                    times.append((time.perf_counter() - tic) / 300)
+                out[f"{name}_{copies}"] = statistics.median(times) * 1e6 / agents
+    return out
+
+
+# --- main ----------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--budget", type=int, default=2_000_000, help="env steps per run")
+    parser.add_argument("--methods", nargs="*", default=["ippo", "mappo"])
+    parser.add_argument("--worker", choices=["train", "throughput", "network"])
+    parser.add_argument("--method")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--copies", type=int, default=16)
+    args = parser.parse_args()
+    if args.worker == "train":
+        print(json.dumps(train_worker(args.method, args.seed, args.budget)))
+        return
+    if args.worker == "throughput":
+        print(json.dumps(throughput_worker(args.copies)))
+        return
+    if args.worker == "network":
+        print(json.dumps(network_worker()))
+        return
+
+    rows = []
+    for name in ("random", "scripted"):
+        r = play(name, EPISODES, seed=10_000)
+        rows.append(
+            [name, "", f"{r['return']:.2f}", f"[{r['ci'][0]:.2f}, {r['ci'][1]:.2f}]", "", "", ""]
+        )
+    for method in args.methods:
+        results = []
+        for seed in range(args.seeds):
+            r = run_worker(
+                __file__,
+                [
+                    "--worker",
+                    "train",
+                    "--method",
+                    method,
+                    "--seed",
+                    str(seed),
+                    "--budget",
+                    str(args.budget),
+                ],
+            )
+            results.append(r)
+            print(f"  {method} seed {seed}: {r}", flush=True)
+            rows.append(
+                [
+                    method,
+                    str(seed),
+                    f"{r['return']:.2f}",
+                    f"[{r['ci'][0]:.2f}, {r['ci'][1]:.2f}]",
+                    f"{r['steps']:,}",
+                    f"{r['seconds']:.0f}",
+                    "yes" if r["reached"] else "NO",
+                ]
+            )
+        rows.append(
+            [
+                f"**{method} median**",
+                "",
+                f"{statistics.median(r['return'] for r in results):.2f}",
+                "",
+                f"{statistics.median(r['steps'] for r in results):,.0f}",
+                f"{statistics.median(r['seconds'] for r in results):.0f}",
+                f"{sum(r['reached'] for r in results)}/{len(results)}",
+            ]
+        )
+    print(
+        f"\n{ENV_ID} {KWARGS}: per-agent mean return of {EPISODES} episodes "
+        f"(target >= {TARGET:g} within {args.budget:,} env steps and 15 minutes)"
+    )
+    print(table(rows, ["policy", "seed", "return", "95% CI", "env steps", "train s", "reached"]))
+
+    rates = {
+        copies: run_worker(__file__, ["--worker", "throughput", "--copies", str(copies)])
+        for copies in (16, 64)
+    }
+    labels = {
+        "raw": "raw PettingZoo stepping, random actions",
+        "rows": "mentor's MultiAgentVecEnv, the same actions",
+        "collect": "PPO's collection (policy, storage, rows)",
+        "train": "IPPO training, the preset's rollout shape",
+    }
+    rows = [[label, *(f"{rates[c][key]:,.0f}" for c in (16, 64))] for key, label in labels.items()]
+    print(f"\nagent-steps/s ({KWARGS['N']} agents per copy)")
+    print(table(rows, ["", "16 copies", "64 copies"]))
+
+    costs = run_worker(__file__, ["--worker", "network"])
+    rows = [
+        ["one call, all agents as rows", f"{costs['rows_16']:.1f}", f"{costs['rows_64']:.1f}"],
+        ["one call per agent", f"{costs['per_agent_16']:.1f}", f"{costs['per_agent_64']:.1f}"],
+    ]
+    print("\nthe actor's forward pass, µs per agent and step")
+    print(table(rows, ["", "16 copies", "64 copies"]))
+
+
+if __name__ == "__main__":
+    main()
