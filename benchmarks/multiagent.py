@@ -13,9 +13,9 @@ The throughput rows count agent-steps per second (env steps x 3) with 16 and 64 
 stepping of the PettingZoo envs with random actions (a Python loop over copies), mentor's
 ``MultiAgentVecEnv`` on the same actions (the rows' bookkeeping and checks added), PPO's
 collection (the policy's actions for every row in one call, storage, the rows), and whole IPPO
-training with the preset's rollout shape. The last table is the cost of one network call for all
-agents as rows against one call per agent (what a loop over agents, or a single-agent path
-applied to each agent, pays), in microseconds per agent.
+training with the preset's rollout shape. The last table is the cost of the actor's forward pass
+for one step of every agent: one call with all agents as rows, against one call per agent (what
+a loop over agents, or a single-agent path applied to each agent, pays).
 
     python benchmarks/multiagent.py                       # everything, 5 seeds
     python benchmarks/multiagent.py --seeds 1 --budget 200000 --methods mappo
@@ -24,6 +24,7 @@ applied to each agent, pays), in microseconds per agent.
 from __future__ import annotations
 
 import argparse
+import csv
 import itertools
 import json
 import statistics
@@ -126,7 +127,7 @@ def train_worker(method: str, seed: int, budget: int) -> dict:
             f"seed={seed}",
             f"output_dir={out}",
             f"stopping.total_steps={budget}",
-            f"stopping.target_return={TARGET}",
+            "validation.episodes=50",
             f"evaluation.episodes={EPISODES}",
             "logging.progress=false",
             "logging.tensorboard=false",
@@ -134,11 +135,19 @@ def train_worker(method: str, seed: int, budget: int) -> dict:
     )
     result = api.train(experiment)
     evaluation = result.evaluation
+    first = next((v for v in result.validations if v["return_mean"] >= TARGET), None)
+    seconds = None
+    if first is not None:  # the run's seconds at that validation's step (validations included)
+        with open(result.run_dir / "metrics.csv") as f:
+            rows = [row for row in csv.DictReader(f) if int(float(row["step"])) <= first["step"]]
+        seconds = float(rows[-1]["time"]) if rows else None
     return {
         "return": evaluation.return_mean,
         "ci": [evaluation.return_ci_low, evaluation.return_ci_high],
         "seconds": result.train_seconds,
         "steps": result.total_steps,
+        "target_step": None if first is None else first["step"],
+        "target_seconds": seconds,
         "reached": evaluation.return_mean >= TARGET,
     }
 
@@ -218,8 +227,8 @@ def throughput_worker(copies: int) -> dict:
 
 
 def network_worker() -> dict:
-    """µs per agent of the actor's forward pass: all agents as rows of one call, or one call
-    per agent, for 16 and 64 copies."""
+    """µs of the actor's forward pass for one step of every agent of every copy: all agents as
+    rows of one call, or one call per agent, for 16 and 64 copies."""
     import torch
 
     from mentor.agent import Agent
@@ -249,7 +258,7 @@ def network_worker() -> dict:
                     for _ in range(300):
                         call()
                     times.append((time.perf_counter() - tic) / 300)
-                out[f"{name}_{copies}"] = statistics.median(times) * 1e6 / agents
+                out[f"{name}_{copies}"] = statistics.median(times) * 1e6
     return out
 
 
@@ -280,7 +289,16 @@ def main() -> None:
     for name in ("random", "scripted"):
         r = play(name, EPISODES, seed=10_000)
         rows.append(
-            [name, "", f"{r['return']:.2f}", f"[{r['ci'][0]:.2f}, {r['ci'][1]:.2f}]", "", "", ""]
+            [
+                name,
+                "",
+                f"{r['return']:.2f}",
+                f"[{r['ci'][0]:.2f}, {r['ci'][1]:.2f}]",
+                "",
+                "",
+                "",
+                "",
+            ]
         )
     for method in args.methods:
         results = []
@@ -306,27 +324,33 @@ def main() -> None:
                     str(seed),
                     f"{r['return']:.2f}",
                     f"[{r['ci'][0]:.2f}, {r['ci'][1]:.2f}]",
-                    f"{r['steps']:,}",
+                    "never" if r["target_step"] is None else f"{r['target_step']:,}",
+                    "" if r["target_seconds"] is None else f"{r['target_seconds']:.0f}",
                     f"{r['seconds']:.0f}",
                     "yes" if r["reached"] else "NO",
                 ]
             )
+        reached = [r for r in results if r["target_step"] is not None]
         rows.append(
             [
                 f"**{method} median**",
                 "",
                 f"{statistics.median(r['return'] for r in results):.2f}",
                 "",
-                f"{statistics.median(r['steps'] for r in results):,.0f}",
+                f"{statistics.median(r['target_step'] for r in reached):,.0f}" if reached else "",
+                f"{statistics.median(r['target_seconds'] for r in reached):.0f}" if reached else "",
                 f"{statistics.median(r['seconds'] for r in results):.0f}",
                 f"{sum(r['reached'] for r in results)}/{len(results)}",
             ]
         )
     print(
-        f"\n{ENV_ID} {KWARGS}: per-agent mean return of {EPISODES} episodes "
-        f"(target >= {TARGET:g} within {args.budget:,} env steps and 15 minutes)"
+        f"\n{ENV_ID} {KWARGS}: per-agent mean return of the final {EPISODES}-episode "
+        f"evaluation after {args.budget:,} env steps (target >= {TARGET:g} within 2M env steps "
+        "and 15 minutes); first validation (50 episodes) at or above the target: its env step "
+        "and the run's seconds then"
     )
-    print(table(rows, ["policy", "seed", "return", "95% CI", "env steps", "train s", "reached"]))
+    header = ["policy", "seed", "return", "95% CI", "to target: steps", "s", "train s", "final"]
+    print(table(rows, header))
 
     rates = {
         copies: run_worker(__file__, ["--worker", "throughput", "--copies", str(copies)])
@@ -343,11 +367,18 @@ def main() -> None:
     print(table(rows, ["", "16 copies", "64 copies"]))
 
     costs = run_worker(__file__, ["--worker", "network"])
+    agents = KWARGS["N"]
+
+    def cell(key: str, copies: int) -> str:
+        return (
+            f"{costs[f'{key}_{copies}']:.0f} ({costs[f'{key}_{copies}'] / (copies * agents):.2f})"
+        )
+
     rows = [
-        ["one call, all agents as rows", f"{costs['rows_16']:.1f}", f"{costs['rows_64']:.1f}"],
-        ["one call per agent", f"{costs['per_agent_16']:.1f}", f"{costs['per_agent_64']:.1f}"],
+        ["one call, all agents as rows", cell("rows", 16), cell("rows", 64)],
+        [f"one call per agent ({agents} calls)", cell("per_agent", 16), cell("per_agent", 64)],
     ]
-    print("\nthe actor's forward pass, µs per agent and step")
+    print("\nthe actor's forward pass for one step of every agent: µs (µs per agent-step)")
     print(table(rows, ["", "16 copies", "64 copies"]))
 
 
