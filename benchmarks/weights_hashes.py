@@ -9,9 +9,12 @@ hashes; a change that alters what a method computes changes its hash.
     python benchmarks/weights_hashes.py --save FILE         # record the hashes as JSON
     python benchmarks/weights_hashes.py --check FILE        # compare; exit 1 if any differ
 
-Hashes depend on the CPU's floating-point kernels (AVX2 and AVX-512 round differently), so a
-record is compared on the machine that wrote it; ``benchmarks/weights_hashes.json`` is this
-project's, written on the 2-core development machine.
+Hashes depend on the CPU's floating-point kernels (AVX2 and AVX-512 round differently, and so do
+two CPUs with the same instruction set: an Intel Xeon and an AMD EPYC, both AVX-512, gave
+different hashes for every case), so a record holds one set of hashes per CPU, named by the CPU's
+model and torch's CPU capability, and ``--check`` compares with the set of this CPU (none: it
+says so). ``--save`` adds or replaces this CPU's set. ``benchmarks/weights_hashes.json`` holds
+the development machines' sets.
 
 The demonstrations BC, DAgger and GAIL learn from are recorded from the scripted experts of
 ``mentor.envs.experts``, so no case depends on another case's training.
@@ -100,6 +103,32 @@ def record_datasets(folder: Path) -> dict[str, str]:
     return paths
 
 
+def cpu_name() -> str:
+    """This CPU's model (from /proc/cpuinfo where there is one) and torch's CPU capability."""
+    import platform
+
+    import torch
+
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.partition(":")[2].strip()
+                break
+    except OSError:
+        pass
+    return f"{model}, {torch.backends.cpu.get_cpu_capability()}"
+
+
+def load_records(path: Path) -> dict[str, dict[str, str]]:
+    """CPU -> case -> hash. A file of one set without CPUs (before sets were per CPU) is the
+    set of the machine that wrote it, named as such."""
+    data = json.loads(path.read_text())
+    if "cpus" in data:
+        return data["cpus"]
+    return {"unnamed CPU (the 2026-12-01 record, an Intel Xeon, AVX512)": data}
+
+
 def worker(case: str, data: dict[str, str], out: str) -> None:
     from mentor import api
     from mentor.experiment import build
@@ -128,7 +157,11 @@ def main() -> None:
     if args.worker:
         worker(args.worker, json.loads(args.data), args.out)
         return
-    recorded = json.loads(args.check.read_text()) if args.check else {}
+    cpu = cpu_name()
+    records = load_records(args.check) if args.check else {}
+    recorded = records.get(cpu, {})
+    if args.check and not recorded:
+        print(f"{args.check} has no hashes for this CPU ({cpu}); it has: {', '.join(records)}")
     with tempfile.TemporaryDirectory(prefix="mentor-hashes-") as tmp:
         data = record_datasets(Path(tmp))
         results = {}
@@ -145,9 +178,9 @@ def main() -> None:
         rows.append([case, r["hash"][:16], f"{r['steps']:,}", f"{r['seconds']:.1f}", verdict])
     print(table(rows, ["case", "sha256 of final weights", "steps", "s", "vs record"]))
     if args.save:
-        args.save.write_text(
-            json.dumps({c: r["hash"] for c, r in results.items()}, indent=2) + "\n"
-        )
+        saved = load_records(args.save) if args.save.exists() else {}
+        saved[cpu] = {c: r["hash"] for c, r in results.items()}
+        args.save.write_text(json.dumps({"cpus": saved}, indent=2) + "\n")
     if differ:
         print(f"different from {args.check}: {', '.join(differ)}")
         sys.exit(1)
