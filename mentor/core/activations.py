@@ -1,8 +1,12 @@
 """Activation functions by name, with a faster tanh on the CPU.
 
-PyTorch 2.13's CPU tanh kernel costs about nine times its sigmoid (280 µs against 30 µs for a
-2048 x 64 float32 tensor on this project's benchmark machine, AVX-512 or AVX2 alike). tanh is the
-default activation of on-policy networks, so it was a third of a PPO gradient step there. The
+On many CPUs PyTorch 2.13's tanh kernel is not vectorized and costs 5 to 9 times its sigmoid
+(for a 2048 x 64 float32 tensor: 280 µs against 30 µs on the benchmark machine of 2026-11-25, 410
+µs against 74 µs on an AMD EPYC, AVX-512 both). tanh is the default activation of on-policy
+networks, so it was a third of a PPO gradient step there. Where it is vectorized (an Intel Xeon,
+Sapphire Rapids: 36.5 µs) plain tanh is the faster, by 10-40% on PPO's passes:
+``benchmarks/RESULTS.md`` has both; mentor keeps the identity, whose loss is smaller than its
+gain. The
 identity tanh(x) = 2 sigmoid(2x) - 1 gives the same function through the fast kernel; in float32
 the two agree to about 1e-7, far below what training notices. The gradient, 1 - tanh(x)^2, is
 PyTorch's own ``tanh_backward`` of the saved output, as ``nn.Tanh`` computes it.
