@@ -296,6 +296,12 @@ def test_ippo_and_mappo_train_save_and_load_as_agents_that_act_on_dicts(
     assert list(actions.values()) == agent.predict(rows).tolist()  # as in training
     evaluation = json.loads((result.run_dir / "evaluation.json").read_text())
     assert set(evaluation["agents"]["agent_0"]) >= {"return_iqm", "return_ci_low"}
+    header = (result.run_dir / "validation.csv").read_text().splitlines()[0]
+    assert "return_agent_2_mean" in header
+    from mentor.report.report import write_report
+
+    report = (write_report(result.run_dir) / "report.md").read_text()
+    assert "agent_1: mean return, 95% CI" in report
 
 
 def test_a_multiagent_agent_refuses_what_is_not_a_dict_of_its_agents(tmp_path) -> None:

@@ -217,9 +217,12 @@ def _plot_returns(
     drawn = [
         _plot_training_return(ax, metrics),
         _plot_validation_return(ax, validation),
+        _plot_agent_returns(ax, metrics, validation),
         _plot_target(ax, manifest.get("target_return")),
     ]
-    ax.set_title("Episode return")
+    agents = _agent_columns(_columns(metrics))
+    title = "Episode return: the team's (mean over agents) and each agent's"
+    ax.set_title(title if agents else "Episode return")
     ax.set_ylabel("return")
     ax.grid(alpha=0.3)
     if any(drawn):
@@ -253,6 +256,29 @@ def _plot_training_return(ax: Axes, metrics: list[Row]) -> bool:
             label="training return ± std",
         )
     return True
+
+
+def _agent_columns(columns: list[str]) -> list[str]:
+    """A multi-agent run's per-agent return columns (``rollout/return_<agent>_mean``)."""
+    return [c for c in columns if c.startswith("rollout/return_") and c.endswith("_mean")]
+
+
+def _plot_agent_returns(ax: Axes, metrics: list[Row], validation: list[Row]) -> bool:
+    """Each agent's own return beside the team's: thin training lines, validation points."""
+    drawn = False
+    for column in _agent_columns(_columns(metrics)):
+        name = column.removeprefix("rollout/return_").removesuffix("_mean")
+        step, mean = _carried(metrics, column)
+        if not step.size:
+            continue
+        label = f"{name} (training)"
+        (line,) = ax.plot(step, mean, drawstyle="steps-post", linewidth=0.8, alpha=0.7, label=label)
+        v_step, v_mean = _series(validation, f"return_{name}_mean")
+        if v_step.size:
+            label = f"{name} (validation)"
+            ax.plot(v_step, v_mean, "o", markersize=3, color=line.get_color(), label=label)
+        drawn = True
+    return drawn
 
 
 def _plot_validation_return(ax: Axes, validation: list[Row]) -> bool:
@@ -457,6 +483,12 @@ def _evaluation_section(evaluation: dict[str, Any] | None, note: str | None) -> 
     info = get("info")
     for key, mean in info.items() if isinstance(info, dict) else []:
         candidates.append((f"Mean {key}", mean, _number_text))
+    agents = get("agents")
+    for name, own in agents.items() if isinstance(agents, dict) else []:
+        interval = _interval(own.get("return_ci_low"), own.get("return_ci_high"))
+        candidates.append((f"{name}: mean return", own.get("return_mean"), _number_text))
+        candidates.append((f"{name}: mean return, {level}", interval, str))
+        candidates.append((f"{name}: IQM return", own.get("return_iqm"), _number_text))
     section.rows = [(label, fmt(value)) for label, value, fmt in candidates if value is not None]
     return section
 

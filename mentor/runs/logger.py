@@ -137,12 +137,15 @@ class MetricsLogger:
 
     def log_validation(self, step: int, summary: dict[str, Any]) -> None:
         """One row of validation.csv (and ``eval/`` scalars) from ``EvalSummary.to_dict()``:
-        the return's summary, and the mean of each declared info key as ``<key>_mean``."""
+        the return's summary, the mean of each declared info key as ``<key>_mean``, and, for a
+        multi-agent env, each agent's mean return as ``return_<agent>_mean``."""
         elapsed = time.perf_counter() - self.start
         keys = ("episodes", "return_mean", "return_std", "return_iqm", "return_ci_low",
                 "return_ci_high", "length_mean", "success_rate")  # fmt: skip
         row = {"step": step, "time": round(elapsed, 3), **{k: summary.get(k) for k in keys}}
         row.update({f"{key}_mean": mean for key, mean in (summary.get("info") or {}).items()})
+        agents = summary.get("agents") or {}
+        row.update({f"return_{name}_mean": own["return_mean"] for name, own in agents.items()})
         self.validation.write(row)
         self._tensorboard(
             step, {f"eval/{k}": v for k, v in row.items() if k not in ("step", "time")}
