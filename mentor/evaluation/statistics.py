@@ -325,15 +325,15 @@ class EvalSummary:
     def to_dict(self) -> dict[str, Any]:
         """Plain ints, floats, strings, None and (for ``info``) a dict of floats, ready for
         ``json.dump``; ``logger.log_validation`` makes a CSV row of it. Each agent's summary
-        (``agents``) is a dict of the same form, without the ``agents`` key."""
+        (``agents``, empty for a single-agent env) is a dict of the same form, without the ``agents``
+        key."""
         data: dict[str, Any] = {}
         for key, value in asdict(self).items():
             if key == "agents":
-                if self.agents:
-                    data[key] = {
-                        name: {k: v for k, v in agent.to_dict().items() if k != "agents"}
-                        for name, agent in self.agents.items()
-                    }
+                data[key] = {
+                    name: {k: v for k, v in agent.to_dict().items() if k != "agents"}
+                    for name, agent in self.agents.items()
+                }
             elif key == "info":
                 data[key] = {name: float(mean) for name, mean in value.items()}
             elif value is None or key == "success_from":
