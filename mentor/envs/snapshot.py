@@ -15,6 +15,8 @@ class (module and qualified name) and its *own* mutable state: the attributes th
 ``reset`` write (positions, step counters, flags, the random generator). :func:`restore_env` and
 :func:`restore_vector` write it back, after checking that the env's chain has the same classes
 in the same order; a snapshot of ``TimeLimit<CartPoleEnv>`` does not go into anything else.
+PettingZoo parallel envs (mpe2's among them) have their pair in
+:mod:`mentor.envs.snapshot_pettingzoo`, with the same rules and the same values.
 
 A snapshot is a copy: stepping the env afterwards does not change it, and the same snapshot can
 be restored any number of times. Its values are plain Python values (None, bool, int, float,
