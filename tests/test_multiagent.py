@@ -387,3 +387,40 @@ def test_per_agent_parameters_need_agent_ids() -> None:
             env_id=BEACONS,
             overrides=["method.share_parameters=false", "env.agent_ids=false"],
         )
+
+
+# --- exact resume -------------------------------------------------------------------------------
+
+
+def _resumable(method: str, env_id: str, tmp_path, name: str):
+    return build(method=method, env_id=env_id, overrides=[
+        f"output_dir={tmp_path}", f"name={name}", "seed=3", "env.num_envs=4",
+        "method.num_steps=25", "stopping.total_steps=3000", "checkpoints.every_steps=500",
+        "checkpoints.keep_last=10", "validation.every_steps=1000", "validation.episodes=4",
+        "validation.num_envs=2", "evaluation.episodes=4", "logging.progress=false",
+        "logging.tensorboard=false",
+    ])  # fmt: skip
+
+
+def test_a_mappo_run_on_mpe_resumes_bitwise_equal(tmp_path) -> None:
+    """Killed after its second checkpoint (mid-episode: 500 steps of 25-cycle episodes on 4
+    copies end 20 episodes, the checkpoint falls between), resumed: the same weights and logs
+    as the run that never stopped, the envs restored exactly."""
+    from test_resume import assert_bitwise_equal, copy_stopped_at, manifest
+
+    reference = mentor.train(_resumable("mappo", SPREAD, tmp_path, "reference")).run_dir
+    run = copy_stopped_at(reference, tmp_path, keep=2)
+    mentor.resume(run)
+    assert manifest(run)["resumes"][0]["env"] == "restored exactly"
+    assert_bitwise_equal(run, reference)
+
+
+def test_a_multiagent_env_without_snapshots_resumes_at_new_episodes_and_says_so(tmp_path) -> None:
+    from test_resume import copy_stopped_at, manifest
+
+    reference = mentor.train(_resumable("ippo", BEACONS, tmp_path, "beacons")).run_dir
+    run = copy_stopped_at(reference, tmp_path, keep=2)
+    result = mentor.resume(run)
+    note = manifest(run)["resumes"][0]["env"]
+    assert note.startswith("reset to new episodes") and "Beacons" in note
+    assert result.stop_reason.startswith("budget")

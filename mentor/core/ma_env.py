@@ -41,6 +41,7 @@ from gymnasium.vector.utils import concatenate, create_empty_array
 from mentor.core.vec_env import Episode
 from mentor.envs.pettingzoo import agent_spaces, has_state, make_parallel_env
 from mentor.envs.snapshot import SnapshotUnavailable, from_json, to_json
+from mentor.envs.snapshot_pettingzoo import parallel_snapshot, restore_parallel
 from mentor.envs.spaces import (
     check_same_spaces,
     describe,
@@ -401,10 +402,6 @@ class MultiAgentVecEnv:
             "episodes": [episode.to_json() for episode in self.episodes],
         }
         try:
-            try:  # TEMPORARY until the PettingZoo snapshots land
-                from mentor.envs.snapshot import parallel_snapshot
-            except ImportError:
-                raise SnapshotUnavailable("PettingZoo snapshots") from None
             copies = [to_json(parallel_snapshot(env)) for env in self.envs]
             values.update(available=True, copies=copies)
         except SnapshotUnavailable as exc:
@@ -419,8 +416,6 @@ class MultiAgentVecEnv:
         if not values.get("available") or tensors is None:
             self.reset(seed=seed)
             return f"reset to new episodes: {values.get('reason', 'no env state saved')}"
-        from mentor.envs.snapshot import restore_parallel
-
         for env, saved in zip(self.envs, values["copies"], strict=True):
             restore_parallel(env, from_json(saved))
         for name in _SNAPSHOT_ARRAYS:

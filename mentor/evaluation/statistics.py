@@ -325,8 +325,8 @@ class EvalSummary:
     def to_dict(self) -> dict[str, Any]:
         """Plain ints, floats, strings, None and (for ``info``) a dict of floats, ready for
         ``json.dump``; ``logger.log_validation`` makes a CSV row of it. Each agent's summary
-        (``agents``, empty for a single-agent env) is a dict of the same form, without the ``agents``
-        key."""
+        (``agents``, empty for a single-agent env) is a dict of the same form, without the
+        ``agents`` key."""
         data: dict[str, Any] = {}
         for key, value in asdict(self).items():
             if key == "agents":
