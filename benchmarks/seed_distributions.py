@@ -555,6 +555,41 @@ def summary(one: Case, results: dict[int, Figures]) -> str:
     )
 
 
+# --- multi-agent --------------------------------------------------------------------------------
+
+
+@case(
+    "ippo_beacons",
+    "tests/test_multiagent.py::test_ippo_learns_to_follow_the_beacons",
+    10,
+    "eval",
+    "20-episode final evaluation >= 7 of 8 (random: 4)",
+)
+def ippo_beacons(seed: int, folder: Path, overrides: list[str]) -> Figures:
+    import test_multiagent
+
+    result = test_multiagent.beacons_ippo_run(folder, seed, *overrides)
+    return {**stopped(result), "eval": result.evaluation.return_mean}
+
+
+@case(
+    "mappo_spread",
+    "tests/test_multiagent.py::test_mappo_learns_simple_spread_beyond_random",
+    10,
+    "eval",
+    "50-episode final evaluation per agent >= -23 (random: about -25)",
+)
+def mappo_spread(seed: int, folder: Path, overrides: list[str]) -> Figures:
+    import test_multiagent
+
+    result = test_multiagent.spread_mappo_run(folder, seed, *overrides)
+    return {
+        **stopped(result),
+        "validations": " ".join(f"{r:.1f}" for r in validation_returns(result)),
+        "eval": result.evaluation.return_mean,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("cases", nargs="*", metavar="CASE", help="cases to run (see --list)")

@@ -315,6 +315,16 @@ def test_a_multiagent_agent_refuses_what_is_not_a_dict_of_its_agents(tmp_path) -
     assert agent.act({}) == {}
 
 
+def beacons_ippo_run(folder, seed: int, *overrides: str):
+    """IPPO on 2 beacon-following agents, 6,000 env steps (the learning test's run)."""
+    experiment = quick(
+        "ippo", BEACONS, folder, f"seed={seed}", "stopping.total_steps=6000",
+        "validation.every_steps=6000", "evaluation.episodes=20", "method.learning_rate=3e-3",
+        *overrides,
+    )  # fmt: skip
+    return mentor.train(experiment)
+
+
 def test_ippo_learns_to_follow_the_beacons(tmp_path) -> None:
     """Random play earns half of the 8 rewards an episode, the scripted policy all of them."""
     env = make_parallel_env(BEACONS, {"agents": 2})
@@ -324,17 +334,25 @@ def test_ippo_learns_to_follow_the_beacons(tmp_path) -> None:
         obs, rewards, *_ = env.step(follow_beacon(obs))
         total += sum(rewards.values())
     assert total == 16.0
-    experiment = quick(
-        "ippo",
-        BEACONS,
-        tmp_path,
-        "stopping.total_steps=6000",
-        "validation.every_steps=6000",
-        "evaluation.episodes=20",
-        "method.learning_rate=3e-3",
-    )
-    result = mentor.train(experiment)
+    result = beacons_ippo_run(tmp_path, 0)
     assert result.evaluation.return_mean >= 7.0, result.evaluation
+
+
+def spread_mappo_run(folder, seed: int, *overrides: str):
+    """MAPPO's simple_spread preset on a reduced budget: 50,000 env steps (16 copies)."""
+    experiment = build(method="mappo", env_id=SPREAD, overrides=[
+        f"output_dir={folder}", f"seed={seed}", "stopping.total_steps=50000",
+        "validation.every_steps=25000", "validation.episodes=20", "evaluation.episodes=50",
+        "logging.progress=false", "logging.tensorboard=false", *overrides,
+    ])  # fmt: skip
+    return mentor.train(experiment)
+
+
+def test_mappo_learns_simple_spread_beyond_random(tmp_path) -> None:
+    """Random actions score about -25 per agent over 100 episodes (benchmarks/multiagent.py),
+    the scripted landmark assignment -8.5."""
+    result = spread_mappo_run(tmp_path, 0)
+    assert result.evaluation.return_mean >= -23.0, result.evaluation
 
 
 # --- per-agent parameters -----------------------------------------------------------------------
