@@ -7,6 +7,7 @@ method, and every list of methods is derived from ``METHODS`` below.
     module             the module with ``train(experiment, run, resume)`` and ``build_networks``
     needs_data         whether it learns from ``data.path`` (bc, gail)
     supported_actions  the action spaces it handles (names of Gymnasium space classes)
+    action_masks       whether it honours an env's action masks (``envs/masks.py``)
     exploration        the ``exploration`` fields it reads
     check(experiment)  its rules across sections (a rollout that splits into minibatches, ...)
 
@@ -40,6 +41,7 @@ class MethodSection(Section):
     module: ClassVar[str]
     needs_data: ClassVar[bool] = False
     supported_actions: ClassVar[tuple[str, ...]]
+    action_masks: ClassVar[bool] = False
     exploration: ClassVar[tuple[str, ...]] = ()
 
     def check(self, experiment: Experiment) -> None:
@@ -76,6 +78,7 @@ class PPOConfig(MethodSection):
 
     module: ClassVar[str] = "mentor.methods.ppo"
     supported_actions: ClassVar = ("Discrete", "Box", "MultiDiscrete", "MultiBinary")
+    action_masks: ClassVar = True
     exploration: ClassVar = ("entropy_coef",)
 
     def check(self, experiment: Experiment) -> None:
@@ -158,6 +161,7 @@ class DQNConfig(OffPolicyConfig):
 
     module: ClassVar[str] = "mentor.methods.dqn"
     supported_actions: ClassVar = ("Discrete",)
+    action_masks: ClassVar = True
     exploration: ClassVar = ("epsilon",)
 
 
@@ -294,6 +298,7 @@ class GAILConfig(PPOConfig):
 
     module: ClassVar[str] = "mentor.methods.gail"
     needs_data: ClassVar[bool] = True
+    action_masks: ClassVar = False  # its discriminator and demonstrations know of no masks
 
     @property
     def uses_absorbing(self) -> bool:
@@ -372,3 +377,17 @@ def check_supported(method: str, action_space: object) -> None:
             f"{method} supports {', '.join(supported)}"
             + (f"; methods that support {kind}: {', '.join(able)}" if able else "")
         )
+
+
+def check_masks_honoured(method: str, env_id: str, source: str) -> None:
+    """Refuse to train a method that would ignore the env's action masks, naming those that
+    honour them (``source``: "obs" or "info", where the env gives them)."""
+    if method_config(method).action_masks:
+        return
+    able = [name for name, cfg in METHOD_CONFIGS.items() if cfg.action_masks]
+    where = "observation" if source == "obs" else "info"
+    raise ConfigError(
+        f"env '{env_id}' gives action masks ({where}['action_mask']), which method "
+        f"{method} does not honour: it would learn and act as if every action were allowed; "
+        f"methods that honour action masks: {', '.join(able)}"
+    )
