@@ -144,6 +144,44 @@ def dqn_cartpole(seed: int, folder: Path, overrides: list[str]) -> Figures:
     }
 
 
+def masked_figures(result: Any) -> Figures:
+    """The figures of a masked-task run: its evaluation, and the masked actions it took."""
+    evaluation = json.loads((result.run_dir / "evaluation.json").read_text())
+    return {
+        **stopped(result),
+        "validations": " ".join(f"{r:.1f}" for r in validation_returns(result)),
+        "eval": result.evaluation.return_mean,
+        "masked taken": evaluation["info"]["masked_actions"],
+    }
+
+
+@case(
+    "ppo_masked",
+    "tests/test_masks.py::test_ppo_learns_a_masked_task",
+    20,
+    "eval",
+    "20-episode final evaluation >= 15.5 on MaskedEnv (16: every step matched; uniform over the "
+    "allowed actions: 7.5)",
+)
+def ppo_masked(seed: int, folder: Path, overrides: list[str]) -> Figures:
+    import test_masks
+
+    return masked_figures(test_masks.masked_ppo_run(folder, seed, *overrides))
+
+
+@case(
+    "dqn_masked",
+    "tests/test_masks.py::test_dqn_learns_a_masked_task",
+    20,
+    "eval",
+    "20-episode final evaluation >= 15.5 on MaskedEnv (16: every step matched)",
+)
+def dqn_masked(seed: int, folder: Path, overrides: list[str]) -> Figures:
+    import test_masks
+
+    return masked_figures(test_masks.masked_dqn_run(folder, seed, *overrides))
+
+
 @case(
     "sac_pendulum",
     "tests/test_sac.py::test_sac_solves_pendulum_within_seconds",

@@ -12,16 +12,27 @@ from gymnasium import spaces
 
 from mentor.core.ma_env import AgentRows, AgentsSpec
 from mentor.data.record import Policy, named_policy
+from mentor.envs.masks import allows_some, mask_nvec, mask_offsets
 from mentor.envs.resolve import resolve_entry_point
-from mentor.envs.spaces import describe, obs_encoder, space_from_json, space_to_json, to_env_actions
+from mentor.envs.spaces import (
+    MASK_KEY,
+    describe,
+    has_action_mask,
+    obs_encoder,
+    space_from_json,
+    space_to_json,
+    to_env_actions,
+)
 from mentor.errors import CheckpointError, ConfigError, DatasetError, EnvError, ObservationError
-from mentor.experiment import AgentConfig, Experiment, method_module
+from mentor.experiment import METHOD_CONFIGS, AgentConfig, Experiment, method_module
 from mentor.runs import checkpoint
 
 
 class Agent:
     """``agent.act(obs)`` takes an observation as the env gives it (one, or a batch) and returns
-    the action in the env's form. Normalization statistics live inside the network.
+    the action in the env's form. Normalization statistics live inside the network. Action
+    masks (``envs/masks.py``) are honoured: the observation's ``"action_mask"`` entry, or the
+    ``action_mask`` given to ``act`` (for an env that gives its masks in ``info``).
 
     An agent of a multi-agent env (``agents``: the env's agents, ``core/ma_env.py``) acts for
     all of them: ``act`` takes a dict of observations, one per agent (as PettingZoo's
@@ -95,22 +106,30 @@ class Agent:
         agent.meta = meta
         return agent
 
-    def act(self, obs: Any, deterministic: bool = True) -> Any:
+    def act(self, obs: Any, deterministic: bool = True, action_mask: Any = None) -> Any:
         """The action for one observation, or an array of actions for a batch; for a
         multi-agent agent, a dict of actions for a dict of observations. An observation that
-        fits no form raises ``ObservationError`` naming the shapes."""
+        fits no form raises ``ObservationError`` naming the shapes.
+
+        The action is one the mask allows: ``action_mask`` when given (one mask for one
+        observation, one per row for a batch: n zeros and ones for Discrete(n), the
+        dimensions' masks concatenated for MultiDiscrete), else the observation's
+        ``"action_mask"`` entry when its space has one."""
         if self.rows is not None:
-            return self._act_for_agents(obs, deterministic)
+            return self._act_for_agents(obs, deterministic, action_mask)
         batch, single = as_batch(obs, self.observation_space)
-        actions = self.predict(self.encode(batch), deterministic)
+        mask = self._mask(batch, single, action_mask)
+        actions = self.predict(self.encode(batch), deterministic, mask)
         env_actions = to_env_actions(self.action_space, actions)
         if not single:
             return env_actions
         action = env_actions[0]
         return action.item() if isinstance(self.action_space, spaces.Discrete) else action
 
-    def _act_for_agents(self, obs: Any, deterministic: bool) -> dict[str, Any]:
-        """One action per agent of a dict of observations (module: ``act``)."""
+    def _act_for_agents(self, obs: Any, deterministic: bool, action_mask: Any) -> dict[str, Any]:
+        """One action per agent of a dict of observations (module: ``act``), each among the
+        actions its mask allows: its observation's ``"action_mask"``, or ``action_mask[agent]``
+        (a dict of masks, for an env that gives them in its infos)."""
         assert self.rows is not None
         if not isinstance(obs, dict):
             raise ObservationError(
@@ -134,7 +153,18 @@ class Agent:
                     "observation per agent, as the env's dict gives them"
                 )
         rows = self.rows.rows([obs[name] for name in names], [self.rows.index[n] for n in names])
-        actions = to_env_actions(self.action_space, self.predict(rows, deterministic))
+        masks = None
+        if has_action_mask(self.observation_space):
+            masks = np.stack([np.ravel(obs[name][MASK_KEY]) for name in names])
+        elif action_mask is not None:
+            if not isinstance(action_mask, dict) or set(names) - set(action_mask):
+                raise ObservationError(
+                    "a multi-agent agent's action_mask is a dict of masks, one for each agent "
+                    f"it acts for ({names})"
+                )
+            masks = np.stack([np.ravel(action_mask[name]) for name in names])
+        mask = None if masks is None else self._mask(names, False, masks)
+        actions = to_env_actions(self.action_space, self.predict(rows, deterministic, mask))
         discrete = isinstance(self.action_space, spaces.Discrete)
         return {
             name: action.item() if discrete else action
@@ -171,11 +201,53 @@ class Agent:
                     f"on {describe(own)}: give an env with the agent's spaces (--env)"
                 )
 
-    def predict(self, encoded_obs: np.ndarray, deterministic: bool = True) -> np.ndarray:
-        """Network actions for a batch of already-encoded observations."""
+    def _mask(self, batch: Any, single: bool, action_mask: Any) -> np.ndarray | None:
+        """The ``(N, size)`` bool masks for a batch, checked; None without a mask."""
+        if action_mask is None and not has_action_mask(self.observation_space):
+            return None
+        try:
+            nvec = mask_nvec(self.action_space, "agent.act got an action mask")
+        except EnvError as exc:
+            raise ObservationError(str(exc)) from None
+        rows = len(next(iter(batch.values())) if isinstance(batch, dict) else batch)
+        if action_mask is None:  # the observations' own, shaped by as_batch
+            mask = np.asarray(batch[MASK_KEY]).reshape(rows, -1)
+        else:
+            mask = np.asarray(action_mask)
+            expected = (sum(nvec),) if single else (rows, sum(nvec))
+            if mask.shape != expected:
+                what = "one observation" if single else f"a batch of {rows}"
+                raise ObservationError(
+                    f"the action_mask has shape {mask.shape}; for {describe(self.action_space)} "
+                    f"and {what} it takes shape {expected}"
+                )
+            mask = mask.reshape(rows, -1)
+        mask = mask != 0
+        blocked = np.flatnonzero(~allows_some(mask, mask_offsets(nvec)))
+        if len(blocked):
+            row = "" if single else f" (row {blocked[0]})"
+            what = "no action" if len(nvec) == 1 else "no action in some dimension"
+            shown = mask[blocked[0]].astype(int).tolist()
+            raise ObservationError(f"the action mask{row} allows {what}: {shown}")
+        return mask
+
+    def predict(
+        self, encoded_obs: np.ndarray, deterministic: bool = True, mask: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Network actions for a batch of already-encoded observations, among the actions
+        ``mask`` allows (bool, one row per observation; None: all)."""
         with torch.inference_mode():
             obs = torch.as_tensor(encoded_obs, device=self.device)
-            return self.policy.predict(obs, deterministic).cpu().numpy()
+            if mask is None:
+                return self.policy.predict(obs, deterministic).cpu().numpy()
+            if not getattr(self.policy, "honours_masks", False):
+                able = [name for name, cfg in METHOD_CONFIGS.items() if cfg.action_masks]
+                raise ConfigError(
+                    f"this agent ({self.experiment.method.name}) cannot honour action masks, "
+                    f"and its env gives them; agents of these methods can: {', '.join(able)}"
+                )
+            mask_t = torch.as_tensor(mask, device=self.device)
+            return self.policy.predict(obs, deterministic, mask=mask_t).cpu().numpy()
 
 
 def policy_from(spec: str) -> Policy:

@@ -35,6 +35,10 @@ class MissingPackageError(MentorError):
     """An optional package that an env (or an expert's module) needs is not installed here."""
 
 
+class AllMaskedError(EnvError):
+    """An action mask that allows no action (no value of some dimension) where one is needed."""
+
+
 class EnvWorkerError(EnvError):
     """An env worker that crashed or hung once more than ``env.max_restarts`` allows."""
 

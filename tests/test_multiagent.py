@@ -442,3 +442,33 @@ def test_a_multiagent_env_without_snapshots_resumes_at_new_episodes_and_says_so(
     note = manifest(run)["resumes"][0]["env"]
     assert note.startswith("reset to new episodes") and "Beacons" in note
     assert result.stop_reason.startswith("budget")
+
+
+# --- action masks -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("source", ["obs", "info"])
+def test_ippo_never_takes_a_masked_action_in_training_or_evaluation(source: str, tmp_path) -> None:
+    """Beacons with masks raises on a forbidden action, so a run that ends proves that no row
+    sampled one, in training, validation and the final evaluation; so does the loaded agent."""
+    result = mentor.train(quick("ippo", BEACONS, tmp_path, f'env.kwargs={{"masks": "{source}"}}'))
+    assert result.stop_reason.startswith("budget"), result.stop_reason
+    venv = beacons(num_envs=2, masks=source)
+    venv.reset(seed=1)
+    assert venv.mask_source == source
+    assert venv.action_mask.shape == (4, 2) and venv.action_mask.any(1).all()
+    if source == "obs":
+        agent, env = result.agent, make_parallel_env(BEACONS, {"masks": "obs"})
+        obs, _ = env.reset(seed=5)
+        while env.agents:
+            obs, *_ = env.step(agent.act(obs, deterministic=False))
+
+
+def test_a_mask_that_allows_nothing_names_the_copy_agent_and_step() -> None:
+    from mentor.errors import AllMaskedError
+
+    venv = beacons(num_envs=2, masks="obs", fault="all_masked")
+    venv.reset(seed=0)
+    with pytest.raises(AllMaskedError, match=r"env copy 0 of .*, agent 'agent_0', vector step 3"):
+        for _ in range(4):
+            venv.step(np.where(venv.action_mask[:, 1], 1, 0))

@@ -423,7 +423,9 @@ def test_the_final_evaluation_reports_each_episode_to_its_progress_bar() -> None
     done: list[int] = []
     venv = VecEnv.make("CartPole-v1", {}, 3)
     try:
-        run_episodes(lambda obs: np.zeros(len(obs), np.int64), venv, 7, 0, lambda: done.append(1))
+        run_episodes(
+            lambda obs, _: np.zeros(len(obs), np.int64), venv, 7, 0, lambda: done.append(1)
+        )
     finally:
         venv.close()
     assert len(done) == 7

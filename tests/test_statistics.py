@@ -240,7 +240,7 @@ def test_an_evaluation_on_an_env_with_is_success_reports_its_verdicts() -> None:
     )
     rng = np.random.default_rng(0)
     try:
-        episodes = run_episodes(lambda obs: rng.integers(0, 2, len(obs)), venv, 12, seed=3)
+        episodes = run_episodes(lambda obs, _: rng.integers(0, 2, len(obs)), venv, 12, seed=3)
     finally:
         venv.close()
     verdicts = [e.info["is_success"] for e in episodes]

@@ -12,6 +12,13 @@ large share of a small network's time on a CPU, so these compute the few formula
 Each gives ``sample`` (``deterministic``: the mode), ``log_prob``, ``entropy`` and
 ``fitting_log_prob``: the log-likelihood term behaviour cloning maximises, which is the
 log-probability except where a distribution says otherwise (SquashedGaussian: beta-NLL).
+
+Action masks (``envs/masks.py``) act on the parameters, not on each formula: ``Categorical.
+masked(params, mask)`` sets the logits of disallowed actions to the most negative finite float,
+and sample, log_prob, entropy and the mode of the result are those of the distribution
+renormalised over the allowed actions (a masked action's probability is exactly 0 and its
+0 * log 0 term of the entropy exactly 0, where -inf would make it NaN). One operation, so every
+consumer — a rollout's sampling, PPO's update, an agent's mode — honours a mask the same way.
 """
 
 from __future__ import annotations
@@ -50,6 +57,12 @@ class ActionDist(nn.Module):
     def entropy(self, params: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
+    def masked(self, params: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """The parameters of the distribution restricted to the actions ``mask`` allows."""
+        raise TypeError(
+            f"action masks are for Discrete and MultiDiscrete actions, not {type(self).__name__}"
+        )
+
     has_density: bool = True
 
     def fitting_log_prob(self, params: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
@@ -70,6 +83,12 @@ class Categorical(ActionDist):
 
     def _split(self, params: torch.Tensor) -> list[torch.Tensor]:
         return [params] if self.single else list(torch.split(params, self.nvec, dim=-1))
+
+    def masked(self, params: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Logits with the disallowed actions' set to the lowest finite float (``mask``: bool,
+        shaped like ``params``, MultiDiscrete's dimensions concatenated; each dimension allows
+        at least one action)."""
+        return mask_scores(params, mask)
 
     def sample(self, params: torch.Tensor, deterministic: bool) -> torch.Tensor:
         picks = []
@@ -95,6 +114,12 @@ class Categorical(ActionDist):
             log_p = F.log_softmax(logits, -1)
             total = total - (log_p.exp() * log_p).sum(-1)
         return total
+
+
+def mask_scores(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """``scores`` (logits, Q-values) with the entries ``mask`` disallows set to the lowest
+    finite float, so that no max, argmax or softmax picks them."""
+    return scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
 
 
 class Bernoulli(ActionDist):

@@ -24,6 +24,10 @@ The contract, row by row, is ``VecEnv``'s:
   the agents that played of each agent's return (per-agent units: comparable across team
   sizes), its length the copy's steps, and ``info`` holds each agent's own return as
   ``return/<agent>``.
+- Action masks (``envs/masks.py``), from each agent's observation dict (``"action_mask"``, as
+  PettingZoo's classic envs give them) or its info: ``action_mask`` is ``(num_envs, size)``
+  bools, one row per agent of each copy, all True for rows whose next action is ignored; a mask
+  allowing nothing where an agent must act names the copy, the agent and the step.
 - ``global_state()`` (``env.state()``, per copy) and ``joint_observations()`` (every agent's
   encoded observation of a copy, concatenated) are what a centralized critic reads.
 """
@@ -39,10 +43,12 @@ from gymnasium import spaces
 from gymnasium.vector.utils import concatenate, create_empty_array
 
 from mentor.core.vec_env import Episode
+from mentor.envs.masks import MaskReader, MaskSource, mask_nvec, obs_mask_source, sample_allowed
 from mentor.envs.pettingzoo import agent_spaces, has_state, make_parallel_env
 from mentor.envs.snapshot import SnapshotUnavailable, from_json, to_json
 from mentor.envs.snapshot_pettingzoo import parallel_snapshot, restore_parallel
 from mentor.envs.spaces import (
+    MASK_KEY,
     check_same_spaces,
     describe,
     obs_encoder,
@@ -166,6 +172,13 @@ class MultiAgentVecEnv:
         self.episodes: list[Episode] = []
         self.steps = 0
         self.last_obs: np.ndarray | None = None
+        self.action_mask: np.ndarray | None = None
+        self.mask_source: MaskSource | None = None
+        self._masks: list[MaskReader] = []
+        source = obs_mask_source(obs_space, act_space, f"env '{env_id}'")
+        if source is not None:
+            self._use_masks(source)
+        self._masks_decided = source is not None  # else by the first reset's infos
 
     @classmethod
     def make(
@@ -213,10 +226,17 @@ class MultiAgentVecEnv:
 
     def reset(self, seed: int | None = None) -> np.ndarray:
         """Reset every copy (copy i with ``seed + i``); the rows' first observations."""
+        seen: list[tuple[dict, dict]] = []
         for i, env in enumerate(self.envs):
-            obs, _ = env.reset(seed=None if seed is None else seed + i)
+            obs, infos = env.reset(seed=None if seed is None else seed + i)
             self._start_episode(i, obs)
+            seen.append((obs, infos))
         self.copy_done[:] = False
+        if not self._masks_decided:
+            self._masks_decided = True
+            if any(MASK_KEY in (info or {}) for _, infos in seen for info in infos.values()):
+                self._use_masks("info")
+        self._read_masks(seen)
         self.last_obs = self.obs.copy()
         return self.last_obs
 
@@ -278,18 +298,21 @@ class MultiAgentVecEnv:
         terminated = np.zeros(self.num_envs, dtype=bool)
         truncated = np.zeros(self.num_envs, dtype=bool)
         a = self.num_agents
+        seen: list[tuple[dict, dict]] = []
         for i, env in enumerate(self.envs):
             if self.copy_done[i]:  # NEXT_STEP: this step resets the copy, its actions ignored
-                obs, _ = env.reset()
+                obs, infos = env.reset()
                 self._start_episode(i, obs)
                 self.copy_done[i] = False
+                seen.append((obs, infos))
                 continue
             base = i * a
             acting = [agent for j, agent in enumerate(self.agents) if self.alive[i, j]]
             rows = [base + self.encoder.index[agent] for agent in acting]
-            obs, reward, term, trunc, _ = env.step(
+            obs, reward, term, trunc, infos = env.step(
                 {agent: _one(env_actions[row]) for agent, row in zip(acting, rows, strict=True)}
             )
+            seen.append((obs, infos))
             arrived = [agent for agent in env.agents if agent not in acting]
             self._check_keys(i, acting, arrived, reward, term, trunc)
             for agent, row in zip(acting, rows, strict=True):
@@ -317,8 +340,47 @@ class MultiAgentVecEnv:
                 f"env '{self.env_id}' copy {row // a} gave agent '{self.agents[row % a]}' reward "
                 f"{rewards[row]} at step {self.steps}"
             )
+        self._read_masks(seen)
         self.last_obs = self.obs.copy()
         return self.last_obs, rewards, terminated, truncated
+
+    # --- action masks ----------------------------------------------------------------------------
+
+    def _use_masks(self, source: MaskSource) -> None:
+        where = "observation entry" if source == "obs" else "info"
+        nvec = mask_nvec(self.action_space, f"env '{self.env_id}' gives action masks ({where})")
+        self.mask_source = source
+        self._masks = [MaskReader(nvec, source, self.env_id, agent) for agent in self.agents]
+
+    def _read_masks(self, seen: list[tuple[dict, dict]]) -> None:
+        """Each row's mask from what every copy returned (``seen``, one (obs, infos) per copy):
+        the live agents' from their observation or info, checked agent by agent."""
+        if not self._masks:
+            return
+        n, a = self.num_copies, self.num_agents
+        size = self._masks[0].size
+        raw = np.ones((n, a, size), dtype=bool)
+        reported = np.zeros((n, a), dtype=bool)
+        for i, (obs, infos) in enumerate(seen):
+            for j, agent in enumerate(self.agents):
+                if not self.alive[i, j]:
+                    continue
+                holder = obs.get(agent) if self.mask_source == "obs" else (infos or {}).get(agent)
+                if isinstance(holder, dict) and MASK_KEY in holder:
+                    values = np.asarray(holder[MASK_KEY]).reshape(-1)
+                    if values.size != size:
+                        raise EnvError(
+                            f"env '{self.env_id}' copy {i} gave agent '{agent}' an {MASK_KEY} "
+                            f"of {values.size} entries; its action space needs {size}"
+                        )
+                    raw[i, j], reported[i, j] = values != 0, True
+        ignored = ~(self.alive & ~self.copy_done[:, None])
+        masks = np.empty((n, a, size), dtype=bool)
+        for j, reader in enumerate(self._masks):
+            batch = {MASK_KEY: raw[:, j], f"_{MASK_KEY}": reported[:, j]}
+            obs = batch if self.mask_source == "obs" else None
+            masks[:, j] = reader.read(obs, batch, ignored[:, j], self.steps)
+        self.action_mask = masks.reshape(n * a, size)
 
     def _check_keys(self, i: int, acting: list[str], arrived: list[str], *dicts: dict) -> None:
         """FAULT-12: a step's reward, termination and truncation hold the agents that acted,
@@ -397,9 +459,12 @@ class MultiAgentVecEnv:
     def snapshot(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         """(tensors, JSON-ready values): the rows' bookkeeping and every copy's env state."""
         tensors = {name: torch.from_numpy(getattr(self, name).copy()) for name in _SNAPSHOT_ARRAYS}
+        if self.action_mask is not None:
+            tensors["action_mask"] = torch.from_numpy(self.action_mask.copy())
         values: dict[str, Any] = {
             "steps": self.steps,
             "episodes": [episode.to_json() for episode in self.episodes],
+            "mask_source": self.mask_source,
         }
         try:
             copies = [to_json(parallel_snapshot(env)) for env in self.envs]
@@ -422,6 +487,11 @@ class MultiAgentVecEnv:
             getattr(self, name)[...] = tensors[name].numpy()
         self.steps = values["steps"]
         self.episodes = [Episode.from_json(episode) for episode in values["episodes"]]
+        if not self._masks and values.get("mask_source") is not None:
+            self._use_masks(values["mask_source"])
+        self._masks_decided = True
+        if "action_mask" in tensors:
+            self.action_mask = tensors["action_mask"].numpy().copy()
         self.last_obs = self.obs.copy()
         return "restored exactly"
 
@@ -447,13 +517,24 @@ def check_rollout(env_id: str, kwargs: dict[str, Any], steps: int = 200, seed: i
     steps through the adapter, so that its API checks (FAULT-12), NaN checks and spaces are
     tried before a run folder is made."""
     venv = MultiAgentVecEnv.make(env_id, kwargs, 1)
+    rng = np.random.default_rng(seed)
     try:
         venv.action_space.seed(seed)
         venv.reset(seed=seed)
         for _ in range(steps):
-            venv.step(np.stack([venv.action_space.sample() for _ in range(venv.num_envs)]))
+            venv.step(_random_actions(venv, rng))
     finally:
         venv.close()
+
+
+def _random_actions(venv: MultiAgentVecEnv, rng: np.random.Generator) -> np.ndarray:
+    """One random action per row, among the allowed ones where the env gives masks."""
+    if venv.action_mask is None:
+        return np.stack([venv.action_space.sample() for _ in range(venv.num_envs)])
+    nvec = mask_nvec(venv.action_space, "")
+    parts = np.split(venv.action_mask, np.cumsum(nvec)[:-1], axis=1)
+    picks = np.stack([sample_allowed(part, rng) for part in parts], axis=1)
+    return picks[:, 0] if isinstance(venv.action_space, spaces.Discrete) else picks
 
 
 def _one(action: np.ndarray) -> Any:

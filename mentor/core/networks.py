@@ -7,7 +7,8 @@ policy and the multi-agent methods see of a network: its action distribution (``
 env gives them (normalized inside), the parameters that make up the policy (the critics are not
 part of it), and whether its Box actions are in [-1, 1] (``unit_box_actions``: rescaled to the
 bounds at the env) or in the env's units. Log-probabilities, entropies and the mode are then
-``dist.log_prob(params, actions)``, ``dist.entropy(params)``, ``dist.sample(params, True)``.
+``dist.log_prob(params, actions)``, ``dist.entropy(params)``, ``dist.sample(params, True)``;
+under an action mask, of ``dist.masked(params, mask)``.
 """
 
 from __future__ import annotations
@@ -109,9 +110,13 @@ class ActorCritic(nn.Module):
     With ``critic_space`` (a vector Box) the critic reads its own input, ``critic_obs``, through
     its own normalizer and hidden layers, instead of the actor's observation: a centralized
     critic's global state (MAPPO), or privileged information the actor does not see.
+
+    ``mask`` (bool, ``(batch, dist.num_params)``; Discrete and MultiDiscrete actions) restricts
+    the policy to the allowed actions in ``predict`` and ``evaluate_actions`` alike.
     """
 
     unit_box_actions = False
+    honours_masks = True
 
     def __init__(
         self,
@@ -215,15 +220,26 @@ class ActorCritic(nn.Module):
         group = self._group_of(obs)
         return self._run(self.critic_body, self.critic_head, critic_x, group).squeeze(-1)
 
-    def predict(self, obs: torch.Tensor, deterministic: bool = True) -> torch.Tensor:
+    def predict(
+        self, obs: torch.Tensor, deterministic: bool = True, mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Actions only: what an Agent acts with."""
-        return self.dist.sample(self.policy_params(obs), deterministic)
+        params = self.policy_params(obs)
+        if mask is not None:
+            params = self.dist.masked(params, mask)
+        return self.dist.sample(params, deterministic)
 
     def evaluate_actions(
-        self, obs: torch.Tensor, actions: torch.Tensor, critic_obs: torch.Tensor | None = None
+        self,
+        obs: torch.Tensor,
+        actions: torch.Tensor,
+        critic_obs: torch.Tensor | None = None,
+        mask: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Log-probabilities, entropies and values of given actions (for the update)."""
         params, values = self(obs, critic_obs)
+        if mask is not None:
+            params = self.dist.masked(params, mask)
         return self.dist.log_prob(params, actions), self.dist.entropy(params), values
 
 

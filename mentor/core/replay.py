@@ -10,6 +10,12 @@ episode's end is the env's reset step: ``valid`` is False there and it is never 
 Sampling draws uniformly (or by priority) among transitions whose n following rows exist, sums
 up to n discounted rewards, stops at the episode's end, and returns the observation to
 bootstrap from with its discount (0 after a termination).
+
+An env with action masks (``VecEnv.action_mask``) has each row's masks stored beside its
+observations, and a sample carries those of the observation it bootstraps from (DQN's target
+maximises over the allowed next actions). Whether an env has masks is known once it has reset,
+after the buffer is made: the first ``add`` with masks, or a checkpoint that has them, makes
+their rows; a buffer of an env without masks has none.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ class ReplaySample:
     discounts: torch.Tensor  # gamma^k, or 0 when the episode terminated within the n steps
     weights: torch.Tensor  # importance-sampling weights (ones without prioritized replay)
     indices: np.ndarray  # flat indices, for update_priorities
+    next_masks: torch.Tensor | None = None  # the action masks of next_obs, where the env has them
 
 
 class ReplayBuffer:
@@ -59,6 +66,7 @@ class ReplayBuffer:
         self.terminated = torch.empty(shape, dtype=torch.bool)
         self.truncated = torch.empty(shape, dtype=torch.bool)
         self.valid = torch.zeros(shape, dtype=torch.bool)
+        self.masks: torch.Tensor | None = None  # (rows, num_envs, mask size), made on first use
         # NumPy views of the same memory: writing a step through them costs a fraction of
         # converting each array to a tensor first, and adding happens at every env step.
         fields = ("obs", "actions", "rewards", "terminated", "truncated", "valid")
@@ -87,7 +95,12 @@ class ReplayBuffer:
         tensors = (self.obs, self.actions, self.rewards, self.terminated, self.truncated,
                    self.valid)  # fmt: skip
         extra = self.priorities.nbytes if self.priorities is not None else 0
+        extra += self.masks.nelement() if self.masks is not None else 0
         return sum(t.element_size() * t.nelement() for t in tensors) + extra
+
+    def _make_masks(self, size: int) -> None:
+        self.masks = torch.ones((self.rows, self.num_envs, size), dtype=torch.bool)
+        self._rows["masks"] = self.masks.numpy()
 
     def add(
         self,
@@ -97,8 +110,12 @@ class ReplayBuffer:
         terminated: np.ndarray,
         truncated: np.ndarray,
         valid: np.ndarray,
+        masks: np.ndarray | None = None,
     ) -> None:
-        """Store one vector step: the observations acted on and what the step returned."""
+        """Store one vector step: the observations acted on (and their action masks, for an
+        env that has them) and what the step returned."""
+        if masks is not None and self.masks is None:
+            self._make_masks(masks.shape[1])
         t, rows = self.pos, self._rows
         rows["obs"][t] = obs.numpy() if isinstance(obs, torch.Tensor) else obs
         rows["actions"][t] = actions.numpy() if isinstance(actions, torch.Tensor) else actions
@@ -106,6 +123,8 @@ class ReplayBuffer:
         rows["terminated"][t] = terminated
         rows["truncated"][t] = truncated
         rows["valid"][t] = valid
+        if masks is not None:
+            rows["masks"][t] = masks
         self.pos = (t + 1) % self.rows
         self.count = min(self.count + 1, self.rows)
         if self.priorities is not None:
@@ -136,6 +155,7 @@ class ReplayBuffer:
         rows, envs = np.divmod(flat, self.num_envs)
         rewards, next_rows, discounts = self._n_step(rows, envs)
         obs, actions = self._rows["obs"], self._rows["actions"]  # NumPy gathers: cheaper
+        masks = self._rows.get("masks")
         return ReplaySample(
             obs=torch.from_numpy(obs[rows, envs]),
             actions=torch.from_numpy(actions[rows, envs]),
@@ -144,6 +164,7 @@ class ReplayBuffer:
             discounts=discounts,
             weights=weights,
             indices=flat,
+            next_masks=None if masks is None else torch.from_numpy(masks[next_rows, envs]),
         )
 
     def _uniform_indices(self, batch_size: int, generator: np.random.Generator) -> np.ndarray:
@@ -208,11 +229,18 @@ class ReplayBuffer:
         }
         if self.priorities is not None:
             state["priorities"] = torch.from_numpy(self.priorities.leaves().copy())
+        if self.masks is not None:
+            state["masks"] = self.masks[: self.count].clone()
         return state
 
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
         self.pos, self.count = (int(v) for v in state["position"])
-        for name in ("obs", "actions", "rewards", "terminated", "truncated", "valid"):
+        names = ["obs", "actions", "rewards", "terminated", "truncated", "valid"]
+        if "masks" in state:
+            if self.masks is None:
+                self._make_masks(state["masks"].shape[-1])
+            names.append("masks")
+        for name in names:
             target = getattr(self, name)
             source = state[name]
             if source.shape[1:] != target.shape[1:] or len(source) != self.count:

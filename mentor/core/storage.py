@@ -14,7 +14,9 @@ class RolloutStorage:
     The tensors live on the CPU. Each step is written through numpy views of the same memory:
     a numpy row copy costs a fraction of a tensor ``__setitem__``, which matters at one write
     per field per env step. With ``critic_shape``, ``critic_obs`` holds what the critic reads
-    when it is not the actor's observation (a global state, a time feature).
+    when it is not the actor's observation (a global state, a time feature). With
+    ``mask_size``, ``masks`` holds the action mask each decision was made under (bool; see
+    ``VecEnv.action_mask``), for the update's log-probabilities and entropies.
     """
 
     def __init__(
@@ -26,6 +28,7 @@ class RolloutStorage:
         action_shape: tuple[int, ...],
         action_dtype: torch.dtype,
         critic_shape: tuple[int, ...] | None = None,
+        mask_size: int | None = None,
     ) -> None:
         t, n = num_steps, num_envs
         self.num_steps = num_steps
@@ -39,10 +42,12 @@ class RolloutStorage:
         self.truncated = torch.zeros((t, n), dtype=torch.bool)
         self.valid = torch.ones((t, n), dtype=torch.bool)
         self.critic_obs = None if critic_shape is None else torch.zeros((t, n, *critic_shape))
+        self.masks = None if mask_size is None else torch.ones((t, n, mask_size), dtype=torch.bool)
         names = ["obs", "actions", "rewards", "terminated", "truncated", "valid"]
         self._rows = {name: getattr(self, name).numpy() for name in names}
-        if self.critic_obs is not None:
-            self._rows["critic_obs"] = self.critic_obs.numpy()
+        for name in ("critic_obs", "masks"):
+            if getattr(self, name) is not None:
+                self._rows[name] = getattr(self, name).numpy()
 
     def add_decision(
         self,
@@ -51,14 +56,18 @@ class RolloutStorage:
         actions: np.ndarray,
         valid: np.ndarray,
         critic_obs: np.ndarray | None = None,
+        mask: np.ndarray | None = None,
     ) -> None:
         """Step t before the env moves: the observation acted on, the actions, whether the
-        transition is learned from, and what the critic reads (with ``critic_shape``)."""
+        transition is learned from, what the critic reads (with ``critic_shape``) and the
+        action mask (with ``mask_size``)."""
         self._rows["obs"][t] = obs
         self._rows["actions"][t] = actions
         self._rows["valid"][t] = valid
         if critic_obs is not None:
             self._rows["critic_obs"][t] = critic_obs
+        if mask is not None:
+            self._rows["masks"][t] = mask
 
     def add_outcome(
         self, t: int, rewards: np.ndarray, terminated: np.ndarray, truncated: np.ndarray

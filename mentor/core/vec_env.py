@@ -7,6 +7,17 @@
   ``step`` call resets that env, ignoring its action and returning reward 0. ``needs_reset`` says
   which envs are in that state, so their next transition is left out of learning.
 - NaN and infinity in observations or rewards stop the run with the env index and step.
+- Action masks (``envs/masks.py``): ``action_mask`` is an ``(num_envs, size)`` bool array, True
+  where an action is allowed, for the observations returned last — or None for an env without
+  masks, and then nothing about masks costs anything. ``mask_source`` says where they come
+  from: "obs" (a Dict observation space with an ``"action_mask"`` entry, known when the VecEnv
+  is made) or "info" (the first reset's info had ``"action_mask"``: known after that reset).
+  ``size`` is n for Discrete(n), sum(nvec) for MultiDiscrete (the dimensions' masks
+  concatenated); another action space with a mask is an ``EnvError``. A copy whose episode just
+  ended (``needs_reset``) has a valid mask too: the env's when it gave one that allows
+  something, else all True (its next action is ignored). A mask that allows nothing where the
+  action counts is an ``AllMaskedError`` naming the copy and the vector step. The multi-agent
+  vector env has the same attribute, per agent.
 - Finished episodes are collected as they happen, as ``Episode`` records: the env copy, the
   return, the length and the declared keys of the env's ``info`` (``env.info_keys``), each kept
   the way it was declared: "last", the value in the info of the episode's last step (the final
@@ -32,6 +43,7 @@ import torch
 from gymnasium.vector import AutoresetMode
 
 from mentor.core.workers import WorkerVecEnv
+from mentor.envs.masks import MaskReader, MaskSource, mask_nvec, obs_mask_source
 from mentor.envs.resolve import make_env, spec
 from mentor.envs.snapshot import (
     SnapshotUnavailable,
@@ -40,7 +52,7 @@ from mentor.envs.snapshot import (
     to_json,
     vector_snapshot,
 )
-from mentor.envs.spaces import check_same_spaces, obs_encoder, to_env_actions
+from mentor.envs.spaces import MASK_KEY, check_same_spaces, obs_encoder, to_env_actions
 from mentor.errors import ConfigError, EnvError, NonFiniteError
 
 
@@ -127,7 +139,8 @@ class Episode:
 
 
 class VecEnv:
-    """A vector env with encoded observations, checked values and episode records."""
+    """A vector env with encoded observations, checked values, action masks and episode
+    records (module docstring)."""
 
     def __init__(
         self,
@@ -161,6 +174,13 @@ class VecEnv:
         self.steps = 0
         self.last_obs: np.ndarray | None = None
         self.restarts: list[str] = []  # what each worker restart said (async only)
+        self.action_mask: np.ndarray | None = None
+        self.mask_source: MaskSource | None = None
+        self._masks: MaskReader | None = None
+        source = obs_mask_source(self.observation_space, self.action_space, f"env '{self.env_id}'")
+        if source is not None:
+            self._use_masks(source)
+        self._masks_decided = source is not None  # else by the first reset's info
 
     @classmethod
     def make(cls, env_id: str, kwargs: dict[str, Any], num_envs: int, **options: Any) -> VecEnv:
@@ -189,12 +209,17 @@ class VecEnv:
         return venv
 
     def reset(self, seed: int | None = None) -> np.ndarray:
-        obs, _ = self.env.reset(seed=seed)
+        obs, infos = self.env.reset(seed=seed)
         self.needs_reset[:] = False
         self.episode_return[:] = 0.0
         self.episode_length[:] = 0
         self.info_sums[:] = 0.0
+        if not self._masks_decided:
+            self._masks_decided = True
+            if isinstance(infos, Mapping) and MASK_KEY in infos:
+                self._use_masks("info")
         self.last_obs = self._checked_obs(obs)
+        self.action_mask = self._read_masks(obs, infos)
         return self.last_obs
 
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -226,7 +251,21 @@ class VecEnv:
             self.info_sums[done] = 0.0
         self.needs_reset = done
         self.last_obs = self._checked_obs(obs)
+        self.action_mask = self._read_masks(obs, infos)
         return self.last_obs, rewards, terminated, truncated
+
+    # --- action masks ----------------------------------------------------------------------------
+
+    def _use_masks(self, source: MaskSource) -> None:
+        where = "observations" if source == "obs" else "info"
+        nvec = mask_nvec(self.action_space, f"env '{self.env_id}' gives action masks ({where})")
+        self.mask_source = source
+        self._masks = MaskReader(nvec, source, self.env_id)
+
+    def _read_masks(self, obs: Any, infos: Any) -> np.ndarray | None:
+        if self._masks is None:
+            return None
+        return self._masks.read(obs, infos, self.needs_reset, self.steps)
 
     # --- episode records ---------------------------------------------------------------------
 
@@ -336,12 +375,16 @@ class VecEnv:
         }
         if self._sum_keys:
             tensors["info_sums"] = torch.from_numpy(self.info_sums.copy())
+        if self.action_mask is not None:
+            tensors["action_mask"] = torch.from_numpy(self.action_mask.copy())
         values: dict[str, Any] = {
             "steps": self.steps,
             "episodes": [episode.to_json() for episode in self.episodes],
             "info_sum_keys": list(self._sum_keys),
             "info_sums_seen": sorted(self._sums_seen),
         }
+        if self.mask_source is not None:
+            values["mask_source"] = self.mask_source
         try:
             values.update(available=True, vector=to_json(vector_snapshot(self.env)))
         except SnapshotUnavailable as exc:
@@ -357,7 +400,8 @@ class VecEnv:
         A checkpoint written before episodes were records (issue 11) has their returns and
         lengths only, and no info state: its finished episodes get env index -1 and no info,
         and the running sums of "sum" keys start at 0. A "sum" key declared since the
-        checkpoint was written starts at 0 too."""
+        checkpoint was written starts at 0 too. The action masks of the last observations are
+        restored with them (all True from a checkpoint without them)."""
         if not values.get("available") or tensors is None:
             self.reset(seed=seed)
             return f"reset to new episodes: {values.get('reason', 'no env state saved')}"
@@ -379,6 +423,15 @@ class VecEnv:
             if saved_sums is not None and key in saved_keys:
                 self.info_sums[:, column] = saved_sums[:, saved_keys.index(key)].numpy()
         self._sums_seen = set(values.get("info_sums_seen", [])) & set(self._sum_keys)
+        if self._masks is None and values.get("mask_source") is not None:
+            self._use_masks(values["mask_source"])
+        self._masks_decided = True
+        if self._masks is not None:
+            saved_mask = tensors.get("action_mask")
+            shape = (self.num_envs, self._masks.size)
+            self.action_mask = (
+                np.ones(shape, bool) if saved_mask is None else saved_mask.numpy().copy()
+            )
         return "restored exactly"
 
     def _checked_obs(self, obs: Any) -> np.ndarray:

@@ -24,9 +24,10 @@ From top to bottom:
   ``read_from_shared_memory`` and ``write_to_shared_memory`` (any space they support): worker i
   writes slot i, the parent copies the batch out. Rewards, flags and results go through the pipes,
   and so do the keys of each step's info that the pool was given (``info_keys``, the experiment's
-  ``env.info_keys``), and nothing else of it: the rest of an info may be large and mentor does not
-  read it. ``step`` returns them as Gymnasium's vector envs do, one array per key with its
-  ``_key`` mask; resets give ``{}``.
+  ``env.info_keys``) and an action mask (``info["action_mask"]``, see ``envs/masks.py``), and
+  nothing else of it: the rest of an info may be large and mentor does not read it. ``step``
+  returns them as Gymnasium's vector envs do, one array per key with its ``_key`` mask; of a
+  reset's info (``reset``, and the autoreset inside ``step``) only the action mask comes back.
 - Autoreset is Gymnasium's NEXT_STEP mode, as ``SyncVectorEnv`` does it, with the flags in the
   parent (``_autoreset_envs``) so that they can be snapshotted: after env i's episode ends, the
   next ``step`` resets env i instead of stepping it, ignores its action and returns reward 0, not
@@ -78,7 +79,7 @@ from gymnasium.vector.utils import (
     write_to_shared_memory,
 )
 
-from mentor.envs.spaces import check_same_spaces
+from mentor.envs.spaces import MASK_KEY, check_same_spaces
 from mentor.errors import EnvError, EnvWorkerError
 
 CLOSE_SECONDS = 5.0  # how long close() waits for the workers to close their envs
@@ -94,6 +95,7 @@ def _worker(
 ) -> None:
     """Serve the parent's commands to one env until "close", or until the parent is gone."""
     obs_space, action_space = spaces
+    step_keys = (*info_keys, MASK_KEY)  # what the parent reads of a step's info
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     env = None
     while True:
@@ -120,12 +122,12 @@ def _worker(
             elif command == "step":
                 obs, reward, terminated, truncated, info = env.step(data)
                 write_to_shared_memory(obs_space, index, obs, shared_obs)
-                kept = {k: info[k] for k in info_keys if k in info} if info_keys else {}
+                kept = {k: info[k] for k in step_keys if k in info}
                 result = (float(reward), bool(terminated), bool(truncated), kept)
             elif command == "reset":
-                obs, _ = env.reset(seed=data[0], options=data[1])
+                obs, info = env.reset(seed=data[0], options=data[1])
                 write_to_shared_memory(obs_space, index, obs, shared_obs)
-                result = None
+                result = {MASK_KEY: info[MASK_KEY]} if MASK_KEY in info else {}
             elif command == "call":
                 name, args, kwargs = data
                 attribute = getattr(env, name)
@@ -206,10 +208,14 @@ class WorkerVecEnv(gym.vector.VectorEnv):
         if len(seeds) != n:
             raise ValueError(f"reset got {len(seeds)} seeds for {n} envs")
         self._reset_seeds = seeds
-        self._exchange_retrying({i: ("reset", (seeds[i], options)) for i in range(n)})
+        results = self._exchange_retrying({i: ("reset", (seeds[i], options)) for i in range(n)})
         self._next_seeds = [None] * n
         self._autoreset_envs[:] = False
-        return self._read_obs(), {}
+        infos: dict[str, Any] = {}
+        for i, info in results.items():
+            if info:
+                infos = self._add_info(infos, info, i)
+        return self._read_obs(), infos
 
     def step(self, actions: Any) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict]:
         messages = {}
@@ -227,8 +233,11 @@ class WorkerVecEnv(gym.vector.VectorEnv):
         for i, (kind, result) in self._exchange(messages).items():
             if kind == "fault":
                 failed[i] = result
-            elif messages[i][0] == "step":
-                rewards[i], terminations[i], truncations[i], info = result
+            else:
+                if messages[i][0] == "step":
+                    rewards[i], terminations[i], truncations[i], info = result
+                else:  # the autoreset's info: its action mask, if any
+                    info = result
                 if info:
                     infos = self._add_info(infos, info, i)
         self.restarted_envs = np.zeros(self.num_envs, dtype=np.bool_)
@@ -349,15 +358,19 @@ class WorkerVecEnv(gym.vector.VectorEnv):
             replies[i] = kind, data
         return dict(sorted(replies.items()))
 
-    def _exchange_retrying(self, messages: dict[int, tuple[str, Any]]) -> None:
-        """Exchange; restart each worker that failed and send it its message once more."""
-        failed = {i: r[1] for i, r in self._exchange(messages).items() if r[0] == "fault"}
+    def _exchange_retrying(self, messages: dict[int, tuple[str, Any]]) -> dict[int, Any]:
+        """Exchange; restart each worker that failed and send it its message once more. Returns
+        each worker's result."""
+        replies = self._exchange(messages)
+        failed = {i: r[1] for i, r in replies.items() if r[0] == "fault"}
         for i, fault in failed.items():
             self._restart(i, fault)
-        for kind, fault in self._exchange({i: messages[i] for i in failed}).values():
+        retried = self._exchange({i: messages[i] for i in failed})
+        for kind, fault in retried.values():
             if kind == "fault":
                 self.close()
                 raise _worker_error(f"{fault[0]}, again after a restart", fault[1])
+        return {i: data for i, (_, data) in sorted({**replies, **retried}.items())}
 
     def _receive(self, i: int, deadline: float | None) -> tuple[str, Any]:
         """Worker i's reply; ("hung", None) past the deadline, ("died", None) on end of file."""

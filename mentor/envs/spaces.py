@@ -2,6 +2,8 @@
 
 Every observation space mentor supports becomes a float32 vector, except images
 (H, W, C uint8 Boxes), which stay uint8 until the network scales them: a quarter of the memory.
+A Dict's ``"action_mask"`` entry is not encoded: it says which actions are allowed, for the
+policy to honour, and is no input of the network (``envs/masks.py``).
 """
 
 from __future__ import annotations
@@ -20,9 +22,41 @@ SUPPORTED_ACTIONS = (spaces.Discrete, spaces.Box, spaces.MultiDiscrete, spaces.M
 Encoder = Callable[[object], np.ndarray]
 Array = TypeVar("Array", np.ndarray, Any)  # a NumPy array or a torch tensor
 
+# The Dict observation entry (PettingZoo classic's) or info key that holds an action mask.
+MASK_KEY = "action_mask"
+
+
+def has_action_mask(space: spaces.Space) -> bool:
+    """A Dict observation space with an ``"action_mask"`` entry."""
+    return isinstance(space, spaces.Dict) and MASK_KEY in space.spaces
+
+
+def _observed_keys(space: spaces.Dict) -> list[str]:
+    """The entries of a Dict with an action mask that the network reads: all but the mask."""
+    keys = [key for key in space.spaces if key != MASK_KEY]
+    if not keys:
+        raise EnvError(
+            f"the observation space {describe(space)} holds only an action mask: there is "
+            "nothing for the network to read"
+        )
+    return keys
+
+
+def observed_space(space: spaces.Space) -> spaces.Space:
+    """What the network reads of an observation space: all of it but a Dict's action mask. A
+    Dict left with one entry (PettingZoo classic's ``{"observation", "action_mask"}``) is that
+    entry's space, encoded as it would be alone."""
+    if not has_action_mask(space):
+        return space
+    keys = _observed_keys(space)
+    if len(keys) == 1:
+        return space.spaces[keys[0]]
+    return spaces.Dict({key: space.spaces[key] for key in keys})
+
 
 def is_image(space: spaces.Space) -> bool:
-    """An (H, W, C) uint8 Box: handled by a CNN, kept uint8."""
+    """An (H, W, C) uint8 Box (alone, or beside an action mask): handled by a CNN, kept uint8."""
+    space = observed_space(space)
     return isinstance(space, spaces.Box) and space.dtype == np.uint8 and len(space.shape) == 3
 
 
@@ -45,9 +79,40 @@ def obs_encoder(space: spaces.Space) -> tuple[Encoder, tuple[int, ...]]:
     """A function from a batch of observations (first axis: envs) to one array, and its shape.
 
     A space mentor does not support yet (Tuple, Sequence, Graph, Text, ...) raises
-    ``UnsupportedSpaceError`` naming it, and the Dict entry it is in.
+    ``UnsupportedSpaceError`` naming it, and the Dict entry it is in. A Dict's action mask is
+    left out (``observed_space``); the observations still need it among their keys.
     """
-    return _obs_encoder(space, "the observation space")
+    what = "the observation space"
+    if not has_action_mask(space):
+        return _obs_encoder(space, what)
+    keys, observed = set(space.spaces), _observed_keys(space)
+    if len(observed) == 1:
+        (key,) = observed
+        encode_one, shape = _obs_encoder(space.spaces[key], f"entry '{key}' of {what}")
+
+        def encode(obs: object) -> np.ndarray:
+            _check_keys(obs, keys)
+            return encode_one(obs[key])  # type: ignore[index]
+
+        return encode, shape
+    encode_rest, shape = _obs_encoder(observed_space(space), what)
+
+    def encode(obs: object) -> np.ndarray:
+        _check_keys(obs, keys)
+        return encode_rest({key: obs[key] for key in observed})  # type: ignore[index]
+
+    return encode, shape
+
+
+def _check_keys(obs: object, keys: set[str]) -> None:
+    """Raise ``EnvError`` for a Dict observation whose keys are not the space's."""
+    if not isinstance(obs, dict) or set(obs) != keys:
+        got = set(obs) if isinstance(obs, dict) else type(obs).__name__
+        missing = sorted(keys - got) if isinstance(got, set) else sorted(keys)
+        extra = sorted(got - keys) if isinstance(got, set) else []
+        raise EnvError(
+            f"Dict observation keys differ from the space: missing {missing}, extra {extra}"
+        )
 
 
 def _obs_encoder(space: spaces.Space, what: str) -> tuple[Encoder, tuple[int, ...]]:
@@ -89,13 +154,7 @@ def _obs_encoder(space: spaces.Space, what: str) -> tuple[Encoder, tuple[int, ..
         keys = set(parts)
 
         def concat(obs: object) -> np.ndarray:
-            if not isinstance(obs, dict) or set(obs) != keys:
-                got = set(obs) if isinstance(obs, dict) else type(obs).__name__
-                missing = sorted(keys - got) if isinstance(got, set) else sorted(keys)
-                extra = sorted(got - keys) if isinstance(got, set) else []
-                raise EnvError(
-                    f"Dict observation keys differ from the space: missing {missing}, extra {extra}"
-                )
+            _check_keys(obs, keys)
             return np.concatenate([enc(obs[key]) for key, (enc, _) in parts.items()], axis=1)
 
         return concat, (sum(shape[0] for _, shape in parts.values()),)

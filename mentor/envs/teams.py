@@ -11,7 +11,12 @@ Options shape what agents do within an episode and which faults the env commits:
     arrive_at   {agent: step}: that agent is absent until that step (agent sets change)
     fault       None, or one of: "missing_reward" (a live agent gets no reward),
                 "dead_reward" (a finished agent gets one), "revive" (a finished agent comes
-                back), "nan_reward", "mixed_spaces" (the last agent's observation space differs)
+                back), "nan_reward", "mixed_spaces" (the last agent's observation space differs),
+                "all_masked" (agent_0's action mask allows nothing, with ``masks``)
+    masks       None, "obs" or "info": each step forbids one of the two actions, at random, half
+                of the time, with the mask in each agent's observation dict
+                ({"observation", "action_mask"}, as PettingZoo's classic envs) or its info; an
+                agent that takes a forbidden action raises
     state       whether the env gives a global state (``state()``: every beacon)
 
 Make it with ``env.id: mentor.envs.teams:beacons`` and ``env.kwargs``.
@@ -37,6 +42,7 @@ class Beacons(ParallelEnv):
         arrive_at: dict[str, int] | None = None,
         fault: str | None = None,
         state: bool = True,
+        masks: str | None = None,
     ) -> None:
         self.possible_agents = [f"agent_{i}" for i in range(agents)]
         self.length = length
@@ -47,6 +53,12 @@ class Beacons(ParallelEnv):
         self._obs_space = spaces.Box(-1.0, 1.0, (2,), np.float32)
         self._other_space = spaces.Box(-1.0, 1.0, (3,), np.float32)
         self._action_space = spaces.Discrete(2)
+        self.masks = masks
+        if masks == "obs":
+            self._obs_space = spaces.Dict(
+                {"observation": self._obs_space, "action_mask": spaces.MultiBinary(2)}
+            )
+        self.allowed = np.ones((agents, 2), dtype=np.int8)
         if state:
             self.state_space = spaces.Box(-1.0, 1.0, (agents,), np.float32)
         self._np_random = np.random.default_rng()
@@ -68,9 +80,26 @@ class Beacons(ParallelEnv):
             raise NotImplementedError("Beacons(state=False) gives no global state")
         return (2.0 * self.beacons - 1.0).astype(np.float32)
 
-    def _obs(self, agent: str) -> np.ndarray:
+    def _obs(self, agent: str) -> Any:
         i = self.possible_agents.index(agent)
-        return np.array([2.0 * self.beacons[i] - 1.0, self.t / self.length], dtype=np.float32)
+        obs = np.array([2.0 * self.beacons[i] - 1.0, self.t / self.length], dtype=np.float32)
+        if self.masks == "obs":
+            return {"observation": obs, "action_mask": self.allowed[i].copy()}
+        return obs
+
+    def _info(self, agent: str) -> dict[str, Any]:
+        i = self.possible_agents.index(agent)
+        return {"action_mask": self.allowed[i].copy()} if self.masks == "info" else {}
+
+    def _draw_masks(self) -> None:
+        if self.masks is None:
+            return
+        self.allowed[:] = 1
+        forbid = self._np_random.random(len(self.possible_agents)) < 0.5
+        which = self._np_random.integers(0, 2, len(self.possible_agents))
+        self.allowed[forbid, which[forbid]] = 0
+        if self.fault == "all_masked" and self.t == 3:
+            self.allowed[0] = 0
 
     def _present(self) -> list[str]:
         return [
@@ -87,16 +116,21 @@ class Beacons(ParallelEnv):
         self.t = 0
         self.finished = set()
         self.beacons = self._np_random.integers(0, 2, len(self.possible_agents))
+        self._draw_masks()
         self.agents = self._present()
-        return {a: self._obs(a) for a in self.agents}, {a: {} for a in self.agents}
+        return {a: self._obs(a) for a in self.agents}, {a: self._info(a) for a in self.agents}
 
     def step(self, actions: dict[str, Any]) -> tuple[dict, dict, dict, dict, dict]:
         acting = list(self.agents)
+        for agent in acting:
+            if not self.allowed[self.possible_agents.index(agent), int(actions[agent])]:
+                raise ValueError(f"{agent} took action {actions[agent]}, which its mask forbids")
         rewards = {
             a: float(actions[a] == self.beacons[self.possible_agents.index(a)]) for a in acting
         }
         self.t += 1
         self.beacons = self._np_random.integers(0, 2, len(self.possible_agents))
+        self._draw_masks()
         terminated = {a: self.finish_at.get(a) == self.t for a in acting}
         truncated = {a: self.t >= self.length and not terminated[a] for a in acting}
         self.finished |= {a for a in acting if terminated[a] or truncated[a]}
@@ -107,7 +141,7 @@ class Beacons(ParallelEnv):
                 obs[agent], rewards[agent] = self._obs(agent), 0.0
                 terminated[agent] = truncated[agent] = False
         self._inject(acting, rewards)
-        infos = {a: {} for a in obs}
+        infos = {a: self._info(a) for a in obs}
         return obs, rewards, terminated, truncated, infos
 
     def _inject(self, acting: list[str], rewards: dict[str, float]) -> None:
@@ -129,6 +163,7 @@ def beacons(**kwargs: Any) -> Beacons:
     return Beacons(**kwargs)
 
 
-def follow_beacon(obs: dict[str, np.ndarray]) -> dict[str, int]:
+def follow_beacon(obs: dict[str, Any]) -> dict[str, int]:
     """The scripted policy that earns every reward: each agent does what its beacon says."""
-    return {agent: int(o[0] > 0) for agent, o in obs.items()}
+    vectors = {agent: o["observation"] if isinstance(o, dict) else o for agent, o in obs.items()}
+    return {agent: int(o[0] > 0) for agent, o in vectors.items()}

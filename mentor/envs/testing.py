@@ -177,6 +177,84 @@ class InfoEnv(_MatchEnv):
         return float(int(action) == self.target)
 
 
+class MaskedEnv(_MatchEnv):
+    """Action masks (``mentor/envs/masks.py``): match the observed target (one-hot, a block per
+    action dimension) with Discrete(4) actions, or MultiDiscrete(``nvec``). Each step's mask
+    allows the target and each other action with probability one half. A masked action pays
+    ``masked_reward``, more than a match, so that a learner ignoring the mask would learn to
+    take them; each step's info counts it (``masked_actions``: declare ``env.info_keys:
+    [{masked_actions: sum}]`` to read it per episode).
+
+    ``mask_in``: "obs", a Dict ``{"observation", "action_mask"}`` as PettingZoo classic's (the
+    mask a 0/1 int8 Box), or "info", a plain observation and ``info["action_mask"]`` at every
+    reset and step. ``all_masked_at``: the step, counted over the env's life, whose observation
+    the mask allows no action in (fault injection)."""
+
+    state_attributes = (*_MatchEnv.state_attributes, "mask", "total")
+
+    def __init__(
+        self,
+        mask_in: str = "obs",
+        nvec: tuple[int, ...] | list[int] = (4,),
+        masked_reward: float = 5.0,
+        all_masked_at: int | None = None,
+    ) -> None:
+        if mask_in not in ("obs", "info"):
+            raise ValueError(f"mask_in is 'obs' or 'info', got {mask_in!r}")
+        self.nvec = np.asarray(nvec, dtype=np.int64).reshape(-1)
+        self.offsets = np.concatenate([[0], np.cumsum(self.nvec)[:-1]])
+        size = int(self.nvec.sum())
+        observation = spaces.Box(0.0, 1.0, (size,), np.float32)
+        mask = spaces.Box(0, 1, (size,), np.int8)
+        self.mask_in = mask_in
+        self.observation_space = (
+            spaces.Dict({"observation": observation, "action_mask": mask})
+            if mask_in == "obs"
+            else observation
+        )
+        single = len(self.nvec) == 1
+        self.action_space = (
+            spaces.Discrete(int(self.nvec[0])) if single else spaces.MultiDiscrete(self.nvec)
+        )
+        self.masked_reward, self.all_masked_at = masked_reward, all_masked_at
+        self.total = 0
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[Any, dict]:
+        obs, _ = super().reset(seed=seed, options=options)
+        return obs, self._info({})
+
+    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict]:
+        action = np.asarray(action).reshape(-1)
+        masked = not self.mask[self.offsets + action].all()
+        matched = float((action == self.target).mean())
+        self.t += 1
+        self.total += 1
+        self.target = self._draw_target()
+        if self.total == self.all_masked_at:
+            self.mask[:] = 0
+        reward = self.masked_reward if masked else matched
+        info = self._info({"masked_actions": float(masked)})
+        return self._obs(), reward, False, self.t >= self.length, info
+
+    def _draw_target(self) -> np.ndarray:
+        target = self.np_random.integers(0, self.nvec)
+        self.mask = (self.np_random.random(int(self.nvec.sum())) < 0.5).astype(np.int8)
+        self.mask[self.offsets + target] = 1
+        return target
+
+    def _obs(self) -> Any:
+        observation = np.zeros(int(self.nvec.sum()), np.float32)
+        observation[self.offsets + self.target] = 1.0
+        if self.mask_in == "obs":
+            return {"observation": observation, "action_mask": self.mask.copy()}
+        return observation
+
+    def _info(self, info: dict[str, Any]) -> dict[str, Any]:
+        if self.mask_in == "info":
+            info["action_mask"] = self.mask.copy()
+        return info
+
+
 class NaNEnv(_MatchEnv):
     """Discrete(2); observations turn NaN after ``nan_after`` steps in total (fault injection)."""
 

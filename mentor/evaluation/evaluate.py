@@ -23,7 +23,8 @@ if TYPE_CHECKING:  # evaluation sits below the agent: it plays whatever has its 
     from mentor.agent import Agent
     from mentor.experiment import Experiment
 
-PolicyFn = Callable[[np.ndarray], np.ndarray]
+# (encoded observations, their action masks or None) -> network actions; see VecEnv.action_mask
+PolicyFn = Callable[[np.ndarray, np.ndarray | None], np.ndarray]
 AGENT_RETURN = "return/"  # a multi-agent episode's info key of each agent's return (core/ma_env.py)
 
 
@@ -34,9 +35,10 @@ def run_episodes(
     seed: int,
     on_episode: Callable[[], None] | None = None,
 ) -> list[Episode]:
-    """Play ``episodes`` episodes with ``policy`` (encoded obs → network actions);
-    ``on_episode()`` is called as each counted episode ends (a progress bar). The episodes come
-    grouped by env copy, each copy's in the order they ended."""
+    """Play ``episodes`` episodes with ``policy`` (encoded obs and the env's action masks, None
+    for an env without, → network actions); ``on_episode()`` is called as each counted episode
+    ends (a progress bar). The episodes come grouped by env copy, each copy's in the order they
+    ended."""
     n = venv.num_copies
     quota = np.full(n, episodes // n)
     quota[: episodes % n] += 1
@@ -44,7 +46,7 @@ def run_episodes(
     obs = venv.reset(seed=seed)
     venv.pop_episodes()  # ended before this evaluation, in an earlier use of these envs
     while any(len(mine) < q for mine, q in zip(kept, quota, strict=True)):
-        obs, _, _, _ = venv.step(policy(obs))
+        obs, _, _, _ = venv.step(policy(obs, venv.action_mask))
         for episode in venv.pop_episodes():
             mine = kept[episode.env_index]
             if len(mine) < quota[episode.env_index]:
@@ -143,7 +145,9 @@ def evaluate_agent(
     )
     try:
         agent.check_fits(venv.observation_space, venv.action_space, env_id, venv.agents_spec)
-        result = run_episodes(lambda obs: agent.predict(obs, deterministic), venv, episodes, seed)
+        result = run_episodes(
+            lambda obs, mask: agent.predict(obs, deterministic, mask), venv, episodes, seed
+        )
     finally:
         venv.close()
     threshold = success_threshold_value

@@ -7,6 +7,7 @@ method, and every list of methods is derived from ``METHODS`` below.
     module             the module with ``train(experiment, run, resume)`` and ``build_networks``
     needs_data         whether it learns from ``data.path`` (bc, gail)
     supported_actions  the action spaces it handles (names of Gymnasium space classes)
+    action_masks       whether it honours an env's action masks (``envs/masks.py``)
     exploration        the ``exploration`` fields it reads
     multi_agent        whether it trains on multi-agent (PettingZoo) envs, which then are the
                        only envs it trains on (ippo, mappo)
@@ -42,6 +43,7 @@ class MethodSection(Section):
     module: ClassVar[str]
     needs_data: ClassVar[bool] = False
     supported_actions: ClassVar[tuple[str, ...]]
+    action_masks: ClassVar[bool] = False
     exploration: ClassVar[tuple[str, ...]] = ()
     multi_agent: ClassVar[bool] = False
 
@@ -79,6 +81,7 @@ class PPOConfig(MethodSection):
 
     module: ClassVar[str] = "mentor.methods.ppo"
     supported_actions: ClassVar = ("Discrete", "Box", "MultiDiscrete", "MultiBinary")
+    action_masks: ClassVar = True
     exploration: ClassVar = ("entropy_coef",)
 
     def check(self, experiment: Experiment) -> None:
@@ -207,6 +210,7 @@ class DQNConfig(OffPolicyConfig):
 
     module: ClassVar[str] = "mentor.methods.dqn"
     supported_actions: ClassVar = ("Discrete",)
+    action_masks: ClassVar = True
     exploration: ClassVar = ("epsilon",)
 
 
@@ -343,6 +347,7 @@ class GAILConfig(PPOConfig):
 
     module: ClassVar[str] = "mentor.methods.gail"
     needs_data: ClassVar[bool] = True
+    action_masks: ClassVar = False  # its discriminator and demonstrations know of no masks
 
     @property
     def uses_absorbing(self) -> bool:
@@ -440,4 +445,18 @@ def check_agents(method: str, env_id: str, multi_agent_env: bool) -> None:
     raise ConfigError(
         f"method {method} trains the agents of a multi-agent (PettingZoo) env, and env "
         f"'{env_id}' is a single-agent Gymnasium env; methods for it: {', '.join(fit)}"
+    )
+
+
+def check_masks_honoured(method: str, env_id: str, source: str) -> None:
+    """Refuse to train a method that would ignore the env's action masks, naming those that
+    honour them (``source``: "obs" or "info", where the env gives them)."""
+    if method_config(method).action_masks:
+        return
+    able = [name for name, cfg in METHOD_CONFIGS.items() if cfg.action_masks]
+    where = "observation" if source == "obs" else "info"
+    raise ConfigError(
+        f"env '{env_id}' gives action masks ({where}['action_mask']), which method "
+        f"{method} does not honour: it would learn and act as if every action were allowed; "
+        f"methods that honour action masks: {', '.join(able)}"
     )

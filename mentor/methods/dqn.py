@@ -7,6 +7,9 @@ optional dueling head (Wang et al. 2016), n-step returns and prioritized replay 
     loss     Huber(Q(s, a) - y), weighted by importance weights under prioritized replay
     target   network copied (tau 1) or Polyak-averaged every target_update_freq env steps
 
+Under action masks (``VecEnv.action_mask``) the greedy action, epsilon's random action (uniform
+over the allowed ones) and the target's argmax over next actions all keep to the allowed ones.
+
 The loop itself (collect, store, update every train_freq steps) is shared: methods/offpolicy.py.
 """
 
@@ -21,12 +24,13 @@ from torch import nn
 from torch.nn import functional as F
 
 from mentor.agent import Agent, trainable
-from mentor.core.distributions import Categorical
+from mentor.core.distributions import Categorical, mask_scores
 from mentor.core.networks import init_linear, mlp, observation_encoder
 from mentor.core.optim import descend, set_lr
 from mentor.core.replay import ReplayBuffer
 from mentor.core.schedules import value_at
 from mentor.core.vec_env import VecEnv
+from mentor.envs.masks import sample_allowed
 from mentor.experiment import DQNConfig, Experiment, NetworkConfig
 from mentor.methods.offpolicy import OffPolicyState, PolyakUpdate, make_buffer, train_off_policy
 from mentor.runs.checkpoint import ResumePoint
@@ -68,6 +72,7 @@ class DQNNetworks(nn.Module):
     behaviour cloning can fit a Q network by cross-entropy before DQN trains it on."""
 
     unit_box_actions = False
+    honours_masks = True
 
     def __init__(self, q: QNetwork, target: QNetwork, epsilon: float = 0.0) -> None:
         super().__init__()
@@ -87,12 +92,18 @@ class DQNNetworks(nn.Module):
     def actor_parameters(self) -> list[nn.Parameter]:
         return list(self.q.parameters())
 
-    def predict(self, obs: torch.Tensor, deterministic: bool = True) -> torch.Tensor:
-        greedy = self.q(obs).argmax(-1)
+    def predict(
+        self, obs: torch.Tensor, deterministic: bool = True, mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        q = self.q(obs)
+        greedy = (q if mask is None else mask_scores(q, mask)).argmax(-1)
         if deterministic or self.epsilon <= 0:
             return greedy
         explore = torch.rand(len(greedy), device=greedy.device) < self.epsilon
-        random = torch.randint_like(greedy, self.q.head.out_features)
+        if mask is None:
+            random = torch.randint_like(greedy, self.q.head.out_features)
+        else:  # uniform over the allowed actions: the argmax of uniforms, masked ones below
+            random = torch.rand(mask.shape, device=q.device).masked_fill(~mask, -1.0).argmax(-1)
         return torch.where(explore, random, greedy)
 
 
@@ -128,6 +139,11 @@ def dqn_loss(
         q_values, next_online = nets.q(obs), None
     with torch.no_grad():
         next_q_target = nets.target(next_obs)
+        if batch.next_masks is not None:  # the max (or argmax) over the allowed next actions
+            next_masks = batch.next_masks.to(device)
+            next_q_target = mask_scores(next_q_target, next_masks)
+            if next_online is not None:
+                next_online = mask_scores(next_online, next_masks)
         if next_online is not None:
             next_values = next_q_target.gather(-1, next_online.argmax(-1, keepdim=True)).squeeze(-1)
         else:
@@ -183,9 +199,16 @@ def _train(
 
     def act(obs: torch.Tensor, progress: float, warmup: bool) -> tuple[torch.Tensor, np.ndarray]:
         epsilon = 1.0 if warmup else value_at(experiment.exploration.epsilon, progress)
-        actions = nets.q(obs).argmax(-1).cpu().numpy()
+        mask = venv.action_mask  # of these observations; None without masks
+        q = nets.q(obs)
+        if mask is not None:
+            q = mask_scores(q, torch.from_numpy(mask).to(q.device))
+        actions = q.argmax(-1).cpu().numpy()
         explore = rng.random(len(actions)) < epsilon
-        actions[explore] = rng.integers(0, num_actions, int(explore.sum()))
+        if mask is None:
+            actions[explore] = rng.integers(0, num_actions, int(explore.sum()))
+        else:
+            actions[explore] = sample_allowed(mask[explore], rng)
         return torch.from_numpy(actions), actions
 
     def update(progress: float) -> dict[str, float]:

@@ -6,6 +6,9 @@
         update     gradient_steps times every train_freq env steps, once learning has started
         log        every logging.every_steps env steps; the session validates, checkpoints, stops
 
+An env's action masks (``VecEnv.action_mask``) go into the replay buffer with the observations
+they belong to; the method's ``act`` reads the current ones from the env (DQN honours them).
+
 ``train_freq`` and ``learning_starts`` count env steps, so a run behaves the same whatever
 ``env.num_envs`` is, up to the granularity of one vector step.
 """
@@ -103,10 +106,10 @@ def train_off_policy(
             warmup = loop.step < cfg.learning_starts
             with torch.inference_mode():
                 stored, env_actions = act(obs_t.to(device), progress, warmup)
-            valid = ~venv.needs_reset
+            valid, mask = ~venv.needs_reset, venv.action_mask
             obs, rewards, terminated, truncated = venv.step(env_actions)
             rewards = reward_scaler(rewards, terminated | truncated)
-            buffer.add(obs_t, stored.cpu(), rewards, terminated, truncated, valid)
+            buffer.add(obs_t, stored.cpu(), rewards, terminated, truncated, valid, mask)
             loop.step += venv.num_envs
 
             if not warmup and len(buffer) >= 1:

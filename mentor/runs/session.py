@@ -39,7 +39,7 @@ from mentor.core.vec_env import VecEnv
 from mentor.errors import CheckpointError, EnvWorkerError, HookError
 from mentor.evaluation.evaluate import run_episodes, success_threshold, summarize_episodes
 from mentor.evaluation.statistics import EvalSummary
-from mentor.experiment import Experiment
+from mentor.experiment import Experiment, check_masks_honoured
 from mentor.runs import checkpoint
 from mentor.runs.checkpoint import ResumePoint
 from mentor.runs.folder import RunFolder, versions, write_json
@@ -223,7 +223,17 @@ class TrainingSession:
 
     def begin(self) -> np.ndarray:
         """The first observations: the envs reset with the run's seed, or, when resuming, every
-        registered piece restored from the checkpoint and the envs where they were."""
+        registered piece restored from the checkpoint and the envs where they were. Then the
+        envs know whether they give action masks, and a method that does not honour them is
+        refused (``ConfigError``)."""
+        obs = self._start()
+        if self.venv.mask_source is not None:
+            check_masks_honoured(
+                self.experiment.method.name, self.venv.env_id, self.venv.mask_source
+            )
+        return obs
+
+    def _start(self) -> np.ndarray:
         if self.resume is None:
             return self.venv.reset(seed=self.experiment.seed)
         point = self.resume
@@ -448,7 +458,7 @@ class TrainingSession:
         was_training = self.agent.policy.training
         self.agent.policy.eval()
         episodes_out = run_episodes(
-            lambda obs: self.agent.predict(obs, deterministic),
+            lambda obs, mask: self.agent.predict(obs, deterministic, mask),
             self._validation_env,
             episodes,
             seed=self.experiment.seed + cfg.seed_offset + seed_shift,
