@@ -472,3 +472,47 @@ def test_a_mask_that_allows_nothing_names_the_copy_agent_and_step() -> None:
     with pytest.raises(AllMaskedError, match=r"env copy 0 of .*, agent 'agent_0', vector step 3"):
         for _ in range(4):
             venv.step(np.where(venv.action_mask[:, 1], 1, 0))
+
+
+# --- value normalization ------------------------------------------------------------------------
+
+
+def test_value_normalization_learns_in_standardized_units_and_gives_env_units() -> None:
+    """With method.value_norm the critic's head learns standardized values: the network gives
+    head * std + mean, and PPO's value loss is the squared error in standardized units."""
+    from mentor.core.networks import ActorCritic
+    from mentor.methods.ppo import Batch, ppo_loss
+
+    experiment = build(method="ppo", env_id="CartPole-v1", overrides=["method.value_norm=true"])
+    obs_space, act_space = _cartpole_spaces()
+    torch.manual_seed(0)
+    net = ActorCritic(obs_space, act_space, experiment.agent.network, value_norm=True)
+    assert "value_stats.mean" in net.state_dict()
+    net.value_stats.update(torch.tensor([10.0, 30.0, 50.0]))  # mean 30, std ~16.3
+    obs = torch.randn(6, 4)
+    head = net.critic_head(net.critic_body(net._features(obs))).squeeze(-1)
+    std, mean = (net.value_stats.var + 1e-8).sqrt().float(), net.value_stats.mean.float()
+    assert mean.item() == pytest.approx(30.0, abs=1e-3)
+    torch.testing.assert_close(net.value(obs), head * std + mean)
+    torch.testing.assert_close(net.standardize_value(net.value(obs)), head)
+    returns = torch.linspace(0, 60, 6)
+    actions = torch.zeros(6, dtype=torch.int64)
+    log_probs, _, values = net.evaluate_actions(obs, actions)
+    batch = Batch(obs, actions, log_probs.detach(), values.detach(), torch.zeros(6), returns)
+    terms, _ = ppo_loss(net, batch, experiment.method, 0.2, 0.0)
+    expected = 0.5 * ((head - (returns - mean) / std) ** 2).mean() * experiment.method.vf_coef
+    torch.testing.assert_close(terms["loss/value"], expected)
+
+
+def _cartpole_spaces():
+    import gymnasium as gym
+
+    env = gym.make("CartPole-v1")
+    return env.observation_space, env.action_space
+
+
+def test_mappo_with_value_normalization_trains_and_loads(tmp_path) -> None:
+    result = mentor.train(quick("mappo", BEACONS, tmp_path, "method.value_norm=true"))
+    assert result.stop_reason.startswith("budget"), result.stop_reason
+    stats = result.agent.policy.value_stats
+    assert stats is not None and stats.count.item() > 1  # fit to the returns of its rollouts

@@ -23,7 +23,7 @@ from torch import nn
 
 from mentor.core.activations import ACTIVATIONS
 from mentor.core.distributions import ActionDist, make_dist
-from mentor.core.normalize import ObsNormalizer
+from mentor.core.normalize import ObsNormalizer, RunningMeanStd
 from mentor.envs.spaces import is_image, obs_encoder
 from mentor.sections import NetworkConfig
 
@@ -127,8 +127,13 @@ class ActorCritic(nn.Module):
         clip_obs: float = 10.0,
         critic_space: spaces.Space | None = None,
         groups: int | None = None,
+        value_norm: bool = False,
     ) -> None:
         super().__init__()
+        # Value normalization (Yu et al. 2022's ValueNorm): the critic's head learns values in
+        # units of the running mean and std of the returns it is fit to, and the network gives
+        # values in the env's units (the head's output times the std, plus the mean).
+        self.value_stats = RunningMeanStd(()) if value_norm else None
         self.normalizer, self.cnn, in_size = observation_encoder(
             obs_space, config, normalize_obs, clip_obs
         )
@@ -195,10 +200,13 @@ class ActorCritic(nn.Module):
         x, group = self._features(obs), self._group_of(obs)
         if self.shared:
             actor_x = self.actor_body(x)
-            return self.actor_head(actor_x), self.critic_head(actor_x).squeeze(-1)
+            return self.actor_head(actor_x), self._value_units(
+                self.critic_head(actor_x).squeeze(-1)
+            )
         params = self._run(self.actor_body, self.actor_head, x, group)
         critic_x = self._critic_input(x, critic_obs)
-        return params, self._run(self.critic_body, self.critic_head, critic_x, group).squeeze(-1)
+        values = self._run(self.critic_body, self.critic_head, critic_x, group).squeeze(-1)
+        return params, self._value_units(values)
 
     def policy_params(self, obs: torch.Tensor) -> torch.Tensor:
         x = self._features(obs)
@@ -214,11 +222,27 @@ class ActorCritic(nn.Module):
 
     def value(self, obs: torch.Tensor, critic_obs: torch.Tensor | None = None) -> torch.Tensor:
         if self.shared:
-            return self.critic_head(self.actor_body(self._features(obs))).squeeze(-1)
+            return self._value_units(
+                self.critic_head(self.actor_body(self._features(obs))).squeeze(-1)
+            )
         x = obs if self.critic_normalizer is not None else self._features(obs)
         critic_x = self._critic_input(x, critic_obs)
         group = self._group_of(obs)
-        return self._run(self.critic_body, self.critic_head, critic_x, group).squeeze(-1)
+        values = self._run(self.critic_body, self.critic_head, critic_x, group).squeeze(-1)
+        return self._value_units(values)
+
+    def _value_units(self, head_output: torch.Tensor) -> torch.Tensor:
+        """The critic head's output in the env's units (value normalization), else itself."""
+        if self.value_stats is None:
+            return head_output
+        std = (self.value_stats.var + 1e-8).sqrt().to(head_output.dtype)
+        return head_output * std + self.value_stats.mean.to(head_output.dtype)
+
+    def standardize_value(self, values: torch.Tensor) -> torch.Tensor:
+        """Values in the env's units to the standardized units the critic head learns in."""
+        assert self.value_stats is not None
+        std = (self.value_stats.var + 1e-8).sqrt().to(values.dtype)
+        return (values - self.value_stats.mean.to(values.dtype)) / std
 
     def predict(
         self, obs: torch.Tensor, deterministic: bool = True, mask: torch.Tensor | None = None

@@ -75,6 +75,11 @@ class PPOConfig(MethodSection):
         None, gt=0, description="Stop the epochs early when the approximate KL exceeds this."
     )
     normalize_advantages: bool = Field(True, description="Standardize advantages per minibatch.")
+    value_norm: bool = Field(
+        False,
+        description="Learn values in units of the running mean and std of the returns (the "
+        "value loss in those units; MAPPO's ValueNorm, Yu et al. 2022).",
+    )
     adam_eps: float = Field(1e-5, gt=0, description="Adam's epsilon.")
 
     _positive = field_validator("learning_rate", "clip_coef")(positive_start)

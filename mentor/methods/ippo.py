@@ -39,6 +39,7 @@ def build_networks(
         normalize_obs=experiment.env.normalize_obs,
         clip_obs=experiment.env.clip_obs,
         groups=None if experiment.method.share_parameters else agents.num_agents,
+        value_norm=experiment.method.value_norm,
     )
 
 

@@ -61,6 +61,7 @@ def build_networks(
         clip_obs=experiment.env.clip_obs,
         critic_space=spaces.Box(-np.inf, np.inf, (width,), np.float32),
         groups=None if experiment.method.share_parameters else agents.num_agents,
+        value_norm=experiment.method.value_norm,
     )
 
 

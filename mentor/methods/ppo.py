@@ -91,12 +91,15 @@ def ppo_loss(
     policy_loss = torch.max(
         -advantages * ratio, -advantages * ratio.clamp(1 - clip_coef, 1 + clip_coef)
     ).mean()
-    value_error = (values - batch.returns).square()
+    old_values, targets = batch.values, batch.returns
+    if policy.value_stats is not None:  # value normalization: the loss in standardized units
+        values, old_values, targets = map(policy.standardize_value, (values, old_values, targets))
+    value_error = (values - targets).square()
     if cfg.value_clip_coef is not None:
-        clipped = batch.values + (values - batch.values).clamp(
+        clipped = old_values + (values - old_values).clamp(
             -cfg.value_clip_coef, cfg.value_clip_coef
         )
-        value_error = torch.max(value_error, (clipped - batch.returns).square())
+        value_error = torch.max(value_error, (clipped - targets).square())
     value_loss = 0.5 * value_error.mean()
     entropy_mean = entropy.mean()
     with torch.no_grad():  # "approx KL" k3 estimator (Schulman 2020, "Approximating KL")
@@ -175,6 +178,7 @@ def build_networks(
         experiment.agent.network,
         normalize_obs=experiment.env.normalize_obs,
         clip_obs=experiment.env.clip_obs,
+        value_norm=getattr(experiment.method, "value_norm", False),
     )
 
 
@@ -358,6 +362,8 @@ def run(
                 storage.rewards, storage.values, next_values, storage.terminated,
                 storage.truncated, cfg.gamma, cfg.gae_lambda,
             )  # fmt: skip
+            if policy.value_stats is not None:  # the returns the critic is now fit to
+                policy.value_stats.update(returns[storage.valid])
             metrics = ppo_update(
                 policy, optimizer, storage, advantages, returns, cfg, clip_coef, entropy_coef,
                 generator,
