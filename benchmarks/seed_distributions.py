@@ -601,7 +601,7 @@ def summary(one: Case, results: dict[int, Figures]) -> str:
     "tests/test_multiagent.py::test_ippo_learns_to_follow_the_beacons",
     10,
     "eval",
-    "20-episode final evaluation >= 7 of 8 (random: 4)",
+    "20-episode final evaluation >= 5.5 of 8 (random: 4)",
 )
 def ippo_beacons(seed: int, folder: Path, overrides: list[str]) -> Figures:
     import test_multiagent

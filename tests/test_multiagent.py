@@ -335,7 +335,10 @@ def test_ippo_learns_to_follow_the_beacons(tmp_path) -> None:
         total += sum(rewards.values())
     assert total == 16.0
     result = beacons_ippo_run(tmp_path, 0)
-    assert result.evaluation.return_mean >= 7.0, result.evaluation
+    # Seeds 0-9 (benchmarks/seed_distributions.py ippo_beacons): 8.000 for 9 seeds, 5.825 for
+    # seed 4 (at 10,000 steps too). Random play: 4 +- 0.22 (the std of a 20-episode mean), so 5.5
+    # is learning by 7 stds, with 0.3 of margin below the worst seed.
+    assert result.evaluation.return_mean >= 5.5, result.evaluation
 
 
 def spread_mappo_run(folder, seed: int, *overrides: str):
