@@ -615,7 +615,7 @@ def ippo_beacons(seed: int, folder: Path, overrides: list[str]) -> Figures:
     "tests/test_multiagent.py::test_mappo_learns_simple_spread_beyond_random",
     10,
     "eval",
-    "50-episode final evaluation per agent >= -23 (random: about -25)",
+    "50-episode final evaluation per agent >= -23.5 (random: about -25)",
 )
 def mappo_spread(seed: int, folder: Path, overrides: list[str]) -> Figures:
     import test_multiagent

@@ -342,10 +342,10 @@ def test_ippo_learns_to_follow_the_beacons(tmp_path) -> None:
 
 
 def spread_mappo_run(folder, seed: int, *overrides: str):
-    """MAPPO's simple_spread preset on a reduced budget: 50,000 env steps (16 copies)."""
+    """MAPPO's simple_spread preset on a reduced budget: 100,000 env steps (16 copies)."""
     experiment = build(method="mappo", env_id=SPREAD, overrides=[
-        f"output_dir={folder}", f"seed={seed}", "stopping.total_steps=50000",
-        "validation.every_steps=25000", "validation.episodes=20", "evaluation.episodes=50",
+        f"output_dir={folder}", f"seed={seed}", "stopping.total_steps=100000",
+        "validation.every_steps=50000", "validation.episodes=20", "evaluation.episodes=50",
         "logging.progress=false", "logging.tensorboard=false", *overrides,
     ])  # fmt: skip
     return mentor.train(experiment)
@@ -355,7 +355,11 @@ def test_mappo_learns_simple_spread_beyond_random(tmp_path) -> None:
     """Random actions score about -25 per agent over 100 episodes (benchmarks/multiagent.py),
     the scripted landmark assignment -8.5."""
     result = spread_mappo_run(tmp_path, 0)
-    assert result.evaluation.return_mean >= -23.0, result.evaluation
+    # Seeds 0-9 (benchmarks/seed_distributions.py mappo_spread): min -22.1, median -20.6, max
+    # -18.4 (at 50,000 steps the min was -23.9: too close). The untrained agent scores -26.3
+    # [-29.0, -23.95] on these episodes (seed 0; -34.0 and -26.0 for seeds 1 and 2), so -23.5 is
+    # above its 95% CI, with 1.4 of margin below the worst seed.
+    assert result.evaluation.return_mean >= -23.5, result.evaluation
 
 
 # --- per-agent parameters -----------------------------------------------------------------------
