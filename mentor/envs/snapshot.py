@@ -163,7 +163,7 @@ class SnapshotUnavailable(Exception):
 
 def register_adapter(cls: type, attributes: Iterable[str]) -> None:
     """Declare that ``attributes`` of ``cls`` are all of its state (exact class, not subclasses)."""
-    ADAPTERS[_qualified_name(cls)] = tuple(attributes)
+    ADAPTERS[qualified_name(cls)] = tuple(attributes)
 
 
 # --- Snapshot and restore --------------------------------------------------------------------
@@ -236,11 +236,11 @@ def _chain(env: Any) -> list[Any]:
     return layers
 
 
-def _qualified_name(cls: type) -> str:
+def qualified_name(cls: type) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
-def _opts_in(layer: Any) -> bool:
+def opts_in(layer: Any) -> bool:
     """Whether the layer's class defines the protocol (both methods, or it is an error)."""
     cls = type(layer)  # on the class: an instance attribute could come from anywhere
     has_snapshot = callable(getattr(cls, "mentor_snapshot", None))
@@ -257,7 +257,7 @@ def _opts_in(layer: Any) -> bool:
 
 def _adapter(layer: Any) -> tuple[str, ...]:
     cls = type(layer)
-    names = ADAPTERS.get(_qualified_name(cls))
+    names = ADAPTERS.get(qualified_name(cls))
     if names is not None:
         return names
     if isinstance(layer, gym.vector.AsyncVectorEnv):
@@ -273,8 +273,8 @@ def _adapter(layer: Any) -> tuple[str, ...]:
 
 
 def _layer_snapshot(layer: Any) -> dict[str, Any]:
-    name = _qualified_name(type(layer))
-    if _opts_in(layer):
+    name = qualified_name(type(layer))
+    if opts_in(layer):
         state = layer.mentor_snapshot()
         if not isinstance(state, dict):
             raise TypeError(f"{name}.mentor_snapshot returned {type(state).__name__}, not dict")
@@ -283,12 +283,14 @@ def _layer_snapshot(layer: Any) -> dict[str, Any]:
         state["envs"] = [env_snapshot(env) for env in layer.envs]
     else:
         state = snapshot_attributes(layer, _adapter(layer))
-    return {"type": name, "state": _copy(state, name)}
+    return {"type": name, "state": copy_value(state, name)}
 
 
 def _restore_layer(layer: Any, state: dict[str, Any]) -> None:
-    state = _copy(state, _qualified_name(type(layer)))  # the env never holds the snapshot's objects
-    if _opts_in(layer):
+    state = copy_value(
+        state, qualified_name(type(layer))
+    )  # the env never holds the snapshot's objects
+    if opts_in(layer):
         layer.mentor_restore(state)
     elif type(layer) is gym.vector.SyncVectorEnv:
         envs = state.pop("envs")
@@ -304,14 +306,15 @@ def _check(env: Any, snapshot: dict[str, Any]) -> None:
     if snapshot.get("format") != FORMAT:
         raise ValueError(f"not an env snapshot of format {FORMAT}: {snapshot.get('format')!r}")
     layers = _chain(env)
-    have = [_qualified_name(type(layer)) for layer in layers]
+    have = [qualified_name(type(layer)) for layer in layers]
     want = [record["type"] for record in snapshot["layers"]]
     if have != want:
         raise ValueError(
-            f"the snapshot is of {_describe(want, have)}, the env is {_describe(have, want)}"
+            f"the snapshot is of {describe_chain(want, have)}, "
+            f"the env is {describe_chain(have, want)}"
         )
     for layer, record in zip(layers, snapshot["layers"], strict=True):
-        if type(layer) is gym.vector.SyncVectorEnv and not _opts_in(layer):
+        if type(layer) is gym.vector.SyncVectorEnv and not opts_in(layer):
             envs = record["state"]["envs"]
             if len(envs) != len(layer.envs):
                 raise ValueError(
@@ -325,7 +328,7 @@ def _check(env: Any, snapshot: dict[str, Any]) -> None:
                     raise ValueError(f"SyncVectorEnv env {index}: {error}") from None
 
 
-def _describe(names: list[str], other: list[str]) -> str:
+def describe_chain(names: list[str], other: list[str]) -> str:
     """``A<B<C>>`` in short class names, qualified where the short ones would read the same."""
     short = [name.rpartition(".")[2] for name in names]
     if short == [name.rpartition(".")[2] for name in other]:
@@ -355,7 +358,7 @@ def _check_dtype(dtype: np.dtype, where: str) -> None:
         raise TypeError(f"{where}: numpy dtype {dtype} is not a snapshot value (no objects)")
 
 
-def _copy(value: Any, where: str) -> Any:
+def copy_value(value: Any, where: str) -> Any:
     """A deep copy of a snapshot value, raising TypeError on anything else."""
     kind = type(value)
     if kind in _SCALARS:
@@ -369,11 +372,11 @@ def _copy(value: Any, where: str) -> Any:
     if kind is np.random.Generator:
         return _new_generator(type(value.bit_generator).__name__, value.bit_generator.state)
     if kind is list:
-        return [_copy(item, f"{where}[{i}]") for i, item in enumerate(value)]
+        return [copy_value(item, f"{where}[{i}]") for i, item in enumerate(value)]
     if kind is tuple:
-        return tuple(_copy(item, f"{where}[{i}]") for i, item in enumerate(value))
+        return tuple(copy_value(item, f"{where}[{i}]") for i, item in enumerate(value))
     if kind is dict:
-        return {_key(key, where): _copy(item, f"{where}.{key}") for key, item in value.items()}
+        return {_key(key, where): copy_value(item, f"{where}.{key}") for key, item in value.items()}
     raise _unsupported(value, where)
 
 

@@ -94,10 +94,10 @@ from mentor.envs.snapshot import (
     ADAPTERS,
     FORMAT,
     SnapshotUnavailable,
-    _copy,
-    _describe,
-    _opts_in,
-    _qualified_name,
+    copy_value,
+    describe_chain,
+    opts_in,
+    qualified_name,
     restore_attributes,
 )
 
@@ -184,7 +184,7 @@ def register_mpe_env(cls: type) -> None:
 
     if not (isinstance(cls, type) and issubclass(cls, SimpleEnv)):
         raise TypeError(f"{cls!r} is not a subclass of mpe2's SimpleEnv")
-    MPE_ENVS.add(_qualified_name(cls))
+    MPE_ENVS.add(qualified_name(cls))
 
 
 # --- Snapshot and restore --------------------------------------------------------------------
@@ -228,11 +228,11 @@ def _chain(env: Any) -> list[Any]:
 
 def _adapter(layer: Any) -> tuple[str, ...]:
     cls = type(layer)
-    name = _qualified_name(cls)
+    name = qualified_name(cls)
     names = ADAPTERS.get(name, PETTINGZOO_ADAPTERS.get(name))
     if names is not None:
         return names
-    if _SIMPLE_ENV in (_qualified_name(base) for base in cls.__mro__):
+    if _SIMPLE_ENV in (qualified_name(base) for base in cls.__mro__):
         raise SnapshotUnavailable(
             f"{cls.__qualname__} is an MPE env (a SimpleEnv) mentor has not checked: if it adds "
             "no state beyond SimpleEnv's, its world's and its scenario's, declare it with "
@@ -251,8 +251,8 @@ def _own_attributes(obj: Any, names: tuple[str, ...]) -> dict[str, Any]:
 
 
 def _layer_snapshot(layer: Any) -> dict[str, Any]:
-    name = _qualified_name(type(layer))
-    if _opts_in(layer):
+    name = qualified_name(type(layer))
+    if opts_in(layer):
         state = layer.mentor_snapshot()
         if not isinstance(state, dict):
             raise TypeError(f"{name}.mentor_snapshot returned {type(state).__name__}, not dict")
@@ -262,13 +262,13 @@ def _layer_snapshot(layer: Any) -> dict[str, Any]:
         state = _mpe_snapshot(layer)
     else:
         state = _own_attributes(layer, _adapter(layer))
-    return {"type": name, "state": _copy(state, name)}
+    return {"type": name, "state": copy_value(state, name)}
 
 
 def _restore_layer(layer: Any, state: dict[str, Any]) -> None:
-    name = _qualified_name(type(layer))
-    state = _copy(state, name)  # the env never holds the snapshot's objects
-    if _opts_in(layer):
+    name = qualified_name(type(layer))
+    state = copy_value(state, name)  # the env never holds the snapshot's objects
+    if opts_in(layer):
         layer.mentor_restore(state)
     elif name == _AEC_TO_PARALLEL:
         _restore_parallel_wrapper(layer, state)
@@ -282,14 +282,15 @@ def _check(layers: list[Any], snapshot: dict[str, Any]) -> None:
     """Raise ValueError unless ``snapshot`` was taken from a chain like ``layers``."""
     if snapshot.get("format") != FORMAT:
         raise ValueError(f"not an env snapshot of format {FORMAT}: {snapshot.get('format')!r}")
-    have = [_qualified_name(type(layer)) for layer in layers]
+    have = [qualified_name(type(layer)) for layer in layers]
     want = [record["type"] for record in snapshot["layers"]]
     if have != want:
         raise ValueError(
-            f"the snapshot is of {_describe(want, have)}, the env is {_describe(have, want)}"
+            f"the snapshot is of {describe_chain(want, have)}, "
+            f"the env is {describe_chain(have, want)}"
         )
     for layer, record in zip(layers, snapshot["layers"], strict=True):
-        if record["type"] in MPE_ENVS and not _opts_in(layer):
+        if record["type"] in MPE_ENVS and not opts_in(layer):
             _check_world(layer, record["state"])
 
 
@@ -327,9 +328,9 @@ def _restore_parallel_wrapper(wrapper: Any, state: dict[str, Any]) -> None:
 
 
 def _mpe_snapshot(env: Any) -> dict[str, Any]:
-    label = _qualified_name(type(env))  # raw_env alone would not say which
+    label = qualified_name(type(env))  # raw_env alone would not say which
     selector = env._agent_selector
-    if _qualified_name(type(selector)) != _AGENT_SELECTOR:
+    if qualified_name(type(selector)) != _AGENT_SELECTOR:
         raise SnapshotUnavailable(f"{label}: its agent selector is a {type(selector).__qualname__}")
     world = env.world
     entities = world.entities
@@ -382,17 +383,17 @@ def _object_record(
             links[name] = [index[id(item)] for item in value]
         else:
             try:
-                values[name] = _copy(value, f"{where}, attribute {name}")
+                values[name] = copy_value(value, f"{where}, attribute {name}")
             except TypeError as error:
                 raise SnapshotUnavailable(str(error)) from None
-    return {"type": _qualified_name(type(obj)), "values": values, "links": links}
+    return {"type": qualified_name(type(obj)), "values": values, "links": links}
 
 
 def _check_world(env: Any, state: dict[str, Any]) -> None:
     """Raise ValueError unless the env's world and scenario are built like the snapshot's."""
-    label = _qualified_name(type(env))
+    label = qualified_name(type(env))
     entities = env.world.entities
-    have = [(_qualified_name(type(entity)), entity.name) for entity in entities]
+    have = [(qualified_name(type(entity)), entity.name) for entity in entities]
     want = [(record["type"], record["name"]) for record in state["entities"]]
     if have != want:
         raise ValueError(
@@ -409,10 +410,10 @@ def _check_world(env: Any, state: dict[str, Any]) -> None:
             for part, part_record in record["parts"].items()
         ]
     for obj, record, what in pairs:
-        if _qualified_name(type(obj)) != record["type"]:
+        if qualified_name(type(obj)) != record["type"]:
             raise ValueError(
                 f"the snapshot's {label} {what} is a {record['type']}, "
-                f"the env's a {_qualified_name(type(obj))}"
+                f"the env's a {qualified_name(type(obj))}"
             )
 
 

@@ -423,11 +423,17 @@ def method_module(name: str) -> ModuleType:
 
 
 def check_supported(method: str, action_space: object) -> None:
-    """Refuse an action space the method cannot act in, naming the methods that can."""
+    """Refuse an action space the method cannot act in, naming the methods (of the same kind,
+    single- or multi-agent) that can."""
     kind = type(action_space).__name__
-    supported = method_config(method).supported_actions
+    config = method_config(method)
+    supported = config.supported_actions
     if kind not in supported:
-        able = [name for name, cfg in METHOD_CONFIGS.items() if kind in cfg.supported_actions]
+        able = [
+            name
+            for name, cfg in METHOD_CONFIGS.items()
+            if kind in cfg.supported_actions and cfg.multi_agent == config.multi_agent
+        ]
         raise ConfigError(
             f"method {method} does not support the action space {action_space} ({kind}); "
             f"{method} supports {', '.join(supported)}"
@@ -456,9 +462,14 @@ def check_agents(method: str, env_id: str, multi_agent_env: bool) -> None:
 def check_masks_honoured(method: str, env_id: str, source: str) -> None:
     """Refuse to train a method that would ignore the env's action masks, naming those that
     honour them (``source``: "obs" or "info", where the env gives them)."""
-    if method_config(method).action_masks:
+    config = method_config(method)
+    if config.action_masks:
         return
-    able = [name for name, cfg in METHOD_CONFIGS.items() if cfg.action_masks]
+    able = [
+        name
+        for name, cfg in METHOD_CONFIGS.items()
+        if cfg.action_masks and cfg.multi_agent == config.multi_agent
+    ]
     where = "observation" if source == "obs" else "info"
     raise ConfigError(
         f"env '{env_id}' gives action masks ({where}['action_mask']), which method "
