@@ -42,7 +42,7 @@ import torch
 from gymnasium import spaces
 from gymnasium.vector.utils import concatenate, create_empty_array
 
-from mentor.core.vec_env import Episode
+from mentor.core.vec_env import Episode, rollout_metrics
 from mentor.envs.masks import MaskReader, MaskSource, mask_nvec, obs_mask_source, sample_allowed
 from mentor.envs.pettingzoo import agent_spaces, has_state, make_parallel_env
 from mentor.envs.snapshot import SnapshotUnavailable, from_json, to_json
@@ -438,21 +438,8 @@ class MultiAgentVecEnv:
     def episode_metrics(self) -> dict[str, float]:
         """``rollout/`` metrics of the episodes finished since the last call: the team return
         and length, and each agent's mean return (``rollout/return_<agent>_mean``)."""
-        episodes = self.pop_episodes()
-        if not episodes:
-            return {}
-        returns = [episode.ret for episode in episodes]
-        metrics: dict[str, float] = {
-            "rollout/ep_return_mean": float(np.mean(returns)),
-            "rollout/ep_return_std": float(np.std(returns)),
-            "rollout/ep_length_mean": float(np.mean([episode.length for episode in episodes])),
-            "rollout/episodes": len(episodes),
-        }
-        for agent in self.agents:
-            values = [e.info[f"return/{agent}"] for e in episodes if f"return/{agent}" in e.info]
-            if values:
-                metrics[f"rollout/return_{agent}_mean"] = float(np.mean(values))
-        return metrics
+        keys = {f"return/{agent}": f"rollout/return_{agent}_mean" for agent in self.agents}
+        return rollout_metrics(self.pop_episodes(), keys)
 
     # --- exact resume --------------------------------------------------------------------------
 

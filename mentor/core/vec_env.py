@@ -347,21 +347,8 @@ class VecEnv:
     def episode_metrics(self) -> dict[str, float]:
         """The ``rollout/`` metrics of the episodes finished since the last call ({} if none):
         return and length, and the mean of each declared info key (``rollout/<key>_mean``)."""
-        episodes = self.pop_episodes()
-        if not episodes:
-            return {}
-        returns = [episode.ret for episode in episodes]
-        metrics: dict[str, float] = {
-            "rollout/ep_return_mean": float(np.mean(returns)),
-            "rollout/ep_return_std": float(np.std(returns)),
-            "rollout/ep_length_mean": float(np.mean([episode.length for episode in episodes])),
-            "rollout/episodes": len(episodes),
-        }
-        for key in self.info_keys:
-            values = [episode.info[key] for episode in episodes if key in episode.info]
-            if values:
-                metrics[f"rollout/{key}_mean"] = float(np.mean(values))
-        return metrics
+        keys = {key: f"rollout/{key}_mean" for key in self.info_keys}
+        return rollout_metrics(self.pop_episodes(), keys)
 
     # --- exact resume ----------------------------------------------------------------------------
 
@@ -447,6 +434,26 @@ class VecEnv:
 
     def close(self) -> None:
         self.env.close()
+
+
+def rollout_metrics(episodes: list[Episode], keys: Mapping[str, str]) -> dict[str, float]:
+    """The ``rollout/`` metrics of some episodes ({} for none): the return's mean and std, the
+    mean length, the count, and for each info key in ``keys`` the mean over the episodes that
+    have it, logged under the name ``keys`` gives it."""
+    if not episodes:
+        return {}
+    returns = [episode.ret for episode in episodes]
+    metrics: dict[str, float] = {
+        "rollout/ep_return_mean": float(np.mean(returns)),
+        "rollout/ep_return_std": float(np.std(returns)),
+        "rollout/ep_length_mean": float(np.mean([episode.length for episode in episodes])),
+        "rollout/episodes": len(episodes),
+    }
+    for key, name in keys.items():
+        values = [episode.info[key] for episode in episodes if key in episode.info]
+        if values:
+            metrics[name] = float(np.mean(values))
+    return metrics
 
 
 def _reported_keys(infos: Any, index: int) -> list[str]:

@@ -301,11 +301,11 @@ def _restore_layer(layer: Any, state: dict[str, Any]) -> None:
         restore_attributes(layer, _adapter(layer), state)
 
 
-def _check(env: Any, snapshot: dict[str, Any]) -> None:
-    """Raise ValueError unless ``snapshot`` was taken from a chain of the same classes."""
+def check_chain(layers: list[Any], snapshot: dict[str, Any]) -> None:
+    """Raise ValueError unless ``snapshot`` is of this format and was taken from a chain of the
+    classes of ``layers``, in order (the Gymnasium and the PettingZoo snapshots alike)."""
     if snapshot.get("format") != FORMAT:
         raise ValueError(f"not an env snapshot of format {FORMAT}: {snapshot.get('format')!r}")
-    layers = _chain(env)
     have = [qualified_name(type(layer)) for layer in layers]
     want = [record["type"] for record in snapshot["layers"]]
     if have != want:
@@ -313,6 +313,12 @@ def _check(env: Any, snapshot: dict[str, Any]) -> None:
             f"the snapshot is of {describe_chain(want, have)}, "
             f"the env is {describe_chain(have, want)}"
         )
+
+
+def _check(env: Any, snapshot: dict[str, Any]) -> None:
+    """Raise ValueError unless ``snapshot`` was taken from a chain of the same classes."""
+    layers = _chain(env)
+    check_chain(layers, snapshot)
     for layer, record in zip(layers, snapshot["layers"], strict=True):
         if type(layer) is gym.vector.SyncVectorEnv and not opts_in(layer):
             envs = record["state"]["envs"]

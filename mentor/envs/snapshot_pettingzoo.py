@@ -94,8 +94,8 @@ from mentor.envs.snapshot import (
     ADAPTERS,
     FORMAT,
     SnapshotUnavailable,
+    check_chain,
     copy_value,
-    describe_chain,
     opts_in,
     qualified_name,
     restore_attributes,
@@ -280,15 +280,7 @@ def _restore_layer(layer: Any, state: dict[str, Any]) -> None:
 
 def _check(layers: list[Any], snapshot: dict[str, Any]) -> None:
     """Raise ValueError unless ``snapshot`` was taken from a chain like ``layers``."""
-    if snapshot.get("format") != FORMAT:
-        raise ValueError(f"not an env snapshot of format {FORMAT}: {snapshot.get('format')!r}")
-    have = [qualified_name(type(layer)) for layer in layers]
-    want = [record["type"] for record in snapshot["layers"]]
-    if have != want:
-        raise ValueError(
-            f"the snapshot is of {describe_chain(want, have)}, "
-            f"the env is {describe_chain(have, want)}"
-        )
+    check_chain(layers, snapshot)
     for layer, record in zip(layers, snapshot["layers"], strict=True):
         if record["type"] in MPE_ENVS and not opts_in(layer):
             _check_world(layer, record["state"])
