@@ -101,9 +101,9 @@ def train(
                 f"'{target}' is not an experiment file; to train without a file give a method "
                 "and an env id: mentor train ppo CartPole-v1"
             )
-        from mentor.envs.resolve import spec
+        from mentor.envs.pettingzoo import check_id
 
-        spec(env_id)  # unknown ids fail here, with close matches
+        check_id(env_id)  # unknown ids fail here, with close matches
         experiment = build(method=target, env_id=env_id, overrides=overrides)
     with _second_interrupt():
         from mentor import api
@@ -187,9 +187,9 @@ def eval_(
 
     agent = api.load(path)
     if env is not None:
-        from mentor.envs.resolve import spec
+        from mentor.envs.pettingzoo import check_id
 
-        spec(env)
+        check_id(env)
     summary = api.evaluate(agent, env, episodes, num_envs=num_envs, deterministic=not stochastic,
                            seed=seed, success_threshold_value=threshold)  # fmt: skip
     env_id = env or agent.experiment.validation.env.id or agent.experiment.env.id

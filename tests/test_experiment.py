@@ -36,6 +36,8 @@ def test_run_name_is_a_folder_name_for_entry_points_and_namespaced_ids() -> None
     assert parse({"env": {"id": "pkg.mod:MyEnv"}}).run_name == "ppo-pkg.mod_MyEnv"
     assert parse({"env": {"id": "ALE/Pong-v5"}}).run_name == "ppo-ALE_Pong-v5"
     assert parse({"name": "mine"}).run_name == "mine"
+    spread = {"env": {"id": "mpe2.simple_spread_v3"}, "method": {"name": "mappo"}}
+    assert parse(spread).run_name == "mappo-simple_spread_v3"  # a PettingZoo module: its name
 
 
 def test_yaml_round_trip_gives_an_equal_experiment() -> None:

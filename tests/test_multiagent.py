@@ -523,3 +523,30 @@ def test_mappo_with_value_normalization_trains_and_loads(tmp_path) -> None:
     assert result.stop_reason.startswith("budget"), result.stop_reason
     stats = result.agent.policy.value_stats
     assert stats is not None and stats.count.item() > 1  # fit to the returns of its rollouts
+
+
+def test_the_cli_trains_and_evaluates_a_pettingzoo_module(tmp_path) -> None:
+    """`mentor train mappo mpe2.simple_spread_v3` then `mentor eval runs/mappo-simple_spread_v3`."""
+    cli = [sys.executable, "-m", "mentor.cli"]
+    settings = ["stopping.total_steps=800", "validation.every_steps=800", "validation.episodes=2",
+                "evaluation.episodes=2", f"output_dir={tmp_path}", "env.num_envs=2"]  # fmt: skip
+    train = [*cli, "train", "mappo", SPREAD, "--quiet"]
+    for item in settings:
+        train += ["--set", item]
+    done = subprocess.run(train, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    run = tmp_path / "mappo-simple_spread_v3"
+    shown = subprocess.run([*cli, "eval", str(run), "--episodes", "4"], capture_output=True,
+                           text=True, timeout=300)  # fmt: skip
+    assert shown.returncode == 0, shown.stderr
+    assert "agent_0: mean, IQM" in shown.stdout and "team return" in shown.stdout
+
+
+def test_a_misspelled_pettingzoo_module_is_one_line_with_close_matches(tmp_path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "mentor.cli", "train", "mappo", "mpe2.simple_sprad_v3"],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "did you mean: mpe2.simple_spread_v3" in lines[0]

@@ -25,9 +25,21 @@ from typing import Any
 import gymnasium as gym
 from gymnasium import spaces
 
-from mentor.envs.resolve import import_module, installed, missing_package, resolve_entry_point
+from mentor.envs.resolve import (
+    import_module,
+    installed,
+    missing_package,
+    resolve_entry_point,
+    spec,
+)
 from mentor.envs.spaces import describe, obs_encoder
-from mentor.errors import ConfigError, EnvError, MissingPackageError, UnsupportedSpaceError
+from mentor.errors import (
+    ConfigError,
+    EnvError,
+    MissingPackageError,
+    UnknownEnvError,
+    UnsupportedSpaceError,
+)
 
 _MODULE = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)+$")
 _KINDS: dict[str, str] = {}  # entry point -> "gymnasium" | "pettingzoo", once made
@@ -59,6 +71,41 @@ def env_kind(env_id: str, kwargs: dict[str, Any] | None = None) -> str:
             _KINDS[env_id] = "pettingzoo" if _is_pettingzoo_env(env) else "gymnasium"
             env.close()
     return _KINDS[env_id]
+
+
+def check_id(env_id: str) -> None:
+    """Fail early, before anything is made, on an env id that names nothing: a Gymnasium id
+    that is not registered (with close matches), or a PettingZoo module that does not import
+    (naming it, or the package it needs)."""
+    if not is_module_id(env_id):
+        spec(env_id)
+        return
+    try:
+        module = import_module(env_id, f"env '{env_id}'")
+    except UnknownEnvError as exc:
+        raise UnknownEnvError(f"{exc}{_close_modules(env_id)}") from None
+    if not hasattr(module, "parallel_env") and not hasattr(module, "env"):
+        raise ConfigError(
+            f"env '{env_id}': module '{env_id}' has neither parallel_env() nor env(); a PettingZoo "
+            "env module has them, or give 'package.module:function' returning a ParallelEnv"
+        )
+
+
+def _close_modules(env_id: str) -> str:
+    """' (did you mean: mpe2.simple_spread_v3?)' for a misspelled module of a package that
+    imports; '' otherwise."""
+    import difflib
+    import importlib
+    import pkgutil
+
+    parent, _, name = env_id.rpartition(".")
+    try:
+        package = importlib.import_module(parent)
+    except ImportError:
+        return ""
+    names = [info.name for info in pkgutil.iter_modules(getattr(package, "__path__", []))]
+    close = difflib.get_close_matches(name, names, n=3, cutoff=0.6)
+    return f" (did you mean: {', '.join(f'{parent}.{c}' for c in close)}?)" if close else ""
 
 
 def is_multiagent(env_id: str, kwargs: dict[str, Any] | None = None) -> bool:

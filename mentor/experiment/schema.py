@@ -7,6 +7,7 @@ configs (``mentor.experiment.methods``), whose ``check`` holds its rules across 
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 import yaml
@@ -374,7 +375,14 @@ class Experiment(Section):
 
     @property
     def run_name(self) -> str:
-        return self.name or f"{self.method.name}-{self.env.id.replace('/', '_').replace(':', '_')}"
+        """``name``, else ``<method>-<env>``: the env id as a folder name, a PettingZoo module
+        (``mpe2.simple_spread_v3``) by its last part (``mappo-simple_spread_v3``)."""
+        if self.name:
+            return self.name
+        env_id = self.env.id
+        if re.fullmatch(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+", env_id):
+            env_id = env_id.rpartition(".")[2]
+        return f"{self.method.name}-{env_id.replace('/', '_').replace(':', '_')}"
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
