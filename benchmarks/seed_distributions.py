@@ -611,6 +611,24 @@ def ippo_beacons(seed: int, folder: Path, overrides: list[str]) -> Figures:
 
 
 @case(
+    "ippo_scout",
+    "tests/test_multiagent_groups.py::test_ippo_learns_the_beacons_with_a_scout_of_other_spaces",
+    10,
+    "eval",
+    "20-episode final evaluation: team >= 5.5 of 8 (random 3.56), the scout >= 3.4 (random 2.67)",
+)
+def ippo_scout(seed: int, folder: Path, overrides: list[str]) -> Figures:
+    import test_multiagent_groups
+
+    result = test_multiagent_groups.beacons_scout_run(folder, seed, *overrides)
+    return {
+        **stopped(result),
+        "eval": result.evaluation.return_mean,
+        "scout": result.evaluation.agents["agent_2"].return_mean,
+    }
+
+
+@case(
     "mappo_spread",
     "tests/test_multiagent.py::test_mappo_learns_simple_spread_beyond_random",
     10,

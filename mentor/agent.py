@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from mentor.core.ma_env import AgentRows, AgentsSpec
+from mentor.core.agent_rows import AgentRows, AgentsSpec
 from mentor.data.record import Policy, named_policy
 from mentor.envs.masks import allows_some, mask_nvec, mask_offsets
 from mentor.envs.resolve import resolve_entry_point
@@ -53,11 +53,7 @@ class Agent:
         self.experiment = experiment
         self.agents = agents
         self.encode, _ = obs_encoder(observation_space)
-        self.rows = (
-            None
-            if agents is None
-            else AgentRows(agents.agents, observation_space, agents.agent_ids)
-        )
+        self.rows = None if agents is None else AgentRows(agents, observation_space, action_space)
         self.device = next(policy.parameters()).device
 
     @classmethod
@@ -145,24 +141,30 @@ class Agent:
         names = list(obs)
         if not names:
             return {}
-        for name in names:
-            _, single = as_batch(obs[name], self.observation_space, f"observation of '{name}'")
+        indices = [self.rows.index[name] for name in names]
+        own_spaces = [self.rows.obs_space_of(name) for name in names]
+        for name, space in zip(names, own_spaces, strict=True):
+            _, single = as_batch(obs[name], space, f"observation of '{name}'")
             if not single:
                 raise ObservationError(
                     f"the observation of '{name}' is a batch: a multi-agent agent takes one "
                     "observation per agent, as the env's dict gives them"
                 )
-        rows = self.rows.rows([obs[name] for name in names], [self.rows.index[n] for n in names])
-        masks = None
-        if has_action_mask(self.observation_space):
-            masks = np.stack([np.ravel(obs[name][MASK_KEY]) for name in names])
+        rows = self.rows.rows([obs[name] for name in names], indices)
+        own_masks = None
+        if all(has_action_mask(space) for space in own_spaces):
+            own_masks = [np.ravel(obs[name][MASK_KEY]) for name in names]
         elif action_mask is not None:
             if not isinstance(action_mask, dict) or set(names) - set(action_mask):
                 raise ObservationError(
                     "a multi-agent agent's action_mask is a dict of masks, one for each agent "
                     f"it acts for ({names})"
                 )
-            masks = np.stack([np.ravel(action_mask[name]) for name in names])
+            own_masks = [np.ravel(action_mask[name]) for name in names]
+        masks = None if own_masks is None else self._pad_masks(names, indices, own_masks)
+        if self.rows.action_limits is not None:  # agents with fewer actions than the rows
+            limits = self.rows.action_limits[indices]
+            masks = limits if masks is None else masks & limits
         mask = None if masks is None else self._mask(names, False, masks)
         actions = to_env_actions(self.action_space, self.predict(rows, deterministic, mask))
         discrete = isinstance(self.action_space, spaces.Discrete)
@@ -170,6 +172,23 @@ class Agent:
             name: action.item() if discrete else action
             for name, action in zip(names, actions, strict=True)
         }
+
+    def _pad_masks(
+        self, names: list[str], indices: list[int], own_masks: list[np.ndarray]
+    ) -> np.ndarray:
+        """Each agent's own mask over the rows' actions (agents whose spaces differ)."""
+        if self.rows is None or self.rows.action_limits is None:
+            return np.stack(own_masks)
+        out = []
+        for name, j, mask in zip(names, indices, own_masks, strict=True):
+            size = int(self.rows.action_limits[j].sum())
+            if mask.size != size:
+                raise ObservationError(
+                    f"the action mask of '{name}' has {mask.size} entries; its action space "
+                    f"({describe(self.rows.own[j][1])}) needs {size}"
+                )
+            out.append(self.rows.pad_mask(j, mask != 0))
+        return np.stack(out)
 
     def check_fits(
         self,
@@ -182,6 +201,18 @@ class Agent:
         trained on."""
         own = None if self.agents is None else self.agents.agents
         theirs = None if agents is None else agents.agents
+        if own is not None and theirs is not None and own == theirs:
+            for j, agent in enumerate(own):
+                mine, env_own = (
+                    self.agents.own_spaces(j, (self.observation_space, self.action_space)),
+                    agents.own_spaces(j, (observation_space, action_space)),
+                )
+                if mine != env_own:
+                    raise EnvError(
+                        f"env '{env}' gives agent '{agent}' the spaces {describe(env_own[0])}, "
+                        f"{describe(env_own[1])}; the agent was trained on {describe(mine[0])}, "
+                        f"{describe(mine[1])}: give an env like the one it was trained on (--env)"
+                    )
         if own != theirs:
 
             def said(names: tuple[str, ...] | None) -> str:

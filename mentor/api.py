@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from mentor.agent import Agent
+from mentor.core.agent_rows import common_spaces
 from mentor.core.ma_env import check_rollout
 from mentor.envs.checker import preflight
 from mentor.envs.pettingzoo import agent_spaces, is_multiagent, make_parallel_env
@@ -138,7 +139,10 @@ def check_envs(experiment: Experiment, say: bool = False) -> None:
         preflight(env_id, kwargs, finite=env.check_finite, restartable=restartable)
     if multi_agent:
         with closing(make_parallel_env(experiment.env.id, experiment.env.kwargs)) as env:
-            _, action_space = agent_spaces(env, experiment.env.id)
+            per_agent = agent_spaces(env, experiment.env.id)
+            _, action_space = common_spaces(
+                experiment.env.id, tuple(env.possible_agents), per_agent
+            )
     else:
         with closing(make_env(experiment.env.id, experiment.env.kwargs)) as env:
             action_space = env.action_space

@@ -268,20 +268,27 @@ def check_env(
 def check_multiagent_env(env_id: str, kwargs: dict, steps: int, seed: int) -> None:
     """check-env for a PettingZoo env: PettingZoo's parallel API test, then mentor's rollout
     through its multi-agent adapter (FAULT-12's checks); a failure is one line and exit 2."""
+    from mentor.core.agent_rows import common_spaces, space_groups
     from mentor.core.ma_env import check_rollout
     from mentor.envs.pettingzoo import agent_spaces, api_test, has_state, make_parallel_env
     from mentor.envs.spaces import describe
 
     env = make_parallel_env(env_id, kwargs)
     try:
-        obs_space, act_space = agent_spaces(env, env_id)
+        per_agent = agent_spaces(env, env_id)
         agents, state = list(env.possible_agents), has_state(env)
+        common_spaces(env_id, tuple(agents), per_agent)  # agents that cannot share rows fail here
     finally:
         env.close()
     table = Table(title=f"check-env {env_id} (PettingZoo)", show_header=False)
     table.add_row("agents", ", ".join(agents))
-    table.add_row("observation space (each)", describe(obs_space))
-    table.add_row("action space (each)", describe(act_space))
+    groups = space_groups(per_agent)
+    for group in range(max(groups) + 1):
+        members = [agent for agent, g in zip(agents, groups, strict=True) if g == group]
+        obs_space, act_space = per_agent[groups.index(group)]
+        each = "each" if max(groups) == 0 else ", ".join(members)
+        table.add_row(f"observation space ({each})", describe(obs_space))
+        table.add_row(f"action space ({each})", describe(act_space))
     table.add_row(
         "global state", "yes (env.state())" if state else "no: mappo needs critic=observations"
     )

@@ -34,96 +34,20 @@ The contract, row by row, is ``VecEnv``'s:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 from gymnasium import spaces
-from gymnasium.vector.utils import concatenate, create_empty_array
 
+from mentor.core.agent_rows import AgentRows, AgentsSpec, common_spaces, row_space
 from mentor.core.vec_env import Episode, rollout_metrics
 from mentor.envs.masks import MaskReader, MaskSource, mask_nvec, obs_mask_source, sample_allowed
 from mentor.envs.pettingzoo import agent_spaces, has_state, make_parallel_env
 from mentor.envs.snapshot import SnapshotUnavailable, from_json, to_json
 from mentor.envs.snapshot_pettingzoo import parallel_snapshot, restore_parallel
-from mentor.envs.spaces import (
-    MASK_KEY,
-    check_same_spaces,
-    describe,
-    obs_encoder,
-    space_from_json,
-    space_to_json,
-    to_env_actions,
-)
+from mentor.envs.spaces import MASK_KEY, to_env_actions
 from mentor.errors import ConfigError, EnvError, NonFiniteError
-
-
-def row_space(obs_space: spaces.Space, num_agents: int, agent_ids: bool) -> spaces.Space:
-    """The space of one row as the network reads it: the agent's encoded observation, then (with
-    ``agent_ids``) a one-hot of its index among the env's agents."""
-    if not agent_ids:
-        return obs_space
-    _, shape = obs_encoder(obs_space)
-    if len(shape) != 1:
-        raise ConfigError(
-            f"env.agent_ids: the agents' observations ({describe(obs_space)}) are not vectors, "
-            "so no agent id can be appended; set env.agent_ids=false"
-        )
-    return spaces.Box(-np.inf, np.inf, (shape[0] + num_agents,), np.float32)
-
-
-@dataclass(frozen=True)
-class AgentsSpec:
-    """What a multi-agent agent knows of its env besides the spaces every agent shares: the
-    agents in row order, whether rows carry agent ids, and the global state's space (None when
-    the env has no ``state()``). Saved with every checkpoint (``Agent.spaces_meta``); a
-    multi-agent method's ``build_networks`` takes it as ``agents=``."""
-
-    agents: tuple[str, ...]
-    agent_ids: bool
-    state_space: spaces.Box | None = None
-
-    @property
-    def num_agents(self) -> int:
-        return len(self.agents)
-
-    def to_json(self) -> dict[str, Any]:
-        state = None if self.state_space is None else space_to_json(self.state_space)
-        return {"agents": list(self.agents), "agent_ids": self.agent_ids, "state_space": state}
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> AgentsSpec:
-        state = data.get("state_space")
-        return cls(
-            tuple(data["agents"]),
-            bool(data["agent_ids"]),
-            None if state is None else space_from_json(state),
-        )
-
-
-class AgentRows:
-    """Dicts of per-agent observations to rows and rows of actions to dicts: the encoding that
-    training and ``Agent.act`` share."""
-
-    def __init__(self, agents: tuple[str, ...], obs_space: spaces.Space, agent_ids: bool) -> None:
-        self.agents = agents
-        self.index = {agent: j for j, agent in enumerate(agents)}
-        self.obs_space = obs_space
-        self.encode, shape = obs_encoder(obs_space)
-        self.agent_ids = agent_ids
-        self.ids = np.eye(len(agents), dtype=np.float32)
-        self.shape = (shape[0] + len(agents),) if agent_ids else shape
-
-    def rows(self, observations: list[Any], agent_indices: list[int]) -> np.ndarray:
-        """Encoded rows for observations of the agents with these indices."""
-        batch = concatenate(
-            self.obs_space, observations, create_empty_array(self.obs_space, len(observations))
-        )
-        encoded = self.encode(batch)
-        if not self.agent_ids:
-            return encoded
-        return np.concatenate([encoded, self.ids[agent_indices]], axis=1)
 
 
 class MultiAgentVecEnv:
@@ -140,24 +64,28 @@ class MultiAgentVecEnv:
         self.env_id = env_id
         first = envs[0]
         self.agents = tuple(first.possible_agents)
-        obs_space, act_space = agent_spaces(first, env_id)
+        per_agent = agent_spaces(first, env_id)
         for index, env in enumerate(envs[1:], start=1):
             if tuple(env.possible_agents) != self.agents:
                 raise EnvError(
                     f"env '{env_id}' copy {index} has agents {list(env.possible_agents)}, copy 0 "
                     f"{list(self.agents)}: the copies of an env must have the same agents"
                 )
-            check_same_spaces(index, _AgentView(env, self.agents[0]), obs_space, act_space)
-        self.observation_space = obs_space  # each agent's; the rows' is row_space
-        self.action_space = act_space
+            _check_same_spaces(env_id, index, self.agents, per_agent, agent_spaces(env, env_id))
+        # The rows' spaces: the agents' own, or padded ones for agents that differ (agent_rows).
+        obs_space, act_space = common_spaces(env_id, self.agents, per_agent)
+        self.observation_space, self.action_space = obs_space, act_space
         self.num_copies = len(envs)
         self.num_agents = len(self.agents)
         self.num_envs = self.num_copies * self.num_agents
-        self.encoder = AgentRows(self.agents, obs_space, agent_ids)
+        state = first.state_space if has_state(first) else None
+        differ = any(pair != per_agent[0] for pair in per_agent)
+        self.agents_spec = AgentsSpec(
+            self.agents, agent_ids, state, tuple(per_agent) if differ else None
+        )
+        self.encoder = AgentRows(self.agents_spec, obs_space, act_space)
         self.row_space = row_space(obs_space, self.num_agents, agent_ids)
         self.obs_shape = self.encoder.shape
-        state = first.state_space if has_state(first) else None
-        self.agents_spec = AgentsSpec(self.agents, agent_ids, state)
         self.check_finite = check_finite
         self.info_keys: dict[str, str] = {}
         self.restarts: list[str] = []
@@ -175,7 +103,9 @@ class MultiAgentVecEnv:
         self.action_mask: np.ndarray | None = None
         self.mask_source: MaskSource | None = None
         self._masks: list[MaskReader] = []
-        source = obs_mask_source(obs_space, act_space, f"env '{env_id}'")
+        source = obs_mask_source(*per_agent[0], f"env '{env_id}'")
+        for agent, (own_obs, own_act) in zip(self.agents[1:], per_agent[1:], strict=True):
+            obs_mask_source(own_obs, own_act, f"env '{env_id}' (agent '{agent}')")  # checked
         if source is not None:
             self._use_masks(source)
         self._masks_decided = source is not None  # else by the first reset's infos
@@ -348,39 +278,50 @@ class MultiAgentVecEnv:
 
     def _use_masks(self, source: MaskSource) -> None:
         where = "observation entry" if source == "obs" else "info"
-        nvec = mask_nvec(self.action_space, f"env '{self.env_id}' gives action masks ({where})")
         self.mask_source = source
-        self._masks = [MaskReader(nvec, source, self.env_id, agent) for agent in self.agents]
+        self._masks = [
+            MaskReader(
+                mask_nvec(own[1], f"env '{self.env_id}' gives action masks ({where})"),
+                source,
+                self.env_id,
+                agent,
+            )
+            for agent, own in zip(self.agents, self.encoder.own, strict=True)
+        ]
 
     def _read_masks(self, seen: list[tuple[dict, dict]]) -> None:
         """Each row's mask from what every copy returned (``seen``, one (obs, infos) per copy):
-        the live agents' from their observation or info, checked agent by agent."""
+        the live agents' from their observation or info, checked agent by agent, over the rows'
+        actions (agents with fewer actions than the rows have: only their own allowed)."""
+        limits = self.encoder.action_limits
         if not self._masks:
+            if limits is not None:
+                self.action_mask = np.tile(limits, (self.num_copies, 1))
             return
         n, a = self.num_copies, self.num_agents
-        size = self._masks[0].size
-        raw = np.ones((n, a, size), dtype=bool)
-        reported = np.zeros((n, a), dtype=bool)
-        for i, (obs, infos) in enumerate(seen):
-            for j, agent in enumerate(self.agents):
+        ignored = ~(self.alive & ~self.copy_done[:, None])
+        masks = np.empty((n, a, self.encoder.row_actions), dtype=bool)
+        for j, (agent, reader) in enumerate(zip(self.agents, self._masks, strict=True)):
+            raw = np.ones((n, reader.size), dtype=bool)
+            reported = np.zeros(n, dtype=bool)
+            for i, (obs, infos) in enumerate(seen):
                 if not self.alive[i, j]:
                     continue
                 holder = obs.get(agent) if self.mask_source == "obs" else (infos or {}).get(agent)
                 if isinstance(holder, dict) and MASK_KEY in holder:
                     values = np.asarray(holder[MASK_KEY]).reshape(-1)
-                    if values.size != size:
+                    if values.size != reader.size:
                         raise EnvError(
                             f"env '{self.env_id}' copy {i} gave agent '{agent}' an {MASK_KEY} "
-                            f"of {values.size} entries; its action space needs {size}"
+                            f"of {values.size} entries; its action space needs {reader.size}"
                         )
-                    raw[i, j], reported[i, j] = values != 0, True
-        ignored = ~(self.alive & ~self.copy_done[:, None])
-        masks = np.empty((n, a, size), dtype=bool)
-        for j, reader in enumerate(self._masks):
-            batch = {MASK_KEY: raw[:, j], f"_{MASK_KEY}": reported[:, j]}
+                    raw[i], reported[i] = values != 0, True
+            batch = {MASK_KEY: raw, f"_{MASK_KEY}": reported}
             obs = batch if self.mask_source == "obs" else None
-            masks[:, j] = reader.read(obs, batch, ignored[:, j], self.steps)
-        self.action_mask = masks.reshape(n * a, size)
+            masks[:, j] = self.encoder.pad_mask(
+                j, reader.read(obs, batch, ignored[:, j], self.steps)
+            )
+        self.action_mask = masks.reshape(n * a, -1)
 
     def _check_keys(self, i: int, acting: list[str], arrived: list[str], *dicts: dict) -> None:
         """FAULT-12: a step's reward, termination and truncation hold the agents that acted,
@@ -529,9 +470,19 @@ def _one(action: np.ndarray) -> Any:
     return action.item() if np.ndim(action) == 0 else action
 
 
-class _AgentView:
-    """An agent's spaces in the form ``check_same_spaces`` reads (a Gymnasium env's)."""
-
-    def __init__(self, env: Any, agent: str) -> None:
-        self.observation_space = env.observation_space(agent)
-        self.action_space = env.action_space(agent)
+def _check_same_spaces(
+    env_id: str,
+    index: int,
+    agents: tuple[str, ...],
+    first: list[tuple[spaces.Space, spaces.Space]],
+    theirs: list[tuple[spaces.Space, spaces.Space]],
+) -> None:
+    """Raise EnvError when copy ``index`` gives an agent other spaces than copy 0 does."""
+    for agent, own, other in zip(agents, first, theirs, strict=True):
+        for kind, expected, actual in zip(("observation", "action"), own, other, strict=True):
+            if actual != expected:
+                raise EnvError(
+                    f"env '{env_id}' copy {index} gives agent '{agent}' {kind} space {actual}, "
+                    f"copy 0 {expected}: every copy must have the same spaces (do the env's "
+                    "kwargs vary them?)"
+                )

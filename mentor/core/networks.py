@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Sequence
 from typing import Protocol
 
 import torch
@@ -126,7 +127,7 @@ class ActorCritic(nn.Module):
         normalize_obs: bool = False,
         clip_obs: float = 10.0,
         critic_space: spaces.Space | None = None,
-        groups: int | None = None,
+        groups: int | Sequence[int] | None = None,
         value_norm: bool = False,
     ) -> None:
         super().__init__()
@@ -150,15 +151,24 @@ class ActorCritic(nn.Module):
                 critic_space, config, normalize_obs, clip_obs
             )
         self.shared = (config.shared or image) and critic_space is None
+        # Parameters per group of rows (agents as rows, ``core/agent_rows.py``): ``groups`` maps
+        # each agent's index to its parameters (an int K: one set per agent of K).
         self.groups = groups
-        if groups is not None:  # per-agent parameters: body and head in one grouped MLP each
+        mapping = list(range(groups)) if isinstance(groups, int) else groups
+        self.num_agents = None if mapping is None else len(mapping)
+        members = None if mapping is None else max(mapping) + 1
+        if mapping is not None:
+            self.register_buffer(
+                "agent_group", torch.tensor(mapping, dtype=torch.long), persistent=False
+            )
+        if members is not None:  # per-agent parameters: body and head in one grouped MLP each
             if self.shared or image:
                 raise ValueError(
                     "per-agent parameters need separate actor and critic bodies on vector "
                     "observations (agent.network.shared=false, no images)"
                 )
-            self.actor_body = GroupedMLP(groups, in_size, hidden, self.dist.num_params, act)
-            self.critic_body = GroupedMLP(groups, critic_in, hidden, 1, act)
+            self.actor_body = GroupedMLP(members, in_size, hidden, self.dist.num_params, act)
+            self.critic_body = GroupedMLP(members, critic_in, hidden, 1, act)
             self.actor_head, self.critic_head = nn.Identity(), nn.Identity()
             heads = [self.actor_body.ensemble.layers[-1], self.critic_body.ensemble.layers[-1]]
         else:
@@ -177,9 +187,11 @@ class ActorCritic(nn.Module):
         return self.cnn(obs) if self.cnn is not None else obs
 
     def _group_of(self, obs: torch.Tensor) -> torch.Tensor | None:
-        """Each row's group (agent) with per-agent parameters: its observation ends with a
-        one-hot of it (``env.agent_ids``), read before normalization."""
-        return None if self.groups is None else obs[:, -self.groups :].argmax(-1)
+        """Each row's parameters with per-group parameters: its observation ends with a one-hot
+        of its agent (``env.agent_ids``), read before normalization."""
+        if self.num_agents is None:
+            return None
+        return self.agent_group[obs[:, -self.num_agents :].argmax(-1)]
 
     @staticmethod
     def _run(body: nn.Module, head: nn.Module, x: torch.Tensor, group: torch.Tensor | None):

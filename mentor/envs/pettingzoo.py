@@ -12,9 +12,8 @@ made once to tell (``env_kind``). mentor trains on the parallel API. An AEC env 
 PettingZoo's ``aec_to_parallel`` when its metadata says ``is_parallelizable``; a turn-based AEC
 env (agents acting in turns) is refused for now, naming it.
 
-The agents of one env must share one observation space and one action space (agents become rows
-of one batch, ``core/ma_env.py``); envs whose agents differ are refused naming the agents and
-their spaces.
+Agents become rows of one batch (``core/ma_env.py``); agents with different spaces are grouped
+by space, their rows padded to one width (``core/agent_rows.py``).
 """
 
 from __future__ import annotations
@@ -177,34 +176,24 @@ def make_parallel_env(env_id: str, kwargs: dict[str, Any] | None = None) -> Any:
     return env
 
 
-def agent_spaces(env: Any, env_id: str) -> tuple[spaces.Space, spaces.Space]:
-    """The observation and action space every agent of ``env`` shares. Agents that differ, or a
-    space mentor cannot encode, raise ``UnsupportedSpaceError`` naming the agent and space."""
+def agent_spaces(env: Any, env_id: str) -> list[tuple[spaces.Space, spaces.Space]]:
+    """Each of ``env``'s possible agents' observation and action space, in order. A space mentor
+    cannot encode raises ``UnsupportedSpaceError`` naming the agent and space."""
     agents = list(env.possible_agents)
     if not agents:
         raise EnvError(f"env '{env_id}' has no possible_agents")
-    first = agents[0]
-    obs_space, act_space = env.observation_space(first), env.action_space(first)
-    for agent in agents[1:]:
-        for kind, own, theirs in (
-            ("observation", obs_space, env.observation_space(agent)),
-            ("action", act_space, env.action_space(agent)),
-        ):
-            if theirs != own:
-                raise UnsupportedSpaceError(
-                    f"env '{env_id}': agent '{agent}' has {kind} space {describe(theirs)} and "
-                    f"agent '{first}' {describe(own)}: mentor trains agents that share their "
-                    "spaces (agents with different spaces, grouped by space, are not supported "
-                    "yet)"
-                )
-    try:
-        obs_encoder(obs_space)
-    except (TypeError, ValueError, EnvError) as exc:
-        raise UnsupportedSpaceError(
-            f"env '{env_id}': agent '{first}' has observation space {describe(obs_space)}, "
-            f"which mentor cannot encode ({exc})"
-        ) from None
-    return obs_space, act_space
+    out = []
+    for agent in agents:
+        obs_space, act_space = env.observation_space(agent), env.action_space(agent)
+        try:
+            obs_encoder(obs_space)
+        except (TypeError, ValueError, EnvError) as exc:
+            raise UnsupportedSpaceError(
+                f"env '{env_id}': agent '{agent}' has observation space {describe(obs_space)}, "
+                f"which mentor cannot encode ({exc})"
+            ) from None
+        out.append((obs_space, act_space))
+    return out
 
 
 def has_state(env: Any) -> bool:

@@ -11,13 +11,15 @@ Options shape what agents do within an episode and which faults the env commits:
     arrive_at   {agent: step}: that agent is absent until that step (agent sets change)
     fault       None, or one of: "missing_reward" (a live agent gets no reward),
                 "dead_reward" (a finished agent gets one), "revive" (a finished agent comes
-                back), "nan_reward", "mixed_spaces" (the last agent's observation space differs),
-                "all_masked" (agent_0's action mask allows nothing, with ``masks``)
+                back), "nan_reward", "all_masked" (agent_0's action mask allows nothing, with
+                ``masks``)
     masks       None, "obs" or "info": each step forbids one of the two actions, at random, half
                 of the time, with the mask in each agent's observation dict
                 ({"observation", "action_mask"}, as PettingZoo's classic envs) or its info; an
                 agent that takes a forbidden action raises
     state       whether the env gives a global state (``state()``: every beacon)
+    scout       whether the last agent is a scout, with spaces of its own: it also sees the
+                other agents' mean beacon (a 3-vector) and has a third action, which never pays
 
 Make it with ``env.id: mentor.envs.teams:beacons`` and ``env.kwargs``.
 """
@@ -43,6 +45,7 @@ class Beacons(ParallelEnv):
         fault: str | None = None,
         state: bool = True,
         masks: str | None = None,
+        scout: bool = False,
     ) -> None:
         self.possible_agents = [f"agent_{i}" for i in range(agents)]
         self.length = length
@@ -51,14 +54,18 @@ class Beacons(ParallelEnv):
         self.fault = fault
         self._has_state = state
         self._obs_space = spaces.Box(-1.0, 1.0, (2,), np.float32)
-        self._other_space = spaces.Box(-1.0, 1.0, (3,), np.float32)
+        self.scout = scout
+        self._scout_space = spaces.Box(-1.0, 1.0, (3,), np.float32)
         self._action_space = spaces.Discrete(2)
         self.masks = masks
         if masks == "obs":
             self._obs_space = spaces.Dict(
                 {"observation": self._obs_space, "action_mask": spaces.MultiBinary(2)}
             )
-        self.allowed = np.ones((agents, 2), dtype=np.int8)
+            self._scout_space = spaces.Dict(
+                {"observation": self._scout_space, "action_mask": spaces.MultiBinary(3)}
+            )
+        self.allowed = np.ones((agents, 3), dtype=np.int8)  # the scout's third: always allowed
         if state:
             self.state_space = spaces.Box(-1.0, 1.0, (agents,), np.float32)
         self._np_random = np.random.default_rng()
@@ -67,13 +74,14 @@ class Beacons(ParallelEnv):
         self.beacons = np.zeros(agents, dtype=np.int64)
         self.finished: set[str] = set()
 
+    def _is_scout(self, agent: str) -> bool:
+        return self.scout and agent == self.possible_agents[-1]
+
     def observation_space(self, agent: str) -> spaces.Space:
-        if self.fault == "mixed_spaces" and agent == self.possible_agents[-1]:
-            return self._other_space
-        return self._obs_space
+        return self._scout_space if self._is_scout(agent) else self._obs_space
 
     def action_space(self, agent: str) -> spaces.Space:
-        return self._action_space
+        return spaces.Discrete(3) if self._is_scout(agent) else self._action_space
 
     def state(self) -> np.ndarray:
         if not self._has_state:
@@ -83,13 +91,19 @@ class Beacons(ParallelEnv):
     def _obs(self, agent: str) -> Any:
         i = self.possible_agents.index(agent)
         obs = np.array([2.0 * self.beacons[i] - 1.0, self.t / self.length], dtype=np.float32)
+        if self._is_scout(agent):
+            others = 2.0 * self.beacons[:-1].mean() - 1.0 if i else 0.0
+            obs = np.append(obs, np.float32(others))
         if self.masks == "obs":
-            return {"observation": obs, "action_mask": self.allowed[i].copy()}
+            return {"observation": obs, "action_mask": self._allowed(agent)}
         return obs
 
-    def _info(self, agent: str) -> dict[str, Any]:
+    def _allowed(self, agent: str) -> np.ndarray:
         i = self.possible_agents.index(agent)
-        return {"action_mask": self.allowed[i].copy()} if self.masks == "info" else {}
+        return self.allowed[i, : 3 if self._is_scout(agent) else 2].copy()
+
+    def _info(self, agent: str) -> dict[str, Any]:
+        return {"action_mask": self._allowed(agent)} if self.masks == "info" else {}
 
     def _draw_masks(self) -> None:
         if self.masks is None:

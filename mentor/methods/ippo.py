@@ -5,7 +5,9 @@ loop (``ppo.run``) trains them unchanged. Each agent acts on its own observation
 network shared by every agent, which tells them apart by the agent index appended to each
 observation (``env.agent_ids``), or through parameters of its own (``method.share_parameters:
 false``: one grouped call for all agents, ``core/networks.py: GroupedMLP``); each learns from its
-own reward, with a critic that reads only what its actor reads. Agents that have finished, or
+own reward, with a critic that reads only what its actor reads. Agents whose spaces differ (a
+speaker and a listener) are grouped by space, one set of parameters per group, their rows padded
+to one width (``core/agent_rows.py``). Agents that have finished, or
 not yet appeared, are rows whose transitions are not learned from (``needs_reset``), like the
 reset step of a single-agent env.
 """
@@ -14,7 +16,7 @@ from __future__ import annotations
 
 from gymnasium import spaces
 
-from mentor.core.ma_env import AgentsSpec, row_space
+from mentor.core.agent_rows import AgentsSpec, parameter_groups, row_space
 from mentor.core.networks import ActorCritic
 from mentor.experiment import Experiment
 from mentor.methods import ppo
@@ -38,7 +40,7 @@ def build_networks(
         experiment.agent.network,
         normalize_obs=experiment.env.normalize_obs,
         clip_obs=experiment.env.clip_obs,
-        groups=None if experiment.method.share_parameters else agents.num_agents,
+        groups=parameter_groups(agents, experiment.method.share_parameters),
         value_norm=experiment.method.value_norm,
     )
 

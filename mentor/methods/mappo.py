@@ -21,7 +21,8 @@ from __future__ import annotations
 import numpy as np
 from gymnasium import spaces
 
-from mentor.core.ma_env import AgentsSpec, MultiAgentVecEnv, row_space
+from mentor.core.agent_rows import AgentsSpec, parameter_groups, row_space
+from mentor.core.ma_env import MultiAgentVecEnv
 from mentor.core.networks import ActorCritic
 from mentor.envs.spaces import obs_encoder
 from mentor.errors import ConfigError
@@ -60,7 +61,7 @@ def build_networks(
         normalize_obs=experiment.env.normalize_obs,
         clip_obs=experiment.env.clip_obs,
         critic_space=spaces.Box(-np.inf, np.inf, (width,), np.float32),
-        groups=None if experiment.method.share_parameters else agents.num_agents,
+        groups=parameter_groups(agents, experiment.method.share_parameters),
         value_norm=experiment.method.value_norm,
     )
 
