@@ -629,6 +629,25 @@ def ippo_scout(seed: int, folder: Path, overrides: list[str]) -> Figures:
 
 
 @case(
+    "relay_turns",
+    "tests/test_turns.py::test_ippo_learns_moves_that_are_paid_while_their_player_waits",
+    10,
+    "player_0",
+    "20-episode final evaluation of player_0 >= 3.5 of 4 (random: 2)",
+)
+def relay_turns(seed: int, folder: Path, overrides: list[str]) -> Figures:
+    import test_turns
+
+    result = test_turns.relay_ippo_run(folder, seed, *overrides)
+    agents = result.evaluation.agents
+    return {
+        **stopped(result),
+        "player_0": agents["player_0"].return_mean,
+        "player_1": agents["player_1"].return_mean,
+    }
+
+
+@case(
     "mappo_spread",
     "tests/test_multiagent.py::test_mappo_learns_simple_spread_beyond_random",
     10,

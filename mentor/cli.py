@@ -270,13 +270,19 @@ def check_multiagent_env(env_id: str, kwargs: dict, steps: int, seed: int) -> No
     through its multi-agent adapter (FAULT-12's checks); a failure is one line and exit 2."""
     from mentor.core.agent_rows import common_spaces, space_groups
     from mentor.core.ma_env import check_rollout
-    from mentor.envs.pettingzoo import agent_spaces, api_test, has_state, make_parallel_env
+    from mentor.envs.pettingzoo import (
+        agent_spaces,
+        api_test,
+        has_state,
+        is_turn_based,
+        make_parallel_env,
+    )
     from mentor.envs.spaces import describe
 
     env = make_parallel_env(env_id, kwargs)
     try:
         per_agent = agent_spaces(env, env_id)
-        agents, state = list(env.possible_agents), has_state(env)
+        agents, state, turns = list(env.possible_agents), has_state(env), is_turn_based(env)
         common_spaces(env_id, tuple(agents), per_agent)  # agents that cannot share rows fail here
     finally:
         env.close()
@@ -291,6 +297,12 @@ def check_multiagent_env(env_id: str, kwargs: dict, steps: int, seed: int) -> No
         table.add_row(f"action space ({each})", describe(act_space))
     table.add_row(
         "global state", "yes (env.state())" if state else "no: mappo needs critic=observations"
+    )
+    table.add_row(
+        "turns",
+        "agents take turns: one moves a step, the others wait"
+        if turns
+        else "every live agent acts each step",
     )
     warnings = api_test(env_id, kwargs)
     table.add_row("PettingZoo parallel_api_test", "passed")

@@ -28,6 +28,12 @@ The contract, row by row, is ``VecEnv``'s:
   PettingZoo's classic envs give them) or its info: ``action_mask`` is ``(num_envs, size)``
   bools, one row per agent of each copy, all True for rows whose next action is ignored; a mask
   allowing nothing where an agent must act names the copy, the agent and the step.
+- Turn-based games (an AEC env whose agents take turns, through PettingZoo's
+  ``turn_based_aec_to_parallel``): at each step only the agent whose turn it is acts; the rows
+  of the other live agents wait (``waiting``): their actions are ignored and their steps are no
+  decisions, but the rewards and the episode end they receive are theirs, credited to their
+  agent's last move (``core/returns.py: gae_over_turns``). ``waiting`` is None for a parallel
+  env.
 - ``global_state()`` (``env.state()``, per copy) and ``joint_observations()`` (every agent's
   encoded observation of a copy, concatenated) are what a centralized critic reads.
 """
@@ -43,7 +49,13 @@ from gymnasium import spaces
 from mentor.core.agent_rows import AgentRows, AgentsSpec, common_spaces, row_space
 from mentor.core.vec_env import Episode, rollout_metrics
 from mentor.envs.masks import MaskReader, MaskSource, mask_nvec, obs_mask_source, sample_allowed
-from mentor.envs.pettingzoo import agent_spaces, has_state, make_parallel_env
+from mentor.envs.pettingzoo import (
+    agent_spaces,
+    has_state,
+    is_turn_based,
+    make_parallel_env,
+    turn_of,
+)
 from mentor.envs.snapshot import SnapshotUnavailable, from_json, to_json
 from mentor.envs.snapshot_pettingzoo import parallel_snapshot, restore_parallel
 from mentor.envs.spaces import MASK_KEY, to_env_actions
@@ -95,6 +107,8 @@ class MultiAgentVecEnv:
         self.finished = np.zeros((n, a), dtype=bool)  # done earlier in this episode
         self.played = np.zeros((n, a), dtype=bool)  # alive at some step of this episode
         self.copy_done = np.zeros(n, dtype=bool)
+        self.turn_based = is_turn_based(first)
+        self.waits = np.zeros((n, a), dtype=bool)  # live, but another agent's turn
         self.episode_return = np.zeros((n, a), dtype=np.float64)
         self.episode_length = np.zeros(n, dtype=np.int64)
         self.episodes: list[Episode] = []
@@ -150,7 +164,14 @@ class MultiAgentVecEnv:
     @property
     def needs_reset(self) -> np.ndarray:
         """Rows whose next action is ignored (see the module docstring)."""
-        return ~(self.alive & ~self.copy_done[:, None]).reshape(-1)
+        return ~(self.alive & ~self.copy_done[:, None] & ~self.waits).reshape(-1)
+
+    @property
+    def waiting(self) -> np.ndarray | None:
+        """Rows whose agent waits for another's move (turn-based games), else None."""
+        if not self.turn_based:
+            return None
+        return (self.waits & ~self.copy_done[:, None]).reshape(-1)
 
     # --- stepping ------------------------------------------------------------------------------
 
@@ -179,6 +200,7 @@ class MultiAgentVecEnv:
         self.obs[base : base + self.num_agents] = 0.0
         self.alive[i] = False
         self._arrive(i, obs, list(self.envs[i].agents))
+        self._take_turns(i)
 
     def _arrive(self, i: int, obs: dict[str, Any], agents: list[str]) -> None:
         """The agents of copy i that are live now: each must have an observation and be one of
@@ -204,6 +226,15 @@ class MultiAgentVecEnv:
         indices = [self.encoder.index[agent] for agent in agents]
         self.alive[i, indices] = True
         self.played[i, indices] = True
+
+    def _take_turns(self, i: int) -> None:
+        """In a turn-based game, every live agent of copy i but the one to move waits."""
+        if not self.turn_based:
+            return
+        self.waits[i] = self.alive[i]
+        turn = turn_of(self.envs[i])
+        if turn is not None:
+            self.waits[i, self.encoder.index[turn]] = False
 
     def _write_obs(self, i: int, obs: dict[str, Any], agents: list[str]) -> None:
         """Encode the observations of ``agents`` (of copy i) into their rows."""
@@ -259,6 +290,7 @@ class MultiAgentVecEnv:
                 self.alive[i, self.encoder.index[agent]] = False
                 self.finished[i, self.encoder.index[agent]] = True
             self._arrive(i, obs, list(env.agents))
+            self._take_turns(i)
             self.episode_length[i] += 1
             self.episode_return[i] += rewards[base : base + a]
             if not self.alive[i].any():
@@ -299,7 +331,7 @@ class MultiAgentVecEnv:
                 self.action_mask = np.tile(limits, (self.num_copies, 1))
             return
         n, a = self.num_copies, self.num_agents
-        ignored = ~(self.alive & ~self.copy_done[:, None])
+        ignored = ~(self.alive & ~self.copy_done[:, None] & ~self.waits)
         masks = np.empty((n, a, self.encoder.row_actions), dtype=bool)
         for j, (agent, reader) in enumerate(zip(self.agents, self._masks, strict=True)):
             raw = np.ones((n, reader.size), dtype=bool)
@@ -412,6 +444,8 @@ class MultiAgentVecEnv:
         for env, saved in zip(self.envs, values["copies"], strict=True):
             restore_parallel(env, from_json(saved))
         for name in _SNAPSHOT_ARRAYS:
+            if name == "waits" and name not in tensors:  # a checkpoint from before turns
+                continue
             getattr(self, name)[...] = tensors[name].numpy()
         self.steps = values["steps"]
         self.episodes = [Episode.from_json(episode) for episode in values["episodes"]]
@@ -435,6 +469,7 @@ _SNAPSHOT_ARRAYS = (
     "finished",
     "played",
     "copy_done",
+    "waits",
     "episode_return",
     "episode_length",
 )

@@ -16,7 +16,9 @@ class RolloutStorage:
     per field per env step. With ``critic_shape``, ``critic_obs`` holds what the critic reads
     when it is not the actor's observation (a global state, a time feature). With
     ``mask_size``, ``masks`` holds the action mask each decision was made under (bool; see
-    ``VecEnv.action_mask``), for the update's log-probabilities and entropies.
+    ``VecEnv.action_mask``), for the update's log-probabilities and entropies. With ``turns``,
+    ``waiting`` marks the rows whose agent waited for another's move (a turn-based game:
+    ``core/returns.py: gae_over_turns``).
     """
 
     def __init__(
@@ -29,6 +31,7 @@ class RolloutStorage:
         action_dtype: torch.dtype,
         critic_shape: tuple[int, ...] | None = None,
         mask_size: int | None = None,
+        turns: bool = False,
     ) -> None:
         t, n = num_steps, num_envs
         self.num_steps = num_steps
@@ -43,9 +46,10 @@ class RolloutStorage:
         self.valid = torch.ones((t, n), dtype=torch.bool)
         self.critic_obs = None if critic_shape is None else torch.zeros((t, n, *critic_shape))
         self.masks = None if mask_size is None else torch.ones((t, n, mask_size), dtype=torch.bool)
+        self.waiting = torch.zeros((t, n), dtype=torch.bool) if turns else None
         names = ["obs", "actions", "rewards", "terminated", "truncated", "valid"]
         self._rows = {name: getattr(self, name).numpy() for name in names}
-        for name in ("critic_obs", "masks"):
+        for name in ("critic_obs", "masks", "waiting"):
             if getattr(self, name) is not None:
                 self._rows[name] = getattr(self, name).numpy()
 
@@ -57,10 +61,11 @@ class RolloutStorage:
         valid: np.ndarray,
         critic_obs: np.ndarray | None = None,
         mask: np.ndarray | None = None,
+        waiting: np.ndarray | None = None,
     ) -> None:
         """Step t before the env moves: the observation acted on, the actions, whether the
-        transition is learned from, what the critic reads (with ``critic_shape``) and the
-        action mask (with ``mask_size``)."""
+        transition is learned from, what the critic reads (with ``critic_shape``), the action
+        mask (with ``mask_size``) and the rows that wait for another agent's move (``turns``)."""
         self._rows["obs"][t] = obs
         self._rows["actions"][t] = actions
         self._rows["valid"][t] = valid
@@ -68,6 +73,8 @@ class RolloutStorage:
             self._rows["critic_obs"][t] = critic_obs
         if mask is not None:
             self._rows["masks"][t] = mask
+        if waiting is not None:
+            self._rows["waiting"][t] = waiting
 
     def add_outcome(
         self, t: int, rewards: np.ndarray, terminated: np.ndarray, truncated: np.ndarray

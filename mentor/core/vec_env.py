@@ -18,6 +18,8 @@
   something, else all True (its next action is ignored). A mask that allows nothing where the
   action counts is an ``AllMaskedError`` naming the copy and the vector step. The multi-agent
   vector env has the same attribute, per agent.
+- ``waiting`` is None: every copy acts at every step. (The multi-agent vector env of a
+  turn-based game marks there the rows whose agent waits for another's move.)
 - Finished episodes are collected as they happen, as ``Episode`` records: the env copy, the
   return, the length and the declared keys of the env's ``info`` (``env.info_keys``), each kept
   the way it was declared: "last", the value in the info of the episode's last step (the final
@@ -175,6 +177,7 @@ class VecEnv:
         self.last_obs: np.ndarray | None = None
         self.restarts: list[str] = []  # what each worker restart said (async only)
         self.action_mask: np.ndarray | None = None
+        self.waiting: np.ndarray | None = None
         self.mask_source: MaskSource | None = None
         self._masks: MaskReader | None = None
         source = obs_mask_source(self.observation_space, self.action_space, f"env '{self.env_id}'")

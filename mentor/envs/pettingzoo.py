@@ -9,8 +9,10 @@ An ``env.id`` names a PettingZoo env in one of two forms:
 
 A dotted module name that Gymnasium does not register is a PettingZoo module; an entry point is
 made once to tell (``env_kind``). mentor trains on the parallel API. An AEC env is converted with
-PettingZoo's ``aec_to_parallel`` when its metadata says ``is_parallelizable``; a turn-based AEC
-env (agents acting in turns) is refused for now, naming it.
+PettingZoo's ``aec_to_parallel`` when its metadata says ``is_parallelizable``, else with its
+``turn_based_aec_to_parallel``: at each step the agent whose turn it is acts and the others wait
+(``turn_of``; ``core/ma_env.py`` makes their rows wait, ``core/returns.py: gae_over_turns``
+credits what happens while they wait to their last move).
 
 Agents become rows of one batch (``core/ma_env.py``); agents with different spaces are grouped
 by space, their rows padded to one width (``core/agent_rows.py``).
@@ -161,16 +163,12 @@ def make_parallel_env(env_id: str, kwargs: dict[str, Any] | None = None) -> Any:
         factory = resolve_entry_point(env_id, "env")
     env = _call(env_id, factory, kwargs)
     if isinstance(env, pz.AECEnv):
-        if not env.metadata.get("is_parallelizable", False):
-            env.close()
-            raise ConfigError(
-                f"{label} is a turn-based AEC env (its metadata does not say is_parallelizable): "
-                "mentor trains on PettingZoo's parallel API, where every live agent acts each "
-                "step; turn-based envs are not supported yet"
-            )
-        from pettingzoo.utils.conversions import aec_to_parallel
+        from pettingzoo.utils.conversions import aec_to_parallel, turn_based_aec_to_parallel
 
-        env = aec_to_parallel(env)
+        if env.metadata.get("is_parallelizable", False):
+            env = aec_to_parallel(env)
+        else:  # agents take turns: the one whose turn it is acts, the others wait (turn_of)
+            env = turn_based_aec_to_parallel(env)
     if not isinstance(env, pz.ParallelEnv):
         raise ConfigError(f"{label} made a {type(env).__name__}, not a PettingZoo ParallelEnv")
     return env
@@ -194,6 +192,20 @@ def agent_spaces(env: Any, env_id: str) -> list[tuple[spaces.Space, spaces.Space
             ) from None
         out.append((obs_space, act_space))
     return out
+
+
+def is_turn_based(env: Any) -> bool:
+    """Whether ``env`` is a turn-based game (PettingZoo's ``turn_based_aec_to_parallel``)."""
+    return type(env).__name__ == "turn_based_aec_to_parallel_wrapper"
+
+
+def turn_of(env: Any) -> str | None:
+    """The agent whose move is next in a turn-based game; None for a parallel env, or when no
+    agent is left."""
+    if not is_turn_based(env):
+        return None
+    aec = env.aec_env
+    return aec.agent_selection if aec.agents else None
 
 
 def has_state(env: Any) -> bool:

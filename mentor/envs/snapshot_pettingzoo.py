@@ -32,8 +32,9 @@ Covered
   ``MultiEpisodeParallelEnv`` (episode count, the seed and options of the next inner reset),
   and ``CaptureStdoutWrapper``, which only renders (read from its source; it needs a
   human-rendering env, so the tests do not run it).
-- ``aec_to_parallel_wrapper``: its ``agents``. After a step that list *is* the AEC env's list
-  (the wrapper hands out the same object), and a restored wrapper shares it again.
+- ``aec_to_parallel_wrapper`` and ``turn_based_aec_to_parallel_wrapper``: their ``agents``.
+  After a step that list *is* the AEC env's list (the wrapper hands out the same object), and a
+  restored wrapper shares it again.
 - mpe2's envs (:data:`MPE_ENVS`: ``simple``, ``simple_adversary``, ``simple_crypto``,
   ``simple_push``, ``simple_reference``, ``simple_speaker_listener``, ``simple_spread``,
   ``simple_tag``, ``simple_world_comm``, and ``simple_line``, ``simple_formation``,
@@ -131,6 +132,10 @@ PETTINGZOO_ADAPTERS: dict[str, tuple[str, ...]] = {
 }
 
 _AEC_TO_PARALLEL = "pettingzoo.utils.conversions.aec_to_parallel_wrapper"
+# The turn-based converter keeps the same state: its agents, a copy at reset, the AEC env's
+# list itself after a step.
+_TURN_BASED = "pettingzoo.utils.conversions.turn_based_aec_to_parallel_wrapper"
+_PARALLEL_WRAPPERS = (_AEC_TO_PARALLEL, _TURN_BASED)
 _SIMPLE_ENV = "mpe2._mpe_utils.simple_env.SimpleEnv"
 _AGENT_SELECTOR = "pettingzoo.utils.agent_selector.AgentSelector"
 
@@ -256,7 +261,7 @@ def _layer_snapshot(layer: Any) -> dict[str, Any]:
         state = layer.mentor_snapshot()
         if not isinstance(state, dict):
             raise TypeError(f"{name}.mentor_snapshot returned {type(state).__name__}, not dict")
-    elif name == _AEC_TO_PARALLEL:
+    elif name in _PARALLEL_WRAPPERS:
         state = _parallel_wrapper_snapshot(layer)
     elif name in MPE_ENVS:
         state = _mpe_snapshot(layer)
@@ -270,7 +275,7 @@ def _restore_layer(layer: Any, state: dict[str, Any]) -> None:
     state = copy_value(state, name)  # the env never holds the snapshot's objects
     if opts_in(layer):
         layer.mentor_restore(state)
-    elif name == _AEC_TO_PARALLEL:
+    elif name in _PARALLEL_WRAPPERS:
         _restore_parallel_wrapper(layer, state)
     elif name in MPE_ENVS:
         _restore_mpe(layer, state)
@@ -302,7 +307,7 @@ def _parallel_wrapper_snapshot(wrapper: Any) -> dict[str, Any]:
 def _restore_parallel_wrapper(wrapper: Any, state: dict[str, Any]) -> None:
     unknown = sorted(set(state) - {"agents", "shares_agents"})
     if unknown:
-        raise ValueError(f"snapshot of aec_to_parallel_wrapper has unknown entries {unknown}")
+        raise ValueError(f"snapshot of a parallel wrapper has unknown entries {unknown}")
     if state.get("shares_agents"):
         wrapper.agents = wrapper.aec_env.agents  # restored already: layers go innermost first
     elif "agents" in state:

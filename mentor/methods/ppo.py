@@ -17,7 +17,8 @@ the logged episode returns), then the loop scales them, when ``env.normalize_rew
 and updates as usual; one whose critic reads something else than the actor's observation (a
 centralized critic's global state) gives it a ``CriticInput``. On a multi-agent env
 (``core/ma_env.py``) the rows are agents: the loop is the same, and its steps count env steps
-(one per copy), not agent steps.
+(one per copy), not agent steps; in a turn-based game a row's returns run over its agent's
+own decisions (``core/returns.py: gae_over_turns``).
 """
 
 from __future__ import annotations
@@ -218,7 +219,7 @@ def collect(
             mask_t = None if mask is None else torch.from_numpy(mask).to(device)
             actions = policy.predict(obs_t, deterministic=False, mask=mask_t).cpu().numpy()
             critic_obs = None if critic_input is None else critic_input(venv)
-            storage.add_decision(t, obs, actions, ~venv.needs_reset, critic_obs, mask)
+            storage.add_decision(t, obs, actions, ~venv.needs_reset, critic_obs, mask, venv.waiting)
             obs, rewards, terminated, truncated = venv.step(actions)
             rewards = reward_scaler(rewards, terminated | truncated)
             storage.add_outcome(t, rewards, terminated, truncated)
@@ -337,7 +338,7 @@ def run(
         torch.uint8 if policy.cnn is not None else torch.float32,
         policy.dist.action_shape, policy.dist.action_dtype,
         None if critic_space is None else critic_space.shape,
-        None if mask is None else mask.shape[1],
+        None if mask is None else mask.shape[1], turns=venv.waiting is not None,
     )  # fmt: skip
     with session.running():
         while session.stop_reason is None:
@@ -360,7 +361,7 @@ def run(
             next_values = torch.cat([storage.values[1:], last_value.unsqueeze(0)])
             advantages, returns = gae(
                 storage.rewards, storage.values, next_values, storage.terminated,
-                storage.truncated, cfg.gamma, cfg.gae_lambda,
+                storage.truncated, cfg.gamma, cfg.gae_lambda, storage.waiting,
             )  # fmt: skip
             if policy.value_stats is not None:  # the returns the critic is now fit to
                 policy.value_stats.update(returns[storage.valid])
