@@ -313,6 +313,79 @@ def check_multiagent_env(env_id: str, kwargs: dict, steps: int, seed: int) -> No
     console.print(table)
 
 
+def _seconds(text: str | None) -> float | None:
+    """'900', '15m', '1h30m', '45s' as seconds."""
+    if text is None:
+        return None
+    import re
+
+    match = re.fullmatch(
+        r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?", text.strip()
+    )
+    if not text.strip() or match is None or not any(match.groups()):
+        raise ConfigError(f"--timeout '{text}' is not a duration: give seconds (900) or 15m, 1h30m")
+    hours, minutes, seconds = (float(g) if g else 0.0 for g in match.groups())
+    return hours * 3600 + minutes * 60 + seconds
+
+
+@app.command()
+def tune(
+    file: Annotated[str, typer.Argument(help="An experiment YAML file with a tune: section.")],
+    trials: Annotated[
+        int | None,
+        typer.Option(help="Finished trials the study should have (default: tune.trials)."),
+    ] = None,
+    timeout: Annotated[
+        str | None,
+        typer.Option(help="Search time: seconds, or 15m, 1h30m (default: tune.timeout)."),
+    ] = None,
+    storage: Annotated[
+        str | None, typer.Option(help="An Optuna storage URL (default: SQLite in the folder).")
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option(help="Study name and folder under tunes/ (default: the file's).")
+    ] = None,
+    folder: Annotated[
+        str | None, typer.Option(help="The tuning folder (default: tunes/NAME).")
+    ] = None,
+    recheck: Annotated[
+        bool, typer.Option(help="Re-run the best trials on fresh seeds at the end (best.yaml).")
+    ] = True,
+) -> None:
+    """Tune an experiment with Optuna: `mentor tune examples/tune-acrobot.yaml --trials 40`.
+
+    Each trial trains once per seed of tune.seeds and is scored by the IQM over them; running
+    again resumes the study. The best trials are re-checked on fresh seeds: tunes/NAME/best.yaml.
+    """
+    if trials is not None and trials < 1:
+        raise ConfigError(f"--trials must be >= 1, got {trials}")
+    from mentor.tune.study import tune as run_tune
+
+    with _second_interrupt():
+        result = run_tune(
+            file, name=name, folder=folder, storage=storage, trials=trials,
+            timeout=_seconds(timeout), recheck=recheck,
+            say=lambda line: console.print(line, highlight=False, soft_wrap=True),
+        )  # fmt: skip
+    console.print(f"[bold]tuning folder[/bold] {result.folder} (study '{result.study_name}')")
+    if result.best_yaml is not None:
+        console.print(f"train the winner: mentor train {result.best_yaml}")
+
+
+@app.command("tune-report")
+def tune_report(
+    folder: Annotated[str, typer.Argument(help="A tuning folder (tunes/NAME).")],
+    storage: Annotated[
+        str | None, typer.Option(help="The study's storage URL (default: the folder's study.db).")
+    ] = None,
+) -> None:
+    """The trials of a study as a table, parameter importances and plots (PNG and HTML)."""
+    from mentor.tune.report import write_tune_report
+
+    page = write_tune_report(folder, storage=storage, console=console)
+    console.print(f"[bold]report[/bold] {page}")
+
+
 @app.command("show-defaults")
 def show_defaults(
     method: Annotated[str, typer.Argument(help="Method name.")] = "ppo",

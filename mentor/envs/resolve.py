@@ -38,6 +38,7 @@ PACKAGES: dict[str, tuple[str, str | None]] = {
     "pygame": ("pygame-ce", "envs"),  # the data extra installs it too (mentor record --human)
     "pettingzoo": ("pettingzoo", "multiagent"),
     "mpe2": ("mpe2", "multiagent"),
+    "optuna": ("optuna", "tune"),
     "mujoco": ("mujoco", None),
     "jax": ("jax", None),
     "flax": ("flax", None),

@@ -41,9 +41,11 @@ def _load(text: str) -> Any:
 
 
 def parse(data: dict[str, Any], source: str = "experiment") -> Experiment:
-    """Validate a plain dict into an Experiment, turning pydantic's errors into a ConfigError."""
+    """Validate a plain dict into an Experiment, turning pydantic's errors into a ConfigError.
+    A ``tune:`` section is ``mentor tune``'s (``mentor/tune/space.py``): one run leaves it out."""
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping of sections, got {type(data).__name__}")
+    data = {key: value for key, value in data.items() if key != "tune"}
     try:
         return Experiment.model_validate(data)
     except ValidationError as exc:
