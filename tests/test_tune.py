@@ -218,7 +218,7 @@ def test_a_trials_configuration_rerun_with_its_seeds_gives_bitwise_the_same_scor
     trial = optuna.load_study(study_name="t", storage=result.storage).trials[0]
     base, config, experiment = load_study_file(path)
     runner = Study(base, config, experiment, tmp_path / "again", str(path), lambda line: None)
-    scores, _ = runner.train_seeds(trial.user_attrs["values"], config.seeds, tmp_path / "again")
+    scores, *_ = runner.train_seeds(trial.user_attrs["values"], config.seeds, tmp_path / "again")
     assert scores == trial.user_attrs["scores"]  # exact float equality
 
 

@@ -207,27 +207,31 @@ class Study:
 
     def train_seeds(
         self, values: dict[str, Any], seeds: list[int], output_dir: Path, trial: Any = None
-    ) -> tuple[list[float], float]:
-        """Train once per seed; (the scores, the seconds of training). With ``trial``, each
+    ) -> tuple[list[float], float, float]:
+        """Train once per seed; (the scores, the seconds of training, the seconds of the runs
+        whole: setup, validation and final evaluation included). With ``trial``, each
         validation is reported and a pruned run raises ``optuna.TrialPruned``."""
         from mentor import api
 
         budget = self.experiment.stopping.total_steps
-        scores, train_seconds = [], 0.0
+        scores, train_seconds, run_seconds = [], 0.0, 0.0
         for index, seed in enumerate(seeds):
             experiment = self.seed_run(values, seed, output_dir)
             rule = None if trial is None else PruneOnValidation(trial, index, budget)
+            tic = time.perf_counter()
             result = api.train(
                 experiment, overwrite=True, stop_rules=[] if rule is None else [rule]
             )
+            run_seconds += time.perf_counter() - tic
             train_seconds += result.train_seconds
             if result.stop_reason.startswith("interrupted"):
                 raise KeyboardInterrupt(result.stop_reason)
             if rule is not None and rule.pruned:
                 trial.set_user_attr("train_seconds", train_seconds)
+                trial.set_user_attr("run_seconds", run_seconds)
                 raise _optuna().TrialPruned(rule.pruned)
             scores.append(run_score(result, self.tune.metric, budget))
-        return scores, train_seconds
+        return scores, train_seconds, run_seconds
 
     def objective(self, trial: Any) -> float:
         tic = time.perf_counter()
@@ -235,7 +239,9 @@ class Study:
         trial.set_user_attr("values", values)
         output = self.folder / "trials" / f"{trial.number:04d}"
         try:
-            scores, train_seconds = self.train_seeds(values, self.tune.seeds, output, trial)
+            scores, train_seconds, run_seconds = self.train_seeds(
+                values, self.tune.seeds, output, trial
+            )
         except KeyboardInterrupt:
             trial.set_user_attr("error", "interrupted (Ctrl-C or SIGTERM): re-queued on resume")
             trial.set_user_attr("interrupted", True)
@@ -247,6 +253,7 @@ class Study:
             raise
         trial.set_user_attr("scores", scores)
         trial.set_user_attr("train_seconds", train_seconds)
+        trial.set_user_attr("run_seconds", run_seconds)
         trial.set_user_attr("wall_seconds", time.perf_counter() - tic)
         value = iqm(scores)
         if not math.isfinite(value):
@@ -384,17 +391,24 @@ def write_trials_table(study: Any, folder: Path) -> Path:
     path = folder / "trials.csv"
     with open(path, "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(
-            ["number", "state", "score", "train_seconds", "wall_seconds", *names, "error"]
-        )
+        writer.writerow([
+            "number", "state", "score", "train_seconds", "run_seconds", "wall_seconds",
+            "start", "end", *names, "error",
+        ])  # fmt: skip
         for trial in trials:
             attrs = trial.user_attrs
             writer.writerow([
                 trial.number, trial.state.name, "" if trial.value is None else trial.value,
-                attrs.get("train_seconds", ""), attrs.get("wall_seconds", ""),
+                attrs.get("train_seconds", ""), attrs.get("run_seconds", ""),
+                attrs.get("wall_seconds", ""), _iso(trial.datetime_start),
+                _iso(trial.datetime_complete),
                 *(trial.params.get(name, "") for name in names), attrs.get("error", ""),
             ])  # fmt: skip
     return path
+
+
+def _iso(moment: Any) -> str:
+    return "" if moment is None else moment.isoformat()
 
 
 # --- the re-check ------------------------------------------------------------------------------
@@ -421,7 +435,7 @@ def run_recheck(study: Any, runner: Study) -> tuple[list[dict[str, Any]], Path |
             runner.say(f"re-checking trial {trial.number} on seeds {tune.recheck_seeds}")
             output = runner.folder / "recheck" / f"{trial.number:04d}"
             values = trial.user_attrs["values"]
-            scores, seconds = runner.train_seeds(values, tune.recheck_seeds, output)
+            scores, seconds, _ = runner.train_seeds(values, tune.recheck_seeds, output)
             low, high = _ci(scores)
             row = {
                 "trial": trial.number, "values": values, "search_score": trial.value,
