@@ -17,10 +17,11 @@ and the run folders of its trials, and writes under ``<folder>/report/``:
                              its per-seed scores and its search score
 
 The trials table is sorted by score (complete trials first, then pruned, then failed); its
-overhead column is mentor's share of each trial's time beyond training,
-(wall_seconds - train_seconds) / wall_seconds: setting up the runs, validating, the final
-evaluation, checkpoints (the goal: under 5%). A plot that cannot be drawn (too few trials) is
-skipped with a note instead. The report only reads the study: it never runs a trial.
+overhead column is the tuning's own share of each trial's time, beyond its runs,
+(wall_seconds - run_seconds) / wall_seconds: sampling, storage, scoring, trial bookkeeping (the
+goal: under 5%; the runs' own setup, validation and evaluation are the runs'). A plot that
+cannot be drawn (too few trials) is skipped with a note instead. The report only reads the
+study: it never runs a trial.
 """
 
 from __future__ import annotations
@@ -48,9 +49,9 @@ STATE_ORDER = {"complete": 0, "pruned": 1, "running": 2, "waiting": 3, "fail": 4
 # --- the study -------------------------------------------------------------------------------
 
 
-def open_study(folder: Path, storage: str | None) -> Any:
-    """The study of a tuning folder: the only one in its storage, or the one named like the
-    folder. A ConfigError says what is missing and what would do."""
+def open_study(folder: Path, storage: str | None) -> tuple[Any, str]:
+    """(The study of a tuning folder, its storage URL): the only study in the storage, or the
+    one named like the folder. A ConfigError says what is missing and what would do."""
     if not folder.is_dir():
         raise ConfigError(
             f"{folder}: no such folder; give a tuning folder made by mentor tune (tunes/NAME, "
@@ -59,7 +60,8 @@ def open_study(folder: Path, storage: str | None) -> Any:
     url = storage or _default_url(folder)
     _check_sqlite_file(url)
     optuna = _optuna()
-    names = optuna.study.get_all_study_names(storage=open_storage(url, heartbeat_seconds=30))
+    opened = open_storage(url, heartbeat_seconds=30)  # only read: no trial runs here
+    names = optuna.study.get_all_study_names(storage=opened)
     if not names:
         raise ConfigError(f"{url} holds no study: run mentor tune FILE --storage {url} first")
     name = names[0] if len(names) == 1 else folder.name
@@ -69,7 +71,7 @@ def open_study(folder: Path, storage: str | None) -> Any:
             f"like the folder '{folder.name}', which picks one: give the folder tunes/NAME of "
             "one of them"
         )
-    return optuna.load_study(study_name=name, storage=open_storage(url, heartbeat_seconds=30))
+    return optuna.load_study(study_name=name, storage=opened), url
 
 
 def _default_url(folder: Path) -> str:
@@ -97,16 +99,18 @@ class TrialRow:
     state: str  # complete, pruned, fail, running, waiting
     score: float | None  # complete trials only: a pruned one's value is a running score
     train_seconds: float | None
+    run_seconds: float | None  # the runs whole (api.train): setup, validation, evaluation too
     wall_seconds: float | None
     params: dict[str, Any]
     note: str  # the error, or where the pruner stopped it
 
     @property
     def overhead(self) -> float | None:
-        """mentor's share of the trial's time beyond training."""
-        if self.train_seconds is None or not self.wall_seconds or self.wall_seconds <= 0:
+        """The tuning's share of the trial's time: beyond its runs (sampling, storage,
+        scoring, trial bookkeeping)."""
+        if self.run_seconds is None or not self.wall_seconds or self.wall_seconds <= 0:
             return None
-        return (self.wall_seconds - self.train_seconds) / self.wall_seconds
+        return (self.wall_seconds - self.run_seconds) / self.wall_seconds
 
 
 def trial_rows(study: Any) -> list[TrialRow]:
@@ -128,6 +132,7 @@ def _row(trial: Any) -> TrialRow:
         state=state,
         score=value if state == "complete" else None,
         train_seconds=attrs.get("train_seconds"),
+        run_seconds=attrs.get("run_seconds"),
         wall_seconds=attrs.get("wall_seconds"),
         params=dict(trial.params),
         note=note,
@@ -146,11 +151,11 @@ def overhead_line(rows: list[TrialRow]) -> str:
         return "tuning overhead: no complete trial with timings yet"
     median = statistics.median(row.overhead or 0.0 for row in timed)
     wall = sum(row.wall_seconds or 0.0 for row in timed)
-    total = (wall - sum(row.train_seconds or 0.0 for row in timed)) / wall
+    total = (wall - sum(row.run_seconds or 0.0 for row in timed)) / wall
     verdict = "met" if median < OVERHEAD_GOAL else "not met"
     return (
-        f"tuning overhead (a trial's time beyond training): median {median:.1%}, total "
-        f"{total:.1%} over {len(timed)} complete trials; goal under {OVERHEAD_GOAL:.0%}: {verdict}"
+        f"tuning overhead (a trial's time beyond its runs): median {median:.1%}, total "
+        f"{total:.1%} over {_trials(len(timed))}; goal under {OVERHEAD_GOAL:.0%}: {verdict}"
     )
 
 
@@ -178,7 +183,7 @@ def param_importances(study: Any) -> Importances:
     optuna = _optuna()
     complete = _complete(study)
     if len(complete) < 2:
-        return Importances({}, f"none: {len(complete)} complete trial(s), importances need 2")
+        return Importances({}, f"none: {_trials(len(complete))}, importances need 2")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -187,11 +192,16 @@ def param_importances(study: Any) -> Importances:
             )
         except Exception as exc:  # a search space Optuna cannot compare across trials
             return Importances({}, f"none: {type(exc).__name__}: {exc}".splitlines()[0])
-    said = dict.fromkeys(str(w.message) for w in caught if "experimental" not in str(w.message))
-    note = f"from {len(complete)} complete trials" + "".join(f"; {s}" for s in said)
+    experimental = optuna.exceptions.ExperimentalWarning
+    said = dict.fromkeys(str(w.message) for w in caught if w.category is not experimental)
+    note = f"from {_trials(len(complete))}" + "".join(f"; {s}" for s in said)
     if len(complete) < STABLE_TRIALS:
         note += f" (a rough guide: PED-ANOVA is stable from about {STABLE_TRIALS} trials)"
     return Importances({name: float(v) for name, v in values.items()}, note)
+
+
+def _trials(count: int) -> str:
+    return f"{count} complete trial" + ("" if count == 1 else "s")
 
 
 def _complete(study: Any) -> list[Any]:
@@ -250,7 +260,7 @@ def save_plots(
     def optuna_plot(draw: Callable[[], Any], needs: int) -> Callable[[Path], None]:
         def save(path: Path) -> None:
             if complete < needs:
-                raise _Skip(f"needs {needs} complete trial(s), the study has {complete}")
+                raise _Skip(f"needs {_trials(needs)}, the study has {complete}")
             before = set(plt.get_fignums())
             try:
                 draw().figure.savefig(path, dpi=110, bbox_inches="tight")
@@ -364,7 +374,9 @@ def _recheck(ax: Any, recheck: list[dict[str, Any]]) -> None:
         spread = [
             x + 0.12 * (i - (len(scores) - 1) / 2) / max(1, len(scores)) for i in range(len(scores))
         ]
-        ax.scatter(spread, scores, s=14, color="0.55", zorder=2, label="per seed" if x else None)
+        ax.scatter(
+            spread, scores, s=14, color="0.55", zorder=2, label="per seed" if x == 0 else None
+        )
         low, high = (_finite(v, row["iqm"]) for v in row["ci"])
         color = "tab:red" if x == winner else "tab:blue"
         ax.errorbar(
@@ -491,12 +503,15 @@ def print_trials(console: Any, report: Report) -> None:
 
     rows = [report.cells(row) for row in report.rows[:CONSOLE_ROWS]]
     header = report.header(short=True)
-    widths = [max([len(name), *(len(cells[i]) for cells in rows)]) for i, name in enumerate(header)]
+    widths = [  # the values whole; the parameters' names may fold
+        max([len(name) if i < 5 else 1, *(len(cells[i]) for cells in rows)])
+        for i, name in enumerate(header)
+    ]
     notes = any(cells[-1] for cells in rows)
     inline = not notes or sum(widths[:-1]) + 3 * len(widths) + 30 <= console.width
     if not inline:
         header, widths = header[:-1], widths[:-1]
-    table = Table(title=report.headline, title_justify="left", box=box.SIMPLE_HEAD)
+    table = Table(title=report.headline, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     for i, (name, width) in enumerate(zip(header, widths, strict=True)):
         last = inline and i == len(header) - 1
         table.add_column(name, min_width=30 if last else width, overflow="fold",
@@ -639,7 +654,7 @@ def write_tune_report(folder: str | Path, storage: str | None = None, console: A
     """Write the report of the tuning folder ``folder`` (see the module docstring) and return
     its page, ``<folder>/report/index.html``; with a rich ``console``, print its summary."""
     folder = Path(folder)
-    study = open_study(folder, storage)
+    study, url = open_study(folder, storage)
     out = folder / "report"
     out.mkdir(exist_ok=True)
     rows = trial_rows(study)
@@ -650,7 +665,7 @@ def write_tune_report(folder: str | Path, storage: str | None = None, console: A
     best_yaml = folder / "best.yaml"
     report = Report(
         study_name=study.study_name,
-        storage=storage or _default_url(folder),
+        storage=url,
         rows=rows,
         params=sorted({name for row in rows for name in row.params}),
         overhead=overhead_line(rows),

@@ -127,7 +127,10 @@ def make_pruner(tune: TuneConfig, experiment: Experiment) -> Any:
     budget = len(tune.seeds) * experiment.stopping.total_steps
     every = experiment.validation.every_steps
     if tune.pruner == "median":
-        return pruners.MedianPruner(n_startup_trials=tune.startup_trials, n_warmup_steps=every)
+        # Never on a trial's first two validations: one validation's few episodes are noisy.
+        return pruners.MedianPruner(
+            n_startup_trials=tune.startup_trials, n_warmup_steps=2 * every - 1
+        )
     if tune.pruner == "halving":
         return pruners.SuccessiveHalvingPruner(min_resource=every)
     if tune.pruner == "hyperband":
@@ -246,15 +249,17 @@ class Study:
             trial.set_user_attr("error", "interrupted (Ctrl-C or SIGTERM): re-queued on resume")
             trial.set_user_attr("interrupted", True)
             raise
-        except _optuna().TrialPruned:
+        except _optuna().TrialPruned as exc:
+            trial.set_user_attr("error", str(exc))
             raise
         except Exception as exc:  # refused values, an env error, NaN in training: FAULT-37
             trial.set_user_attr("error", f"{type(exc).__name__}: {exc}".splitlines()[0])
             raise
+        finally:
+            trial.set_user_attr("wall_seconds", time.perf_counter() - tic)
         trial.set_user_attr("scores", scores)
         trial.set_user_attr("train_seconds", train_seconds)
         trial.set_user_attr("run_seconds", run_seconds)
-        trial.set_user_attr("wall_seconds", time.perf_counter() - tic)
         value = iqm(scores)
         if not math.isfinite(value):
             trial.set_user_attr("error", f"the score is {value} (scores per seed: {scores})")
@@ -292,7 +297,7 @@ def tune(
     name = name or Path(file).stem.removeprefix("tune-")
     folder = Path(folder) if folder is not None else Path("tunes") / name
     url = storage or default_storage(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    _claim_folder(folder, name, url)
     opened = open_storage(url, tune_cfg.heartbeat_seconds)
     study = optuna.create_study(
         storage=opened, sampler=make_sampler(tune_cfg), pruner=make_pruner(tune_cfg, experiment),
@@ -326,6 +331,21 @@ def tune(
         folder, name, url, None if best is None else best.number,
         None if best is None else best.value, best_yaml, rechecked,
     )  # fmt: skip
+
+
+def _claim_folder(folder: Path, name: str, url: str) -> None:
+    """A tuning folder holds one study's trials: another study is refused there."""
+    folder.mkdir(parents=True, exist_ok=True)
+    marker = folder / "study.json"
+    if marker.exists():
+        held = json.loads(marker.read_text())
+        if held.get("name") != name:
+            raise ConfigError(
+                f"tuning folder '{folder}' holds the trials of study '{held.get('name')}', not "
+                f"'{name}': give another --folder (or --name {held.get('name')} to resume it)"
+            )
+    else:
+        _write_json(marker, {"name": name, "storage": url})
 
 
 def _best(study: Any) -> Any:
@@ -368,8 +388,8 @@ def _announce(say: Callable[[str], None], folder: Path) -> Callable[[Any, Any], 
     def after_trial(study: Any, trial: Any) -> None:
         state = trial.state.name.lower()
         value = "" if trial.value is None else f" score {trial.value:.2f}"
-        if state == "pruned":
-            value = "" if trial.value is None else f" at {trial.value:.2f}"
+        if state != "complete":  # a pruned trial's value is its last report, not a score
+            value = ""
         why = trial.user_attrs.get("error", "")
         best = _best(study)
         lead = "" if best is None else f" (best {best.value:.2f}, trial {best.number})"
@@ -397,8 +417,9 @@ def write_trials_table(study: Any, folder: Path) -> Path:
         ])  # fmt: skip
         for trial in trials:
             attrs = trial.user_attrs
+            score = trial.value if trial.state.name == "COMPLETE" else ""  # pruned: a report
             writer.writerow([
-                trial.number, trial.state.name, "" if trial.value is None else trial.value,
+                trial.number, trial.state.name, score,
                 attrs.get("train_seconds", ""), attrs.get("run_seconds", ""),
                 attrs.get("wall_seconds", ""), _iso(trial.datetime_start),
                 _iso(trial.datetime_complete),
@@ -444,7 +465,11 @@ def run_recheck(study: Any, runner: Study) -> tuple[list[dict[str, Any]], Path |
             }  # fmt: skip
         rows.append(row)
         _write_json(path, rows)
-    winner = max(rows, key=lambda row: row["iqm"])
+    finite = [row for row in rows if row["iqm"] is not None and math.isfinite(row["iqm"])]
+    if not finite:
+        runner.say("no re-checked trial has a finite score: no best.yaml")
+        return rows, None
+    winner = max(finite, key=lambda row: row["iqm"])
     best = trial_experiment(
         runner.base, winner["values"], runner.source, name=f"{runner.folder.name}-best"
     )
@@ -471,9 +496,20 @@ def _read_json(path: Path, default: Any) -> Any:
 
 
 def _write_json(path: Path, data: Any) -> None:
+    """Strict JSON, written atomically: NaN and infinities (a score that failed) as null."""
     staged = path.with_suffix(".tmp")
-    staged.write_text(json.dumps(data, indent=2, default=float))
+    staged.write_text(json.dumps(_finite(data), indent=2, allow_nan=False))
     os.replace(staged, path)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    return value
 
 
 def experiment_of(file: str | Path) -> Experiment:
