@@ -351,6 +351,9 @@ def tune(
     recheck: Annotated[
         bool, typer.Option(help="Re-run the best trials on fresh seeds at the end (best.yaml).")
     ] = True,
+    pbt: Annotated[
+        bool, typer.Option("--pbt", help="Population-based training instead of a study.")
+    ] = False,
 ) -> None:
     """Tune an experiment with Optuna: `mentor tune examples/tune-acrobot.yaml --trials 40`.
 
@@ -359,13 +362,20 @@ def tune(
     """
     if trials is not None and trials < 1:
         raise ConfigError(f"--trials must be >= 1, got {trials}")
+    say = lambda line: console.print(line, highlight=False, soft_wrap=True)  # noqa: E731
+    if pbt:
+        from mentor.tune.pbt import run_pbt
+
+        with _second_interrupt():
+            best = run_pbt(file, name=name, folder=folder, say=say)
+        console.print(f"[bold]best member[/bold] {best['run']} (lineage.png beside it)")
+        return
     from mentor.tune.study import tune as run_tune
 
     with _second_interrupt():
         result = run_tune(
             file, name=name, folder=folder, storage=storage, trials=trials,
-            timeout=_seconds(timeout), recheck=recheck,
-            say=lambda line: console.print(line, highlight=False, soft_wrap=True),
+            timeout=_seconds(timeout), recheck=recheck, say=say,
         )  # fmt: skip
     console.print(f"[bold]tuning folder[/bold] {result.folder} (study '{result.study_name}')")
     if result.best_yaml is not None:

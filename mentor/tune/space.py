@@ -104,6 +104,24 @@ class Param(Section):
         return [low, high]
 
 
+class PBTConfig(Section):
+    """``mentor tune --pbt``: population-based training (``mentor/tune/pbt.py``)."""
+
+    population: builtins.int = Field(8, ge=2, description="Members training side by side.")
+    interval_steps: builtins.int = Field(
+        20_000, ge=1, description="Env steps between two exploit-and-explore rounds."
+    )
+    quantile: float = Field(
+        0.25, gt=0, le=0.5, description="The bottom share takes over members of the top share."
+    )
+    perturb: tuple[float, float] = Field(
+        (0.8, 1.2), description="A taken-over float is multiplied by one of these."
+    )
+    resample_probability: float = Field(
+        0.25, ge=0, le=1, description="Or drawn afresh from its range, with this probability."
+    )
+
+
 class TuneConfig(Section):
     """Step 9: what ``mentor tune`` searches and how it scores a trial."""
 
@@ -137,6 +155,7 @@ class TuneConfig(Section):
         min_length=1,
         description="The fresh seeds of the re-run; best.yaml is the winner there.",
     )
+    pbt: PBTConfig = Field(default_factory=PBTConfig, description="Population-based training.")
     heartbeat_seconds: int = Field(
         30, ge=1, description="A trial whose process stops beating this long x 3 is failed "
         "and re-queued (a killed mentor tune).",

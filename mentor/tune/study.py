@@ -297,7 +297,7 @@ def tune(
     name = name or Path(file).stem.removeprefix("tune-")
     folder = Path(folder) if folder is not None else Path("tunes") / name
     url = storage or default_storage(folder)
-    _claim_folder(folder, name, url)
+    claim_folder(folder, name, url)
     opened = open_storage(url, tune_cfg.heartbeat_seconds)
     study = optuna.create_study(
         storage=opened, sampler=make_sampler(tune_cfg), pruner=make_pruner(tune_cfg, experiment),
@@ -333,7 +333,7 @@ def tune(
     )  # fmt: skip
 
 
-def _claim_folder(folder: Path, name: str, url: str) -> None:
+def claim_folder(folder: Path, name: str, url: str) -> None:
     """A tuning folder holds one study's trials: another study is refused there."""
     folder.mkdir(parents=True, exist_ok=True)
     marker = folder / "study.json"
