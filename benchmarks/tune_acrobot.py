@@ -77,7 +77,7 @@ def overhead(folder: Path) -> dict[str, float]:
     tuning's own cost: sampling, storage, scoring, trial bookkeeping."""
     from datetime import datetime
 
-    starts, ends, runs, train = [], [], 0.0, 0.0
+    starts, ends, runs, train, validation = [], [], 0.0, 0.0, 0.0
     with open(folder / "trials.csv") as f:
         for row in csv.DictReader(f):
             if row["start"]:
@@ -86,8 +86,10 @@ def overhead(folder: Path) -> dict[str, float]:
                 ends.append(datetime.fromisoformat(row["end"]))
             runs += float(row["run_seconds"] or 0.0)
             train += float(row["train_seconds"] or 0.0)
+            validation += float(row.get("validation_seconds") or 0.0)
     wall = (max(ends) - min(starts)).total_seconds()
-    return {"wall": wall, "runs": runs, "train": train, "tuning": (wall - runs) / wall}
+    return {"wall": wall, "runs": runs, "train": train, "validation": validation,
+            "tuning": (wall - runs) / wall}  # fmt: skip
 
 
 def main() -> None:
@@ -134,9 +136,12 @@ def main() -> None:
           f"{FRESH + args.seeds - 1}")  # fmt: skip
     print(table(rows, ["config", "median steps", "95% CI", "solved", "per seed"]))
     spent = overhead(folder)
-    print(f"\nthe search's {spent['wall']:.0f} s: runs {spent['runs']:.0f} s (training "
-          f"{spent['train']:.0f} s, the rest setup, validation and evaluation); beyond the runs "
-          f"(sampling, storage, scoring): {spent['tuning']:.1%}")  # fmt: skip
+    wall = spent["wall"]
+    rest = spent["runs"] - spent["train"] - spent["validation"]
+    print(f"\nthe search's {wall:.0f} s: training {spent['train'] / wall:.1%}, validating "
+          f"{spent['validation'] / wall:.1%} (the trials' scores), the runs' setup, checkpoints "
+          f"and final evaluations {rest / wall:.1%}, beyond the runs (sampling, storage, "
+          f"scoring): {spent['tuning']:.1%}")  # fmt: skip
     recheck = json.loads((folder / "best.json").read_text())
     print(f"best trial {recheck['trial']}: {recheck['values']}")
 

@@ -69,6 +69,7 @@ class Result:
     evaluation: EvalSummary | None = None
     validations: list[dict[str, Any]] = field(default_factory=list)
     evaluated: str | None = None
+    validation_seconds: float = 0.0  # validating, best checkpoints included (this process's)
 
     @property
     def agent(self) -> Agent:
@@ -175,6 +176,7 @@ class TrainingSession:
         )
         self.started = time.perf_counter()
         self.excluded_seconds = 0.0  # validation and checkpoint time, not training time
+        self.validation_seconds = 0.0  # of which validating (this process's, for the manifest)
         self.step = 0
         self.stop_reason: str | None = None
         self.signals = run.signals  # entered since mentor.train began, if it was called
@@ -421,6 +423,7 @@ class TrainingSession:
                 # it need not copy a replay buffer of possibly hundreds of MB at each new best.
                 self._save(self.run.path / "checkpoints" / "best", step, exclude=("replay",))
         self.excluded_seconds += time.perf_counter() - tic
+        self.validation_seconds += time.perf_counter() - tic
         history = tuple(v["return_mean"] for v in self.validations)
         self._validation = Validation(step, summary, self.best_return, history)
         for listener in self._validation_listeners:
@@ -571,6 +574,7 @@ class TrainingSession:
             self.stop_reason,
             total_steps=step,
             train_seconds=round(train_seconds, 3),
+            validation_seconds=round(self.validation_seconds, 3),
             best_validation_return=self.best_return if math.isfinite(self.best_return) else None,
         )
         return Result(
@@ -582,4 +586,5 @@ class TrainingSession:
             evaluation=evaluation,
             validations=self.validations,
             evaluated=evaluated,
+            validation_seconds=self.validation_seconds,
         )

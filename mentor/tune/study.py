@@ -213,11 +213,12 @@ class Study:
     ) -> tuple[list[float], float, float]:
         """Train once per seed; (the scores, the seconds of training, the seconds of the runs
         whole: setup, validation and final evaluation included). With ``trial``, each
-        validation is reported and a pruned run raises ``optuna.TrialPruned``."""
+        validation is reported and a pruned run raises ``optuna.TrialPruned``, and the seconds
+        spent validating are the trial's ``validation_seconds``."""
         from mentor import api
 
         budget = self.experiment.stopping.total_steps
-        scores, train_seconds, run_seconds = [], 0.0, 0.0
+        scores, train_seconds, run_seconds, validation_seconds = [], 0.0, 0.0, 0.0
         for index, seed in enumerate(seeds):
             experiment = self.seed_run(values, seed, output_dir)
             rule = None if trial is None else PruneOnValidation(trial, index, budget)
@@ -227,6 +228,9 @@ class Study:
             )
             run_seconds += time.perf_counter() - tic
             train_seconds += result.train_seconds
+            validation_seconds += result.validation_seconds
+            if trial is not None:
+                trial.set_user_attr("validation_seconds", validation_seconds)
             if result.stop_reason.startswith("interrupted"):
                 raise KeyboardInterrupt(result.stop_reason)
             if rule is not None and rule.pruned:
@@ -412,7 +416,8 @@ def write_trials_table(study: Any, folder: Path) -> Path:
     with open(path, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow([
-            "number", "state", "score", "train_seconds", "run_seconds", "wall_seconds",
+            "number", "state", "score", "train_seconds", "validation_seconds", "run_seconds",
+            "wall_seconds",
             "start", "end", *names, "error",
         ])  # fmt: skip
         for trial in trials:
@@ -420,7 +425,8 @@ def write_trials_table(study: Any, folder: Path) -> Path:
             score = trial.value if trial.state.name == "COMPLETE" else ""  # pruned: a report
             writer.writerow([
                 trial.number, trial.state.name, score,
-                attrs.get("train_seconds", ""), attrs.get("run_seconds", ""),
+                attrs.get("train_seconds", ""), attrs.get("validation_seconds", ""),
+                attrs.get("run_seconds", ""),
                 attrs.get("wall_seconds", ""), _iso(trial.datetime_start),
                 _iso(trial.datetime_complete),
                 *(trial.params.get(name, "") for name in names), attrs.get("error", ""),
