@@ -330,6 +330,7 @@ def tune(
     best_yaml = None
     if recheck and tune_cfg.top_k > 0:
         rechecked, best_yaml = run_recheck(study, runner)
+    _write_report(folder, url, say)
     best = _best(study)
     return TuneResult(
         folder, name, url, None if best is None else best.number,
@@ -350,6 +351,18 @@ def claim_folder(folder: Path, name: str, url: str) -> None:
             )
     else:
         _write_json(marker, {"name": name, "storage": url})
+
+
+def _write_report(folder: Path, url: str, say: Callable[[str], None]) -> None:
+    """The report of the study as it stands (``mentor tune-report``'s), without its console."""
+    from mentor.tune.report import write_tune_report
+
+    try:
+        page = write_tune_report(folder, storage=url)
+    except Exception as exc:  # a report is a view: its failure does not undo the study
+        say(f"report not written: {exc}")
+        return
+    say(f"report: {page}")
 
 
 def _best(study: Any) -> Any:
