@@ -145,3 +145,15 @@ def test_a_buffer_larger_than_memory_is_refused_before_allocation(tmp_path) -> N
     ])  # fmt: skip
     with pytest.raises(ConfigError, match=r"method.buffer_size 100,000,000 .* need .* GiB"):
         mentor.train(experiment)
+
+
+def test_the_memory_a_buffer_needs_counts_its_action_masks() -> None:
+    """One bool per mask entry per transition: a masked Discrete(9) buffer of 1,000 transitions
+    of 4 float32 numbers needs 1,000 x (16 + 8 + 4 + 3 + 9) bytes."""
+    plain = ReplayBuffer.bytes_needed(1000, (4,), torch.float32, (), torch.int64)
+    masked = ReplayBuffer.bytes_needed(1000, (4,), torch.float32, (), torch.int64, mask_size=9)
+    assert plain == 1000 * (16 + 8 + 4 + 3) and masked == plain + 9000
+    buffer = ReplayBuffer(1000, 1, (4,), torch.float32, (), torch.int64, gamma=0.99)
+    buffer._make_masks(9)  # as the first add with masks does
+    held = ReplayBuffer.bytes_needed(buffer.rows, (4,), torch.float32, (), torch.int64, 9)
+    assert buffer.nbytes == held  # the estimate is the buffer's own size, masks included

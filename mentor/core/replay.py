@@ -80,11 +80,13 @@ class ReplayBuffer:
 
     @staticmethod
     def bytes_needed(capacity: int, obs_shape: tuple[int, ...], obs_dtype: torch.dtype,
-                     action_shape: tuple[int, ...], action_dtype: torch.dtype) -> int:  # fmt: skip
-        """Bytes a buffer of ``capacity`` transitions takes once full."""
+                     action_shape: tuple[int, ...], action_dtype: torch.dtype,
+                     mask_size: int = 0) -> int:  # fmt: skip
+        """Bytes a buffer of ``capacity`` transitions takes once full (``mask_size``: the
+        entries of an action mask, one bool each, for an env that gives masks)."""
         obs = torch.empty((), dtype=obs_dtype).element_size() * int(np.prod(obs_shape))
         action = torch.empty((), dtype=action_dtype).element_size() * int(np.prod(action_shape))
-        return capacity * (obs + action + 4 + 3)  # + reward (float32) and three flags
+        return capacity * (obs + action + 4 + 3 + mask_size)  # + reward (float32), three flags
 
     def __len__(self) -> int:
         """Transitions that can be sampled now (an upper bound: reset steps are skipped)."""

@@ -26,6 +26,7 @@ import torch
 from mentor.core.normalize import RewardScaler
 from mentor.core.replay import ReplayBuffer
 from mentor.core.vec_env import VecEnv
+from mentor.envs.masks import mask_nvec
 from mentor.errors import ConfigError
 from mentor.experiment import Experiment
 from mentor.runs.session import Result, TrainingSession
@@ -54,8 +55,13 @@ def make_buffer(
     action_dtype: torch.dtype,
 ) -> ReplayBuffer:
     cfg = experiment.method
+    # An env's masks are known after its first reset, or from its observation space at once.
+    mask = venv.action_mask
+    mask_size = 0 if mask is None else mask.shape[1]
+    if mask is None and venv.mask_source == "obs":
+        mask_size = sum(mask_nvec(venv.action_space, f"env '{experiment.env.id}'"))
     needed = ReplayBuffer.bytes_needed(
-        cfg.buffer_size, venv.obs_shape, obs_dtype, action_shape, action_dtype
+        cfg.buffer_size, venv.obs_shape, obs_dtype, action_shape, action_dtype, mask_size
     )
     available = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     if needed > 0.8 * available:
