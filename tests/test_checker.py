@@ -372,3 +372,21 @@ def test_an_env_whose_module_needs_a_missing_package_raises(tmp_path, monkeypatc
         assert "needs the package mentor_test_no_such_package, which is not installed" in message
         assert "importing module 'mentor_test_jax_env' raised ModuleNotFoundError" in message
         assert "Gymnasium API" not in message
+
+
+@pytest.mark.parametrize("mask_in", ["obs", "info"])
+@pytest.mark.parametrize("nvec", [(4,), (3, 2)])
+def test_the_checkers_rollout_takes_only_allowed_actions(mask_in: str, nvec: tuple) -> None:
+    """An env with action masks is stepped among its allowed actions (MaskedEnv counts a masked
+    one in its info), so an env that raises on a masked action passes check-env and the
+    preflight; the draws still come from the action space's seeded generator."""
+    from mentor.envs.checker import _rollout
+    from mentor.envs.testing import MaskedEnv
+
+    rollout = _rollout(MaskedEnv(mask_in=mask_in, nvec=nvec), 200, seed=3, max_episode_steps=None)
+    assert rollout.error is None
+    steps = [record.value for record in rollout.records if record.kind == "step"]
+    assert len(steps) == 200
+    assert sum(info["masked_actions"] for *_, info in steps) == 0
+    again = _rollout(MaskedEnv(mask_in=mask_in, nvec=nvec), 200, seed=3, max_episode_steps=None)
+    assert [r.value[1] for r in again.records if r.kind == "step"] == [s[1] for s in steps]

@@ -36,7 +36,7 @@ from rich.table import Table
 from rich.text import Text
 
 from mentor.envs.resolve import make_env
-from mentor.envs.spaces import check_action_space, obs_encoder
+from mentor.envs.spaces import MASK_KEY, check_action_space, obs_encoder
 from mentor.errors import EnvError, MissingPackageError, UnknownEnvError, UnsupportedSpaceError
 
 Severity = Literal["error", "warning"]
@@ -159,7 +159,9 @@ def _episode_over(parts: dict[str, Any]) -> bool:
 
 
 def _rollout(env: gym.Env, num_steps: int, seed: int, max_episode_steps: int | None) -> _Rollout:
-    """Step ``env`` with seeded random actions, resetting whenever an episode ends.
+    """Step ``env`` with seeded random actions, resetting whenever an episode ends; among the
+    allowed ones where the env gives action masks (``envs/masks.py``), so that an env that
+    raises on a masked action passes.
 
     The env is the unwrapped one, so nothing converts or checks its values on the way, and the
     time limit the registered spec would add is applied here instead.
@@ -168,11 +170,12 @@ def _rollout(env: gym.Env, num_steps: int, seed: int, max_episode_steps: int | N
     call = f"reset(seed={seed})"
     try:
         env.action_space.seed(seed)
-        rollout.records.append(_Record("reset", 0, 0, env.reset(seed=seed)))
+        value = env.reset(seed=seed)
+        rollout.records.append(_Record("reset", 0, 0, value))
         episode, t = 0, 0
         for step in range(num_steps):
             call = f"step {step}"
-            value = env.step(env.action_space.sample())
+            value = env.step(_sample(env.action_space, _mask_of(value)))
             record = _Record("step", step, episode, value)
             rollout.records.append(record)
             t += 1
@@ -180,10 +183,40 @@ def _rollout(env: gym.Env, num_steps: int, seed: int, max_episode_steps: int | N
             if (_episode_over(record.parts()) or time_up) and step + 1 < num_steps:
                 episode, t = episode + 1, 0
                 call = f"the reset of episode {episode}"
-                rollout.records.append(_Record("reset", step + 1, episode, env.reset()))
+                value = env.reset()
+                rollout.records.append(_Record("reset", step + 1, episode, value))
     except Exception as exc:
         rollout.failed_call, rollout.error = call, exc
     return rollout
+
+
+def _mask_of(value: Any) -> np.ndarray | None:
+    """The action mask a reset's or step's result holds (its observation's entry, or its info's),
+    as int8; None without one, or for a result too broken to hold one (the checks name that)."""
+    try:
+        obs, info = value[0], value[-1]
+        for holder in (obs, info):
+            if isinstance(holder, Mapping) and MASK_KEY in holder:
+                return np.asarray(holder[MASK_KEY]).astype(np.int8).reshape(-1)
+    except Exception:
+        return None
+    return None
+
+
+def _sample(space: spaces.Space, mask: np.ndarray | None) -> Any:
+    """A random action from the space's own seeded generator, among the allowed ones."""
+    try:
+        discrete = isinstance(space, spaces.Discrete)
+        if mask is not None and discrete and mask.size == space.n and mask.any():
+            return space.sample(mask=mask)
+        if mask is not None and isinstance(space, spaces.MultiDiscrete):
+            nvec = np.asarray(space.nvec).reshape(-1)
+            parts = tuple(np.split(mask, np.cumsum(nvec)[:-1]))
+            if mask.size == nvec.sum() and all(part.any() for part in parts):
+                return space.sample(mask=parts)
+    except Exception:  # a mask the space cannot take: the checks report the env's own problem
+        pass
+    return space.sample()
 
 
 # ---------------------------------------------------------------------------------------------
