@@ -202,10 +202,20 @@ class Study:
     source: str
     say: Callable[[str], None]
 
+    checked_envs: bool = False  # the env passed its preflight in this process
+
     def seed_run(self, values: dict[str, Any], seed: int, output_dir: Path) -> Experiment:
+        """One seed's run of a trial. What its score does not read is left out: the final
+        evaluation under the auc metric, and the env's preflight rollout once the env passed
+        it in this process (unless the space tunes the env)."""
+        fixed: dict[str, Any] = {"logging.progress": False}
+        if self.tune.metric == "auc":
+            fixed["evaluation.episodes"] = 0
+        if self.checked_envs and not any(path.startswith("env.") for path in self.tune.space):
+            fixed["env.preflight"] = False
         return trial_experiment(
             self.base, values, self.source, seed=seed, output_dir=str(output_dir),
-            name=f"seed-{seed}", **{"logging.progress": False},
+            name=f"seed-{seed}", **fixed,
         )  # fmt: skip
 
     def train_seeds(
@@ -227,6 +237,7 @@ class Study:
                 experiment, overwrite=True, stop_rules=[] if rule is None else [rule]
             )
             run_seconds += time.perf_counter() - tic
+            self.checked_envs = True
             train_seconds += result.train_seconds
             validation_seconds += result.validation_seconds
             if trial is not None:
