@@ -82,6 +82,10 @@ def train(
                 "dataset folder, a Minari dataset id, or a .csv/.parquet table)"
             )
         check_envs(experiment, say)
+        if experiment.distributed.workers is not None:  # Ray reached before a folder is made
+            from mentor.distributed.rollouts import connect
+
+            connect(experiment.distributed.workers, experiment.distributed.address)
         run = RunFolder.create(experiment.output_dir, experiment.run_name, overwrite=overwrite)
         run.signals = stop
         run.hooks = Hooks(list(stop_rules), list(on_update), list(on_validation))

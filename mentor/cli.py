@@ -73,6 +73,12 @@ def train(
     output_dir: Annotated[str | None, typer.Option(help="Where run folders go.")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace a run folder of the same name.")] = False,
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
+    workers: Annotated[
+        int | None, typer.Option(help="Ray rollout workers (distributed.workers).")
+    ] = None,
+    address: Annotated[
+        str | None, typer.Option(help="A Ray cluster's host:port (distributed.address).")
+    ] = None,
 ) -> None:
     """Train an agent: `mentor train experiment.yaml` or `mentor train ppo CartPole-v1`.
 
@@ -82,7 +88,9 @@ def train(
     from mentor.experiment import build  # torch-free: a bad file fails before torch loads
 
     overrides = list(set_ or [])
-    for key, value in (("seed", seed), ("name", name), ("output_dir", output_dir)):
+    named = (("seed", seed), ("name", name), ("output_dir", output_dir),
+             ("distributed.workers", workers), ("distributed.address", address))  # fmt: skip
+    for key, value in named:
         if value is not None:
             overrides.append(f"{key}={value}")
     if quiet:

@@ -10,6 +10,7 @@ They give their state through mentor's snapshot protocol (``mentor_snapshot`` an
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import numpy as np
@@ -276,4 +277,32 @@ class NaNEnv(_MatchEnv):
         self.total += 1
         if self.where == "reward" and self.total >= self.nan_after:
             return float("nan")
+        return float(int(action) == self.target)
+
+
+class SlowEnv(_MatchEnv):
+    """An env whose step costs ``delay`` seconds of waiting (1 ms by default: a simulator, a
+    robot, a game server answering), and whose task is easy: match the target, one of 4, shown
+    as a one-hot (16-step episodes, return 16 when solved, 4 for random play). Waiting is not
+    CPU-bound, so workers that wait side by side scale past the machine's cores: the
+    distributed benchmark's env (``mentor.envs.testing:SlowEnv``)."""
+
+    def __init__(self, delay: float = 0.001) -> None:
+        self.delay = delay
+        self.observation_space = spaces.Box(0.0, 1.0, (4,), np.float32)
+        self.action_space = spaces.Discrete(4)
+
+    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict]:
+        time.sleep(self.delay)
+        return super().step(action)
+
+    def _draw_target(self) -> np.ndarray:
+        return self.np_random.integers(0, 4)
+
+    def _obs(self) -> np.ndarray:
+        obs = np.zeros(4, np.float32)
+        obs[self.target] = 1.0
+        return obs
+
+    def _matches(self, action: np.ndarray) -> float:
         return float(int(action) == self.target)

@@ -310,6 +310,31 @@ class LoggingConfig(Section):
     )
 
 
+class DistributedConfig(Section):
+    """Step 4 on Ray: experience collected by rollout workers (``mentor/distributed``)."""
+
+    workers: int | None = Field(
+        None,
+        ge=1,
+        description="Ray rollout workers, each stepping env.num_envs / workers copies with the "
+        "current policy (None: collect in this process, without Ray).",
+    )
+    address: str | None = Field(
+        None,
+        description="A Ray cluster to join (host:port of `ray start --head`); None starts a "
+        "local Ray for the run.",
+    )
+    timeout: float | None = Field(
+        None,
+        gt=0,
+        description="Seconds a worker's rollout may take; a worker past it is replaced (None: "
+        "no limit).",
+    )
+    max_restarts: int = Field(
+        3, ge=0, description="Workers replaced over the run (died, hung, env crashed), then stop."
+    )
+
+
 class Experiment(Section):
     """One training run, all ten steps of the workflow."""
 
@@ -337,6 +362,7 @@ class Experiment(Section):
     stopping: StoppingConfig = Field(default_factory=StoppingConfig)
     checkpoints: CheckpointConfig = Field(default_factory=CheckpointConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    distributed: DistributedConfig = Field(default_factory=DistributedConfig)
 
     @model_validator(mode="before")
     @classmethod
@@ -366,6 +392,12 @@ class Experiment(Section):
             raise ValueError(
                 f"exploration.{unused[0]} is not used by method {method.name}, which reads "
                 f"exploration.{', exploration.'.join(type(method).exploration)}"
+            )
+        workers = self.distributed.workers
+        if workers is not None and self.env.num_envs % workers:
+            raise ValueError(
+                f"distributed.workers={workers} must divide env.num_envs={self.env.num_envs}: "
+                "each worker steps the same number of copies"
             )
         if self.agent.init == "random" and (self.agent.init_layers or self.agent.freeze):
             raise ValueError(

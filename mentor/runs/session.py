@@ -126,17 +126,28 @@ def training_setup(
     initial policy's are not loaded again (its frozen layers stay frozen)."""
     set_threads(experiment.num_threads)
     seed_everything(experiment.seed)
-    env = experiment.env
-    venv = VecEnv.make(
-        env.id, env.kwargs, env.num_envs, vectorization=env.vectorization,
-        max_episode_steps=env.max_episode_steps, check_finite=env.check_finite,
-        max_restarts=env.max_restarts, timeout=env.step_timeout, info_keys=env.info_keys,
-        agent_ids=env.agent_ids,
+    env, distributed = experiment.env, experiment.distributed
+    options = dict(
+        vectorization=env.vectorization, max_episode_steps=env.max_episode_steps,
+        check_finite=env.check_finite, max_restarts=env.max_restarts, timeout=env.step_timeout,
+        info_keys=env.info_keys, agent_ids=env.agent_ids,
     )  # fmt: skip
+    if distributed.workers is None:
+        venv = VecEnv.make(env.id, env.kwargs, env.num_envs, **options)
+    else:  # Ray rollout workers, each with its own copies (mentor/distributed)
+        from mentor.distributed.rollouts import RayVecEnv
+
+        venv = RayVecEnv.make(
+            env.id, env.kwargs, env.num_envs, workers=distributed.workers,
+            address=distributed.address, seed=experiment.seed, worker_timeout=distributed.timeout,
+            worker_restarts=distributed.max_restarts, **options,
+        )  # fmt: skip
     try:
         spaces = (venv.observation_space, venv.action_space)
         agent = Agent.build(experiment, *spaces, venv.agents_spec)
         initialize(agent, experiment.agent, load=resume is None)
+        if distributed.workers is not None:
+            venv.set_policy(agent.policy)
         agent.device = choose_device(experiment.device)
         agent.policy.to(agent.device).train()
         yield venv, agent

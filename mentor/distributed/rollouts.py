@@ -1,0 +1,365 @@
+"""Experience collection on Ray: rollout workers that step their own envs with the policy.
+
+``RayVecEnv`` has ``VecEnv``'s interface for the training session (reset, last observations,
+episode records, snapshots for exact resume) and one more method, ``collect``, which on-policy
+loops call instead of ``core.rollout.collect``. Synchronous, one rollout at a time:
+
+    broadcast   the learner puts the policy's weights in Ray's object store, once per rollout
+    collect     each of the N workers (a Ray actor holding a ``VecEnv`` of E = num_envs / N
+                copies and a copy of the networks) runs ``core.rollout.collect`` on its own
+                copies for num_steps steps: actions sampled, the rollout scored (log-probs,
+                values, the value after it) in the worker
+    gather      the learner writes each worker's (T, E) block into its own (T, N x E) storage,
+                worker w's copies as columns w x E ... (w + 1) x E - 1, then scales the rewards
+                step by step (``env.normalize_reward``) as the local loop does while stepping
+
+Copy j of worker w is seeded as copy w x E + j of a local run is (its envs reset with seed
++ w x E), and each worker samples its actions with a torch generator of its own (seed + 1000 x
+(w + 1)): with a fixed seed and number of workers a run is bitwise reproducible on a CPU; it is
+not the local run's bitwise (other sampling streams), and learns like it in expectation.
+
+What travels per rollout: the weights to each worker (the object store holds one copy per
+node), and each worker's block of the storage back (observations, actions, masks, log-probs,
+values, rewards and flags: about 4 x (obs size + 8) bytes per env step for a vector
+observation).
+
+``connect`` starts a local Ray (as many logical CPUs as workers, at least the machine's: a
+worker that mostly waits on its env needs no core of its own), or joins ``address``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import sys
+from typing import Any
+
+import numpy as np
+import torch
+
+from mentor.core.normalize import RewardScaler
+from mentor.core.rollout import collect as collect_locally
+from mentor.core.storage import RolloutStorage
+from mentor.core.vec_env import Episode, VecEnv, rollout_metrics
+from mentor.errors import ConfigError, EnvWorkerError, MissingPackageError
+
+
+def _ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise MissingPackageError(
+            "distributed.workers needs Ray, which is not installed: pip install 'mentor[ray]'"
+        ) from None
+    return ray
+
+
+def connect(workers: int, address: str | None) -> None:
+    """Start a local Ray, or join the cluster at ``address``; refuse more workers than it has
+    CPUs (a cluster's)."""
+    ray = _ray()
+    if ray.is_initialized():
+        return
+    if address is None:  # a Ray of this run's own, on the loopback address only
+        cpus = max(workers, os.cpu_count() or 1)
+        ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False,
+                 configure_logging=False, _node_ip_address="127.0.0.1")  # fmt: skip
+        return
+    problem = _unreachable(address)
+    if problem is not None:
+        raise ConfigError(
+            f"distributed.address '{address}': no Ray cluster could be reached there "
+            f"({problem}); start one with `ray start --head --port 6379` and give its "
+            "host:port, or leave the address out to start a local Ray"
+        )
+    try:
+        ray.init(address=address, include_dashboard=False, log_to_driver=False,
+                 configure_logging=False)  # fmt: skip
+    except Exception as exc:  # ConnectionError and Ray's own: one line, naming the address
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(
+            f"distributed.address '{address}': no Ray cluster could be reached there ({first}); "
+            "start one with `ray start --head --port 6379` and give its host:port, or leave "
+            "the address out to start a local Ray"
+        ) from None
+    cpus = int(ray.cluster_resources().get("CPU", 0))
+    if workers > cpus:
+        ray.shutdown()
+        raise ConfigError(
+            f"distributed.workers={workers}: the Ray cluster at '{address}' has {cpus} CPUs; "
+            f"give at most {cpus} workers, or add nodes"
+        )
+
+
+def _unreachable(address: str, seconds: float = 3.0) -> str | None:
+    """Why nothing answers at ``address`` (host:port, or ray://host:port), None if something
+    does: asked before Ray is, whose own attempt retries for minutes."""
+    if address == "auto":
+        return None
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return "not of the form host:port"
+    try:
+        socket.create_connection((host, int(port)), timeout=seconds).close()
+    except OSError as exc:
+        return exc.strerror or str(exc) or type(exc).__name__
+    return None
+
+
+class RolloutWorker:
+    """One Ray actor's envs and networks (made a Ray actor class by ``RayVecEnv.make``)."""
+
+    def __init__(
+        self, index: int, env_id: str, kwargs: dict[str, Any], num_envs: int, seed: int,
+        options: dict[str, Any],
+    ) -> None:  # fmt: skip
+        torch.set_num_threads(1)
+        self.index, self.num_envs = index, num_envs
+        self.policy: torch.nn.Module | None = None
+        self.venv = VecEnv.make(env_id, kwargs, num_envs, **options)
+        self.generator_seed = seed + 1000 * (index + 1)
+        torch.manual_seed(self.generator_seed)
+        self.scaler = RewardScaler(1, 0.0, False)  # rewards are scaled by the learner
+
+    def set_policy(self, policy: torch.nn.Module) -> None:
+        """The networks the worker acts with; their weights come with every ``collect``."""
+        self.policy = policy.to("cpu").eval()
+
+    def spaces(self) -> tuple[Any, Any, tuple[int, ...], str | None]:
+        venv = self.venv
+        return venv.observation_space, venv.action_space, venv.obs_shape, venv.mask_source
+
+    def reset(self, seed: int | None) -> tuple[np.ndarray, np.ndarray | None]:
+        offset = None if seed is None else seed + self.index * self.num_envs
+        obs = self.venv.reset(seed=offset)
+        return obs, self.venv.action_mask
+
+    def collect(
+        self, weights: dict[str, torch.Tensor], num_steps: int, obs_dtype: torch.dtype,
+        action_shape: tuple[int, ...], action_dtype: torch.dtype,
+    ) -> dict[str, Any]:  # fmt: skip
+        self.policy.load_state_dict(weights)
+        venv, mask = self.venv, self.venv.action_mask
+        storage = RolloutStorage(
+            num_steps, venv.num_envs, venv.obs_shape, obs_dtype, action_shape, action_dtype,
+            mask_size=None if mask is None else mask.shape[1],
+        )  # fmt: skip
+        obs, last_value = collect_locally(
+            self.policy, venv, storage, venv.last_obs, self.scaler, torch.device("cpu")
+        )
+        names = ("obs", "actions", "log_probs", "values", "rewards", "terminated", "truncated",
+                 "valid", "masks")  # fmt: skip
+        block = {name: getattr(storage, name) for name in names}
+        episodes = [
+            Episode(e.env_index + self.index * self.num_envs, e.ret, e.length, e.info)
+            for e in venv.pop_episodes()
+        ]
+        return {**block, "last_value": last_value, "last_obs": obs,
+                "action_mask": venv.action_mask, "needs_reset": venv.needs_reset.copy(),
+                "episodes": episodes}  # fmt: skip
+
+    def snapshot(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        tensors, values = self.venv.snapshot()
+        values["torch_rng"] = torch.get_rng_state().tolist()
+        return tensors, values
+
+    def restore(self, tensors: dict[str, torch.Tensor] | None, values: dict[str, Any], seed: int):
+        offset = seed + self.index * self.num_envs
+        note = self.venv.restore(tensors, values, offset)
+        if "torch_rng" in values:
+            torch.set_rng_state(torch.tensor(values["torch_rng"], dtype=torch.uint8))
+        return note, self.venv.last_obs, self.venv.action_mask
+
+    def close(self) -> None:
+        self.venv.close()
+
+
+class RayVecEnv:
+    """``num_envs`` copies of an env in ``workers`` Ray actors (module docstring)."""
+
+    def __init__(
+        self, actors: list[Any], env_id: str, num_envs: int, info: tuple,
+        spawn: Any = None, seed: int = 0, timeout: float | None = None, max_restarts: int = 0,
+    ) -> None:  # fmt: skip
+        self.actors = actors
+        self._spawn = spawn  # index -> a new actor for that worker
+        self.seed, self.timeout, self.max_restarts = seed, timeout, max_restarts
+        self._policy_ref: Any = None
+        self.env_id = env_id
+        self.num_envs = self.num_copies = num_envs
+        self.per_worker = num_envs // len(actors)
+        self.observation_space, self.action_space, self.obs_shape, self.mask_source = info
+        self.agents_spec = None
+        self.waiting = None
+        self.restarts: list[str] = []
+        self.last_obs: np.ndarray | None = None
+        self.action_mask: np.ndarray | None = None
+        self.needs_reset = np.zeros(num_envs, dtype=bool)
+        self.episodes: list[Episode] = []
+        self.info_keys: dict[str, str] = {}
+
+    @classmethod
+    def make(
+        cls, env_id: str, kwargs: dict[str, Any], num_envs: int, *, workers: int,
+        address: str | None, seed: int, worker_timeout: float | None = None,
+        worker_restarts: int = 0, **options: Any,
+    ) -> RayVecEnv:  # fmt: skip
+        from mentor.envs.pettingzoo import is_multiagent
+
+        if is_multiagent(env_id, kwargs):
+            raise ConfigError(
+                f"distributed.workers: env '{env_id}' is a multi-agent env; Ray rollout workers "
+                "collect single-agent envs for now"
+            )
+        ray = _ray()
+        connect(workers, address)
+        actor = ray.remote(num_cpus=1)(RolloutWorker)
+        per_worker = num_envs // workers
+
+        def spawn(index: int) -> Any:
+            return actor.remote(index, env_id, kwargs, per_worker, seed, options)
+
+        actors = [spawn(w) for w in range(workers)]
+        info = ray.get(actors[0].spaces.remote())
+        venv = cls(actors, env_id, num_envs, info, spawn, seed, worker_timeout, worker_restarts)
+        venv.info_keys = dict(options.get("info_keys") or {})
+        return venv
+
+    def set_policy(self, policy: torch.nn.Module) -> None:
+        """Give every worker a copy of the networks (once; weights travel with each rollout)."""
+        self._policy_ref = _ray().put(policy.to("cpu"))
+        self._gather([actor.set_policy.remote(self._policy_ref) for actor in self.actors])
+
+    def _gather(self, calls: list[Any]) -> list[Any]:
+        return _ray().get(calls)
+
+    def reset(self, seed: int | None = None) -> np.ndarray:
+        parts = self._gather([actor.reset.remote(seed) for actor in self.actors])
+        self._take(parts)
+        self.needs_reset[:] = False
+        return self.last_obs
+
+    def _take(self, parts: list[tuple[np.ndarray, np.ndarray | None]]) -> None:
+        self.last_obs = np.concatenate([obs for obs, _ in parts])
+        masks = [mask for _, mask in parts]
+        self.action_mask = None if masks[0] is None else np.concatenate(masks)
+
+    def collect(
+        self, policy: torch.nn.Module, storage: RolloutStorage, scaler: RewardScaler,
+    ) -> tuple[np.ndarray, torch.Tensor]:  # fmt: skip
+        """One rollout from every worker into ``storage`` (module docstring); returns the next
+        observations and their values, as ``core.rollout.collect`` does."""
+        ray = _ray()
+        weights = ray.put({k: v.detach().cpu() for k, v in policy.state_dict().items()})
+        shapes = (storage.obs.dtype, tuple(storage.actions.shape[2:]), storage.actions.dtype)
+        args = (weights, storage.num_steps, *shapes)
+        refs = [actor.collect.remote(*args) for actor in self.actors]
+        blocks = [self._collected(w, ref, args) for w, ref in enumerate(refs)]
+        e = self.per_worker
+        for w, block in enumerate(blocks):
+            columns = slice(w * e, (w + 1) * e)
+            for name in ("obs", "actions", "log_probs", "values", "rewards", "terminated",
+                         "truncated", "valid", "masks"):  # fmt: skip
+                if getattr(storage, name) is not None and block[name] is not None:
+                    getattr(storage, name)[:, columns] = block[name]
+            self.episodes += block["episodes"]
+        self.last_obs = np.concatenate([block["last_obs"] for block in blocks])
+        masks = [block["action_mask"] for block in blocks]
+        self.action_mask = None if masks[0] is None else np.concatenate(masks)
+        self.needs_reset = np.concatenate([block["needs_reset"] for block in blocks])
+        if scaler.enabled:  # as the local loop scales while stepping: step by step, in order
+            done = (storage.terminated | storage.truncated).numpy()
+            for t in range(storage.num_steps):
+                storage.rewards[t] = torch.from_numpy(scaler(storage.rewards[t].numpy(), done[t]))
+        last_value = torch.cat([block["last_value"] for block in blocks])
+        return self.last_obs, last_value
+
+    def _collected(self, index: int, ref: Any, args: tuple) -> dict[str, Any]:
+        """Worker ``index``'s block; a worker that died, hung past the timeout or whose env
+        raised is replaced (its copies start new episodes) and collects again."""
+        ray = _ray()
+        while True:
+            try:
+                return ray.get(ref, timeout=self.timeout)
+            except (ray.exceptions.RayError, TimeoutError) as exc:
+                self._replace(index, _why(exc, self.timeout))
+                ref = self.actors[index].collect.remote(*args)
+
+    def _replace(self, index: int, why: str) -> None:
+        """Kill worker ``index`` and start another with the same copies, seeded afresh."""
+        ray = _ray()
+        if len(self.restarts) >= self.max_restarts:
+            raise EnvWorkerError(
+                f"Ray rollout worker {index} {why}, and distributed.max_restarts="
+                f"{self.max_restarts} workers were replaced already: training stops (the last "
+                "checkpoint is intact; mentor resume continues)"
+            )
+        with contextlib.suppress(Exception):
+            ray.kill(self.actors[index])
+        self.actors[index] = actor = self._spawn(index)
+        ray.get(actor.set_policy.remote(self._policy_ref))
+        restart = len(self.restarts) + 1
+        ray.get(actor.reset.remote(self.seed + 1000 * restart))
+        message = f"Ray rollout worker {index} {why}; replaced (restart {restart})"
+        print(message, file=sys.stderr)
+        self.restarts.append(message)
+
+    def pop_episodes(self) -> list[Episode]:
+        out, self.episodes = self.episodes, []
+        return out
+
+    def episode_metrics(self) -> dict[str, float]:
+        keys = {key: f"rollout/{key}_mean" for key in self.info_keys}
+        return rollout_metrics(self.pop_episodes(), keys)
+
+    def snapshot(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        """Every worker's envs and sampling generator, for exact resume with the same number
+        of workers."""
+        parts = self._gather([actor.snapshot.remote() for actor in self.actors])
+        tensors = {f"w{w}/{k}": v for w, (part, _) in enumerate(parts) for k, v in part.items()}
+        # "available" is the local VecEnv's word: a run resumed without Ray starts new episodes.
+        values = {
+            "ray_workers": [values for _, values in parts],
+            "episodes": [e.to_json() for e in self.episodes],
+            "available": False,
+            "reason": f"the envs were in {len(parts)} Ray rollout workers",
+        }
+        return tensors, values
+
+    def restore(
+        self, tensors: dict[str, torch.Tensor] | None, values: dict[str, Any], seed: int
+    ) -> str:
+        saved = values.get("ray_workers")
+        if tensors is None or saved is None or len(saved) != len(self.actors):
+            self.reset(seed=seed)
+            had = "no Ray workers' state" if saved is None else f"{len(saved)} workers' state"
+            return f"reset to new episodes: the checkpoint has {had}, this run {len(self.actors)}"
+        calls = []
+        for w, (actor, part) in enumerate(zip(self.actors, saved, strict=True)):
+            own = {k.split("/", 1)[1]: v for k, v in tensors.items() if k.startswith(f"w{w}/")}
+            calls.append(actor.restore.remote(own, part, seed))
+        results = self._gather(calls)
+        self._take([(obs, mask) for _, obs, mask in results])
+        self.episodes = [Episode.from_json(e) for e in values.get("episodes", [])]
+        notes = {note for note, _, _ in results}
+        return notes.pop() if len(notes) == 1 else "; ".join(sorted(notes))
+
+    def close(self) -> None:
+        ray = _ray()
+        for actor in self.actors:
+            with contextlib.suppress(Exception):  # a dead worker has nothing left to close
+                ray.get(actor.close.remote(), timeout=10)
+            ray.kill(actor)
+
+
+def _why(exc: BaseException, timeout: float | None) -> str:
+    """What happened to a worker, in a few words, for the restart's message."""
+    name = type(exc).__name__
+    if "Timeout" in name:
+        return f"did not finish its rollout in {timeout:g} s (distributed.timeout)"
+    if "ActorDied" in name or "ActorError" in name or "Unavailable" in name:
+        return "died (killed, out of memory, or its node was lost)"
+    cause = getattr(exc, "cause", None) or exc
+    text = str(cause).strip().splitlines()
+    return f"raised {type(cause).__name__}: {text[-1] if text else ''}".rstrip(": ")

@@ -1,0 +1,154 @@
+"""Training on Ray (issue 14, on-policy part): rollout workers collect, the learner updates.
+
+One local Ray serves the module (started by the first run, stopped at the end): starting one
+costs seconds.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import mentor
+from mentor.errors import ConfigError, EnvWorkerError, MissingPackageError
+from mentor.experiment import build
+
+ray = pytest.importorskip("ray")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def local_ray():
+    yield
+    ray.shutdown()
+
+
+def quick(tmp_path, name: str, *extra: str, env_id: str = "CartPole-v1"):
+    return build(method="ppo", env_id=env_id, overrides=[
+        f"output_dir={tmp_path}", f"name={name}", "env.num_envs=4", "method.num_steps=32",
+        "method.num_minibatches=2", "stopping.total_steps=1024", "validation.every_steps=512",
+        "validation.episodes=4", "validation.num_envs=2", "evaluation.episodes=4",
+        "logging.progress=false", "logging.tensorboard=false", "distributed.workers=2", *extra,
+    ])  # fmt: skip
+
+
+def weights(run) -> dict[str, torch.Tensor]:
+    files = sorted((run / "final").glob("*.safetensors"))
+    return {f"{f.name}/{k}": v for f in files for k, v in load_file(f).items()}
+
+
+def test_synchronous_collection_on_ray_workers_is_bitwise_reproducible(tmp_path) -> None:
+    first = mentor.train(quick(tmp_path, "a")).run_dir
+    second = mentor.train(quick(tmp_path, "b")).run_dir
+    a, b = weights(first), weights(second)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    other = weights(mentor.train(quick(tmp_path, "c", "seed=1")).run_dir)
+    assert not all(torch.equal(a[k], other[k]) for k in a)  # the seed matters
+
+
+def test_workers_collect_every_copy_and_record_its_episodes() -> None:
+    """2 workers x 2 copies of a 16-step env: each rollout of 32 steps ends 2 episodes per copy
+    (one step of each 17 is the reset), every copy's index among 0-3."""
+    from mentor.core.networks import ActorCritic
+    from mentor.core.normalize import RewardScaler
+    from mentor.core.storage import RolloutStorage
+    from mentor.distributed.rollouts import RayVecEnv
+    from mentor.sections import NetworkConfig
+
+    venv = RayVecEnv.make("mentor.envs.testing:SlowEnv", {"delay": 0.0}, 4, workers=2,
+                          address=None, seed=0)  # fmt: skip
+    try:
+        policy = ActorCritic(venv.observation_space, venv.action_space, NetworkConfig())
+        venv.set_policy(policy)
+        venv.reset(seed=0)
+        storage = RolloutStorage(32, 4, venv.obs_shape, torch.float32, (), torch.int64)
+        obs, last_value = venv.collect(policy, storage, RewardScaler(4, 0.99, False))
+        assert obs.shape == (4, 4) and last_value.shape == (4,)
+        assert storage.valid.sum() == 4 * 32 - 4  # one reset step per copy
+        episodes = venv.pop_episodes()
+        assert sorted({e.env_index for e in episodes}) == [0, 1, 2, 3]
+        assert all(e.length == 16 for e in episodes)
+        # The learner's values are those of its own networks on the stored observations.
+        values = policy.value(storage.obs.flatten(0, 1)).view(32, 4)
+        torch.testing.assert_close(storage.values, values.detach())
+    finally:
+        venv.close()
+
+
+def test_a_killed_worker_is_replaced_and_training_finishes(tmp_path, monkeypatch) -> None:
+    """ray.kill on a worker in the middle of a run: the next rollout replaces it (its copies
+    start new episodes), the run ends by its budget and the manifest lists the restart."""
+    from mentor.distributed import rollouts
+
+    original = rollouts.RayVecEnv.collect
+    calls = {"n": 0}
+
+    def collect_then_kill(self, policy, storage, scaler):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            ray.kill(self.actors[1])
+        return original(self, policy, storage, scaler)
+
+    monkeypatch.setattr(rollouts.RayVecEnv, "collect", collect_then_kill)
+    result = mentor.train(quick(tmp_path, "k"))
+    assert result.stop_reason.startswith("budget")
+    manifest = (result.run_dir / "manifest.json").read_text()
+    assert "Ray rollout worker 1 died" in manifest and "replaced (restart 1)" in manifest
+
+
+def test_a_worker_whose_env_keeps_crashing_stops_the_run_past_max_restarts(tmp_path) -> None:
+    """Each replacement's env crashes again (CrashingEnv, step 40 of its life): the second crash
+    is past distributed.max_restarts=1, and the run stops naming it."""
+    crash = ('env.kwargs={"crash_at_step": 40}', "env.preflight=false")
+    experiment = quick(tmp_path, "c", "distributed.max_restarts=1", *crash,
+                       env_id="mentor.envs.faulty:CrashingEnv")  # fmt: skip
+    with pytest.raises(EnvWorkerError, match=r"Ray rollout worker \d raised .*max_restarts=1"):
+        mentor.train(experiment)
+
+
+def test_a_ray_run_resumes_exactly_with_its_workers_and_without_ray(tmp_path) -> None:
+    from test_resume import assert_bitwise_equal, copy_stopped_at, manifest
+
+    def experiment(name: str):
+        return quick(tmp_path, name, "seed=3", "stopping.total_steps=2048",
+                     "checkpoints.every_steps=512", "checkpoints.keep_last=10",
+                     env_id="mentor.envs.testing:SlowEnv")  # fmt: skip
+
+    reference = mentor.train(experiment("reference")).run_dir
+    run = copy_stopped_at(reference, tmp_path, keep=2)
+    mentor.resume(run)
+    assert manifest(run)["resumes"][0]["env"] == "restored exactly"
+    assert_bitwise_equal(run, reference)
+    # Without Ray: the run goes on in one process, its envs at new episodes.
+    local = copy_stopped_at(reference, tmp_path / "local", keep=2)
+    result = mentor.resume(local, ["distributed.workers=null"])
+    assert result.stop_reason.startswith("budget")
+    assert manifest(local)["resumes"][0]["env"].startswith("reset to new episodes")
+
+
+def test_bad_distributed_input_is_refused_naming_it(tmp_path, monkeypatch) -> None:
+    with pytest.raises(ConfigError, match=r"distributed.workers=3 must divide env.num_envs=4"):
+        quick(tmp_path, "x", "distributed.workers=3")
+    with pytest.raises(ConfigError, match=r"distributed.workers.*greater than or equal to 1"):
+        quick(tmp_path, "x", "distributed.workers=0")
+    ray.shutdown()  # joining a cluster needs no Ray of this process running
+    with pytest.raises(ConfigError, match=r"'127.0.0.1:1'.*ray start --head"):
+        mentor.train(quick(tmp_path, "x", "distributed.address=127.0.0.1:1"))
+    assert not (tmp_path / "x").exists()  # refused before a run folder was made
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
+    with pytest.raises(MissingPackageError, match=r"pip install 'mentor\[ray\]'"):
+        mentor.train(quick(tmp_path, "y"))
+
+
+def test_the_cli_takes_workers_and_refuses_an_unreachable_cluster_in_one_line(tmp_path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "mentor.cli", "train", "ppo", "CartPole-v1", "--workers", "2",
+         "--address", "127.0.0.1:1", "--set", f"output_dir={tmp_path}", "--quiet"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "127.0.0.1:1" in lines[0] and "Traceback" not in done.stderr
