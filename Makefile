@@ -4,14 +4,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint format bench clean
+.PHONY: install demo test lint format bench bench-benchmarl clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	# torch first and pinned: an unpinned torch pulls several GB of CUDA packages.
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e ".[dev,bench,data,envs,multiagent]"
+	$(BIN)/pip install --quiet -e ".[dev,bench,data,envs,multiagent,tune,ray]"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -39,6 +39,23 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/ppo_cartpole.py
 	$(BIN)/python benchmarks/offpolicy.py
+
+# BenchMARL's own venv, for benchmarks/multiagent.py's BenchMARL rows (not part of `make test`):
+# its simple_spread loads through torchrl's wrapper, which imports pettingzoo.mpe (PettingZoo 1.24;
+# mentor has 1.25+ and mpe2). torchvision 0.28.0 pins torch 2.13.0, mentor's CPU wheel; an
+# unpinned torchvision pulls torch 2.14.1 and several GB of CUDA packages.
+BM_VENV := .venv-benchmarl
+BM_STAMP := $(BM_VENV)/.installed
+
+$(BM_STAMP):
+	$(PYTHON) -m venv $(BM_VENV)
+	$(BM_VENV)/bin/pip install --quiet --upgrade pip
+	$(BM_VENV)/bin/pip install --quiet torch==2.13.0
+	$(BM_VENV)/bin/pip install --quiet torch==2.13.0 torchvision==0.28.0 benchmarl==1.5.2 \
+		torchrl==0.11.1 tensordict==0.11.0 "pettingzoo[mpe]==1.24.3"
+	touch $(BM_STAMP)
+
+bench-benchmarl: $(BM_STAMP)
 
 clean:
 	rm -rf $(VENV) runs

@@ -9,6 +9,13 @@ presets (``mentor/presets/{ippo,mappo}.yaml``) in a fresh process per seed until
 validation reaches the target, or the budget; the final evaluation is 100 episodes of the best
 checkpoint, and its per-agent mean return is what the target is judged on.
 
+BenchMARL's MAPPO (its default config and MLP, ``benchmarks/peers/benchmarl_mappo.py``) trains
+beside them with the same budget and seeds, in its own venv (``make bench-benchmarl`` makes
+``.venv-benchmarl``: BenchMARL loads simple_spread through torchrl's PettingZoo wrapper, which
+needs PettingZoo 1.24's ``pettingzoo.mpe``), one subprocess per seed. Its return is of the final
+policy (BenchMARL keeps no best checkpoint), over 100 episodes, in the same per-agent units; it
+has no validations, so no steps to the target.
+
 The throughput rows count agent-steps per second (env steps x 3) with 16 and 64 copies: raw
 stepping of the PettingZoo envs with random actions (a Python loop over copies), mentor's
 ``MultiAgentVecEnv`` on the same actions (the rows' bookkeeping and checks added), PPO's
@@ -19,6 +26,7 @@ a loop over agents, or a single-agent path applied to each agent, pays).
 
     python benchmarks/multiagent.py                       # everything, 5 seeds
     python benchmarks/multiagent.py --seeds 1 --budget 200000 --methods mappo
+    python benchmarks/multiagent.py --benchmarl ''   # without BenchMARL
 """
 
 from __future__ import annotations
@@ -27,7 +35,10 @@ import argparse
 import csv
 import itertools
 import json
+import os
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -40,6 +51,9 @@ ENV_ID = "mpe2.simple_spread_v3"
 KWARGS = {"N": 3, "local_ratio": 0.5, "max_cycles": 25}
 TARGET = -20.0  # per-agent mean return (the MAPPO paper's accepted result: issue 12)
 EPISODES = 100
+ROOT = Path(__file__).resolve().parent.parent
+BENCHMARL_PYTHON = ROOT / ".venv-benchmarl" / "bin" / "python"
+BENCHMARL_SCRIPT = ROOT / "benchmarks" / "peers" / "benchmarl_mappo.py"
 
 
 # --- random and scripted -------------------------------------------------------------------------
@@ -150,6 +164,59 @@ def train_worker(method: str, seed: int, budget: int) -> dict:
         "target_seconds": seconds,
         "reached": evaluation.return_mean >= TARGET,
     }
+
+
+# --- BenchMARL -----------------------------------------------------------------------------------
+
+
+def benchmarl_run(python: str, seed: int, budget: int) -> dict:
+    """BenchMARL's MAPPO for ``budget`` env steps (frames) in its own venv's fresh process."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    args = ["--frames", str(budget), "--seed", str(seed), "--episodes", str(EPISODES)]
+    out = subprocess.run(
+        [python, str(BENCHMARL_SCRIPT), *args], capture_output=True, text=True, env=env
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"BenchMARL seed {seed} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def benchmarl_rows(python: str, seeds: int, budget: int) -> list[list[str]]:
+    """Table rows of BenchMARL's runs, one per seed and their median, the CI as mentor's."""
+    from mentor.evaluation.statistics import summarize
+
+    name, rows, results = "benchmarl-mappo", [], []
+    for seed in range(seeds):
+        r = benchmarl_run(python, seed, budget)
+        results.append(r)
+        brief = {k: r[k] for k in ("env_steps", "train_seconds", "fps", "return")}
+        print(f"  {name} seed {seed}: {brief}", flush=True)
+        ci = summarize(r["returns"], [KWARGS["max_cycles"]] * len(r["returns"]))
+        rows.append(
+            [
+                name,
+                str(seed),
+                f"{r['return']:.2f}",
+                f"[{ci.return_ci_low:.2f}, {ci.return_ci_high:.2f}]",
+                "",
+                "",
+                f"{r['train_seconds']:.0f}",
+                "yes" if r["return"] >= TARGET else "NO",
+            ]
+        )
+    rows.append(
+        [
+            f"**{name} median**",
+            "",
+            f"{statistics.median(r['return'] for r in results):.2f}",
+            "",
+            "",
+            "",
+            f"{statistics.median(r['train_seconds'] for r in results):.0f}",
+            f"{sum(r['return'] >= TARGET for r in results)}/{len(results)}",
+        ]
+    )
+    return rows
 
 
 # --- throughput ----------------------------------------------------------------------------------
@@ -270,6 +337,12 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--budget", type=int, default=2_000_000, help="env steps per run")
     parser.add_argument("--methods", nargs="*", default=["ippo", "mappo"])
+    parser.add_argument(
+        "--benchmarl",
+        metavar="PATH_TO_PYTHON",
+        default=str(BENCHMARL_PYTHON) if BENCHMARL_PYTHON.exists() else None,
+        help="the python of BenchMARL's venv (default: .venv-benchmarl's, if made); '' skips it",
+    )
     parser.add_argument("--worker", choices=["train", "throughput", "network"])
     parser.add_argument("--method")
     parser.add_argument("--seed", type=int, default=0)
@@ -284,6 +357,11 @@ def main() -> None:
     if args.worker == "network":
         print(json.dumps(network_worker()))
         return
+
+    if args.benchmarl is None:
+        print("BenchMARL skipped: no .venv-benchmarl (`make bench-benchmarl` makes it)", flush=True)
+    elif args.benchmarl and shutil.which(args.benchmarl) is None:
+        parser.error(f"--benchmarl {args.benchmarl}: no such program")
 
     rows = []
     for name in ("random", "scripted"):
@@ -343,11 +421,19 @@ def main() -> None:
                 f"{sum(r['reached'] for r in results)}/{len(results)}",
             ]
         )
+    if args.benchmarl:
+        rows += benchmarl_rows(args.benchmarl, args.seeds, args.budget)
     print(
         f"\n{ENV_ID} {KWARGS}: per-agent mean return of the final {EPISODES}-episode "
         f"evaluation after {args.budget:,} env steps (target >= {TARGET:g} within 2M env steps "
         "and 15 minutes); first validation (50 episodes) at or above the target: its env step "
         "and the run's seconds then"
+        + (
+            "; benchmarl-mappo: the final policy (no validations, no best checkpoint), its "
+            "budget rounded up to whole batches of 6,000 env steps"
+            if args.benchmarl
+            else ""
+        )
     )
     header = ["policy", "seed", "return", "95% CI", "to target: steps", "s", "train s", "final"]
     print(table(rows, header))
