@@ -357,6 +357,6 @@ def _panel(row: dict[str, Any], panel: str) -> float:
 
 
 def _write(path: Path, data: Any) -> None:
-    from mentor.tune.study import _write_json
+    from mentor.tune.study import write_json
 
-    _write_json(path, data)
+    write_json(path, data)

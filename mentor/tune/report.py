@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from mentor.errors import ConfigError
-from mentor.tune.study import _optuna, open_storage
+from mentor.tune.study import open_storage, optuna_module
 
 OVERHEAD_GOAL = 0.05  # mentor's share of a trial's time, beyond training, that an issue asks for
 STABLE_TRIALS = 50  # PED-ANOVA wants 5 trials in its top 10% (Optuna's docs)
@@ -59,7 +59,7 @@ def open_study(folder: Path, storage: str | None) -> tuple[Any, str]:
         )
     url = storage or _default_url(folder)
     _check_sqlite_file(url)
-    optuna = _optuna()
+    optuna = optuna_module()
     opened = open_storage(url, heartbeat_seconds=30)  # only read: no trial runs here
     names = optuna.study.get_all_study_names(storage=opened)
     if not names:
@@ -180,7 +180,7 @@ class Importances:
 def param_importances(study: Any) -> Importances:
     """Optuna's PED-ANOVA importances (no extra package, unlike fANOVA's scikit-learn); its
     warnings (too few trials) become the note."""
-    optuna = _optuna()
+    optuna = optuna_module()
     complete = _complete(study)
     if len(complete) < 2:
         return Importances({}, f"none: {_trials(len(complete))}, importances need 2")
@@ -205,7 +205,7 @@ def _trials(count: int) -> str:
 
 
 def _complete(study: Any) -> list[Any]:
-    complete = _optuna().trial.TrialState.COMPLETE
+    complete = optuna_module().trial.TrialState.COMPLETE
     trials = study.get_trials(deepcopy=False, states=(complete,))
     return [t for t in trials if t.value is not None and math.isfinite(t.value)]
 
@@ -253,8 +253,8 @@ def save_plots(
 ) -> list[Plot]:
     """Draw every plot of the report into ``out``; one that cannot be drawn gets a note."""
     plt = _pyplot()
-    visual = _optuna().visualization.matplotlib
-    evaluator = _optuna().importance.PedAnovaImportanceEvaluator
+    visual = optuna_module().visualization.matplotlib
+    evaluator = optuna_module().importance.PedAnovaImportanceEvaluator
     complete = len(_complete(study))
 
     def optuna_plot(draw: Callable[[], Any], needs: int) -> Callable[[Path], None]:

@@ -60,7 +60,7 @@ class TuneResult:
     recheck: list[dict[str, Any]]
 
 
-def _optuna() -> Any:
+def optuna_module() -> Any:
     try:
         import optuna
     except ImportError as exc:
@@ -91,7 +91,7 @@ def default_storage(folder: Path) -> str:
 def open_storage(url: str, heartbeat_seconds: int) -> Any:
     """An Optuna storage for ``url`` with a heartbeat: a trial whose process stops beating for
     three beats is failed and re-queued with its values (Optuna's stale-trial callback)."""
-    optuna = _optuna()
+    optuna = optuna_module()
     retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3)
     try:
         if url.startswith(("sqlite", "postgresql", "mysql")):
@@ -109,7 +109,7 @@ def open_storage(url: str, heartbeat_seconds: int) -> Any:
 
 
 def make_sampler(tune: TuneConfig) -> Any:
-    samplers = _optuna().samplers
+    samplers = optuna_module().samplers
     seed, startup = tune.sampler_seed, tune.startup_trials
     if tune.sampler == "tpe":
         return samplers.TPESampler(seed=seed, n_startup_trials=startup)
@@ -123,7 +123,7 @@ def make_sampler(tune: TuneConfig) -> Any:
 
 
 def make_pruner(tune: TuneConfig, experiment: Experiment) -> Any:
-    pruners = _optuna().pruners
+    pruners = optuna_module().pruners
     budget = len(tune.seeds) * experiment.stopping.total_steps
     every = experiment.validation.every_steps
     if tune.pruner == "median":
@@ -247,7 +247,7 @@ class Study:
             if rule is not None and rule.pruned:
                 trial.set_user_attr("train_seconds", train_seconds)
                 trial.set_user_attr("run_seconds", run_seconds)
-                raise _optuna().TrialPruned(rule.pruned)
+                raise optuna_module().TrialPruned(rule.pruned)
             scores.append(run_score(result, self.tune.metric, budget))
         return scores, train_seconds, run_seconds
 
@@ -264,7 +264,7 @@ class Study:
             trial.set_user_attr("error", "interrupted (Ctrl-C or SIGTERM): re-queued on resume")
             trial.set_user_attr("interrupted", True)
             raise
-        except _optuna().TrialPruned as exc:
+        except optuna_module().TrialPruned as exc:
             trial.set_user_attr("error", str(exc))
             raise
         except Exception as exc:  # refused values, an env error, NaN in training: FAULT-37
@@ -307,7 +307,7 @@ def tune(
     them, so
     several processes on one storage stop together; ``timeout`` (default tune.timeout) is this
     process's seconds of searching, the re-check after it not included."""
-    optuna = _optuna()
+    optuna = optuna_module()
     base, tune_cfg, experiment = load_study_file(file)
     name = name or Path(file).stem.removeprefix("tune-")
     folder = Path(folder) if folder is not None else Path("tunes") / name
@@ -361,7 +361,7 @@ def claim_folder(folder: Path, name: str, url: str) -> None:
                 f"'{name}': give another --folder (or --name {held.get('name')} to resume it)"
             )
     else:
-        _write_json(marker, {"name": name, "storage": url})
+        write_json(marker, {"name": name, "storage": url})
 
 
 def _write_report(folder: Path, url: str, say: Callable[[str], None]) -> None:
@@ -467,7 +467,7 @@ def _iso(moment: Any) -> str:
 
 def run_recheck(study: Any, runner: Study) -> tuple[list[dict[str, Any]], Path | None]:
     """The top_k complete trials trained again on the fresh seeds; best.yaml is the winner."""
-    optuna = _optuna()
+    optuna = optuna_module()
     tune = runner.tune
     complete = [
         t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
@@ -494,7 +494,7 @@ def run_recheck(study: Any, runner: Study) -> tuple[list[dict[str, Any]], Path |
                 "ci": [low, high], "train_seconds": seconds,
             }  # fmt: skip
         rows.append(row)
-        _write_json(path, rows)
+        write_json(path, rows)
     finite = [row for row in rows if row["iqm"] is not None and math.isfinite(row["iqm"])]
     if not finite:
         runner.say("no re-checked trial has a finite score: no best.yaml")
@@ -505,7 +505,7 @@ def run_recheck(study: Any, runner: Study) -> tuple[list[dict[str, Any]], Path |
     )
     best_yaml = runner.folder / "best.yaml"
     best_yaml.write_text(best.to_yaml())
-    _write_json(runner.folder / "best.json", {**winner, "metric": tune.metric})
+    write_json(runner.folder / "best.json", {**winner, "metric": tune.metric})
     runner.say(
         f"best: trial {winner['trial']}, {tune.metric} IQM {winner['iqm']:.2f} "
         f"[{winner['ci'][0]:.2f}, {winner['ci'][1]:.2f}] on {len(winner['scores'])} fresh seeds "
@@ -525,7 +525,7 @@ def _read_json(path: Path, default: Any) -> Any:
     return json.loads(path.read_text()) if path.exists() else default
 
 
-def _write_json(path: Path, data: Any) -> None:
+def write_json(path: Path, data: Any) -> None:
     """Strict JSON, written atomically: NaN and infinities (a score that failed) as null."""
     staged = path.with_suffix(".tmp")
     staged.write_text(json.dumps(_finite(data), indent=2, allow_nan=False))
