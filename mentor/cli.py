@@ -362,6 +362,12 @@ def tune(
     pbt: Annotated[
         bool, typer.Option("--pbt", help="Population-based training instead of a study.")
     ] = False,
+    workers: Annotated[
+        int | None, typer.Option(help="Ray tasks searching side by side (trials in parallel).")
+    ] = None,
+    address: Annotated[
+        str | None, typer.Option(help="A Ray cluster's host:port for --workers.")
+    ] = None,
 ) -> None:
     """Tune an experiment with Optuna: `mentor tune examples/tune-acrobot.yaml --trials 40`.
 
@@ -370,6 +376,8 @@ def tune(
     """
     if trials is not None and trials < 1:
         raise ConfigError(f"--trials must be >= 1, got {trials}")
+    if workers is not None and workers < 1:
+        raise ConfigError(f"--workers must be >= 1, got {workers}")
     say = lambda line: console.print(line, highlight=False, soft_wrap=True)  # noqa: E731
     if pbt:
         from mentor.tune.pbt import run_pbt
@@ -383,7 +391,8 @@ def tune(
     with _second_interrupt():
         result = run_tune(
             file, name=name, folder=folder, storage=storage, trials=trials,
-            timeout=_seconds(timeout), recheck=recheck, say=say,
+            timeout=_seconds(timeout), recheck=recheck, workers=workers, address=address,
+            say=say,
         )  # fmt: skip
     console.print(f"[bold]tuning folder[/bold] {result.folder} (study '{result.study_name}')")
     if result.best_yaml is not None:

@@ -316,3 +316,30 @@ def test_two_processes_share_one_sqlite_study_without_corrupting_it(tmp_path) ->
         assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     states = [state for _, state in _trials(db)]
     assert states.count("COMPLETE") >= 6 and "RUNNING" not in states
+
+
+def test_trials_run_in_parallel_as_ray_tasks_on_one_study(tmp_path) -> None:
+    """mentor tune --workers 2: two Ray tasks share the SQLite study (Optuna's storage
+    coordinates them); all trials finish, each task ran some, the database is intact."""
+    pytest.importorskip("ray")
+    import ray
+
+    path = study_file(tmp_path, trials=4, pruner="none", sampler="random")
+    lines: list[str] = []
+    try:
+        tune(path, folder=tmp_path / "t", name="t", workers=2, recheck=False, say=lines.append)
+    finally:
+        ray.shutdown()
+    counts = next(line for line in lines if line.startswith("the Ray tasks ran"))
+    ran = [int(n) for n in counts.split("(")[1].rstrip(")").split(", ")]
+    assert len(ran) == 2 and all(n > 0 for n in ran), counts
+    db = tmp_path / "t" / "study.db"
+    with sqlite3.connect(db) as connection:
+        assert connection.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    states = [state for _, state in _trials(db)]
+    assert states.count("COMPLETE") >= 4 and "RUNNING" not in states
+
+
+def test_a_cluster_cannot_share_a_sqlite_file(tmp_path) -> None:
+    with pytest.raises(ConfigError, match=r"SQLite file .* give --storage a database URL"):
+        quiet_tune(study_file(tmp_path), tmp_path, workers=2, address="127.0.0.1:6379")

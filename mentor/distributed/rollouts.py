@@ -45,6 +45,11 @@ from mentor.core.vec_env import Episode, VecEnv, rollout_metrics
 from mentor.errors import ConfigError, EnvWorkerError, MissingPackageError
 
 
+def ray_module() -> Any:
+    """Ray, or the error saying how to install it."""
+    return _ray()
+
+
 def _ray() -> Any:
     try:
         import ray

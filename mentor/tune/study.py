@@ -299,43 +299,42 @@ def tune(
     trials: int | None = None,
     timeout: float | None = None,
     recheck: bool = True,
+    workers: int | None = None,
+    address: str | None = None,
     say: Callable[[str], None] = print,
 ) -> TuneResult:
     """Run (or resume) the study of ``file``'s tune section; see the module docstring.
 
     ``trials`` (default tune.trials) counts the study's complete and pruned trials, whoever ran
-    them, so
-    several processes on one storage stop together; ``timeout`` (default tune.timeout) is this
-    process's seconds of searching, the re-check after it not included."""
+    them, so several processes on one storage stop together; ``timeout`` (default tune.timeout)
+    is the seconds of searching, the re-check after it not included. With ``workers``, that many
+    Ray tasks search side by side on one storage (``address``: a cluster's, whose nodes must all
+    reach the storage: a database URL, not a SQLite file), and this process re-checks."""
     optuna = optuna_module()
     base, tune_cfg, experiment = load_study_file(file)
     name = name or Path(file).stem.removeprefix("tune-")
-    folder = Path(folder) if folder is not None else Path("tunes") / name
+    folder = (Path(folder) if folder is not None else Path("tunes") / name).resolve()
     url = storage or default_storage(folder)
+    if address is not None and url.startswith("sqlite"):
+        raise ConfigError(
+            f"--address: the study's storage is a SQLite file ({url}), which the nodes of a "
+            "cluster cannot share: give --storage a database URL (postgresql://...)"
+        )
     claim_folder(folder, name, url)
-    opened = open_storage(url, tune_cfg.heartbeat_seconds)
-    study = optuna.create_study(
-        storage=opened, sampler=make_sampler(tune_cfg), pruner=make_pruner(tune_cfg, experiment),
-        study_name=name, direction="maximize", load_if_exists=True,
-    )  # fmt: skip
+    study = _open_study(name, url, tune_cfg, experiment)
     _check_same_space(study, base, tune_cfg, url)
     _requeue_interrupted(study)
     runner = Study(base, tune_cfg, experiment, folder, str(file), say)
     total = trials if trials is not None else tune_cfg.trials
-    # Trials that count toward the total: a failed one (killed, refused values) is retried or
-    # replaced, and each process runs at most `total - done` more.
-    states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    states = _counted(optuna)
     done = len(study.get_trials(deepcopy=False, states=states))
     say(f"study '{name}' in {url}: {done} trials finished" + (f", {total} wanted" if total else ""))
-    callbacks = [_announce(say, folder)]
-    if total is not None:
-        callbacks.append(optuna.study.MaxTrialsCallback(total, states=states))
-    if total is None or done < total:
-        study.optimize(
-            runner.objective, n_trials=None if total is None else total - done,
-            timeout=timeout if timeout is not None else tune_cfg.timeout,
-            catch=(Exception,), callbacks=callbacks,
-        )  # fmt: skip
+    seconds = timeout if timeout is not None else tune_cfg.timeout
+    if workers is None:
+        _search(study, runner, total, seconds)
+    else:
+        _search_on_ray(workers, address, (str(Path(file).resolve()), name, str(folder), url,
+                                          total, seconds), say)  # fmt: skip
     write_trials_table(study, folder)
     rechecked: list[dict[str, Any]] = []
     best_yaml = None
@@ -347,6 +346,59 @@ def tune(
         folder, name, url, None if best is None else best.number,
         None if best is None else best.value, best_yaml, rechecked,
     )  # fmt: skip
+
+
+def _counted(optuna: Any) -> tuple[Any, ...]:
+    """Trials that count toward the total: a failed one (killed, refused values) is retried or
+    replaced, and each process runs at most `total - done` more."""
+    return (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+
+
+def _open_study(name: str, url: str, tune: TuneConfig, experiment: Experiment) -> Any:
+    return optuna_module().create_study(
+        storage=open_storage(url, tune.heartbeat_seconds), sampler=make_sampler(tune),
+        pruner=make_pruner(tune, experiment), study_name=name, direction="maximize",
+        load_if_exists=True,
+    )  # fmt: skip
+
+
+def _search(study: Any, runner: Study, total: int | None, seconds: float | None) -> None:
+    """Trials in this process until the study has ``total`` or ``seconds`` have passed."""
+    optuna = optuna_module()
+    states = _counted(optuna)
+    done = len(study.get_trials(deepcopy=False, states=states))
+    callbacks = [_announce(runner.say, runner.folder)]
+    if total is not None:
+        callbacks.append(optuna.study.MaxTrialsCallback(total, states=states))
+    if total is None or done < total:
+        study.optimize(
+            runner.objective, n_trials=None if total is None else total - done,
+            timeout=seconds, catch=(Exception,), callbacks=callbacks,
+        )  # fmt: skip
+
+
+def search_worker(
+    file: str, name: str, folder: str, url: str, total: int | None, seconds: float | None
+) -> int:
+    """One Ray task's share of a study: the trials it finished."""
+    base, tune_cfg, experiment = load_study_file(file)
+    study = _open_study(name, url, tune_cfg, experiment)
+    runner = Study(base, tune_cfg, experiment, Path(folder), file, lambda line: None)
+    before = len(study.get_trials(deepcopy=False))
+    _search(study, runner, total, seconds)
+    return len(study.get_trials(deepcopy=False)) - before
+
+
+def _search_on_ray(workers: int, address: str | None, args: tuple, say: Callable) -> None:
+    """``workers`` Ray tasks search the same study (Optuna's storage coordinates them)."""
+    from mentor.distributed.rollouts import connect, ray_module
+
+    connect(workers, address)
+    ray = ray_module()
+    task = ray.remote(num_cpus=1, max_retries=0)(search_worker)
+    say(f"{workers} Ray tasks search the study side by side")
+    counts = ray.get([task.remote(*args) for _ in range(workers)])
+    say(f"the Ray tasks ran {sum(counts)} trials ({', '.join(map(str, counts))})")
 
 
 def claim_folder(folder: Path, name: str, url: str) -> None:
