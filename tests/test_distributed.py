@@ -152,3 +152,27 @@ def test_the_cli_takes_workers_and_refuses_an_unreachable_cluster_in_one_line(tm
     assert done.returncode == 2, done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "127.0.0.1:1" in lines[0] and "Traceback" not in done.stderr
+
+
+def match_run(folder, seed: int, workers: int | None, *overrides: str):
+    """PPO on the 4-way match task (SlowEnv without its wait: random play 4 of 16, solved 16),
+    4 copies, 1,024 env steps, 20-episode evaluation: with Ray workers, or in one process."""
+    experiment = build(method="ppo", env_id="mentor.envs.testing:SlowEnv", overrides=[
+        f"output_dir={folder}", f"name=match-{workers}-{seed}", f"seed={seed}",
+        'env.kwargs={"delay": 0.0}', "env.num_envs=4", "method.num_steps=32",
+        "method.num_minibatches=2", "stopping.total_steps=1024", "validation.every_steps=512",
+        "validation.episodes=10", "validation.num_envs=2", "evaluation.episodes=20",
+        "logging.progress=false", "logging.tensorboard=false", "method.learning_rate=3e-3",
+        f"distributed.workers={'null' if workers is None else workers}", *overrides,
+    ])  # fmt: skip
+    return mentor.train(experiment)
+
+
+def test_ppo_on_two_workers_learns_to_the_threshold_of_one_process(tmp_path) -> None:
+    """The same task, budget and threshold with 2 Ray workers and without Ray."""
+    on_ray = match_run(tmp_path, 0, 2).evaluation.return_mean
+    local = match_run(tmp_path, 0, None).evaluation.return_mean
+    # Seeds 0-9 (benchmarks/seed_distributions.py ppo_workers): 16.0 for every seed, on Ray and
+    # in one process. Random play: 4 +- 0.39 (the std of a 20-episode mean), so 12 is 20 stds
+    # above it, with 4 of margin below every seed of either.
+    assert on_ray >= 12.0 and local >= 12.0, (on_ray, local)
