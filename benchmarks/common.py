@@ -166,3 +166,46 @@ def table(rows: list[list[str]], header: list[str]) -> str:
 def write_json(path: Path, data: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=2))
+
+
+def team_returns(
+    env_id: str,
+    kwargs: dict[str, Any],
+    act: Any,
+    episodes: int,
+    seed: int,
+    on_reset: Any = None,
+) -> dict[str, Any]:
+    """A PettingZoo env played for ``episodes`` episodes by ``act(obs, env) -> actions`` (None:
+    random actions, each agent's space seeded by the episode and its index): the per-agent
+    mean return (mentor's team return) with its 95% CI. ``on_reset`` is called at each episode's
+    start (a scripted policy's memory)."""
+    import numpy as np
+
+    from mentor.envs.pettingzoo import make_parallel_env
+    from mentor.evaluation.statistics import summarize
+
+    env = make_parallel_env(env_id, kwargs)
+    returns, lengths = [], []
+    for episode in range(episodes):
+        obs, _ = env.reset(seed=seed + episode)
+        for index, agent in enumerate(env.possible_agents):
+            env.action_space(agent).seed(seed + 1000 * episode + index)
+        if on_reset is not None:
+            on_reset()
+        total = dict.fromkeys(env.possible_agents, 0.0)
+        steps = 0
+        while env.agents:
+            if act is None:
+                actions = {a: env.action_space(a).sample() for a in env.agents}
+            else:
+                actions = act(obs, env)
+            obs, rewards, *_ = env.step(actions)
+            steps += 1
+            for agent, reward in rewards.items():
+                total[agent] += reward
+        returns.append(float(np.mean(list(total.values()))))
+        lengths.append(steps)
+    env.close()
+    summary = summarize(returns, lengths)
+    return {"return": summary.return_mean, "ci": [summary.return_ci_low, summary.return_ci_high]}

@@ -45,7 +45,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import run_worker, table
+from common import run_worker, table, team_returns
 
 ENV_ID = "mpe2.simple_spread_v3"
 KWARGS = {"N": 3, "local_ratio": 0.5, "max_cycles": 25}
@@ -99,31 +99,11 @@ class Scripted:
 
 def play(policy_name: str, episodes: int, seed: int) -> dict:
     """Per-agent mean returns of ``episodes`` episodes of the random or scripted policy."""
-    import numpy as np
-
-    from mentor.envs.pettingzoo import make_parallel_env
-    from mentor.evaluation.statistics import summarize
-
-    env = make_parallel_env(ENV_ID, KWARGS)
+    if policy_name == "random":
+        return team_returns(ENV_ID, KWARGS, None, episodes, seed)
     scripted = Scripted(KWARGS["N"])
-    returns = []
-    for episode in range(episodes):
-        obs, _ = env.reset(seed=seed + episode)
-        for a in env.possible_agents:
-            env.action_space(a).seed(seed + episode + hash(a) % 1000)
-        scripted.reset()
-        total = dict.fromkeys(env.possible_agents, 0.0)
-        while env.agents:
-            if policy_name == "random":
-                actions = {a: env.action_space(a).sample() for a in env.agents}
-            else:
-                actions = scripted(obs)
-            obs, rewards, *_ = env.step(actions)
-            for a, r in rewards.items():
-                total[a] += r
-        returns.append(float(np.mean(list(total.values()))))
-    summary = summarize(returns, [KWARGS["max_cycles"]] * episodes)
-    return {"return": summary.return_mean, "ci": [summary.return_ci_low, summary.return_ci_high]}
+    act = lambda obs, env: scripted(obs)  # noqa: E731
+    return team_returns(ENV_ID, KWARGS, act, episodes, seed, on_reset=scripted.reset)
 
 
 # --- IPPO and MAPPO ------------------------------------------------------------------------------

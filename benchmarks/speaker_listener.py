@@ -24,7 +24,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import run_worker, table
+from common import run_worker, table, team_returns
 
 ENV_ID = "mpe2.simple_speaker_listener_v4"
 KWARGS = {"max_cycles": 25}
@@ -52,29 +52,8 @@ def scripted(obs: dict) -> dict:
 
 def play(policy_name: str, episodes: int, seed: int) -> dict:
     """Per-agent mean returns of ``episodes`` episodes of the random or scripted policy."""
-    import numpy as np
-
-    from mentor.envs.pettingzoo import make_parallel_env
-    from mentor.evaluation.statistics import summarize
-
-    env = make_parallel_env(ENV_ID, KWARGS)
-    returns = []
-    for episode in range(episodes):
-        obs, _ = env.reset(seed=seed + episode)
-        for i, a in enumerate(env.possible_agents):
-            env.action_space(a).seed(seed + 1000 * episode + i)
-        total = dict.fromkeys(env.possible_agents, 0.0)
-        while env.agents:
-            if policy_name == "random":
-                actions = {a: env.action_space(a).sample() for a in env.agents}
-            else:
-                actions = scripted(obs)
-            obs, rewards, *_ = env.step(actions)
-            for a, r in rewards.items():
-                total[a] += r
-        returns.append(float(np.mean(list(total.values()))))
-    summary = summarize(returns, [KWARGS["max_cycles"]] * episodes)
-    return {"return": summary.return_mean, "ci": [summary.return_ci_low, summary.return_ci_high]}
+    act = None if policy_name == "random" else (lambda obs, env: scripted(obs))
+    return team_returns(ENV_ID, KWARGS, act, episodes, seed)
 
 
 def train_worker(method: str, seed: int, budget: int) -> dict:
