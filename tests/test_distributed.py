@@ -134,6 +134,8 @@ def test_bad_distributed_input_is_refused_naming_it(tmp_path, monkeypatch) -> No
         quick(tmp_path, "x", "distributed.workers=3")
     with pytest.raises(ConfigError, match=r"distributed.workers.*greater than or equal to 1"):
         quick(tmp_path, "x", "distributed.workers=0")
+    with pytest.raises(ConfigError, match=r"method dqn does not collect on Ray workers yet"):
+        build(method="dqn", env_id="CartPole-v1", overrides=["distributed.workers=2"])
     ray.shutdown()  # joining a cluster needs no Ray of this process running
     with pytest.raises(ConfigError, match=r"'127.0.0.1:1'.*ray start --head"):
         mentor.train(quick(tmp_path, "x", "distributed.address=127.0.0.1:1"))

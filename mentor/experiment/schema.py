@@ -310,6 +310,10 @@ class LoggingConfig(Section):
     )
 
 
+# The methods whose loop collects through core/rollout.py, which Ray rollout workers run.
+RAY_METHODS = ("ppo", "gail")
+
+
 class DistributedConfig(Section):
     """Step 4 on Ray: experience collected by rollout workers (``mentor/distributed``)."""
 
@@ -394,6 +398,11 @@ class Experiment(Section):
                 f"exploration.{', exploration.'.join(type(method).exploration)}"
             )
         workers = self.distributed.workers
+        if workers is not None and method.name not in RAY_METHODS:
+            raise ValueError(
+                f"distributed.workers: method {method.name} does not collect on Ray workers yet; "
+                f"those that do: {', '.join(RAY_METHODS)}"
+            )
         if workers is not None and self.env.num_envs % workers:
             raise ValueError(
                 f"distributed.workers={workers} must divide env.num_envs={self.env.num_envs}: "
