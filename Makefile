@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint format bench bench-benchmarl clean
+.PHONY: install demo test lint format bench bench-benchmarl bench-rllib clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +56,21 @@ $(BM_STAMP):
 	touch $(BM_STAMP)
 
 bench-benchmarl: $(BM_STAMP)
+
+# RLlib's own venv, for benchmarks/distributed.py's RLlib PPO rows (not part of `make test`):
+# ray[rllib] pins gymnasium 1.2 and more that clash with mentor's venv. torch first and pinned
+# (mentor's CPU wheel), then RLlib at mentor's Ray version.
+RL_VENV := .venv-rllib
+RL_STAMP := $(RL_VENV)/.installed
+
+$(RL_STAMP):
+	$(PYTHON) -m venv $(RL_VENV)
+	$(RL_VENV)/bin/pip install --quiet --upgrade pip
+	$(RL_VENV)/bin/pip install --quiet torch==2.13.0
+	$(RL_VENV)/bin/pip install --quiet torch==2.13.0 "ray[rllib]==2.60.0"
+	touch $(RL_STAMP)
+
+bench-rllib: $(RL_STAMP)
 
 clean:
 	rm -rf $(VENV) runs

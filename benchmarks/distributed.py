@@ -7,19 +7,25 @@
 2. Time-to-solve PPO on the same env (a validation mean >= 15 of 16) without Ray and with 1, 2
    and 4 workers: seconds of training, and Ray's start-up apart.
 3. CartPole-v1 (a fast env, PPO's preset) to 475: no Ray against ``--workers 1``, what one
-   worker's round trips cost where the env costs nothing.
+   worker's round trips cost where the env costs nothing. Beside it, RLlib's PPO (Ray 2.60's
+   new API stack, 8 envs in all) with 0, 1 and 2 env runners, run in its own venv by
+   ``benchmarks/peers/rllib_ppo.py`` (``make bench-rllib`` makes the venv).
 
 Each configuration runs in a fresh process (its own Ray); medians over seeds.
 
     python benchmarks/distributed.py                 # 3 seeds
     python benchmarks/distributed.py --seeds 1 --only collect
+    python benchmarks/distributed.py --only cartpole --rllib ''   # without RLlib
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -30,6 +36,23 @@ from common import run_worker, table
 SLOW = "mentor.envs.testing:SlowEnv"
 COPIES = 8
 STEPS = 64  # per copy per rollout
+ROOT = Path(__file__).resolve().parent.parent
+RLLIB_SCRIPT = ROOT / "benchmarks" / "peers" / "rllib_ppo.py"
+RLLIB_PYTHON = ROOT / ".venv-rllib" / "bin" / "python"
+
+
+def rllib_run(python: str, runners: int, seed: int, target: float) -> dict:
+    """RLlib's PPO on CartPole-v1 to ``target`` in its own venv's fresh process."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    args = ["--env-runners", str(runners), "--seed", str(seed), "--target", str(target)]
+    out = subprocess.run(
+        [python, str(RLLIB_SCRIPT), *args], capture_output=True, text=True, env=env
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"RLlib {runners} env runners seed {seed} failed:\n{out.stderr[-3000:]}")
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    return {"solved": r["solved"], "steps": r["env_steps"], "seconds": r["train_seconds"],
+            "startup": r["startup_seconds"]}  # fmt: skip
 
 
 def collect_worker(workers: int, rollouts: int) -> dict:
@@ -112,6 +135,16 @@ def solve_worker(env_id: str, workers: int, seed: int, target: float) -> dict:
             "seconds": result.train_seconds, "startup": startup}  # fmt: skip
 
 
+def solve_row(name: str, runs: list[dict]) -> list[str]:
+    """A table row of time-to-solve runs: medians over seeds, and how many solved."""
+    return [
+        name, f"{statistics.median(r['seconds'] for r in runs):.1f}",
+        f"{statistics.median(r['steps'] for r in runs):,.0f}",
+        f"{sum(r['solved'] for r in runs)}/{len(runs)}",
+        f"{statistics.median(r['startup'] for r in runs):.1f}",
+    ]  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3)
@@ -122,6 +155,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--target", type=float, default=15.0)
     parser.add_argument("--rollouts", type=int, default=10)
+    parser.add_argument(
+        "--rllib",
+        metavar="PATH_TO_PYTHON",
+        default=str(RLLIB_PYTHON) if RLLIB_PYTHON.exists() else None,
+        help="the python of RLlib's venv (default: .venv-rllib's, if made); '' skips it",
+    )
     args = parser.parse_args()
     if args.worker == "collect":
         print(json.dumps(collect_worker(args.workers, args.rollouts)))
@@ -129,6 +168,12 @@ def main() -> None:
     if args.worker == "solve":
         print(json.dumps(solve_worker(args.env, args.workers, args.seed, args.target)))
         return
+
+    if args.only in (None, "cartpole"):
+        if args.rllib is None:
+            print("RLlib skipped: no .venv-rllib (`make bench-rllib` makes it)", flush=True)
+        elif args.rllib and shutil.which(args.rllib) is None:
+            parser.error(f"--rllib {args.rllib}: no such program")
 
     configs = [0, 1, 2, 4]
     label = {0: "one process, no Ray", 1: "1 Ray worker", 2: "2 Ray workers", 4: "4 Ray workers"}
@@ -166,14 +211,20 @@ def main() -> None:
                          "--seed", str(seed), "--target", str(target)]  # fmt: skip
                 runs.append(run_worker(__file__, flags))
             print(f"  {env_id} {label[workers]}: {runs}", flush=True)
-            rows.append([
-                label[workers], f"{statistics.median(r['seconds'] for r in runs):.1f}",
-                f"{statistics.median(r['steps'] for r in runs):,.0f}",
-                f"{sum(r['solved'] for r in runs)}/{len(runs)}",
-                f"{statistics.median(r['startup'] for r in runs):.1f}",
-            ])  # fmt: skip
+            rows.append(solve_row(label[workers], runs))
+        if env_id == "CartPole-v1" and args.rllib:
+            for runners in (0, 1, 2):
+                runs = [rllib_run(args.rllib, runners, seed, target) for seed in range(args.seeds)]
+                name = f"RLlib PPO, {runners} env runner{'' if runners == 1 else 's'}"
+                print(f"  {env_id} {name}: {runs}", flush=True)
+                rows.append(solve_row(name, runs))
         print(f"\nPPO to a validation mean >= {target:g} on {env_id}: median of {args.seeds} seeds")
         print(table(rows, ["", "train s", "env steps", "solved", "Ray start-up s"]))
+        if env_id == "CartPole-v1" and args.rllib:
+            print("RLlib: its tuned CartPole settings, 8 envs in all; solved at a mean >= "
+                  f"{target:g} of 20 greedy evaluation episodes after each 4,000-step "
+                  "iteration (not in its train s); its start-up is Ray's and building the "
+                  "algorithm")  # fmt: skip
 
 
 if __name__ == "__main__":
