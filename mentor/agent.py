@@ -177,7 +177,8 @@ class Agent:
         self, names: list[str], indices: list[int], own_masks: list[np.ndarray]
     ) -> np.ndarray:
         """Each agent's own mask over the rows' actions (agents whose spaces differ)."""
-        if self.rows is None or self.rows.action_limits is None:
+        assert self.rows is not None
+        if self.rows.action_limits is None:
             return np.stack(own_masks)
         out = []
         for name, j, mask in zip(names, indices, own_masks, strict=True):

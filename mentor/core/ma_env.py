@@ -331,7 +331,7 @@ class MultiAgentVecEnv:
                 self.action_mask = np.tile(limits, (self.num_copies, 1))
             return
         n, a = self.num_copies, self.num_agents
-        ignored = ~(self.alive & ~self.copy_done[:, None] & ~self.waits)
+        ignored = self.needs_reset.reshape(n, a)
         masks = np.empty((n, a, self.encoder.row_actions), dtype=bool)
         for j, (agent, reader) in enumerate(zip(self.agents, self._masks, strict=True)):
             raw = np.ones((n, reader.size), dtype=bool)

@@ -90,3 +90,10 @@ def score_rollout(
         storage.values[part] = values.view_as(storage.values[part]).cpu()
     critic_next = None if next_critic_obs is None else torch.from_numpy(next_critic_obs).to(device)
     return policy.value(torch.from_numpy(next_obs).to(device), critic_next)
+
+
+def scale_rewards(storage: RolloutStorage, scaler: RewardScaler) -> None:
+    """Scale a rollout's stored rewards step by step, as ``collect`` does for env rewards."""
+    done = (storage.terminated | storage.truncated).numpy()
+    for t in range(storage.num_steps):
+        storage.rewards[t] = torch.from_numpy(scaler(storage.rewards[t].numpy(), done[t]))

@@ -40,6 +40,7 @@ import torch
 
 from mentor.core.normalize import RewardScaler
 from mentor.core.rollout import collect as collect_locally
+from mentor.core.rollout import scale_rewards
 from mentor.core.storage import RolloutStorage
 from mentor.core.vec_env import Episode, VecEnv, rollout_metrics
 from mentor.errors import ConfigError, EnvWorkerError, MissingPackageError
@@ -112,6 +113,11 @@ def _unreachable(address: str, seconds: float = 3.0) -> str | None:
     return None
 
 
+# What a worker sends back of its rollout storage.
+BLOCK_FIELDS = ("obs", "actions", "log_probs", "values", "rewards", "terminated", "truncated",
+                "valid", "masks")  # fmt: skip
+
+
 class RolloutWorker:
     """One Ray actor's envs and networks (made a Ray actor class by ``RayVecEnv.make``)."""
 
@@ -153,12 +159,10 @@ class RolloutWorker:
         obs, last_value = collect_locally(
             self.policy, venv, storage, venv.last_obs, self.scaler, torch.device("cpu")
         )
-        names = ("obs", "actions", "log_probs", "values", "rewards", "terminated", "truncated",
-                 "valid", "masks")  # fmt: skip
         # NumPy arrays, not tensors: Ray moves them without pickling (a third of the time).
         block = {
             name: None if getattr(storage, name) is None else getattr(storage, name).numpy()
-            for name in names
+            for name in BLOCK_FIELDS
         }
         episodes = [
             Episode(e.env_index + self.index * self.num_envs, e.ret, e.length, e.info)
@@ -268,8 +272,7 @@ class RayVecEnv:
         e = self.per_worker
         for w, block in enumerate(blocks):
             columns = slice(w * e, (w + 1) * e)
-            for name in ("obs", "actions", "log_probs", "values", "rewards", "terminated",
-                         "truncated", "valid", "masks"):  # fmt: skip
+            for name in BLOCK_FIELDS:
                 if getattr(storage, name) is not None and block[name] is not None:
                     getattr(storage, name)[:, columns] = torch.from_numpy(block[name])
             self.episodes += block["episodes"]
@@ -278,9 +281,7 @@ class RayVecEnv:
         self.action_mask = None if masks[0] is None else np.concatenate(masks)
         self.needs_reset = np.concatenate([block["needs_reset"] for block in blocks])
         if scaler.enabled:  # as the local loop scales while stepping: step by step, in order
-            done = (storage.terminated | storage.truncated).numpy()
-            for t in range(storage.num_steps):
-                storage.rewards[t] = torch.from_numpy(scaler(storage.rewards[t].numpy(), done[t]))
+            scale_rewards(storage, scaler)
         last_value = torch.from_numpy(np.concatenate([block["last_value"] for block in blocks]))
         return self.last_obs, last_value
 

@@ -36,7 +36,7 @@ from mentor.core.networks import ActorCritic
 from mentor.core.normalize import RewardScaler
 from mentor.core.optim import descend, set_lr
 from mentor.core.returns import gae
-from mentor.core.rollout import CriticInput, collect
+from mentor.core.rollout import CriticInput, collect, scale_rewards
 from mentor.core.schedules import value_at
 from mentor.core.storage import RolloutStorage
 from mentor.core.vec_env import VecEnv
@@ -191,13 +191,6 @@ class RewardModel(Protocol):
 
     def __call__(self, storage: RolloutStorage) -> dict[str, float]:
         """Learn from the rollout, replace ``storage.rewards`` in place; returns metrics."""
-
-
-def scale_rewards(storage: RolloutStorage, scaler: RewardScaler) -> None:
-    """Scale a rollout's stored rewards step by step, as ``collect`` does for env rewards."""
-    done = (storage.terminated | storage.truncated).numpy()
-    for t in range(storage.num_steps):
-        storage.rewards[t] = torch.from_numpy(scaler(storage.rewards[t].numpy(), done[t]))
 
 
 @dataclass

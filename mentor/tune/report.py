@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from mentor.errors import ConfigError
-from mentor.tune.study import open_storage, optuna_module
+from mentor.tune.study import open_storage, optuna_module, read_json
 
 OVERHEAD_GOAL = 0.05  # mentor's share of a trial's time, beyond training, that an issue asks for
 STABLE_TRIALS = 50  # PED-ANOVA wants 5 trials in its top 10% (Optuna's docs)
@@ -211,11 +211,6 @@ def _complete(study: Any) -> list[Any]:
 
 
 # --- the re-check and the winner -------------------------------------------------------------
-
-
-def read_json(path: Path, default: Any) -> Any:
-    """A JSON file of the tuning folder, or ``default`` where it is missing."""
-    return json.loads(path.read_text()) if path.is_file() else default
 
 
 def best_line(study: Any, winner: dict[str, Any] | None) -> tuple[int | None, str]:

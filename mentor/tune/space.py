@@ -26,7 +26,7 @@ import math
 from typing import Any, Literal
 
 import yaml
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from mentor.errors import ConfigError
 from mentor.experiment import Experiment, apply_overrides, parse
@@ -188,13 +188,10 @@ def split_tune(data: dict[str, Any], source: str) -> tuple[dict[str, Any], TuneC
     rest = {key: value for key, value in data.items() if key != "tune"}
     try:
         tune = TuneConfig.model_validate(data["tune"])
-    except Exception as exc:  # pydantic's ValidationError: one line per problem
-        errors = getattr(exc, "errors", None)
-        if errors is None:
-            raise
+    except ValidationError as exc:  # one line per problem
         problems = "; ".join(
             f"tune.{'.'.join(str(p) for p in e['loc'])}: {e['msg'].removeprefix('Value error, ')}"
-            for e in errors()
+            for e in exc.errors()
         )
         raise ConfigError(f"{source}: {problems}") from None
     if not tune.space:

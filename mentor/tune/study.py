@@ -39,7 +39,7 @@ from typing import Any
 
 from mentor.errors import ConfigError
 from mentor.evaluation.statistics import bootstrap_ci, iqm
-from mentor.experiment import Experiment, load_yaml, parse
+from mentor.experiment import Experiment, load_yaml
 from mentor.runs.stopping import Progress
 from mentor.tune.space import TuneConfig, check_space, split_tune, suggest, trial_experiment
 
@@ -530,7 +530,7 @@ def run_recheck(study: Any, runner: Study) -> tuple[list[dict[str, Any]], Path |
         runner.say("no complete trial to re-check")
         return [], None
     path = runner.folder / "recheck.json"
-    known = {row["trial"]: row for row in _read_json(path, [])}
+    known = {row["trial"]: row for row in read_json(path, [])}
     rows = []
     for trial in top:
         row = known.get(trial.number)
@@ -573,8 +573,9 @@ def _ci(scores: list[float]) -> tuple[float, float]:
     return bootstrap_ci([finite], statistic=iqm)
 
 
-def _read_json(path: Path, default: Any) -> Any:
-    return json.loads(path.read_text()) if path.exists() else default
+def read_json(path: Path, default: Any) -> Any:
+    """A JSON file of the tuning folder, or ``default`` where it is missing."""
+    return json.loads(path.read_text()) if path.is_file() else default
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -592,9 +593,3 @@ def _finite(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_finite(item) for item in value]
     return value
-
-
-def experiment_of(file: str | Path) -> Experiment:
-    """The experiment of a tune file without its tune section (what ``mentor train`` runs)."""
-    base, _tune = split_tune(load_yaml(file), str(file))
-    return parse(base, str(file))
