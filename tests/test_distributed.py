@@ -6,6 +6,7 @@ costs seconds.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -178,3 +179,108 @@ def test_ppo_on_two_workers_learns_to_the_threshold_of_one_process(tmp_path) -> 
     # in one process. Random play: 4 +- 0.39 (the std of a 20-episode mean), so 12 is 20 stds
     # above it, with 4 of margin below every seed of either.
     assert on_ray >= 12.0 and local >= 12.0, (on_ray, local)
+
+
+# --- off-policy: Ape-X style workers feeding the learner's replay buffer -------------------------
+
+
+def off_policy(tmp_path, name: str, method: str, *extra: str, env_id: str = "CartPole-v1"):
+    """4 copies on 2 workers, 16 rows a block: 2,048 env steps are 32 blocks exactly."""
+    return build(method=method, env_id=env_id, overrides=[
+        f"output_dir={tmp_path}", f"name={name}", "env.num_envs=4", "stopping.total_steps=2048",
+        "stopping.target_return=null", "method.learning_starts=256", "method.train_freq=4",
+        "method.gradient_steps=2", "method.batch_size=32", "validation.every_steps=1024",
+        "validation.episodes=2", "validation.num_envs=2", "evaluation.episodes=2",
+        "logging.progress=false", "logging.tensorboard=false", "distributed.workers=2",
+        "distributed.actor_steps=16", *extra,
+    ])  # fmt: skip
+
+
+def final_state(run) -> tuple[dict, dict[str, torch.Tensor]]:
+    meta = json.loads((run / "final" / "meta.json").read_text())
+    return meta["state"], load_file(run / "final" / "replay.safetensors")
+
+
+def assert_rows_in_order(replay: dict[str, torch.Tensor]) -> None:
+    """Each copy's rows follow one another: every episode's end is followed by its reset step
+    (not learned from), and no other row is left out."""
+    done = replay["terminated"] | replay["truncated"]
+    assert done[:-1].any(), "no episode ended: the check would be empty"
+    assert torch.equal(~replay["valid"][1:], done[:-1])
+
+
+@pytest.mark.parametrize(
+    ("method", "env_id", "extra"),
+    [("dqn", "CartPole-v1", ("distributed.worker_epsilons=true",)),
+     ("sac", "Pendulum-v1", ()), ("td3", "Pendulum-v1", ())],
+)  # fmt: skip
+def test_off_policy_workers_fill_the_buffer_with_every_transition_at_the_update_ratio(
+    tmp_path, method, env_id, extra
+) -> None:
+    """Every env step of every worker's copies reaches the replay buffer, in order, and the
+    learner takes gradient_steps per train_freq env steps after learning_starts, as in one
+    process."""
+    result = mentor.train(off_policy(tmp_path, method, method, *extra, env_id=env_id))
+    assert result.stop_reason.startswith("budget") and result.total_steps == 2048
+    state, replay = final_state(result.run_dir)
+    assert replay["valid"].shape == (2048 // 4, 4)  # one row per vector step, none lost
+    assert state["progress"]["gradient_steps"] == (2048 - 256) // 4 * 2
+    assert_rows_in_order(replay)
+
+
+def test_apex_epsilons_spread_over_the_workers_and_are_dqns_alone(tmp_path) -> None:
+    from mentor.methods.dqn import apex_epsilon
+
+    assert apex_epsilon(0, 4) == pytest.approx(0.4)
+    assert apex_epsilon(3, 4) == pytest.approx(0.4**8)
+    assert apex_epsilon(0, 1) == pytest.approx(0.4)
+    with pytest.raises(ConfigError, match=r"worker_epsilons is DQN's.*method sac"):
+        off_policy(tmp_path, "x", "sac", "distributed.worker_epsilons=true", env_id="Pendulum-v1")
+
+
+def test_off_policy_on_workers_is_bitwise_reproducible_and_resumes_exactly(tmp_path) -> None:
+    """TD3 (its noise processes live in the workers): two runs under one seed are equal, and a
+    run stopped after a checkpoint, with a block of rows in flight, resumes to the same end."""
+    from test_resume import assert_bitwise_equal, copy_stopped_at, manifest
+
+    def experiment(name: str):
+        noise = "exploration.action_noise.kind=ornstein_uhlenbeck"
+        return off_policy(tmp_path, name, "td3", "checkpoints.every_steps=512",
+                          "checkpoints.keep_last=10", noise, env_id="Pendulum-v1")  # fmt: skip
+
+    reference = mentor.train(experiment("reference")).run_dir
+    again = mentor.train(experiment("again")).run_dir
+    assert_bitwise_equal(again, reference)
+    run = copy_stopped_at(reference, tmp_path, keep=2)
+    mentor.resume(run)
+    assert manifest(run)["resumes"][0]["env"] == "restored exactly"
+    assert_bitwise_equal(run, reference)
+
+
+def test_a_killed_off_policy_worker_is_replaced_and_its_episodes_are_cut_cleanly(
+    tmp_path, monkeypatch
+) -> None:
+    """ray.kill on a worker while it collects: it is replaced, its copies' episodes end as
+    truncated at the row they were in, the next row is their reset step, and the run ends by
+    its budget with every row in order."""
+    from mentor.distributed import rollouts
+
+    original = rollouts.RayVecEnv.transitions
+    calls = {"n": 0}
+
+    def transitions_then_kill(self, policy, step):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            ray.kill(self.actors[0])
+        return original(self, policy, step)
+
+    monkeypatch.setattr(rollouts.RayVecEnv, "transitions", transitions_then_kill)
+    result = mentor.train(off_policy(tmp_path, "k", "dqn"))
+    assert result.stop_reason.startswith("budget")
+    manifest = (result.run_dir / "manifest.json").read_text()
+    assert "Ray rollout worker 0 died" in manifest and "replaced (restart 1)" in manifest
+    _, replay = final_state(result.run_dir)
+    assert_rows_in_order(replay)
+    # The cut: worker 0's copies (columns 0 and 1) truncated at one row, reset at the next.
+    cut = replay["truncated"][:-1, :2] & ~replay["valid"][1:, :2]
+    assert cut.all(dim=1).any()

@@ -137,6 +137,14 @@ class ReplayBuffer:
             if self.count > self.n_step:
                 self._set_row_priority(ready, self.max_priority**self.priority_alpha)
 
+    def truncate_last(self, envs: np.ndarray | None) -> None:
+        """End the episodes of the envs marked True at the newest row, as truncated: their env
+        was replaced (a Ray worker lost), and the next row added is its reset step, holding the
+        observation the episode ended in."""
+        if envs is None or self.count == 0 or not envs.any():
+            return
+        self._rows["truncated"][(self.pos - 1) % self.rows, envs] = True
+
     def _set_row_priority(self, row: int, value: float) -> None:
         flat = row * self.num_envs + np.arange(self.num_envs)
         values = np.where(self.valid[row].numpy(), value, 0.0)

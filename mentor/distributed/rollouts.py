@@ -116,6 +116,8 @@ def _unreachable(address: str, seconds: float = 3.0) -> str | None:
 # What a worker sends back of its rollout storage.
 BLOCK_FIELDS = ("obs", "actions", "log_probs", "values", "rewards", "terminated", "truncated",
                 "valid", "masks")  # fmt: skip
+# What an off-policy worker sends back per vector step: a replay buffer's row for its copies.
+ROW_FIELDS = ("obs", "actions", "rewards", "terminated", "truncated", "valid", "masks")
 
 
 class RolloutWorker:
@@ -132,10 +134,61 @@ class RolloutWorker:
         self.generator_seed = seed + 1000 * (index + 1)
         torch.manual_seed(self.generator_seed)
         self.scaler = RewardScaler(1, 0.0, False)  # rewards are scaled by the learner
+        self.explorer: Any = None  # an off-policy method's behaviour policy (set_explorer)
 
     def set_policy(self, policy: torch.nn.Module) -> None:
         """The networks the worker acts with; their weights come with every ``collect``."""
         self.policy = policy.to("cpu").eval()
+
+    def set_explorer(self, factory: Any, experiment: Any, workers: int) -> None:
+        """An off-policy method's explorer for this worker's copies, on its own random stream;
+        and what it needs to know each step's progress and warm-up from the global step."""
+        rng = np.random.default_rng(self.generator_seed)
+        self.explorer = factory(experiment, self.policy, self.num_envs, rng, (self.index, workers))
+        self.total_steps = experiment.stopping.total_steps
+        self.learning_starts = experiment.method.learning_starts
+        self.all_envs = experiment.env.num_envs
+
+    def explore(
+        self, weights: dict[str, np.ndarray], start: int, steps: int,
+        lead_obs: np.ndarray | None = None,
+    ) -> dict[str, Any]:  # fmt: skip
+        """``steps`` replay rows of this worker's copies, acted on by the explorer with these
+        weights; the global env step at row t is start + t x env.num_envs (all workers').
+        ``lead_obs``: this worker replaces a lost one, whose copies' episodes ended in these
+        observations; the first row is then their reset step (not learned from), holding them,
+        as a vector env's reset step holds the final observation."""
+        self.policy.load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()})
+        venv, explorer = self.venv, self.explorer
+        rows: dict[str, list[Any]] = {name: [] for name in ROW_FIELDS}
+        lead = lead_obs is not None
+        with torch.inference_mode():
+            for t in range(lead, steps):
+                step = start + t * self.all_envs
+                obs, mask, needs_reset = venv.last_obs, venv.action_mask, venv.needs_reset
+                progress, warmup = step / self.total_steps, step < self.learning_starts
+                stored, actions = explorer(torch.from_numpy(obs), progress, warmup, mask,
+                                           needs_reset)  # fmt: skip
+                _, rewards, terminated, truncated = venv.step(actions)
+                row = (obs, stored.numpy(), rewards, terminated, truncated, ~needs_reset, mask)
+                for name, value in zip(ROW_FIELDS, row, strict=True):
+                    rows[name].append(value)
+        if lead:
+            e = self.num_envs
+            first = {"obs": lead_obs, "actions": np.zeros_like(rows["actions"][0]),
+                     "rewards": np.zeros(e, np.float32), "terminated": np.zeros(e, bool),
+                     "truncated": np.zeros(e, bool), "valid": np.zeros(e, bool),
+                     "masks": None if rows["masks"][0] is None
+                     else np.ones_like(rows["masks"][0])}  # fmt: skip
+            for name in ROW_FIELDS:
+                rows[name].insert(0, first[name])
+        block = {name: None if values[0] is None else np.stack(values)
+                 for name, values in rows.items()}  # fmt: skip
+        episodes = [
+            Episode(e.env_index + self.index * self.num_envs, e.ret, e.length, e.info)
+            for e in venv.pop_episodes()
+        ]
+        return {**block, "last_obs": venv.last_obs, "episodes": episodes, "cut": lead}
 
     def spaces(self) -> tuple[Any, Any, tuple[int, ...], str | None]:
         venv = self.venv
@@ -175,6 +228,8 @@ class RolloutWorker:
     def snapshot(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         tensors, values = self.venv.snapshot()
         values["torch_rng"] = torch.get_rng_state().tolist()
+        if self.explorer is not None:
+            values["explorer"] = self.explorer.state_dict()
         return tensors, values
 
     def restore(self, tensors: dict[str, torch.Tensor] | None, values: dict[str, Any], seed: int):
@@ -182,6 +237,8 @@ class RolloutWorker:
         note = self.venv.restore(tensors, values, offset)
         if "torch_rng" in values:
             torch.set_rng_state(torch.tensor(values["torch_rng"], dtype=torch.uint8))
+        if self.explorer is not None and "explorer" in values:
+            self.explorer.load_state_dict(values["explorer"])
         return note, self.venv.last_obs, self.venv.action_mask
 
     def close(self) -> None:
@@ -206,6 +263,9 @@ class RayVecEnv:
         self.agents_spec = None
         self.waiting = None
         self.restarts: list[str] = []
+        self._explorer: tuple[Any, Any] | None = None  # (factory, experiment), off-policy
+        self._ahead: tuple[list[Any], int, tuple] | None = None  # rows being collected
+        self._tail_obs: list[np.ndarray | None] = [None] * len(actors)  # each worker's last obs
         self.last_obs: np.ndarray | None = None
         self.action_mask: np.ndarray | None = None
         self.needs_reset = np.zeros(num_envs, dtype=bool)
@@ -285,6 +345,62 @@ class RayVecEnv:
         last_value = torch.from_numpy(np.concatenate([block["last_value"] for block in blocks]))
         return self.last_obs, last_value
 
+    # --- off-policy: replay rows from every worker, one block ahead ----------------------------
+
+    def set_explorer(self, factory: Any, experiment: Any) -> None:
+        """Give every worker an off-policy method's explorer (``methods/offpolicy.py``)."""
+        self._explorer = (factory, experiment)
+        workers = len(self.actors)
+        self._gather([a.set_explorer.remote(factory, experiment, workers) for a in self.actors])
+
+    def transitions(self, policy: torch.nn.Module, step: int) -> dict[str, Any]:
+        """The next ``distributed.actor_steps`` replay rows of every copy, from global env step
+        ``step``: arrays (rows, num_envs, ...) with each worker's copies as its columns, and
+        ``cut`` (num_envs,), True for the copies of a worker replaced since the last block. The
+        next block is started with the current weights before this one is returned, so the
+        workers act while the learner learns (the workers' actions lag by one block)."""
+        rows = self._explorer[1].distributed.actor_steps
+        if self._ahead is None:
+            self._ahead = self._launch(policy, step, rows)
+        parts, start, args = self._ahead
+        if start != step:
+            raise RuntimeError(
+                f"the workers' rows start at env step {start}, the learner is at {step}"
+            )
+        blocks = [self._explored(w, part, args) for w, part in enumerate(parts)]
+        self._ahead = self._launch(policy, step + rows * self.num_envs, rows)
+        out: dict[str, Any] = {}
+        for name in ROW_FIELDS:
+            out[name] = (
+                None
+                if blocks[0][name] is None
+                else np.concatenate([block[name] for block in blocks], axis=1)
+            )
+        out["cut"] = np.repeat([block["cut"] for block in blocks], self.per_worker)
+        for w, block in enumerate(blocks):
+            self._tail_obs[w] = block["last_obs"]
+            self.episodes += block["episodes"]
+        return out
+
+    def _launch(self, policy: torch.nn.Module, start: int, rows: int) -> tuple[list, int, tuple]:
+        ray = _ray()
+        weights = ray.put({k: v.detach().cpu().numpy() for k, v in policy.state_dict().items()})
+        args = (weights, start, rows)
+        return [actor.explore.remote(*args) for actor in self.actors], start, args
+
+    def _explored(self, index: int, part: Any, args: tuple) -> dict[str, Any]:
+        """Worker ``index``'s rows (``part``: its call, or its rows already gathered); a lost
+        worker is replaced as in ``_collected``, and its new copies' first row is their reset
+        step, from the observations the lost copies were last in."""
+        ray = _ray()
+        while not isinstance(part, dict):
+            try:
+                part = ray.get(part, timeout=self.timeout)
+            except (ray.exceptions.RayError, TimeoutError) as exc:
+                self._replace(index, _why(exc, self.timeout))
+                part = self.actors[index].explore.remote(*args, self._tail_obs[index])
+        return part
+
     def _collected(self, index: int, ref: Any, args: tuple) -> dict[str, Any]:
         """Worker ``index``'s block; a worker that died, hung past the timeout or whose env
         raised is replaced (its copies start new episodes) and collects again."""
@@ -309,6 +425,8 @@ class RayVecEnv:
             ray.kill(self.actors[index])
         self.actors[index] = actor = self._spawn(index)
         ray.get(actor.set_policy.remote(self._policy_ref))
+        if self._explorer is not None:
+            ray.get(actor.set_explorer.remote(*self._explorer, len(self.actors)))
         restart = len(self.restarts) + 1
         ray.get(actor.reset.remote(self.seed + 1000 * restart))
         message = f"Ray rollout worker {index} {why}; replaced (restart {restart})"
@@ -326,15 +444,36 @@ class RayVecEnv:
     def snapshot(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         """Every worker's envs and sampling generator, for exact resume with the same number
         of workers."""
+        ahead = self._settle_ahead()  # the rows being collected belong to the workers' state
         parts = self._gather([actor.snapshot.remote() for actor in self.actors])
         tensors = {f"w{w}/{k}": v for w, (part, _) in enumerate(parts) for k, v in part.items()}
+        tensors.update(ahead[0])
         # "available" is the local VecEnv's word: a run resumed without Ray starts new episodes.
         values = {
             "ray_workers": [values for _, values in parts],
             "episodes": [e.to_json() for e in self.episodes],
             "available": False,
             "reason": f"the envs were in {len(parts)} Ray rollout workers",
+            **ahead[1],
         }
+        return tensors, values
+
+    def _settle_ahead(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        """The off-policy block being collected, gathered, as checkpoint tensors and values."""
+        if self._ahead is None:
+            return {}, {}
+        parts, start, args = self._ahead
+        parts = [self._explored(w, part, args) for w, part in enumerate(parts)]
+        self._ahead = (parts, start, args)
+        tensors = {
+            f"ahead/w{w}/{name}": torch.from_numpy(np.array(part[name]))
+            for w, part in enumerate(parts) for name in (*ROW_FIELDS, "last_obs")
+            if part[name] is not None
+        }  # fmt: skip
+        values = {"ahead": {"start": start, "rows": args[2], "workers": [
+            {"cut": part["cut"], "episodes": [e.to_json() for e in part["episodes"]]}
+            for part in parts
+        ]}}  # fmt: skip
         return tensors, values
 
     def restore(
@@ -352,6 +491,19 @@ class RayVecEnv:
         results = self._gather(calls)
         self._take([(obs, mask) for _, obs, mask in results])
         self.episodes = [Episode.from_json(e) for e in values.get("episodes", [])]
+        ahead = values.get("ahead")
+        if ahead is not None:  # the off-policy block that was being collected
+            parts = []
+            for w, saved_part in enumerate(ahead["workers"]):
+                part = {name: None for name in ROW_FIELDS}
+                prefix = f"ahead/w{w}/"
+                part.update({k[len(prefix):]: v.numpy() for k, v in tensors.items()
+                             if k.startswith(prefix)})  # fmt: skip
+                part["cut"] = saved_part["cut"]
+                part["episodes"] = [Episode.from_json(e) for e in saved_part["episodes"]]
+                parts.append(part)
+            weights = None  # a gathered block is not collected again
+            self._ahead = (parts, ahead["start"], (weights, ahead["start"], ahead["rows"]))
         notes = {note for note, _, _ in results}
         return notes.pop() if len(notes) == 1 else "; ".join(sorted(notes))
 

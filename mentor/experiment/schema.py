@@ -311,7 +311,7 @@ class LoggingConfig(Section):
 
 
 # The methods whose loop collects through core/rollout.py, which Ray rollout workers run.
-RAY_METHODS = ("ppo", "gail")
+RAY_METHODS = ("ppo", "gail", "dqn", "sac", "td3")
 
 
 class DistributedConfig(Section):
@@ -336,6 +336,18 @@ class DistributedConfig(Section):
     )
     max_restarts: int = Field(
         3, ge=0, description="Workers replaced over the run (died, hung, env crashed), then stop."
+    )
+    actor_steps: int = Field(
+        32,
+        ge=1,
+        description="Off-policy methods: vector steps each worker takes per call, between "
+        "refreshes of its weights; the learner stores and learns from them while the workers "
+        "take the next ones (actions lag the learner's weights by up to twice this).",
+    )
+    worker_epsilons: bool = Field(
+        False,
+        description="DQN: worker i of N explores with its own fixed epsilon 0.4^(1 + 7 i / (N - "
+        "1)) (Ape-X, Horgan et al. 2018) instead of exploration.epsilon's schedule.",
     )
 
 
@@ -402,6 +414,11 @@ class Experiment(Section):
             raise ValueError(
                 f"distributed.workers: method {method.name} does not collect on Ray workers yet; "
                 f"those that do: {', '.join(RAY_METHODS)}"
+            )
+        if self.distributed.worker_epsilons and method.name != "dqn":
+            raise ValueError(
+                f"distributed.worker_epsilons is DQN's (epsilon-greedy); method {method.name} "
+                "explores otherwise"
             )
         if workers is not None and self.env.num_envs % workers:
             raise ValueError(

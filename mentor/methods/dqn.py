@@ -2,7 +2,8 @@
 optional dueling head (Wang et al. 2016), n-step returns and prioritized replay (Schaul et al.
 2016). Discrete actions; vector or image observations.
 
-    act      epsilon-greedy on Q (epsilon follows exploration.epsilon)
+    act      epsilon-greedy on Q (epsilon follows exploration.epsilon; on Ray workers, each its own
+             with distributed.worker_epsilons, as Ape-X)
     target   y = r_n + gamma^n * Q_target(s_n, argmax_a Q(s_n, a))   (0 after termination)
     loss     Huber(Q(s, a) - y), weighted by importance weights under prioritized replay
     target   network copied (tau 1) or Polyak-averaged every target_update_freq env steps
@@ -16,6 +17,7 @@ The loop itself (collect, store, update every train_freq steps) is shared: metho
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -160,6 +162,61 @@ def dqn_loss(
     return {"loss/td": loss}, stats, batch.indices, errors.detach().abs()
 
 
+class EpsilonGreedy:
+    """DQN's behaviour policy: the greedy action on Q (among the allowed ones), or with
+    probability epsilon one drawn uniformly (among the allowed ones); epsilon is 1 during
+    warm-up, then exploration.epsilon's schedule, or ``fixed`` (a Ray worker's own, Ape-X)."""
+
+    def __init__(
+        self, nets: DQNNetworks, experiment: Experiment, rng: np.random.Generator,
+        fixed: float | None = None,
+    ) -> None:  # fmt: skip
+        self.nets, self.rng, self.fixed = nets, rng, fixed
+        self.schedule = experiment.exploration.epsilon
+        self.num_actions = nets.q.head.out_features
+
+    def __call__(
+        self, obs: torch.Tensor, progress: float, warmup: bool, mask: np.ndarray | None,
+        needs_reset: np.ndarray,
+    ) -> tuple[torch.Tensor, np.ndarray]:  # fmt: skip
+        epsilon = self.fixed if self.fixed is not None else value_at(self.schedule, progress)
+        epsilon = 1.0 if warmup else epsilon
+        q = self.nets.q(obs)
+        if mask is not None:
+            q = mask_scores(q, torch.from_numpy(mask).to(q.device))
+        actions = q.argmax(-1).cpu().numpy()
+        explore = self.rng.random(len(actions)) < epsilon
+        if mask is None:
+            actions[explore] = self.rng.integers(0, self.num_actions, int(explore.sum()))
+        else:
+            actions[explore] = sample_allowed(mask[explore], self.rng)
+        return torch.from_numpy(actions), actions
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"rng": self.rng.bit_generator.state}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.rng.bit_generator.state = state["rng"]
+
+
+def apex_epsilon(worker: int, workers: int, base: float = 0.4, alpha: float = 7.0) -> float:
+    """Worker i of N explores with epsilon base^(1 + alpha i / (N - 1)) (Horgan et al. 2018,
+    Ape-X): a spread from 0.4 down to 0.4^8 ~ 0.0007, some workers exploring, some exploiting."""
+    return base ** (1 + alpha * worker / max(workers - 1, 1))
+
+
+def make_explorer(
+    experiment: Experiment, nets: DQNNetworks, num_envs: int, rng: np.random.Generator,
+    worker: tuple[int, int] | None = None,
+) -> EpsilonGreedy:  # fmt: skip
+    """The loop's explorer (``methods/offpolicy.py``); a Ray worker's has its Ape-X epsilon
+    with distributed.worker_epsilons."""
+    fixed = None
+    if worker is not None and experiment.distributed.worker_epsilons:
+        fixed = apex_epsilon(*worker)
+    return EpsilonGreedy(nets, experiment, rng, fixed)
+
+
 @dataclass
 class TargetSync:
     """When the target network was last updated (env steps; saved in checkpoints)."""
@@ -185,10 +242,10 @@ def _train(
     image = nets.q.cnn is not None
     buffer = make_buffer(experiment, venv, torch.uint8 if image else torch.float32, (), torch.int64)
     rng = np.random.default_rng(experiment.seed)  # exploration and replay sampling
+    explorer = make_explorer(experiment, nets, venv.num_envs, rng)
     loop = OffPolicyState()
     target_sync = TargetSync()
     update_target = PolyakUpdate(nets.target, nets.q)
-    num_actions = int(venv.action_space.n)
     state = TrainState()
     state.module("model", nets)
     state.optimizer("optimizer", optimizer)
@@ -196,20 +253,6 @@ def _train(
     state.fields("progress_target", target_sync, "last_step")
     session = TrainingSession(experiment, run, agent, venv, state, resume)
     run.update(replay_buffer_bytes=buffer.nbytes)
-
-    def act(obs: torch.Tensor, progress: float, warmup: bool) -> tuple[torch.Tensor, np.ndarray]:
-        epsilon = 1.0 if warmup else value_at(experiment.exploration.epsilon, progress)
-        mask = venv.action_mask  # of these observations; None without masks
-        q = nets.q(obs)
-        if mask is not None:
-            q = mask_scores(q, torch.from_numpy(mask).to(q.device))
-        actions = q.argmax(-1).cpu().numpy()
-        explore = rng.random(len(actions)) < epsilon
-        if mask is None:
-            actions[explore] = rng.integers(0, num_actions, int(explore.sum()))
-        else:
-            actions[explore] = sample_allowed(mask[explore], rng)
-        return torch.from_numpy(actions), actions
 
     def update(progress: float) -> dict[str, float]:
         learning_rate = value_at(cfg.learning_rate, progress)
@@ -231,4 +274,6 @@ def _train(
         }
 
     observe = nets.q.normalizer.update if experiment.env.normalize_obs else None
-    return train_off_policy(experiment, session, venv, buffer, act, update, loop, observe)
+    return train_off_policy(
+        experiment, session, venv, buffer, explorer, make_explorer, update, loop, observe
+    )

@@ -7,7 +7,16 @@
         log        every logging.every_steps env steps; the session validates, checkpoints, stops
 
 An env's action masks (``VecEnv.action_mask``) go into the replay buffer with the observations
-they belong to; the method's ``act`` reads the current ones from the env (DQN honours them).
+they belong to; the method's explorer gets the current ones with the observations (DQN honours
+them).
+
+Each method acts through an ``Explorer``, its behaviour policy (DQN's epsilon-greedy, SAC's
+sampled policy, TD3's noisy actor), made by a factory the method gives the loop: the loop makes
+one for its envs, and on Ray (``distributed.workers``, Ape-X style: Horgan et al. 2018) each
+rollout worker makes its own with its own random stream, acts with weights refreshed every
+``distributed.actor_steps`` vector steps, and sends its transitions back in blocks; the learner
+stores them row by row in one replay buffer and updates as the local loop does, so the
+update-to-data ratio (``gradient_steps`` per ``train_freq`` env steps) is the experiment's.
 
 ``train_freq`` and ``learning_starts`` count env steps, so a run behaves the same whatever
 ``env.num_envs`` is, up to the granularity of one vector step.
@@ -19,6 +28,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -31,8 +41,33 @@ from mentor.errors import ConfigError
 from mentor.experiment import Experiment
 from mentor.runs.session import Result, TrainingSession
 
-# (observations, progress, warmup) -> (actions to store, actions for the env), both batched.
-ActFn = Callable[[torch.Tensor, float, bool], tuple[torch.Tensor, np.ndarray]]
+
+class Explorer(Protocol):
+    """A method's behaviour policy during training (module docstring)."""
+
+    def __call__(
+        self, obs: torch.Tensor, progress: float, warmup: bool, mask: np.ndarray | None,
+        needs_reset: np.ndarray,
+    ) -> tuple[torch.Tensor, np.ndarray]:  # fmt: skip
+        """Actions to store and actions for the env, both batched, for ``obs`` (on the
+        networks' device) whose action masks are ``mask`` (None: no masks); ``needs_reset``
+        marks the envs whose next step is a reset (their action is ignored)."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """Its random streams and processes, JSON-able (a Ray worker's checkpoint)."""
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+class ExplorerFactory(Protocol):
+    """Makes a method's explorer for ``num_envs`` envs; ``worker`` is (index, count) on Ray."""
+
+    def __call__(
+        self, experiment: Experiment, nets: torch.nn.Module, num_envs: int,
+        rng: np.random.Generator, worker: tuple[int, int] | None = None,
+    ) -> Explorer: ...  # fmt: skip
+
+
 # (progress) -> metrics of one gradient step
 UpdateFn = Callable[[float], dict[str, float]]
 
@@ -83,13 +118,15 @@ def train_off_policy(
     session: TrainingSession,
     venv: VecEnv,
     buffer: ReplayBuffer,
-    act: ActFn,
+    explorer: Explorer,
+    make_explorer: ExplorerFactory,
     update: UpdateFn,
     loop: OffPolicyState,
     observe: Callable[[torch.Tensor], None] | None = None,
 ) -> Result:
     """Run the shared loop. ``observe`` sees each batch of observations (for normalization).
-    The method has listed its own pieces in ``session.state``; the loop adds its counters, the
+    ``explorer`` acts on ``venv`` here; on Ray workers ``make_explorer`` makes theirs. The
+    method has listed its own pieces in ``session.state``; the loop adds its counters, the
     replay buffer and the reward statistics before the session begins (or resumes)."""
     cfg = experiment.method
     device = session.agent.device
@@ -100,31 +137,57 @@ def train_off_policy(
     state.fields("progress", loop, "step", "gradient_steps", "update_rounds", "metrics")
     state.stateful("replay", buffer)
     state.stateful("reward_scaler", reward_scaler)
+    remote = getattr(venv, "transitions", None)  # Ray rollout workers (mentor/distributed)
+    if remote is not None:
+        venv.set_explorer(make_explorer, experiment)
     obs = session.begin()
     next_log = (loop.step // log_every + 1) * log_every
     tic, steps_at_tic = time.perf_counter(), loop.step
+
+    def learn(progress: float) -> None:
+        """The gradient steps due at ``loop.step``: gradient_steps per train_freq env steps."""
+        if loop.step - venv.num_envs < cfg.learning_starts or len(buffer) < 1:
+            return
+        rounds_due = (loop.step - cfg.learning_starts) // cfg.train_freq
+        while loop.update_rounds < rounds_due:
+            loop.update_rounds += 1
+            for _ in range(cfg.gradient_steps):
+                _accumulate(loop.metrics, update(progress))
+                loop.gradient_steps += 1
+
     with session.running():
         while session.stop_reason is None:
-            progress = loop.step / total
-            obs_t = torch.from_numpy(obs)
-            if observe is not None:
-                observe(obs_t)
-            warmup = loop.step < cfg.learning_starts
-            with torch.inference_mode():
-                stored, env_actions = act(obs_t.to(device), progress, warmup)
-            valid, mask = ~venv.needs_reset, venv.action_mask
-            obs, rewards, terminated, truncated = venv.step(env_actions)
-            rewards = reward_scaler(rewards, terminated | truncated)
-            buffer.add(obs_t, stored.cpu(), rewards, terminated, truncated, valid, mask)
-            loop.step += venv.num_envs
-
-            if not warmup and len(buffer) >= 1:
-                rounds_due = (loop.step - cfg.learning_starts) // cfg.train_freq
-                while loop.update_rounds < rounds_due:
-                    loop.update_rounds += 1
-                    for _ in range(cfg.gradient_steps):
-                        _accumulate(loop.metrics, update(progress))
-                        loop.gradient_steps += 1
+            if remote is None:
+                progress = loop.step / total
+                obs_t = torch.from_numpy(obs)
+                if observe is not None:
+                    observe(obs_t)
+                warmup = loop.step < cfg.learning_starts
+                valid, mask = ~venv.needs_reset, venv.action_mask
+                with torch.inference_mode():
+                    stored, env_actions = explorer(
+                        obs_t.to(device), progress, warmup, mask, venv.needs_reset
+                    )
+                obs, rewards, terminated, truncated = venv.step(env_actions)
+                rewards = reward_scaler(rewards, terminated | truncated)
+                buffer.add(obs_t, stored.cpu(), rewards, terminated, truncated, valid, mask)
+                loop.step += venv.num_envs
+                learn(progress)
+            else:  # a block of rows from every worker, stored and learned from row by row
+                block = remote(session.agent.policy, loop.step)
+                buffer.truncate_last(block["cut"])
+                for t in range(len(block["rewards"])):
+                    progress = loop.step / total
+                    obs_t = torch.from_numpy(block["obs"][t])
+                    if observe is not None:
+                        observe(obs_t)
+                    done = block["terminated"][t] | block["truncated"][t]
+                    rewards = reward_scaler(block["rewards"][t], done)
+                    masks = None if block["masks"] is None else block["masks"][t]
+                    buffer.add(obs_t, block["actions"][t], rewards, block["terminated"][t],
+                               block["truncated"][t], block["valid"][t], masks)  # fmt: skip
+                    loop.step += venv.num_envs
+                    learn(progress)
 
             if loop.step >= next_log or loop.step >= total:
                 elapsed = time.perf_counter() - tic

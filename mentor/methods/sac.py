@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -128,7 +129,7 @@ class SACNetworks(nn.Module):
             self.num_actions = int(action_space.n)
         else:
             low, high = (
-                np.asarray(b, np.float32).reshape(-1) for b in (action_space.low, action_space.high)
+                np.array(b, np.float32).reshape(-1) for b in (action_space.low, action_space.high)
             )
             if not (np.isfinite(low).all() and np.isfinite(high).all()):
                 raise ConfigError(
@@ -262,6 +263,43 @@ def sac_losses(
     return terms, stats
 
 
+class SACExplorer:
+    """SAC's behaviour policy: actions sampled from the policy (its entropy is its
+    exploration); uniform over the action space during warm-up ([-1, 1]^dim, or every index)."""
+
+    def __init__(self, nets: SACNetworks, rng: np.random.Generator) -> None:
+        self.nets, self.rng = nets, rng
+
+    def __call__(
+        self, obs: torch.Tensor, progress: float, warmup: bool, mask: np.ndarray | None,
+        needs_reset: np.ndarray,
+    ) -> tuple[torch.Tensor, np.ndarray]:  # fmt: skip
+        nets = self.nets
+        if warmup:
+            if nets.discrete:
+                stored = torch.from_numpy(self.rng.integers(0, nets.num_actions, len(obs)))
+            else:
+                shape = (len(obs), nets.action_dim)
+                stored = torch.from_numpy(self.rng.uniform(-1.0, 1.0, shape).astype(np.float32))
+        else:
+            stored = nets.sample(obs, deterministic=False)
+        return stored, nets.to_env_units(stored.to(obs.device)).cpu().numpy()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"rng": self.rng.bit_generator.state}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.rng.bit_generator.state = state["rng"]
+
+
+def make_explorer(
+    experiment: Experiment, nets: SACNetworks, num_envs: int, rng: np.random.Generator,
+    worker: tuple[int, int] | None = None,
+) -> SACExplorer:  # fmt: skip
+    """The loop's explorer (``methods/offpolicy.py``), the same on every Ray worker."""
+    return SACExplorer(nets, rng)
+
+
 def train(experiment: Experiment, run: RunFolder, resume: ResumePoint | None = None) -> Result:
     """Train SAC as the experiment says, in the given run folder (or go on from ``resume``)."""
     with training_setup(experiment, resume) as (venv, agent):
@@ -272,7 +310,7 @@ def _train(
     experiment: Experiment, run: RunFolder, venv: VecEnv, agent: Agent, resume: ResumePoint | None
 ) -> Result:
     cfg: SACConfig = experiment.method
-    device, nets = agent.device, agent.policy
+    nets = agent.policy
     auto_alpha = experiment.exploration.alpha == "auto"
     entropy_target = (
         target_entropy(experiment.exploration, venv.action_space) if auto_alpha else None
@@ -298,6 +336,7 @@ def _train(
     buffer = make_buffer(experiment, venv, torch.uint8 if image else torch.float32, action_shape,
                          torch.int64 if discrete else torch.float32)  # fmt: skip
     rng = np.random.default_rng(experiment.seed)  # warm-up actions and replay sampling
+    explorer = make_explorer(experiment, nets, venv.num_envs, rng)
     update_critic_target = PolyakUpdate(nets.critic_target, nets.critic)
     loop = OffPolicyState()
     state = TrainState()
@@ -307,18 +346,6 @@ def _train(
     state.numpy_rng("rng_replay", rng)
     session = TrainingSession(experiment, run, agent, venv, state, resume)
     run.update(replay_buffer_bytes=buffer.nbytes)
-
-    def act(obs: torch.Tensor, progress: float, warmup: bool) -> tuple[torch.Tensor, np.ndarray]:
-        if warmup:  # uniform over the action space: [-1, 1]^dim, or every index
-            size = len(obs)
-            if discrete:
-                stored = torch.from_numpy(rng.integers(0, nets.num_actions, size))
-            else:
-                uniform = rng.uniform(-1.0, 1.0, (size, nets.action_dim)).astype(np.float32)
-                stored = torch.from_numpy(uniform)
-        else:
-            stored = nets.sample(obs, deterministic=False)
-        return stored, nets.to_env_units(stored.to(device)).cpu().numpy()
 
     def update(progress: float) -> dict[str, float]:
         rate = value_at(cfg.learning_rate, progress)
@@ -339,4 +366,6 @@ def _train(
         }
 
     observe = nets.normalizer.update if experiment.env.normalize_obs else None
-    return train_off_policy(experiment, session, venv, buffer, act, update, loop, observe)
+    return train_off_policy(
+        experiment, session, venv, buffer, explorer, make_explorer, update, loop, observe
+    )

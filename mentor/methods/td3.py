@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+from typing import Any
 
 import numpy as np
 import torch
@@ -167,6 +168,51 @@ class ActionNoise:
         self.state = state["state"].numpy().copy()
 
 
+class NoisyActor:
+    """TD3's behaviour policy: the actor's action plus ``ActionNoise`` (sigma from
+    exploration.action_noise.sigma's schedule), clipped to [-1, 1]; uniform over the action box
+    during warm-up (data no policy is biased toward)."""
+
+    def __init__(self, nets: TD3Networks, experiment: Experiment, num_envs: int,
+                 rng: np.random.Generator) -> None:  # fmt: skip
+        self.nets, self.config = nets, experiment.exploration.action_noise
+        self.action_dim = int(nets.action_low.numel())
+        self.noise = ActionNoise(self.config, num_envs, self.action_dim, rng)
+        self.low, self.high = nets.action_low.cpu().numpy(), nets.action_high.cpu().numpy()
+
+    def __call__(
+        self, obs: torch.Tensor, progress: float, warmup: bool, mask: np.ndarray | None,
+        needs_reset: np.ndarray,
+    ) -> tuple[torch.Tensor, np.ndarray]:  # fmt: skip
+        noise, nets = self.noise, self.nets
+        if warmup:
+            shape = (len(obs), self.action_dim)
+            actions = noise.rng.uniform(-1.0, 1.0, shape).astype(np.float32)
+        else:
+            sigma = value_at(self.config.sigma, progress)
+            actions = nets.actor(nets.normalizer(obs)).cpu().numpy() + noise.sample(sigma)
+            actions = np.clip(actions, -1.0, 1.0)
+        # An env whose episode just ended resets on this step and ignores its action: the noise
+        # process of its next episode starts afresh.
+        noise.reset(needs_reset)
+        return torch.from_numpy(actions), unit_to_bounds(actions, self.low, self.high)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"rng": self.noise.rng.bit_generator.state, "noise": self.noise.state.tolist()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.noise.rng.bit_generator.state = state["rng"]
+        self.noise.state = np.asarray(state["noise"], dtype=np.float32)
+
+
+def make_explorer(
+    experiment: Experiment, nets: TD3Networks, num_envs: int, rng: np.random.Generator,
+    worker: tuple[int, int] | None = None,
+) -> NoisyActor:  # fmt: skip
+    """The loop's explorer (``methods/offpolicy.py``), the same on every Ray worker."""
+    return NoisyActor(nets, experiment, num_envs, rng)
+
+
 def smoothed_target_actions(
     target_actions: torch.Tensor, noise_std: float, noise_clip: float
 ) -> torch.Tensor:
@@ -258,9 +304,9 @@ def _train(
                          torch.float32)  # fmt: skip
     # Separate streams: the noise an episode sees does not depend on how many updates ran.
     noise_seed, replay_seed = np.random.SeedSequence(experiment.seed).spawn(2)
-    noise = ActionNoise(noise_cfg, venv.num_envs, action_dim, np.random.default_rng(noise_seed))
+    explorer = make_explorer(experiment, nets, venv.num_envs, np.random.default_rng(noise_seed))
+    noise = explorer.noise
     replay_rng = np.random.default_rng(replay_seed)
-    low, high = nets.action_low.cpu().numpy(), nets.action_high.cpu().numpy()
     loop = OffPolicyState()
     update_actor_target = PolyakUpdate(nets.actor_target, nets.actor)
     update_critic_target = PolyakUpdate(nets.critic_target, nets.critic)
@@ -273,18 +319,6 @@ def _train(
     state.numpy_rng("rng_replay", replay_rng)
     session = TrainingSession(experiment, run, agent, venv, state, resume)
     run.update(replay_buffer_bytes=buffer.nbytes)
-
-    def act(obs: torch.Tensor, progress: float, warmup: bool) -> tuple[torch.Tensor, np.ndarray]:
-        if warmup:  # uniform over the action box: data no policy is biased toward
-            actions = noise.rng.uniform(-1.0, 1.0, (venv.num_envs, action_dim)).astype(np.float32)
-        else:
-            sigma = value_at(noise_cfg.sigma, progress)
-            actions = nets.actor(nets.normalizer(obs)).cpu().numpy() + noise.sample(sigma)
-            actions = np.clip(actions, -1.0, 1.0)
-        # An env whose episode just ended resets on this step and ignores its action: the noise
-        # process of its next episode starts afresh.
-        noise.reset(venv.needs_reset)
-        return torch.from_numpy(actions), unit_to_bounds(actions, low, high)
 
     def update(progress: float) -> dict[str, float]:
         learning_rate = value_at(cfg.learning_rate, progress)
@@ -307,4 +341,6 @@ def _train(
         return metrics
 
     observe = nets.normalizer.update if experiment.env.normalize_obs else None
-    return train_off_policy(experiment, session, venv, buffer, act, update, loop, observe)
+    return train_off_policy(
+        experiment, session, venv, buffer, explorer, make_explorer, update, loop, observe
+    )
