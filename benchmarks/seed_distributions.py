@@ -665,6 +665,23 @@ def ppo_workers(seed: int, folder: Path, overrides: list[str]) -> Figures:
 
 
 @case(
+    "dqn_workers",
+    "tests/test_distributed.py::test_dqn_on_two_workers_learns_to_the_threshold_of_one_process",
+    10,
+    "workers",
+    "20-episode final evaluation on the 4-way match task, DQN on 2 Ray workers and in one "
+    "process alike (random: 4 of 16)",
+)
+def dqn_workers(seed: int, folder: Path, overrides: list[str]) -> Figures:
+    import test_distributed
+
+    on_ray = test_distributed.dqn_match_run(folder, seed, 2, *overrides)
+    local = test_distributed.dqn_match_run(folder, seed, None, *overrides)
+    return {**stopped(on_ray), "workers": on_ray.evaluation.return_mean,
+            "one process": local.evaluation.return_mean}  # fmt: skip
+
+
+@case(
     "mappo_spread",
     "tests/test_multiagent.py::test_mappo_learns_simple_spread_beyond_random",
     10,
