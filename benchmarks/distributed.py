@@ -10,12 +10,19 @@
    worker's round trips cost where the env costs nothing. Beside it, RLlib's PPO (Ray 2.60's
    new API stack, 8 envs in all) with 0, 1 and 2 env runners, run in its own venv by
    ``benchmarks/peers/rllib_ppo.py`` (``make bench-rllib`` makes the venv).
+4. A step time that varies (``async``): SlowEnv whose steps stall 30 ms more one time in 50,
+   4 workers, PPO synchronous (every update waits for the slowest worker's rollout) against
+   asynchronous (``distributed.mode=async``: the first 4 rollouts to arrive, V-trace for the
+   lag): time-to-solve and env steps/s of training.
+5. Off-policy on workers (``offpolicy``): DQN on SlowEnv (1 ms a step), 8 copies, to a
+   validation mean >= 15: one process against 2 and 4 workers feeding the learner's buffer.
 
 Each configuration runs in a fresh process (its own Ray); medians over seeds.
 
     python benchmarks/distributed.py                 # 3 seeds
     python benchmarks/distributed.py --seeds 1 --only collect
     python benchmarks/distributed.py --only cartpole --rllib ''   # without RLlib
+    python benchmarks/distributed.py --only async
 """
 
 from __future__ import annotations
@@ -101,7 +108,15 @@ def collect_worker(workers: int, rollouts: int) -> dict:
             "weights_bytes": weights, "rollout_bytes": block}  # fmt: skip
 
 
-def solve_worker(env_id: str, workers: int, seed: int, target: float) -> dict:
+STALLS = 'env.kwargs={"delay": 0.001, "stall": 0.1, "stall_chance": 0.01}'
+BUDGET = ["stopping.target_return=null", "stopping.total_steps=16384", "evaluation.episodes=20",
+          "validation.every_steps=100000"]  # fmt: skip
+
+
+def solve_worker(
+    env_id: str, workers: int, seed: int, target: float, method: str = "ppo",
+    extra: tuple[str, ...] = (),
+) -> dict:  # fmt: skip
     import tempfile
 
     from mentor import api
@@ -113,7 +128,14 @@ def solve_worker(env_id: str, workers: int, seed: int, target: float) -> dict:
         "evaluation.episodes=0", "logging.progress=false", "logging.tensorboard=false",
         "checkpoints.keep_best=false",
     ]  # fmt: skip
-    if env_id == SLOW:
+    if env_id == SLOW and method == "dqn":
+        overrides += [f"env.num_envs={COPIES}", "env.vectorization=sync",
+                      "method.learning_starts=512", "method.train_freq=8",
+                      "method.gradient_steps=2", "method.learning_rate=3e-3",
+                      "method.target_update_freq=256", "distributed.actor_steps=16",
+                      "validation.every_steps=1024", "validation.episodes=10",
+                      "stopping.total_steps=50000"]  # fmt: skip
+    elif env_id == SLOW:
         overrides += [f"env.num_envs={COPIES}", f"method.num_steps={STEPS}",
                       "method.num_minibatches=4", "env.vectorization=sync",
                       "validation.every_steps=1024", "validation.episodes=10",
@@ -123,7 +145,7 @@ def solve_worker(env_id: str, workers: int, seed: int, target: float) -> dict:
                       "stopping.total_steps=200000"]  # fmt: skip
     if workers:
         overrides.append(f"distributed.workers={workers}")
-    experiment = build(method="ppo", env_id=env_id, overrides=overrides)
+    experiment = build(method=method, env_id=env_id, overrides=[*overrides, *extra])
     tic = time.perf_counter()
     if workers:
         from mentor.distributed.rollouts import connect
@@ -131,8 +153,11 @@ def solve_worker(env_id: str, workers: int, seed: int, target: float) -> dict:
         connect(workers, None)
     startup = time.perf_counter() - tic
     result = api.train(experiment)
+    evaluation = result.evaluation
     return {"solved": result.stop_reason.startswith("target"), "steps": result.total_steps,
-            "seconds": result.train_seconds, "startup": startup}  # fmt: skip
+            "seconds": result.train_seconds, "startup": startup,
+            "sps": result.total_steps / result.train_seconds,
+            "eval": None if evaluation is None else evaluation.return_mean}  # fmt: skip
 
 
 def solve_row(name: str, runs: list[dict]) -> list[str]:
@@ -148,7 +173,9 @@ def solve_row(name: str, runs: list[dict]) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--only", choices=["collect", "solve", "cartpole"])
+    parser.add_argument("--only", choices=["collect", "solve", "cartpole", "async", "offpolicy"])
+    parser.add_argument("--method", default="ppo")
+    parser.add_argument("--set", nargs="*", default=[])
     parser.add_argument("--worker", choices=["collect", "solve"])
     parser.add_argument("--workers", type=int, default=0)
     parser.add_argument("--env", default=SLOW)
@@ -166,7 +193,8 @@ def main() -> None:
         print(json.dumps(collect_worker(args.workers, args.rollouts)))
         return
     if args.worker == "solve":
-        print(json.dumps(solve_worker(args.env, args.workers, args.seed, args.target)))
+        print(json.dumps(solve_worker(args.env, args.workers, args.seed, args.target,
+                                      args.method, tuple(args.set))))  # fmt: skip
         return
 
     if args.only in (None, "cartpole"):
@@ -225,6 +253,39 @@ def main() -> None:
                   f"{target:g} of 20 greedy evaluation episodes after each 4,000-step "
                   "iteration (not in its train s); its start-up is Ray's and building the "
                   "algorithm")  # fmt: skip
+
+    variants = {
+        "async": ("PPO on SlowEnv stalling 100 ms one step in 100, 4 Ray workers, 16,384 env "
+                  "steps", "ppo", [
+            ("4 workers, sync", 4, [STALLS, *BUDGET]),
+            ("4 workers, async (max_staleness 1)", 4, [STALLS, *BUDGET, "distributed.mode=async"]),
+            ("4 workers, async (max_staleness 2)", 4,
+             [STALLS, *BUDGET, "distributed.mode=async", "distributed.max_staleness=2"]),
+        ]),
+        "offpolicy": ("DQN on SlowEnv (1 ms a step), 8 copies", "dqn", [
+            ("one process, no Ray", 0, []), ("2 Ray workers", 2, []), ("4 Ray workers", 4, []),
+        ]),
+    }  # fmt: skip
+    for only, (title, method, rows_of) in variants.items():
+        if args.only not in (None, only):
+            continue
+        rows = []
+        for name, workers, extra in rows_of:
+            runs = []
+            for seed in range(args.seeds):
+                flags = ["--worker", "solve", "--env", SLOW, "--workers", str(workers),
+                         "--seed", str(seed), "--target", "15", "--method", method,
+                         "--set", *extra]  # fmt: skip
+                runs.append(run_worker(__file__, flags))
+            print(f"  {only} {name}: {runs}", flush=True)
+            final = [r["eval"] for r in runs if r["eval"] is not None]
+            rows.append([*solve_row(name, runs),
+                         f"{statistics.median(r['sps'] for r in runs):,.0f}",
+                         f"{statistics.median(final):.1f}" if final else "-"])  # fmt: skip
+        goal = "a fixed budget" if only == "async" else "a validation mean >= 15"
+        print(f"\n{title}, to {goal}: median of {args.seeds} seeds")
+        print(table(rows, ["", "train s", "env steps", "solved", "Ray start-up s", "env steps/s",
+                           "final eval"]))  # fmt: skip
 
 
 if __name__ == "__main__":

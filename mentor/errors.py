@@ -43,6 +43,10 @@ class EnvWorkerError(EnvError):
     """An env worker that crashed or hung once more than ``env.max_restarts`` allows."""
 
 
+class ClusterLostError(EnvWorkerError):
+    """The Ray cluster that rollout workers ran on went away (its head does not answer)."""
+
+
 class ObservationError(MentorError, ValueError):
     """An observation given to an agent that does not fit its observation space."""
 

@@ -6,9 +6,13 @@ costs seconds.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import shutil
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 import pytest
 import torch
@@ -17,6 +21,7 @@ from safetensors.torch import load_file
 import mentor
 from mentor.errors import ConfigError, EnvWorkerError, MissingPackageError
 from mentor.experiment import build
+from mentor.experiment.schema import DistributedConfig
 
 ray = pytest.importorskip("ray")
 
@@ -135,8 +140,12 @@ def test_bad_distributed_input_is_refused_naming_it(tmp_path, monkeypatch) -> No
         quick(tmp_path, "x", "distributed.workers=3")
     with pytest.raises(ConfigError, match=r"distributed.workers.*greater than or equal to 1"):
         quick(tmp_path, "x", "distributed.workers=0")
-    with pytest.raises(ConfigError, match=r"method dqn does not collect on Ray workers yet"):
-        build(method="dqn", env_id="CartPole-v1", overrides=["distributed.workers=2"])
+    with pytest.raises(ConfigError, match=r"method bc does not collect on Ray workers yet"):
+        build(method="bc", env_id="CartPole-v1", overrides=["distributed.workers=2"])
+    with pytest.raises(ConfigError, match=r"mode=async is PPO's; method dqn collects one block"):
+        off_policy(tmp_path, "x", "dqn", "distributed.mode=async")
+    with pytest.raises(ConfigError, match=r"max_staleness.*greater than or equal to 0"):
+        quick(tmp_path, "x", "distributed.mode=async", "distributed.max_staleness=-1")
     ray.shutdown()  # joining a cluster needs no Ray of this process running
     with pytest.raises(ConfigError, match=r"'127.0.0.1:1'.*ray start --head"):
         mentor.train(quick(tmp_path, "x", "distributed.address=127.0.0.1:1"))
@@ -179,6 +188,149 @@ def test_ppo_on_two_workers_learns_to_the_threshold_of_one_process(tmp_path) -> 
     # in one process. Random play: 4 +- 0.39 (the std of a 20-episode mean), so 12 is 20 stds
     # above it, with 4 of margin below every seed of either.
     assert on_ray >= 12.0 and local >= 12.0, (on_ray, local)
+
+
+def test_ppo_async_on_two_workers_learns_to_the_threshold_of_one_process(tmp_path) -> None:
+    """distributed.mode=async (V-trace over lagging rollouts) learns the match task."""
+    result = match_run(tmp_path, 0, 2, "distributed.mode=async")
+    # Seeds 0-9 (benchmarks/seed_distributions.py ppo_async): see the record there. Random
+    # play: 4 +- 0.39 (the std of a 20-episode mean), so 12 is 20 stds above it.
+    assert result.evaluation.return_mean >= 12.0, result.evaluation.return_mean
+    logged = (result.run_dir / "metrics.csv").read_text().splitlines()[0].split(",")
+    assert "time/staleness" in logged and "time/dropped_rollouts" in logged
+
+
+def test_async_workers_survive_a_kill_and_resume_from_a_checkpoint(tmp_path, monkeypatch) -> None:
+    """A worker killed mid-rollout in async mode is replaced; a run stopped after a checkpoint
+    resumes (its envs at new episodes: rollouts were under way) and ends by its budget."""
+    from test_resume import copy_stopped_at, manifest
+
+    from mentor.distributed import rollouts
+
+    original = rollouts.RayVecEnv.collect
+    calls = {"n": 0}
+
+    def collect_then_kill(self, policy, storage, scaler):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            ray.kill(self.actors[0])
+        return original(self, policy, storage, scaler)
+
+    monkeypatch.setattr(rollouts.RayVecEnv, "collect", collect_then_kill)
+    experiment = quick(tmp_path, "a", "distributed.mode=async", "checkpoints.every_steps=256",
+                       "checkpoints.keep_last=10")  # fmt: skip
+    result = mentor.train(experiment)
+    assert result.stop_reason.startswith("budget") and result.total_steps == 1024
+    assert "Ray rollout worker 0 died" in (result.run_dir / "manifest.json").read_text()
+    monkeypatch.setattr(rollouts.RayVecEnv, "collect", original)
+    run = copy_stopped_at(result.run_dir, tmp_path, keep=2)
+    resumed = mentor.resume(run)
+    assert resumed.stop_reason.startswith("budget") and resumed.total_steps == 1024
+    assert "asynchronous collection" in manifest(run)["resumes"][0]["env"]
+
+
+def test_a_cluster_that_goes_away_stops_the_run_with_a_checkpoint_and_resume_goes_on(
+    tmp_path, monkeypatch
+) -> None:
+    """A cluster started as a user would (`ray start --head`, on this machine), joined with
+    distributed.address, killed in the middle of a run: the run stops with ClusterLostError
+    naming the head and how to go on, the last update's checkpoint is written, and the run
+    resumes in one process to its budget."""
+    import os
+    import signal
+    import socket
+    import time
+
+    from test_resume import manifest
+
+    from mentor.distributed import rollouts
+    from mentor.errors import ClusterLostError
+
+    ray.shutdown()  # this module's local Ray: the run joins the cluster instead
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")  # Ray 2.5x's tokens: not under test here
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    ray_cli = str(Path(sys.executable).parent / "ray")
+    # A short temp dir: Ray's socket paths in it must fit a Unix socket's 107 bytes.
+    temp = tempfile.mkdtemp(prefix="ray-", dir="/tmp")
+    head = subprocess.Popen(
+        [ray_cli, "start", "--head", f"--port={port}", "--num-cpus=2", "--block",
+         f"--temp-dir={temp}", "--include-dashboard=false"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    original = rollouts.RayVecEnv.collect
+    calls = {"n": 0}
+
+    def collect_then_lose_the_cluster(self, policy, storage, scaler):
+        calls["n"] += 1
+        if calls["n"] == 6:
+            os.killpg(head.pid, signal.SIGKILL)  # the head and every process it started
+            time.sleep(1.0)
+        return original(self, policy, storage, scaler)
+
+    monkeypatch.setattr(rollouts.RayVecEnv, "collect", collect_then_lose_the_cluster)
+    try:
+        for _ in range(60):  # the head answers within seconds
+            if rollouts._unreachable(f"127.0.0.1:{port}") is None:
+                break
+            time.sleep(0.5)
+        experiment = quick(tmp_path, "lost", f"distributed.address=127.0.0.1:{port}",
+                           "checkpoints.every_steps=256", "checkpoints.keep_last=10")  # fmt: skip
+        with pytest.raises(ClusterLostError, match=r"the Ray cluster went away: its head at"):
+            mentor.train(experiment)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(head.pid, signal.SIGKILL)
+        head.wait()
+        ray.shutdown()
+        shutil.rmtree(temp, ignore_errors=True)
+    run = tmp_path / "lost"
+    # 5 updates of 128 steps were done: the failure's checkpoint is the last update's.
+    assert (run / "checkpoints" / f"step_{5 * 128:012d}").exists()
+    assert "the Ray cluster went away" in manifest(run)["stop_reason"]
+    monkeypatch.setattr(rollouts.RayVecEnv, "collect", original)
+    result = mentor.resume(run, ["distributed.workers=null", "distributed.address=null"])
+    assert result.stop_reason.startswith("budget") and result.total_steps == 1024
+
+
+# --- multi-agent envs on workers -----------------------------------------------------------------
+
+
+def test_mappo_on_workers_resumes_bitwise_equal_with_its_critic_input_made_in_each(
+    tmp_path,
+) -> None:
+    """MAPPO on simple_spread, 4 copies on 2 workers: each worker makes the centralized critic's
+    input for its own copies; a run killed after its second checkpoint resumes to the same
+    weights and logs as the run that never stopped."""
+    from test_multiagent import _resumable
+    from test_resume import assert_bitwise_equal, copy_stopped_at, manifest
+
+    def experiment(name: str):
+        return _resumable("mappo", "mpe2.simple_spread_v3", tmp_path, name).model_copy(
+            update={"distributed": DistributedConfig(workers=2)}
+        )
+
+    reference = mentor.train(experiment("reference")).run_dir
+    run = copy_stopped_at(reference, tmp_path, keep=2)
+    mentor.resume(run)
+    assert manifest(run)["resumes"][0]["env"] == "restored exactly"
+    assert_bitwise_equal(run, reference)
+
+
+def test_turn_based_ippo_on_workers_learns_the_moves_paid_while_their_player_waits(
+    tmp_path,
+) -> None:
+    """Relay on 2 workers: which rows wait for the other player's move comes back with each
+    rollout, or player_0 (never paid at its own move) stays at random play."""
+    from test_turns import relay_ippo_run
+
+    result = relay_ippo_run(tmp_path, 0, "distributed.workers=2")
+    first = result.evaluation.agents["player_0"].return_mean
+    # Seeds 0-9 (benchmarks/seed_distributions.py relay_turns --set distributed.workers=2):
+    # see the record there. Without the waits credited player_0 reaches at most 2.3 (one
+    # process, 10 seeds); random play earns 2.0 +- 0.22.
+    assert first >= 3.5, result.evaluation
 
 
 # --- off-policy: Ape-X style workers feeding the learner's replay buffer -------------------------

@@ -101,3 +101,47 @@ def gae_over_turns(
         next_value = torch.where(wait & ~fresh, next_value, next_values[t])
         stretch = wait
     return advantages, advantages + values
+
+
+def vtrace(
+    rewards: torch.Tensor,
+    values: torch.Tensor,
+    next_values: torch.Tensor,
+    terminated: torch.Tensor,
+    truncated: torch.Tensor,
+    log_rhos: torch.Tensor,
+    gamma: float,
+    gae_lambda: float,
+    rho_bar: float = 1.0,
+    c_bar: float = 1.0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """V-trace (Espeholt et al. 2018, IMPALA §4): value targets and policy-gradient advantages
+    for a policy pi from steps a behaviour policy mu took; returns (advantages, targets).
+
+    rho_t = min(rho_bar, pi/mu),  c_t = lambda * min(c_bar, pi/mu),  log_rhos = log pi - log mu
+    delta_t = rho_t * (r_t + gamma * (1 - terminated_t) * V(s_{t+1}) - V(s_t))
+    v_t     = V(s_t) + delta_t + gamma * c_t * (1 - done_t) * (v_{t+1} - V(s_{t+1}))
+    A_t     = rho_t * (r_t + gamma * (1 - terminated_t) * v'_{t+1} - V(s_t))
+
+    where v'_{t+1} is v_{t+1} within an episode and V(s_{t+1}) after a truncation (the episode's
+    final observation: bootstrapped, not corrected past the end), as in ``gae``. On-policy
+    (pi = mu) the targets are GAE's returns; the truncated weights bound the variance that
+    importance ratios of a lagging behaviour policy would bring.
+    """
+    ratios = log_rhos.exp()
+    rhos = ratios.clamp(max=rho_bar)
+    cs = gae_lambda * ratios.clamp(max=c_bar)
+    not_terminated = 1.0 - terminated.to(rewards.dtype)
+    not_done = 1.0 - (terminated | truncated).to(rewards.dtype)
+    deltas = rhos * (rewards + gamma * not_terminated * next_values - values)
+    decay = gamma * cs * not_done
+    corrections = torch.empty_like(rewards)  # v_t - V(s_t)
+    running = torch.zeros_like(rewards[0])
+    for t in range(rewards.shape[0] - 1, -1, -1):
+        running = deltas[t] + decay[t] * running
+        corrections[t] = running
+    targets = values + corrections
+    later = torch.cat([corrections[1:], torch.zeros_like(corrections[:1])])  # v_{t+1} - V(s_{t+1})
+    next_targets = next_values + not_done * later
+    advantages = rhos * (rewards + gamma * not_terminated * next_targets - values)
+    return advantages, targets

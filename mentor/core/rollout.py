@@ -21,7 +21,8 @@ from mentor.core.vec_env import VecEnv
 
 
 class CriticInput(Protocol):
-    """What the critic reads instead of the actor's observation, for every env copy."""
+    """What the critic reads instead of the actor's observation, for every env copy. Made as
+    ``cls(experiment, venv)``: a Ray rollout worker makes its own for its copies."""
 
     space: spaces.Box  # one copy's, a vector
 

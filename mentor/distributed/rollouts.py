@@ -43,7 +43,7 @@ from mentor.core.rollout import collect as collect_locally
 from mentor.core.rollout import scale_rewards
 from mentor.core.storage import RolloutStorage
 from mentor.core.vec_env import Episode, VecEnv, rollout_metrics
-from mentor.errors import ConfigError, EnvWorkerError, MissingPackageError
+from mentor.errors import ClusterLostError, ConfigError, EnvWorkerError, MissingPackageError
 
 
 def ray_module() -> Any:
@@ -100,22 +100,33 @@ def connect(workers: int, address: str | None) -> None:
 
 def _unreachable(address: str, seconds: float = 3.0) -> str | None:
     """Why nothing answers at ``address`` (host:port, or ray://host:port), None if something
-    does: asked before Ray is, whose own attempt retries for minutes."""
+    does: asked before Ray is, whose own attempt retries for minutes. A loopback host is also
+    tried as this node's IP, where Ray itself joins it (`ray start --head` listens there)."""
     if address == "auto":
         return None
     host, _, port = address.removeprefix("ray://").rpartition(":")
     if not host or not port.isdigit():
         return "not of the form host:port"
-    try:
-        socket.create_connection((host, int(port)), timeout=seconds).close()
-    except OSError as exc:
-        return exc.strerror or str(exc) or type(exc).__name__
-    return None
+    hosts = [host]
+    if host in ("127.0.0.1", "localhost", "::1"):
+        hosts.append(_ray().util.get_node_ip_address())
+    problem = None
+    for candidate in hosts:
+        try:
+            socket.create_connection((candidate, int(port)), timeout=seconds).close()
+        except OSError as exc:
+            problem = problem or exc.strerror or str(exc) or type(exc).__name__
+        else:
+            return None
+    return problem
 
+
+# Seconds a new worker may take to start and take its networks (a cluster that went away hangs).
+STARTUP_SECONDS = 60.0
 
 # What a worker sends back of its rollout storage.
 BLOCK_FIELDS = ("obs", "actions", "log_probs", "values", "rewards", "terminated", "truncated",
-                "valid", "masks")  # fmt: skip
+                "valid", "masks", "critic_obs", "waiting")  # fmt: skip
 # What an off-policy worker sends back per vector step: a replay buffer's row for its copies.
 ROW_FIELDS = ("obs", "actions", "rewards", "terminated", "truncated", "valid", "masks")
 
@@ -135,6 +146,7 @@ class RolloutWorker:
         torch.manual_seed(self.generator_seed)
         self.scaler = RewardScaler(1, 0.0, False)  # rewards are scaled by the learner
         self.explorer: Any = None  # an off-policy method's behaviour policy (set_explorer)
+        self.critic_input: Any = None  # what a centralized critic reads (set_critic_input)
 
     def set_policy(self, policy: torch.nn.Module) -> None:
         """The networks the worker acts with; their weights come with every ``collect``."""
@@ -190,9 +202,18 @@ class RolloutWorker:
         ]
         return {**block, "last_obs": venv.last_obs, "episodes": episodes, "cut": lead}
 
-    def spaces(self) -> tuple[Any, Any, tuple[int, ...], str | None]:
+    def set_critic_input(self, factory: Any, experiment: Any) -> None:
+        """A centralized critic's input for this worker's copies (MAPPO's ``CriticInput``)."""
+        self.critic_input = factory(experiment, self.venv)
+
+    def spaces(self) -> dict[str, Any]:
+        """What the learner's ``RayVecEnv`` shows of the envs (a multi-agent env's agents)."""
         venv = self.venv
-        return venv.observation_space, venv.action_space, venv.obs_shape, venv.mask_source
+        return {"observation_space": venv.observation_space, "action_space": venv.action_space,
+                "obs_shape": venv.obs_shape, "mask_source": venv.mask_source,
+                "agents_spec": getattr(venv, "agents_spec", None),
+                "agents": getattr(venv, "agents", None),
+                "turn_based": venv.waiting is not None}  # fmt: skip
 
     def reset(self, seed: int | None) -> tuple[np.ndarray, np.ndarray | None]:
         offset = None if seed is None else seed + self.index * self.num_envs
@@ -205,12 +226,14 @@ class RolloutWorker:
     ) -> dict[str, Any]:  # fmt: skip
         self.policy.load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()})
         venv, mask = self.venv, self.venv.action_mask
+        critic = self.critic_input
         storage = RolloutStorage(
             num_steps, venv.num_envs, venv.obs_shape, obs_dtype, action_shape, action_dtype,
-            mask_size=None if mask is None else mask.shape[1],
+            None if critic is None else critic.space.shape,
+            None if mask is None else mask.shape[1], turns=venv.waiting is not None,
         )  # fmt: skip
         obs, last_value = collect_locally(
-            self.policy, venv, storage, venv.last_obs, self.scaler, torch.device("cpu")
+            self.policy, venv, storage, venv.last_obs, self.scaler, torch.device("cpu"), critic
         )
         # NumPy arrays, not tensors: Ray moves them without pickling (a third of the time).
         block = {
@@ -251,24 +274,38 @@ class RayVecEnv:
     def __init__(
         self, actors: list[Any], env_id: str, num_envs: int, info: tuple,
         spawn: Any = None, seed: int = 0, timeout: float | None = None, max_restarts: int = 0,
+        mode: str = "sync", max_staleness: int = 1,
     ) -> None:  # fmt: skip
         self.actors = actors
+        self.asynchronous, self.max_staleness = mode == "async", max_staleness
+        self._version = 0  # async: updates so far, the version of the newest weights
+        self._running: dict[
+            Any, tuple[int, int, tuple]
+        ] = {}  # async: ref -> (worker, version, args)
+        self.staleness: list[int] = []  # async: of the last rollout's blocks, in updates
+        self.dropped = 0  # async: blocks dropped as too stale, over the run
+        self.head: str | None = None  # the cluster's GCS (host:port), probed before each round
+        self.lost = False  # the cluster went away: nothing more is asked of Ray
         self._spawn = spawn  # index -> a new actor for that worker
         self.seed, self.timeout, self.max_restarts = seed, timeout, max_restarts
         self._policy_ref: Any = None
         self.env_id = env_id
-        self.num_envs = self.num_copies = num_envs
-        self.per_worker = num_envs // len(actors)
-        self.observation_space, self.action_space, self.obs_shape, self.mask_source = info
-        self.agents_spec = None
-        self.waiting = None
+        self.observation_space, self.action_space = info["observation_space"], info["action_space"]
+        self.obs_shape, self.mask_source = info["obs_shape"], info["mask_source"]
+        # A multi-agent env's rows are its agents in each copy (``core/ma_env.py``).
+        self.agents_spec, self.agents = info["agents_spec"], info["agents"]
+        self.num_agents = 1 if self.agents is None else len(self.agents)
+        self.num_copies, self.num_envs = num_envs, num_envs * self.num_agents
+        self.per_worker = self.num_envs // len(actors)  # rows: the columns of a worker's block
+        self.waiting = np.zeros(self.num_envs, bool) if info["turn_based"] else None
         self.restarts: list[str] = []
         self._explorer: tuple[Any, Any] | None = None  # (factory, experiment), off-policy
+        self._critic_input: tuple[Any, Any] | None = None  # (factory, experiment), MAPPO
         self._ahead: tuple[list[Any], int, tuple] | None = None  # rows being collected
         self._tail_obs: list[np.ndarray | None] = [None] * len(actors)  # each worker's last obs
         self.last_obs: np.ndarray | None = None
         self.action_mask: np.ndarray | None = None
-        self.needs_reset = np.zeros(num_envs, dtype=bool)
+        self.needs_reset = np.zeros(self.num_envs, dtype=bool)
         self.episodes: list[Episode] = []
         self.info_keys: dict[str, str] = {}
 
@@ -276,15 +313,8 @@ class RayVecEnv:
     def make(
         cls, env_id: str, kwargs: dict[str, Any], num_envs: int, *, workers: int,
         address: str | None, seed: int, worker_timeout: float | None = None,
-        worker_restarts: int = 0, **options: Any,
+        worker_restarts: int = 0, mode: str = "sync", max_staleness: int = 1, **options: Any,
     ) -> RayVecEnv:  # fmt: skip
-        from mentor.envs.pettingzoo import is_multiagent
-
-        if is_multiagent(env_id, kwargs):
-            raise ConfigError(
-                f"distributed.workers: env '{env_id}' is a multi-agent env; Ray rollout workers "
-                "collect single-agent envs for now"
-            )
         ray = _ray()
         connect(workers, address)
         actor = ray.remote(num_cpus=1)(RolloutWorker)
@@ -295,9 +325,17 @@ class RayVecEnv:
 
         actors = [spawn(w) for w in range(workers)]
         info = ray.get(actors[0].spaces.remote())
-        venv = cls(actors, env_id, num_envs, info, spawn, seed, worker_timeout, worker_restarts)
+        venv = cls(actors, env_id, num_envs, info, spawn, seed, worker_timeout, worker_restarts,
+                   mode, max_staleness)  # fmt: skip
         venv.info_keys = dict(options.get("info_keys") or {})
+        venv.head = ray.get_runtime_context().gcs_address
         return venv
+
+    def set_critic_input(self, factory: Any, experiment: Any) -> None:
+        """Every worker makes the centralized critic's input for its copies (``factory`` is the
+        ``CriticInput``'s class: made from the experiment and the worker's vector env)."""
+        self._critic_input = (factory, experiment)
+        self._gather([a.set_critic_input.remote(factory, experiment) for a in self.actors])
 
     def set_policy(self, policy: torch.nn.Module) -> None:
         """Give every worker a copy of the networks (once; weights travel with each rollout)."""
@@ -323,6 +361,9 @@ class RayVecEnv:
     ) -> tuple[np.ndarray, torch.Tensor]:  # fmt: skip
         """One rollout from every worker into ``storage`` (module docstring); returns the next
         observations and their values, as ``core.rollout.collect`` does."""
+        self._check_cluster()
+        if self.asynchronous:
+            return self._collect_async(policy, storage, scaler)
         ray = _ray()
         weights = ray.put({k: v.detach().cpu().numpy() for k, v in policy.state_dict().items()})
         shapes = (storage.obs.dtype, tuple(storage.actions.shape[2:]), storage.actions.dtype)
@@ -331,10 +372,7 @@ class RayVecEnv:
         blocks = [self._collected(w, ref, args) for w, ref in enumerate(refs)]
         e = self.per_worker
         for w, block in enumerate(blocks):
-            columns = slice(w * e, (w + 1) * e)
-            for name in BLOCK_FIELDS:
-                if getattr(storage, name) is not None and block[name] is not None:
-                    getattr(storage, name)[:, columns] = torch.from_numpy(block[name])
+            _write_block(storage, slice(w * e, (w + 1) * e), block)
             self.episodes += block["episodes"]
         self.last_obs = np.concatenate([block["last_obs"] for block in blocks])
         masks = [block["action_mask"] for block in blocks]
@@ -359,6 +397,7 @@ class RayVecEnv:
         ``cut`` (num_envs,), True for the copies of a worker replaced since the last block. The
         next block is started with the current weights before this one is returned, so the
         workers act while the learner learns (the workers' actions lag by one block)."""
+        self._check_cluster()
         rows = self._explorer[1].distributed.actor_steps
         if self._ahead is None:
             self._ahead = self._launch(policy, step, rows)
@@ -401,6 +440,61 @@ class RayVecEnv:
                 part = self.actors[index].explore.remote(*args, self._tail_obs[index])
         return part
 
+    # --- asynchronous on-policy collection ------------------------------------------------------
+
+    def _collect_async(
+        self, policy: torch.nn.Module, storage: RolloutStorage, scaler: RewardScaler,
+    ) -> tuple[np.ndarray, torch.Tensor]:  # fmt: skip
+        """The first ``workers`` rollouts to arrive fill the storage's blocks of columns, in
+        arrival order (a fast worker's two rollouts may both be there, a slow one's none); each
+        worker goes on with the newest weights as soon as its rollout is in. A rollout whose
+        weights are more than ``max_staleness`` updates old is dropped. ``staleness`` lists
+        each block's lag; the log-probs in the storage are the behaviour policy's, for V-trace."""
+        ray = _ray()
+        weights = ray.put({k: v.detach().cpu().numpy() for k, v in policy.state_dict().items()})
+        shapes = (storage.obs.dtype, tuple(storage.actions.shape[2:]), storage.actions.dtype)
+        args = (weights, storage.num_steps, *shapes)
+        if not self._running:  # the first rollout, or the first after a checkpoint
+            for w in range(len(self.actors)):
+                self._launch_rollout(w, args)
+        blocks: list[tuple[int, int, dict[str, Any]]] = []
+        while len(blocks) < len(self.actors):
+            ready, _ = ray.wait(list(self._running), num_returns=1, timeout=self.timeout)
+            if not ready:  # nothing arrived in time: the longest-running worker hung
+                ref = next(iter(self._running))
+                w, _, _ = self._running.pop(ref)
+                self._replace(w, _why(TimeoutError(), self.timeout))
+                self._launch_rollout(w, args)
+                continue
+            w, version, _ = self._running.pop(ready[0])
+            try:
+                block = ray.get(ready[0])
+            except ray.exceptions.RayError as exc:
+                self._replace(w, _why(exc, self.timeout))
+                self._launch_rollout(w, args)
+                continue
+            self._launch_rollout(w, args)
+            if self._version - version > self.max_staleness:
+                self.dropped += 1
+                continue
+            blocks.append((w, self._version - version, block))
+        self._version += 1
+        e = self.per_worker
+        for slot, (w, _, block) in enumerate(blocks):
+            columns = slice(slot * e, (slot + 1) * e)
+            _write_block(storage, columns, block)
+            if scaler.enabled:  # each copy's running return is its own, whichever slot
+                _scale_copies(storage, scaler, columns, slice(w * e, (w + 1) * e))
+            self.episodes += block["episodes"]
+        self.staleness = [lag for _, lag, _ in blocks]
+        self.last_obs = np.concatenate([block["last_obs"] for _, _, block in blocks])
+        last_value = torch.from_numpy(np.concatenate([b["last_value"] for _, _, b in blocks]))
+        return self.last_obs, last_value
+
+    def _launch_rollout(self, index: int, args: tuple) -> None:
+        ref = self.actors[index].collect.remote(*args)
+        self._running[ref] = (index, self._version, args)
+
     def _collected(self, index: int, ref: Any, args: tuple) -> dict[str, Any]:
         """Worker ``index``'s block; a worker that died, hung past the timeout or whose env
         raised is replaced (its copies start new episodes) and collects again."""
@@ -413,8 +507,10 @@ class RayVecEnv:
                 ref = self.actors[index].collect.remote(*args)
 
     def _replace(self, index: int, why: str) -> None:
-        """Kill worker ``index`` and start another with the same copies, seeded afresh."""
+        """Kill worker ``index`` and start another with the same copies, seeded afresh; or stop
+        the run when the cluster itself is gone (its head does not answer)."""
         ray = _ray()
+        self._check_cluster(why, index)
         if len(self.restarts) >= self.max_restarts:
             raise EnvWorkerError(
                 f"Ray rollout worker {index} {why}, and distributed.max_restarts="
@@ -424,14 +520,42 @@ class RayVecEnv:
         with contextlib.suppress(Exception):
             ray.kill(self.actors[index])
         self.actors[index] = actor = self._spawn(index)
-        ray.get(actor.set_policy.remote(self._policy_ref))
-        if self._explorer is not None:
-            ray.get(actor.set_explorer.remote(*self._explorer, len(self.actors)))
         restart = len(self.restarts) + 1
-        ray.get(actor.reset.remote(self.seed + 1000 * restart))
+        calls = [actor.set_policy.remote(self._policy_ref)]
+        if self._explorer is not None:
+            calls.append(actor.set_explorer.remote(*self._explorer, len(self.actors)))
+        if self._critic_input is not None:
+            calls.append(actor.set_critic_input.remote(*self._critic_input))
+        calls.append(actor.reset.remote(self.seed + 1000 * restart))
+        try:  # in order (an actor runs its calls one by one); a cluster that is gone hangs here
+            ray.get(calls, timeout=STARTUP_SECONDS)
+        except (ray.exceptions.RayError, TimeoutError) as exc:
+            self._check_cluster(why, index)
+            raise EnvWorkerError(
+                f"Ray rollout worker {index} {why}, and its replacement did not start "
+                f"({_why(exc, STARTUP_SECONDS)}): training stops (the last checkpoint is "
+                "intact; mentor resume continues)"
+            ) from None
         message = f"Ray rollout worker {index} {why}; replaced (restart {restart})"
         print(message, file=sys.stderr)
         self.restarts.append(message)
+
+    def _check_cluster(self, why: str = "", index: int | None = None) -> None:
+        """Raise ``ClusterLostError`` when the cluster's head (its GCS) no longer answers: asked
+        before each round of calls and when a worker is lost. (Ray ends a driver whose own
+        node's Ray died while it waits on that node's object store: then the run's periodic
+        checkpoints are what is left, and ``mentor resume`` goes on from the newest.)"""
+        problem = None if self.head is None else _unreachable(self.head, seconds=5.0)
+        if problem is None:
+            return
+        self.lost = True
+        event = "" if index is None else f" after rollout worker {index} {why}"
+        raise ClusterLostError(
+            f"the Ray cluster went away: its head at {self.head} does not answer ({problem})"
+            f"{event}; training stops with a checkpoint of the last update: `mentor resume "
+            "RUN` continues it, on a new cluster with --set distributed.address=HOST:PORT, or "
+            "in one process with --set distributed.workers=null"
+        )
 
     def pop_episodes(self) -> list[Episode]:
         out, self.episodes = self.episodes, []
@@ -439,12 +563,20 @@ class RayVecEnv:
 
     def episode_metrics(self) -> dict[str, float]:
         keys = {key: f"rollout/{key}_mean" for key in self.info_keys}
+        if self.agents is not None:  # each agent's return, as a multi-agent vector env logs it
+            keys = {f"return/{agent}": f"rollout/return_{agent}_mean" for agent in self.agents}
         return rollout_metrics(self.pop_episodes(), keys)
 
     def snapshot(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         """Every worker's envs and sampling generator, for exact resume with the same number
         of workers."""
         ahead = self._settle_ahead()  # the rows being collected belong to the workers' state
+        if self.asynchronous:  # rollouts under way: the workers' envs are mid-flight
+            return {}, {
+                "available": False,
+                "reason": "asynchronous collection on Ray workers (distributed.mode=async)",
+                "episodes": [e.to_json() for e in self.episodes],
+            }
         parts = self._gather([actor.snapshot.remote() for actor in self.actors])
         tensors = {f"w{w}/{k}": v for w, (part, _) in enumerate(parts) for k, v in part.items()}
         tensors.update(ahead[0])
@@ -480,7 +612,7 @@ class RayVecEnv:
         self, tensors: dict[str, torch.Tensor] | None, values: dict[str, Any], seed: int
     ) -> str:
         saved = values.get("ray_workers")
-        if tensors is None or saved is None or len(saved) != len(self.actors):
+        if self.asynchronous or tensors is None or saved is None or len(saved) != len(self.actors):
             self.reset(seed=seed)
             had = "no Ray workers' state" if saved is None else f"{len(saved)} workers' state"
             return f"reset to new episodes: the checkpoint has {had}, this run {len(self.actors)}"
@@ -508,11 +640,35 @@ class RayVecEnv:
         return notes.pop() if len(notes) == 1 else "; ".join(sorted(notes))
 
     def close(self) -> None:
+        if self.lost:  # nothing left to close, and asking a dead cluster can hang
+            return
         ray = _ray()
         for actor in self.actors:
             with contextlib.suppress(Exception):  # a dead worker has nothing left to close
                 ray.get(actor.close.remote(), timeout=10)
             ray.kill(actor)
+
+
+def _write_block(storage: RolloutStorage, columns: slice, block: dict[str, Any]) -> None:
+    """A worker's (T, E) rollout into the storage's ``columns``."""
+    for name in BLOCK_FIELDS:
+        if getattr(storage, name) is not None and block[name] is not None:
+            getattr(storage, name)[:, columns].numpy()[...] = block[name]
+
+
+def _scale_copies(
+    storage: RolloutStorage, scaler: RewardScaler, columns: slice, copies: slice
+) -> None:
+    """Scale the rewards in ``columns`` of the storage, which env copies ``copies`` collected,
+    with those copies' own running returns (``RewardScaler`` keeps one per copy)."""
+    returns = scaler.returns
+    scaler.returns = returns[copies].copy()
+    done = (storage.terminated[:, columns] | storage.truncated[:, columns]).numpy()
+    for t in range(storage.num_steps):
+        rewards = storage.rewards[t, columns].numpy()
+        storage.rewards[t, columns] = torch.from_numpy(scaler(rewards, done[t]))
+    returns[copies] = scaler.returns
+    scaler.returns = returns
 
 
 def _why(exc: BaseException, timeout: float | None) -> str:

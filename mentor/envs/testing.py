@@ -285,15 +285,22 @@ class SlowEnv(_MatchEnv):
     robot, a game server answering), and whose task is easy: match the target, one of 4, shown
     as a one-hot (16-step episodes, return 16 when solved, 4 for random play). Waiting is not
     CPU-bound, so workers that wait side by side scale past the machine's cores: the
-    distributed benchmark's env (``mentor.envs.testing:SlowEnv``)."""
+    distributed benchmark's env (``mentor.envs.testing:SlowEnv``).
 
-    def __init__(self, delay: float = 0.001) -> None:
-        self.delay = delay
+    ``stall``: a step costs that many seconds more with probability ``stall_chance`` (a
+    simulator's hiccup, a slow server): a step time that varies. The stalls are drawn from a
+    stream of their own, seeded by the OS: they change how long a run takes, not what it
+    learns."""
+
+    def __init__(self, delay: float = 0.001, stall: float = 0.0, stall_chance: float = 0.0) -> None:
+        self.delay, self.stall, self.stall_chance = delay, stall, stall_chance
+        self.stalls = np.random.default_rng()
         self.observation_space = spaces.Box(0.0, 1.0, (4,), np.float32)
         self.action_space = spaces.Discrete(4)
 
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict]:
-        time.sleep(self.delay)
+        stalled = self.stall_chance and self.stalls.random() < self.stall_chance
+        time.sleep(self.delay + (self.stall if stalled else 0.0))
         return super().step(action)
 
     def _draw_target(self) -> np.ndarray:

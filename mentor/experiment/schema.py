@@ -311,7 +311,7 @@ class LoggingConfig(Section):
 
 
 # The methods whose loop collects through core/rollout.py, which Ray rollout workers run.
-RAY_METHODS = ("ppo", "gail", "dqn", "sac", "td3")
+RAY_METHODS = ("ppo", "gail", "ippo", "mappo", "dqn", "sac", "td3")
 
 
 class DistributedConfig(Section):
@@ -336,6 +336,19 @@ class DistributedConfig(Section):
     )
     max_restarts: int = Field(
         3, ge=0, description="Workers replaced over the run (died, hung, env crashed), then stop."
+    )
+    mode: Literal["sync", "async"] = Field(
+        "sync",
+        description="PPO: sync waits for every worker's rollout each update (bitwise "
+        "reproducible under a seed); async updates on the first rollouts to arrive, each "
+        "worker going on at once with the newest weights, and corrects for their lag with "
+        "V-trace (for envs whose step time varies).",
+    )
+    max_staleness: int = Field(
+        1,
+        ge=0,
+        description="async: a rollout collected with weights more than this many updates old "
+        "is dropped (its worker goes on with the newest).",
     )
     actor_steps: int = Field(
         32,
@@ -414,6 +427,13 @@ class Experiment(Section):
             raise ValueError(
                 f"distributed.workers: method {method.name} does not collect on Ray workers yet; "
                 f"those that do: {', '.join(RAY_METHODS)}"
+            )
+        if self.distributed.mode == "async" and method.name != "ppo":
+            how = "synchronously"
+            if method.name in ("dqn", "sac", "td3"):
+                how = "one block ahead of the learner already (distributed.actor_steps)"
+            raise ValueError(
+                f"distributed.mode=async is PPO's; method {method.name} collects {how}"
             )
         if self.distributed.worker_epsilons and method.name != "dqn":
             raise ValueError(

@@ -19,6 +19,14 @@ centralized critic's global state) gives it a ``CriticInput``. On a multi-agent 
 (``core/ma_env.py``) the rows are agents: the loop is the same, and its steps count env steps
 (one per copy), not agent steps; in a turn-based game a row's returns run over its agent's
 own decisions (``core/returns.py: gae_over_turns``).
+
+On Ray workers with ``distributed.mode: async`` the rollouts were collected by weights up to
+``distributed.max_staleness`` updates old. The learner then scores them with the current policy
+and computes V-trace targets and advantages (Espeholt et al. 2018) from the behaviour policy's
+log-probabilities, and the clipped surrogate is taken around the current policy, the
+"proximal" one, not the behaviour one (decoupled PPO, Hilton et al. 2022, arXiv:2110.00641):
+the ratio starts at 1 whatever the lag, and the lag is corrected by V-trace's truncated
+importance weights alone.
 """
 
 from __future__ import annotations
@@ -35,8 +43,8 @@ from mentor.agent import Agent, trainable
 from mentor.core.networks import ActorCritic
 from mentor.core.normalize import RewardScaler
 from mentor.core.optim import descend, set_lr
-from mentor.core.returns import gae
-from mentor.core.rollout import CriticInput, collect, scale_rewards
+from mentor.core.returns import gae, vtrace
+from mentor.core.rollout import CriticInput, collect, scale_rewards, score_rollout
 from mentor.core.schedules import value_at
 from mentor.core.storage import RolloutStorage
 from mentor.core.vec_env import VecEnv
@@ -261,7 +269,10 @@ def run(
         None if critic_space is None else critic_space.shape,
         None if mask is None else mask.shape[1], turns=venv.waiting is not None,
     )  # fmt: skip
-    remote_collect = getattr(venv, "collect", None)
+    remote_collect = getattr(venv, "collect", None)  # Ray rollout workers (mentor/distributed)
+    if remote_collect is not None and critic_input is not None:  # each worker makes its own
+        venv.set_critic_input(type(critic_input), experiment)
+    lagging = getattr(venv, "asynchronous", False)  # Ray workers, distributed.mode async
     with session.running():
         while session.stop_reason is None:
             tic = time.perf_counter()
@@ -271,7 +282,7 @@ def run(
             clip_coef = value_at(cfg.clip_coef, progress)
             entropy_coef = value_at(experiment.exploration.entropy_coef, progress)
 
-            if remote_collect is not None:  # Ray rollout workers (mentor/distributed)
+            if remote_collect is not None:
                 obs, last_value = remote_collect(policy, storage, collect_scaler)
             else:
                 obs, last_value = collect(
@@ -283,11 +294,21 @@ def run(
                 reward_metrics = reward_model(storage)
                 if reward_scaler.enabled:
                     scale_rewards(storage, reward_scaler)
-            next_values = torch.cat([storage.values[1:], last_value.unsqueeze(0)])
-            advantages, returns = gae(
-                storage.rewards, storage.values, next_values, storage.terminated,
-                storage.truncated, cfg.gamma, cfg.gae_lambda, storage.waiting,
-            )  # fmt: skip
+            if lagging:  # rescored by the current policy; V-trace for the lag (module docstring)
+                behaviour = storage.log_probs.clone()
+                with torch.inference_mode():
+                    last_value = score_rollout(policy, storage, obs, device)
+                next_values = torch.cat([storage.values[1:], last_value.unsqueeze(0)])
+                advantages, returns = vtrace(
+                    storage.rewards, storage.values, next_values, storage.terminated,
+                    storage.truncated, storage.log_probs - behaviour, cfg.gamma, cfg.gae_lambda,
+                )  # fmt: skip
+            else:
+                next_values = torch.cat([storage.values[1:], last_value.unsqueeze(0)])
+                advantages, returns = gae(
+                    storage.rewards, storage.values, next_values, storage.terminated,
+                    storage.truncated, cfg.gamma, cfg.gae_lambda, storage.waiting,
+                )  # fmt: skip
             if policy.value_stats is not None:  # the returns the critic is now fit to
                 policy.value_stats.update(returns[storage.valid])
             metrics = ppo_update(
@@ -312,6 +333,9 @@ def run(
                 **reward_metrics,
                 **venv.episode_metrics(),
             })  # fmt: skip
+            if lagging:
+                metrics["time/staleness"] = sum(venv.staleness) / len(venv.staleness)
+                metrics["time/dropped_rollouts"] = venv.dropped
             session.log(counters.step, metrics)
             session.after_update(counters.step)
     return session.result

@@ -140,7 +140,8 @@ def training_setup(
         venv = RayVecEnv.make(
             env.id, env.kwargs, env.num_envs, workers=distributed.workers,
             address=distributed.address, seed=experiment.seed, worker_timeout=distributed.timeout,
-            worker_restarts=distributed.max_restarts, **options,
+            worker_restarts=distributed.max_restarts, mode=distributed.mode,
+            max_staleness=distributed.max_staleness, **options,
         )  # fmt: skip
     try:
         spaces = (venv.observation_space, venv.action_space)
