@@ -6,12 +6,9 @@ costs seconds.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -229,67 +226,80 @@ def test_async_workers_survive_a_kill_and_resume_from_a_checkpoint(tmp_path, mon
     assert "asynchronous collection" in manifest(run)["resumes"][0]["env"]
 
 
+CLUSTER_LOST = """
+import os, signal, socket, subprocess, sys, tempfile, time
+from pathlib import Path
+
+os.environ["RAY_AUTH_MODE"] = "disabled"  # the head's and this driver's alike
+sys.path.insert(0, sys.argv[2])
+import ray
+import mentor
+from mentor.distributed import rollouts
+from mentor.errors import ClusterLostError
+from test_distributed import quick
+
+with socket.socket() as probe:
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+temp = tempfile.mkdtemp(prefix="ray-", dir="/tmp")  # short: Unix socket paths in it
+head = subprocess.Popen(
+    [str(Path(sys.executable).parent / "ray"), "start", "--head", f"--port={port}",
+     "--num-cpus=2", "--block", f"--temp-dir={temp}", "--include-dashboard=false"],
+    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+)
+original = rollouts.RayVecEnv.collect
+calls = [0]
+
+def collect_then_lose_the_cluster(self, policy, storage, scaler):
+    calls[0] += 1
+    if calls[0] == 6:  # after 5 updates
+        os.killpg(head.pid, signal.SIGKILL)  # the head and every process it started
+        time.sleep(1.0)
+    return original(self, policy, storage, scaler)
+
+rollouts.RayVecEnv.collect = collect_then_lose_the_cluster
+for _ in range(60):
+    if rollouts._unreachable(f"127.0.0.1:{port}") is None:
+        break
+    time.sleep(0.5)
+experiment = quick(Path(sys.argv[1]), "lost", f"distributed.address=127.0.0.1:{port}",
+                   "checkpoints.every_steps=256", "checkpoints.keep_last=10")
+try:
+    mentor.train(experiment)
+    print("NOT STOPPED")
+except ClusterLostError as exc:
+    print(f"STOPPED: {exc}")
+finally:
+    try:
+        os.killpg(head.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    head.wait()
+    ray.shutdown()
+"""
+
+
 def test_a_cluster_that_goes_away_stops_the_run_with_a_checkpoint_and_resume_goes_on(
-    tmp_path, monkeypatch
+    tmp_path,
 ) -> None:
     """A cluster started as a user would (`ray start --head`, on this machine), joined with
     distributed.address, killed in the middle of a run: the run stops with ClusterLostError
     naming the head and how to go on, the last update's checkpoint is written, and the run
-    resumes in one process to its budget."""
-    import os
-    import signal
-    import socket
-    import time
-
+    resumes in one process to its budget. (In a process of its own: Ray keeps its token
+    settings per process, and the head must share them.)"""
     from test_resume import manifest
 
-    from mentor.distributed import rollouts
-    from mentor.errors import ClusterLostError
-
-    ray.shutdown()  # this module's local Ray: the run joins the cluster instead
-    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")  # Ray 2.5x's tokens: not under test here
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    ray_cli = str(Path(sys.executable).parent / "ray")
-    # A short temp dir: Ray's socket paths in it must fit a Unix socket's 107 bytes.
-    temp = tempfile.mkdtemp(prefix="ray-", dir="/tmp")
-    head = subprocess.Popen(
-        [ray_cli, "start", "--head", f"--port={port}", "--num-cpus=2", "--block",
-         f"--temp-dir={temp}", "--include-dashboard=false"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
-    original = rollouts.RayVecEnv.collect
-    calls = {"n": 0}
-
-    def collect_then_lose_the_cluster(self, policy, storage, scaler):
-        calls["n"] += 1
-        if calls["n"] == 6:
-            os.killpg(head.pid, signal.SIGKILL)  # the head and every process it started
-            time.sleep(1.0)
-        return original(self, policy, storage, scaler)
-
-    monkeypatch.setattr(rollouts.RayVecEnv, "collect", collect_then_lose_the_cluster)
-    try:
-        for _ in range(60):  # the head answers within seconds
-            if rollouts._unreachable(f"127.0.0.1:{port}") is None:
-                break
-            time.sleep(0.5)
-        experiment = quick(tmp_path, "lost", f"distributed.address=127.0.0.1:{port}",
-                           "checkpoints.every_steps=256", "checkpoints.keep_last=10")  # fmt: skip
-        with pytest.raises(ClusterLostError, match=r"the Ray cluster went away: its head at"):
-            mentor.train(experiment)
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(head.pid, signal.SIGKILL)
-        head.wait()
-        ray.shutdown()
-        shutil.rmtree(temp, ignore_errors=True)
+    script = tmp_path / "lose_the_cluster.py"
+    script.write_text(CLUSTER_LOST)
+    tests = str(Path(__file__).parent)
+    done = subprocess.run([sys.executable, str(script), str(tmp_path), tests],
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert "STOPPED: the Ray cluster went away: its head at" in done.stdout, done.stderr[-2000:]
+    assert "mentor resume" in done.stdout and "distributed.workers=null" in done.stdout
     run = tmp_path / "lost"
     # 5 updates of 128 steps were done: the failure's checkpoint is the last update's.
     assert (run / "checkpoints" / f"step_{5 * 128:012d}").exists()
     assert "the Ray cluster went away" in manifest(run)["stop_reason"]
-    monkeypatch.setattr(rollouts.RayVecEnv, "collect", original)
     result = mentor.resume(run, ["distributed.workers=null", "distributed.address=null"])
     assert result.stop_reason.startswith("budget") and result.total_steps == 1024
 

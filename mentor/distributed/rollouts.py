@@ -614,6 +614,8 @@ class RayVecEnv:
         saved = values.get("ray_workers")
         if self.asynchronous or tensors is None or saved is None or len(saved) != len(self.actors):
             self.reset(seed=seed)
+            if saved is None and values.get("available") is False and "reason" in values:
+                return f"reset to new episodes: the checkpoint has no envs ({values['reason']})"
             had = "no Ray workers' state" if saved is None else f"{len(saved)} workers' state"
             return f"reset to new episodes: the checkpoint has {had}, this run {len(self.actors)}"
         calls = []
