@@ -665,6 +665,21 @@ def ppo_workers(seed: int, folder: Path, overrides: list[str]) -> Figures:
 
 
 @case(
+    "ppo_async",
+    "tests/test_distributed.py::test_ppo_async_on_two_workers_learns_to_the_threshold_of_one_process",
+    10,
+    "eval",
+    "20-episode final evaluation on the 4-way match task, PPO on 2 Ray workers in async mode "
+    "(random: 4 of 16)",
+)
+def ppo_async(seed: int, folder: Path, overrides: list[str]) -> Figures:
+    import test_distributed
+
+    result = test_distributed.match_run(folder, seed, 2, "distributed.mode=async", *overrides)
+    return {**stopped(result), "eval": result.evaluation.return_mean}
+
+
+@case(
     "dqn_workers",
     "tests/test_distributed.py::test_dqn_on_two_workers_learns_to_the_threshold_of_one_process",
     10,

@@ -1,8 +1,9 @@
 """Experience collection on Ray: rollout workers that step their own envs with the policy.
 
 ``RayVecEnv`` has ``VecEnv``'s interface for the training session (reset, last observations,
-episode records, snapshots for exact resume) and one more method, ``collect``, which on-policy
-loops call instead of ``core.rollout.collect``. Synchronous, one rollout at a time:
+episode records, snapshots for exact resume) and two more methods: ``collect``, which on-policy
+loops call instead of ``core.rollout.collect``, and ``transitions``, which the off-policy loop
+calls instead of stepping. Synchronous on-policy collection, one rollout at a time:
 
     broadcast   the learner puts the policy's weights in Ray's object store, once per rollout
     collect     each of the N workers (a Ray actor holding a ``VecEnv`` of E = num_envs / N
@@ -18,13 +19,26 @@ Copy j of worker w is seeded as copy w x E + j of a local run is (its envs reset
 (w + 1)): with a fixed seed and number of workers a run is bitwise reproducible on a CPU; it is
 not the local run's bitwise (other sampling streams), and learns like it in expectation.
 
+Asynchronous (``distributed.mode: async``): every worker always has a rollout under way; the
+learner takes the first N to arrive, whichever workers they come from, and restarts each
+worker with the newest weights as soon as its rollout is in (``_collect_async``; PPO corrects
+for the lag with V-trace). Off-policy (``transitions``): each worker acts with the method's
+explorer for ``distributed.actor_steps`` vector steps and returns replay rows; the next block is
+started before this one is returned, so workers act while the learner learns.
+
+A multi-agent env's rows are its agents in each copy (``core/ma_env.py``): a worker's block is
+its copies' rows, with what the rows wait for (turn-based games) and a centralized critic's
+input, which each worker makes for its own copies.
+
 What travels per rollout: the weights to each worker (the object store holds one copy per
 node), and each worker's block of the storage back (observations, actions, masks, log-probs,
 values, rewards and flags: about 4 x (obs size + 8) bytes per env step for a vector
 observation).
 
 ``connect`` starts a local Ray (as many logical CPUs as workers, at least the machine's: a
-worker that mostly waits on its env needs no core of its own), or joins ``address``.
+worker that mostly waits on its env needs no core of its own), or joins ``address``. Before each
+round of calls the learner probes the cluster's head: a cluster that went away stops the run
+with ``ClusterLostError`` (the session saves the last update).
 """
 
 from __future__ import annotations

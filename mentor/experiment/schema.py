@@ -425,8 +425,13 @@ class Experiment(Section):
         workers = self.distributed.workers
         if workers is not None and method.name not in RAY_METHODS:
             raise ValueError(
-                f"distributed.workers: method {method.name} does not collect on Ray workers yet; "
+                f"distributed.workers: method {method.name} does not collect on Ray workers; "
                 f"those that do: {', '.join(RAY_METHODS)}"
+            )
+        if self.distributed.mode == "async" and workers is None:
+            raise ValueError(
+                "distributed.mode=async needs distributed.workers: it is how Ray rollout workers "
+                "collect (without workers, collection is in this process)"
             )
         if self.distributed.mode == "async" and method.name != "ppo":
             how = "synchronously"
