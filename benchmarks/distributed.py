@@ -232,14 +232,17 @@ def main() -> None:
         if args.only not in (None, only):
             continue
         rows = []
-        for workers in configs if env_id == SLOW else [0, 1]:
+        variants = [(label[w], w, []) for w in (configs if env_id == SLOW else [0, 1])]
+        if env_id != SLOW:  # the learner updates while the worker collects the next rollout
+            variants.append(("1 Ray worker, async", 1, ["distributed.mode=async"]))
+        for name, workers, extra in variants:
             runs = []
             for seed in range(args.seeds):
                 flags = ["--worker", "solve", "--env", env_id, "--workers", str(workers),
-                         "--seed", str(seed), "--target", str(target)]  # fmt: skip
+                         "--seed", str(seed), "--target", str(target), "--set", *extra]  # fmt: skip
                 runs.append(run_worker(__file__, flags))
-            print(f"  {env_id} {label[workers]}: {runs}", flush=True)
-            rows.append(solve_row(label[workers], runs))
+            print(f"  {env_id} {name}: {runs}", flush=True)
+            rows.append(solve_row(name, runs))
         if env_id == "CartPole-v1" and args.rllib:
             for runners in (0, 1, 2):
                 runs = [rllib_run(args.rllib, runners, seed, target) for seed in range(args.seeds)]

@@ -378,8 +378,7 @@ class RayVecEnv:
         self._check_cluster()
         if self.asynchronous:
             return self._collect_async(policy, storage, scaler)
-        ray = _ray()
-        weights = ray.put({k: v.detach().cpu().numpy() for k, v in policy.state_dict().items()})
+        weights = _weights(policy)
         shapes = (storage.obs.dtype, tuple(storage.actions.shape[2:]), storage.actions.dtype)
         args = (weights, storage.num_steps, *shapes)
         refs = [actor.collect.remote(*args) for actor in self.actors]
@@ -436,8 +435,7 @@ class RayVecEnv:
         return out
 
     def _launch(self, policy: torch.nn.Module, start: int, rows: int) -> tuple[list, int, tuple]:
-        ray = _ray()
-        weights = ray.put({k: v.detach().cpu().numpy() for k, v in policy.state_dict().items()})
+        weights = _weights(policy)
         args = (weights, start, rows)
         return [actor.explore.remote(*args) for actor in self.actors], start, args
 
@@ -465,7 +463,7 @@ class RayVecEnv:
         weights are more than ``max_staleness`` updates old is dropped. ``staleness`` lists
         each block's lag; the log-probs in the storage are the behaviour policy's, for V-trace."""
         ray = _ray()
-        weights = ray.put({k: v.detach().cpu().numpy() for k, v in policy.state_dict().items()})
+        weights = _weights(policy)
         shapes = (storage.obs.dtype, tuple(storage.actions.shape[2:]), storage.actions.dtype)
         args = (weights, storage.num_steps, *shapes)
         if not self._running:  # the first rollout, or the first after a checkpoint
@@ -663,6 +661,19 @@ class RayVecEnv:
             with contextlib.suppress(Exception):  # a dead worker has nothing left to close
                 ray.get(actor.close.remote(), timeout=10)
             ray.kill(actor)
+
+
+# Weights up to this size travel inline with each call (Ray's own limit for inlined arguments is
+# 100 KiB); larger ones are put in the object store once per round, for every worker to read.
+INLINE_BYTES = 64 * 1024
+
+
+def _weights(policy: torch.nn.Module) -> Any:
+    """The policy's weights as NumPy arrays, inline or as an object-store reference."""
+    arrays = {k: v.detach().cpu().numpy() for k, v in policy.state_dict().items()}
+    if sum(a.nbytes for a in arrays.values()) <= INLINE_BYTES:
+        return arrays
+    return _ray().put(arrays)
 
 
 def _write_block(storage: RolloutStorage, columns: slice, block: dict[str, Any]) -> None:
