@@ -89,7 +89,7 @@ def train(
 
     overrides = list(set_ or [])
     named = (("seed", seed), ("name", name), ("output_dir", output_dir),
-             ("distributed.workers", workers), ("distributed.address", address))  # fmt: skip
+             ("distributed.address", address))  # fmt: skip
     for key, value in named:
         if value is not None:
             overrides.append(f"{key}={value}")
@@ -102,7 +102,7 @@ def train(
                 f"got an experiment file '{target}' and an env id '{env_id}': "
                 "give one (use --set env.id=... to change the file's env)"
             )
-        experiment = build(file=target, overrides=overrides)
+        where = {"file": target}
     else:
         if env_id is None:
             raise ConfigError(
@@ -112,7 +112,10 @@ def train(
         from mentor.envs.pettingzoo import check_id
 
         check_id(env_id)  # unknown ids fail here, with close matches
-        experiment = build(method=target, env_id=env_id, overrides=overrides)
+        where = {"method": target, "env_id": env_id}
+    if workers is not None:
+        overrides += _workers_overrides(workers, overrides, where)
+    experiment = build(**where, overrides=overrides)
     with _second_interrupt():
         from mentor import api
 
@@ -146,6 +149,24 @@ def _report_result(result: Result) -> None:
         print_summary(result.evaluation.to_dict(), title)
     if result.stop_reason.startswith("interrupted"):
         raise typer.Exit(130)
+
+
+def _workers_overrides(workers: int, overrides: list[str], where: dict[str, str]) -> list[str]:
+    """``--workers N``: distributed.workers, and env.num_envs raised to a multiple of N when the
+    experiment's does not divide (each worker steps the same number of copies) and was not
+    given with --set: `mentor train sac Pendulum-v1 --workers 8` steps 8 copies, one each."""
+    from mentor.experiment import build
+
+    added = [f"distributed.workers={workers}"]
+    if workers < 1 or any(o.startswith("env.num_envs=") for o in overrides):
+        return added
+    num_envs = build(**where, overrides=overrides).env.num_envs
+    if num_envs % workers:
+        wanted = -(-num_envs // workers) * workers
+        console.print(f"env.num_envs {num_envs} -> {wanted}: each of the {workers} Ray workers "
+                      f"steps {wanted // workers} copies")  # fmt: skip
+        added.append(f"env.num_envs={wanted}")
+    return added
 
 
 @app.command()

@@ -165,6 +165,22 @@ def test_the_cli_takes_workers_and_refuses_an_unreachable_cluster_in_one_line(tm
     assert len(lines) == 1 and "127.0.0.1:1" in lines[0] and "Traceback" not in done.stderr
 
 
+def test_the_cli_trains_sac_on_workers_raising_num_envs_to_a_multiple_of_them(tmp_path) -> None:
+    """`mentor train sac Pendulum-v1 --workers 2`: SAC's preset steps 1 copy, so each worker
+    gets one of 2 (said in one line), and the run trains on the workers."""
+    done = subprocess.run(
+        [sys.executable, "-m", "mentor.cli", "train", "sac", "Pendulum-v1", "--workers", "2",
+         "--quiet", *[arg for value in (f"output_dir={tmp_path}", "name=sac",
+         "stopping.total_steps=256", "method.learning_starts=128", "validation.every_steps=256",
+         "validation.episodes=1", "evaluation.episodes=1") for arg in ("--set", value)]],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "env.num_envs 1 -> 2: each of the 2 Ray workers steps 1 copies" in done.stdout
+    saved = (tmp_path / "sac" / "experiment.yaml").read_text()
+    assert "num_envs: 2" in saved and "workers: 2" in saved
+
+
 def match_run(folder, seed: int, workers: int | None, *overrides: str):
     """PPO on the 4-way match task (SlowEnv without its wait: random play 4 of 16, solved 16),
     4 copies, 1,024 env steps, 20-episode evaluation: with Ray workers, or in one process."""
