@@ -11,12 +11,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import gymnasium as gym
 import pytest
 import torch
 from safetensors.torch import load_file
 
 import mentor
-from mentor.errors import ConfigError, EnvWorkerError, MissingPackageError
+from mentor.errors import ConfigError, EnvError, EnvWorkerError, MissingPackageError
 from mentor.experiment import build
 from mentor.experiment.schema import DistributedConfig
 
@@ -152,6 +153,24 @@ def test_bad_distributed_input_is_refused_naming_it(tmp_path, monkeypatch) -> No
     monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
     with pytest.raises(MissingPackageError, match=r"pip install 'mentor\[ray\]'"):
         mentor.train(quick(tmp_path, "y"))
+
+
+class ScriptOnlyEnv(gym.Env):
+    """An env registered in the test's process only: Ray workers cannot make it."""
+
+    observation_space = gym.spaces.Box(-1.0, 1.0, (2,))
+    action_space = gym.spaces.Discrete(2)
+
+
+def test_an_env_the_workers_cannot_make_is_refused_naming_it_and_why(tmp_path) -> None:
+    gym.register("ScriptOnly-v0", entry_point=ScriptOnlyEnv)
+    try:
+        experiment = quick(tmp_path, "s", "env.preflight=false", env_id="ScriptOnly-v0")
+        with pytest.raises(EnvError, match=r"env 'ScriptOnly-v0': the Ray rollout workers could "
+                           r"not make it \(.*ScriptOnly.*\); .*importable"):  # fmt: skip
+            mentor.train(experiment)
+    finally:
+        gym.registry.pop("ScriptOnly-v0")
 
 
 def test_the_cli_takes_workers_and_refuses_an_unreachable_cluster_in_one_line(tmp_path) -> None:

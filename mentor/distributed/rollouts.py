@@ -57,7 +57,13 @@ from mentor.core.rollout import collect as collect_locally
 from mentor.core.rollout import scale_rewards
 from mentor.core.storage import RolloutStorage
 from mentor.core.vec_env import Episode, VecEnv, rollout_metrics
-from mentor.errors import ClusterLostError, ConfigError, EnvWorkerError, MissingPackageError
+from mentor.errors import (
+    ClusterLostError,
+    ConfigError,
+    EnvError,
+    EnvWorkerError,
+    MissingPackageError,
+)
 
 
 def ray_module() -> Any:
@@ -338,7 +344,20 @@ class RayVecEnv:
             return actor.remote(index, env_id, kwargs, per_worker, seed, options)
 
         actors = [spawn(w) for w in range(workers)]
-        info = ray.get(actors[0].spaces.remote())
+        try:  # every worker made its envs (from the id and kwargs: the env is never pickled)
+            info = ray.get([actor.spaces.remote() for actor in actors])[0]
+        except ray.exceptions.RayError as exc:
+            for actor in actors:
+                ray.kill(actor)
+            cause = getattr(exc, "cause", None) or exc
+            lines = str(cause).strip().splitlines()
+            raise EnvError(
+                f"env '{env_id}': the Ray rollout workers could not make it "
+                f"({type(cause).__name__}: {lines[-1] if lines else ''}); a worker makes the env "
+                "from its id in a process of its own, so the id must be registered, or its "
+                "module importable, there: put it in an installed package or a module on "
+                "PYTHONPATH (not only registered in this script)"
+            ) from None
         venv = cls(actors, env_id, num_envs, info, spawn, seed, worker_timeout, worker_restarts,
                    mode, max_staleness)  # fmt: skip
         venv.info_keys = dict(options.get("info_keys") or {})
