@@ -55,6 +55,7 @@ from mentor.envs.snapshot import (
     vector_snapshot,
 )
 from mentor.envs.spaces import MASK_KEY, check_same_spaces, obs_encoder, to_env_actions
+from mentor.envs.tasks import TaskEnv
 from mentor.errors import ConfigError, EnvError, NonFiniteError
 
 
@@ -68,12 +69,16 @@ def make_vector_env(
     timeout: float | None = 60.0,
     on_restart: Any = None,
     info_keys: tuple[str, ...] = (),
+    teacher: Any = None,
 ) -> gym.vector.VectorEnv:
     """A Gymnasium vector env: the env's native implementation when it has one, sync, or async
     (mentor's restartable worker processes, which send back the ``info_keys`` of each step's
-    info and nothing else of it)."""
+    info and nothing else of it). With a curriculum's ``teacher``, each copy is a ``TaskEnv``
+    whose first task the teacher gives (``mentor.envs.tasks``)."""
     env_spec = spec(env_id)
     native = env_spec is not None and env_spec.vector_entry_point is not None
+    if teacher is not None:
+        return _task_vector_env(env_id, num_envs, vectorization, max_episode_steps, teacher)
     if vectorization == "native" and not native:
         raise ConfigError(
             f"env.vectorization 'native': env '{env_id}' has no vectorized implementation; "
@@ -105,6 +110,54 @@ def make_vector_env(
     return gym.vector.SyncVectorEnv(
         [lambda env=env: env for env in envs], autoreset_mode=AutoresetMode.NEXT_STEP
     )
+
+
+def _task_vector_env(
+    env_id: str, num_envs: int, vectorization: str, max_episode_steps: int | None, teacher: Any
+) -> gym.vector.VectorEnv:
+    """Copies that change task (``TaskEnv``), stepped in this process: the teacher sets each
+    copy's next task between the step that ends its episode and the one that resets it."""
+    if vectorization not in ("auto", "sync"):
+        why = "its copies live in worker processes"
+        if vectorization == "native":
+            why = "a native vector env has no per-copy settings"
+        raise ConfigError(
+            f"curriculum: env.vectorization '{vectorization}' cannot take a task per copy "
+            f"({why}); use env.vectorization sync"
+        )
+
+    def make(task_id: str, kwargs: Any) -> gym.Env:
+        extra = (
+            {"max_episode_steps": max_episode_steps} if max_episode_steps and spec(task_id) else {}
+        )
+        return make_env(task_id, dict(kwargs), **extra)
+
+    _check_task_spaces(teacher.tasks(), make)
+    envs = [TaskEnv(make, teacher.next_task(index)) for index in range(num_envs)]
+    return gym.vector.SyncVectorEnv(
+        [lambda env=env: env for env in envs], autoreset_mode=AutoresetMode.NEXT_STEP
+    )
+
+
+def _check_task_spaces(tasks: list[Any], make: Any) -> None:
+    """Every env setting a teacher may give must have the first's spaces (no silent reshape)."""
+    first = None
+    for task in tasks:
+        env = make(task.env_id, task.kwargs)
+        try:
+            spaces = (env.observation_space, env.action_space)
+        finally:
+            env.close()
+        if first is None:
+            first = (task, spaces)
+            continue
+        for what, mine, theirs in zip(("observation", "action"), spaces, first[1], strict=True):
+            if mine != theirs:
+                raise ConfigError(
+                    f"curriculum: task {task.name} ({task.env_id}) has {what} space {mine}, "
+                    f"task {first[0].name} ({first[0].env_id}) has {theirs}: every task of a "
+                    "curriculum must have the same spaces"
+                )
 
 
 @dataclass(frozen=True)
@@ -176,6 +229,7 @@ class VecEnv:
         self.steps = 0
         self.last_obs: np.ndarray | None = None
         self.restarts: list[str] = []  # what each worker restart said (async only)
+        self.teacher: Any = None  # a curriculum's (``mentor.curricula``): tasks per copy
         self.action_mask: np.ndarray | None = None
         self.waiting: np.ndarray | None = None
         self.mask_source: MaskSource | None = None
@@ -194,6 +248,11 @@ class VecEnv:
         if is_multiagent(env_id, kwargs):
             from mentor.core.ma_env import MultiAgentVecEnv
 
+            if options.get("teacher") is not None:
+                raise ConfigError(
+                    f"curriculum: env '{env_id}' is a multi-agent env; curricula set tasks on "
+                    "single-agent envs for now"
+                )
             return MultiAgentVecEnv.make(env_id, kwargs, num_envs, **options)
         options.pop("agent_ids", None)  # a multi-agent option
         check_finite = options.pop("check_finite", True)
@@ -209,6 +268,7 @@ class VecEnv:
         )
         venv = cls(env, check_finite, info_keys, env_id)
         venv.restarts = restarts
+        venv.teacher = options.get("teacher")
         return venv
 
     def reset(self, seed: int | None = None) -> np.ndarray:
@@ -252,10 +312,21 @@ class VecEnv:
             self.episode_return[done] = 0.0
             self.episode_length[done] = 0
             self.info_sums[done] = 0.0
+            if self.teacher is not None:
+                self._next_tasks(np.flatnonzero(done))
         self.needs_reset = done
         self.last_obs = self._checked_obs(obs)
         self.action_mask = self._read_masks(obs, infos)
         return self.last_obs, rewards, terminated, truncated
+
+    def _next_tasks(self, ended: np.ndarray) -> None:
+        """Tell the teacher how each ended episode went, and set the copy's next task before the
+        step that resets it (``mentor.envs.tasks``): in copy order, so deterministic."""
+        copies = self.env.envs
+        for index, episode in zip(ended, self.episodes[-len(ended) :], strict=True):
+            copy = copies[index]
+            self.teacher.observe(int(index), copy.task, episode)
+            copy.set_task(self.teacher.next_task(int(index)))
 
     # --- action masks ----------------------------------------------------------------------------
 

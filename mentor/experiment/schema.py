@@ -364,6 +364,127 @@ class DistributedConfig(Section):
     )
 
 
+class TaskSettings(Section):
+    """An env setting of a curriculum: its id and kwargs (None: the experiment's)."""
+
+    id: str | None = Field(None, description="Env id (None: env.id).")
+    kwargs: dict[str, Any] | None = Field(None, description="Env kwargs (None: env.kwargs).")
+
+
+class PromoteRule(Section):
+    """When a stage is passed: a validation success rate or mean return held over consecutive
+    validations on the stage, or a number of env steps spent in it."""
+
+    success_rate: float | None = Field(None, gt=0, le=1)
+    mean_return: float | None = Field(None, description="The stage's validation mean return.")
+    evaluations: int = Field(1, ge=1, description="Consecutive validations that must meet it.")
+    steps: int | None = Field(None, ge=1, description="Env steps in the stage, then promote.")
+
+    @model_validator(mode="after")
+    def _one_rule(self) -> PromoteRule:
+        given = [
+            n for n in ("success_rate", "mean_return", "steps") if getattr(self, n) is not None
+        ]
+        if len(given) != 1:
+            raise ValueError(
+                "a promotion or demotion rule takes one of success_rate, mean_return or steps "
+                f"(got {', '.join(given) or 'none'})"
+            )
+        return self
+
+
+class DemoteRule(Section):
+    """When to go back a stage: the stage's validation below this, over consecutive ones."""
+
+    success_rate: float | None = Field(None, ge=0, lt=1)
+    mean_return: float | None = None
+    evaluations: int = Field(1, ge=1)
+
+    @model_validator(mode="after")
+    def _one_rule(self) -> DemoteRule:
+        if (self.success_rate is None) == (self.mean_return is None):
+            raise ValueError("a demotion rule takes one of success_rate or mean_return")
+        return self
+
+
+class Stage(Section):
+    """One stage of a staged curriculum."""
+
+    env: TaskSettings = Field(default_factory=TaskSettings)
+    promote: PromoteRule | None = Field(None, description="None: the last stage stays.")
+    demote: DemoteRule | None = None
+
+
+class Draw(Section):
+    """A distribution of one env parameter, drawn per episode: exactly one of the three."""
+
+    uniform: tuple[float, float] | None = None
+    normal: tuple[float, float] | None = Field(None, description="(mean, std)")
+    choice: list[float] | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> Draw:
+        given = [n for n in ("uniform", "normal", "choice") if getattr(self, n) is not None]
+        if len(given) != 1:
+            raise ValueError(f"give one of uniform, normal or choice (got {given or 'none'})")
+        if self.uniform is not None and self.uniform[0] > self.uniform[1]:
+            raise ValueError(f"uniform [{self.uniform[0]}, {self.uniform[1]}]: low > high")
+        if self.normal is not None and self.normal[1] < 0:
+            raise ValueError(f"normal: std {self.normal[1]} < 0")
+        if self.choice is not None and not self.choice:
+            raise ValueError("choice: an empty list")
+        return self
+
+
+class SeedRange(Section):
+    """Procedural levels: episodes reset with seeds drawn from [low, high)."""
+
+    seeds: tuple[int, int]
+
+    @model_validator(mode="after")
+    def _ordered(self) -> SeedRange:
+        if self.seeds[0] >= self.seeds[1]:
+            raise ValueError(f"tasks.seeds [{self.seeds[0]}, {self.seeds[1]}): low >= high")
+        return self
+
+
+class CurriculumConfig(Section):
+    """Which task each env copy's next episode plays (``mentor/curricula``): at the env edge,
+    for every method; decided in this process, so a resumed run is bitwise the unbroken one."""
+
+    kind: Literal["staged", "uniform"] = Field(
+        "uniform",
+        description="staged: stages in order, each passed by its promote rule; uniform: each "
+        "episode a task drawn uniformly from tasks (or the experiment's env).",
+    )
+    stages: list[Stage] = Field(default_factory=list, description="staged: in order.")
+    tasks: list[TaskSettings] | SeedRange | None = Field(
+        None, description="uniform: env settings, or {seeds: [low, high]} (levels)."
+    )
+    randomize: dict[str, Draw] = Field(
+        default_factory=dict,
+        description="Env parameters drawn per episode (domain randomization), set on "
+        "env.unwrapped: e.g. {length: {uniform: [0.4, 0.6]}} for CartPole.",
+    )
+
+    @model_validator(mode="after")
+    def _fits_kind(self) -> CurriculumConfig:
+        if self.kind == "staged":
+            if len(self.stages) < 2:
+                raise ValueError("curriculum.kind staged needs at least 2 stages")
+            if self.tasks is not None:
+                raise ValueError("curriculum.tasks is for kind uniform; staged takes stages")
+            for index, stage in enumerate(self.stages[:-1]):
+                if stage.promote is None:
+                    raise ValueError(
+                        f"curriculum.stages[{index}] has no promote rule: only the last stage "
+                        "may go without"
+                    )
+        elif self.stages:
+            raise ValueError("curriculum.stages is for kind staged; uniform takes tasks")
+        return self
+
+
 class Experiment(Section):
     """One training run, all ten steps of the workflow."""
 
@@ -392,6 +513,9 @@ class Experiment(Section):
     checkpoints: CheckpointConfig = Field(default_factory=CheckpointConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     distributed: DistributedConfig = Field(default_factory=DistributedConfig)
+    curriculum: CurriculumConfig | None = Field(
+        None, description="Tasks per episode: staged, uniform, domain randomization."
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -439,6 +563,11 @@ class Experiment(Section):
                 how = "one block ahead of the learner already (distributed.actor_steps)"
             raise ValueError(
                 f"distributed.mode=async is PPO's; method {method.name} collects {how}"
+            )
+        if self.curriculum is not None and workers is not None:
+            raise ValueError(
+                "curriculum with distributed.workers: tasks are set on this process's env "
+                "copies; Ray workers do not take them yet (leave distributed.workers unset)"
             )
         if self.distributed.worker_epsilons and method.name != "dqn":
             raise ValueError(

@@ -138,7 +138,8 @@ class MetricsLogger:
     def log_validation(self, step: int, summary: dict[str, Any]) -> None:
         """One row of validation.csv (and ``eval/`` scalars) from ``EvalSummary.to_dict()``:
         the return's summary, the mean of each declared info key as ``<key>_mean``, and, for a
-        multi-agent env, each agent's mean return as ``return_<agent>_mean``."""
+        multi-agent env, each agent's mean return as ``return_<agent>_mean``; a staged
+        curriculum's ``stage_return_mean`` and ``stage_success_rate``."""
         elapsed = time.perf_counter() - self.start
         keys = ("episodes", "return_mean", "return_std", "return_iqm", "return_ci_low",
                 "return_ci_high", "length_mean", "success_rate")  # fmt: skip
@@ -146,6 +147,10 @@ class MetricsLogger:
         row.update({f"{key}_mean": mean for key, mean in (summary.get("info") or {}).items()})
         agents = summary.get("agents") or {}
         row.update({f"return_{name}_mean": own["return_mean"] for name, own in agents.items()})
+        # A staged curriculum's validation on its current stage, beside the last stage's.
+        row.update(
+            {k: summary[k] for k in ("stage_return_mean", "stage_success_rate") if k in summary}
+        )
         self.validation.write(row)
         self._tensorboard(
             step, {f"eval/{k}": v for k, v in row.items() if k not in ("step", "time")}

@@ -133,7 +133,10 @@ def training_setup(
         info_keys=env.info_keys, agent_ids=env.agent_ids,
     )  # fmt: skip
     if distributed.workers is None:
-        venv = VecEnv.make(env.id, env.kwargs, env.num_envs, **options)
+        from mentor.curricula import make_teacher
+
+        teacher = make_teacher(experiment)  # a curriculum's: each copy's next task
+        venv = VecEnv.make(env.id, env.kwargs, env.num_envs, teacher=teacher, **options)
     else:  # Ray rollout workers, each with its own copies (mentor/distributed)
         from mentor.distributed.rollouts import RayVecEnv
 
@@ -218,8 +221,15 @@ class TrainingSession:
         self.next_validation = experiment.validation.every_steps
         self.next_checkpoint = experiment.checkpoints.every_steps
         self._validation_env: VecEnv | None = None
+        self._validation_made_for: tuple | None = None  # (copies, env id, kwargs)
         self._restarts_seen = 0
         self._env_note: str | None = None
+        self.teacher = getattr(venv, "teacher", None)  # a curriculum's (mentor/curricula)
+        self._events_seen = 0
+        if self.teacher is not None:
+            teacher = self.teacher
+            state.add("curriculum", lambda: (None, teacher.snapshot()),
+                      lambda _, values: teacher.restore(values))  # fmt: skip
         # What every run has, after the method's own pieces; the global RNGs load last.
         state.add("env", venv.snapshot, self._load_env)
         state.add("session", lambda: (None, self._counters()), self._load_counters)
@@ -350,6 +360,8 @@ class TrainingSession:
     def log(self, step: int, metrics: dict[str, float], progress: float | None = None) -> None:
         """One row of metrics at ``step``; ``progress`` moves the progress bar where it counts
         something else than steps (see ``Steps``)."""
+        if self.teacher is not None:
+            metrics = {**metrics, **self.teacher.metrics()}
         self.logger.log(step, metrics, progress)
         self._metrics = metrics
 
@@ -369,6 +381,8 @@ class TrainingSession:
     def after_update(self, step: int) -> None:
         """Validate and checkpoint when due, tell the listeners, then ask the stop rules."""
         self.step = step
+        if self.teacher is not None:
+            self.teacher.on_step(step)
         if step >= self.next_validation or self._validation_requested:
             self._validation_requested = False
             self.validate(step)
@@ -381,6 +395,9 @@ class TrainingSession:
             every = self.experiment.checkpoints.every_steps
             self.next_checkpoint = (step // every + 1) * every
         self._report_restarts()
+        if self.teacher is not None and len(self.teacher.events) > self._events_seen:
+            self._events_seen = len(self.teacher.events)
+            self.run.update(curriculum_events=list(self.teacher.events))
         update, self._metrics = Update(step, dict(self._metrics)), {}
         for listener in self._update_listeners:
             _call(listener, "update listener", update)
@@ -424,8 +441,18 @@ class TrainingSession:
         the stop rules read it after this update."""
         tic = time.perf_counter()
         cfg = self.experiment.validation
-        summary = self.evaluate_agent(cfg.episodes, cfg.deterministic, seed_shift=0)
+        teacher = self.teacher
+        final = None if teacher is None else teacher.final_task()
+        summary = self.evaluate_agent(cfg.episodes, cfg.deterministic, seed_shift=0, task=final)
         row = {"step": step, **summary.to_dict()}
+        if teacher is not None:  # a curriculum learns from its own stage's validation
+            current = teacher.validation_task()
+            stage = summary
+            if current is not None and current != final:
+                stage = self.evaluate_agent(cfg.episodes, cfg.deterministic, 0, task=current)
+                row.update({"stage_return_mean": stage.return_mean,
+                            "stage_success_rate": stage.success_rate})  # fmt: skip
+            teacher.on_validation(step, stage.success_rate, stage.return_mean)
         self.validations.append(row)
         self.logger.log_validation(step, row)
         if summary.return_mean > self.best_return:
@@ -449,20 +476,29 @@ class TrainingSession:
         seed_shift: int,
         num_envs: int | None = None,
         on_episode: Callable[[], None] | None = None,
+        task: Any = None,
     ) -> EvalSummary:
         """Run the current policy on the validation env (same seeds each time for a seed_shift),
         with ``num_envs`` copies (default: ``validation.num_envs``); ``on_episode`` is called as
-        each episode ends."""
+        each episode ends. ``task``: a curriculum's task (``mentor.envs.tasks.Task``) to
+        validate on instead (its env id and kwargs; its parameters are the env's own)."""
         cfg = self.experiment.validation
         env_cfg = self.experiment.env
         copies = min(num_envs or cfg.num_envs, max(episodes, 1))
-        if self._validation_env is not None and self._validation_env.num_copies != copies:
+        env_id = cfg.env.id or env_cfg.id
+        kwargs = cfg.env.kwargs if cfg.env.kwargs is not None else env_cfg.kwargs
+        if task is not None:
+            env_id, kwargs = task.env_id, dict(task.kwargs)
+        kwargs = kwargs or {}
+        made_for = (copies, env_id, repr(sorted(kwargs.items())))
+        if self._validation_env is not None and self._validation_made_for != made_for:
             self._validation_env.close()
             self._validation_env = None
         if self._validation_env is None:
+            self._validation_made_for = made_for
             self._validation_env = VecEnv.make(
-                cfg.env.id or env_cfg.id,
-                cfg.env.kwargs if cfg.env.kwargs is not None else env_cfg.kwargs,
+                env_id,
+                kwargs,
                 copies,
                 vectorization="sync" if env_cfg.vectorization == "async" else env_cfg.vectorization,
                 max_episode_steps=env_cfg.max_episode_steps,
@@ -480,9 +516,7 @@ class TrainingSession:
             on_episode=on_episode,
         )
         self.agent.policy.train(was_training)
-        return summarize_episodes(
-            episodes_out, success_threshold(self.experiment, cfg.env.id or env_cfg.id)
-        )
+        return summarize_episodes(episodes_out, success_threshold(self.experiment, env_id))
 
     # --- checkpoints -------------------------------------------------------------------------
 

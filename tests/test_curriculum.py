@@ -1,0 +1,253 @@
+"""Curricula (issue 15, first part): tasks set per env copy by one teacher, staged promotion and
+demotion, domain randomization, exact resume, and the bad input refused."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import mentor
+from mentor.core.vec_env import VecEnv
+from mentor.curricula.teachers import StagedTeacher, UniformTeacher
+from mentor.envs.resolve import make_env
+from mentor.envs.tasks import Task, TaskEnv, apply_params
+from mentor.errors import ConfigError
+from mentor.experiment import build
+
+STAGED = (
+    'curriculum={"kind": "staged", "stages": [{"env": {"kwargs": {"sutton_barto_reward": true}}, '
+    '"promote": {"steps": 1024}}, {"env": {}}]}'
+)
+RANDOMIZE = 'curriculum.randomize={"length": {"uniform": [0.3, 0.7]}}'
+
+
+def experiment(tmp_path, name: str, *extra: str, method: str = "ppo"):
+    return build(method=method, env_id="CartPole-v1", overrides=[
+        f"output_dir={tmp_path}", f"name={name}", "env.num_envs=4", "env.vectorization=sync",
+        "stopping.total_steps=2048", "validation.every_steps=1024", "validation.episodes=4",
+        "validation.num_envs=2", "evaluation.episodes=4", "logging.progress=false",
+        "logging.tensorboard=false", *extra,
+    ])  # fmt: skip
+
+
+def staged(*stages: dict) -> StagedTeacher:
+    config = {"kind": "staged", "stages": list(stages)}
+    exp = build(method="ppo", env_id="CartPole-v1",
+                overrides=[f"curriculum={json.dumps(config)}"])  # fmt: skip
+    return StagedTeacher(exp.curriculum, exp)
+
+
+# --- teachers on synthetic streams -------------------------------------------------------------
+
+
+def test_a_stage_is_passed_after_its_rule_holds_over_consecutive_validations() -> None:
+    teacher = staged(
+        {"env": {"kwargs": {"sutton_barto_reward": True}},
+         "promote": {"success_rate": 0.9, "evaluations": 2}},
+        {"env": {}},
+    )  # fmt: skip
+    stream = [0.95, 0.5, 0.92, 0.91]  # a pass, a miss (the count restarts), then two passes
+    stages = []
+    for step, success in enumerate(stream, start=1):
+        teacher.on_validation(step * 100, success, 0.0)
+        stages.append(teacher.stage)
+    assert stages == [0, 0, 0, 1]
+    assert teacher.events == [
+        "promoted to stage 1 (CartPole-v1) at step 400: success 0.91 >= 0.9 over 2 validation(s)"
+    ]
+    teacher.on_validation(500, 0.0, 0.0)  # the last stage has no rule: it stays
+    assert teacher.stage == 1
+
+
+def test_a_stage_is_left_backwards_by_its_demote_rule_and_by_steps_forward() -> None:
+    teacher = staged(
+        {"env": {"kwargs": {"sutton_barto_reward": True}}, "promote": {"steps": 1000}},
+        {"env": {}, "promote": {"mean_return": 100.0},
+         "demote": {"mean_return": 20.0, "evaluations": 2}},
+        {"env": {"kwargs": {"sutton_barto_reward": True}}},
+    )  # fmt: skip
+    teacher.on_step(999)
+    assert teacher.stage == 0
+    teacher.on_step(1000)
+    assert teacher.stage == 1 and teacher.stage_start == 1000
+    teacher.on_validation(1500, None, 10.0)
+    assert teacher.stage == 1  # one validation below: not yet
+    teacher.on_validation(2000, None, 15.0)
+    assert teacher.stage == 0 and teacher.events[-1].startswith("demoted to stage 0")
+    teacher.on_step(2999)
+    assert teacher.stage == 0  # its steps count from the demotion
+    teacher.on_step(3000)
+    teacher.on_validation(3500, None, 120.0)
+    assert teacher.stage == 2
+
+
+def test_the_teachers_state_round_trips_through_json() -> None:
+    teacher = staged(
+        {"env": {"kwargs": {"sutton_barto_reward": True}},
+         "promote": {"success_rate": 0.9, "evaluations": 3}},
+        {"env": {}},
+    )  # fmt: skip
+    teacher.on_validation(100, 0.95, 0.0)
+    saved = json.loads(json.dumps(teacher.snapshot()))
+    other = staged(
+        {"env": {"kwargs": {"sutton_barto_reward": True}},
+         "promote": {"success_rate": 0.9, "evaluations": 3}},
+        {"env": {}},
+    )  # fmt: skip
+    other.restore(saved)
+    assert other.snapshot() == teacher.snapshot() and other.passes == 1
+
+
+# --- tasks at the env edge ----------------------------------------------------------------------
+
+
+def test_every_copy_gets_its_task_from_one_teacher_in_episode_order() -> None:
+    """Levels (seeds) drawn per episode: the copies take the teacher's draws in the order their
+    episodes end, and two vector envs under one seed see the same assignment."""
+
+    def assignments() -> list[tuple[int, int]]:
+        exp = build(method="ppo", env_id="CartPole-v1",
+                    overrides=['curriculum.tasks={"seeds": [0, 1000]}'])  # fmt: skip
+        teacher = UniformTeacher(exp.curriculum, exp)
+        given: list[tuple[int, int]] = []
+        draw = teacher.next_task
+
+        def logged(copy: int) -> Task:
+            task = draw(copy)
+            given.append((copy, task.seed))
+            return task
+
+        teacher.next_task = logged
+        venv = VecEnv.make("CartPole-v1", {}, 3, vectorization="sync", teacher=teacher)
+        venv.reset(seed=0)
+        rng = np.random.default_rng(0)
+        for _ in range(300):
+            venv.step(rng.integers(0, 2, 3))
+        # Each copy plays the level it was last given.
+        for copy, env in enumerate(venv.env.envs):
+            assert (
+                env.task.seed == [s for c, s in given if c == copy][-1 - (env.pending is not None)]
+            )
+        venv.close()
+        return given
+
+    first = assignments()
+    assert len(first) > 3 + 10  # the 3 first tasks, then one per finished episode
+    assert [c for c, _ in first[:3]] == [0, 1, 2]
+    assert first == assignments()
+
+
+def test_a_level_resets_with_its_own_seed() -> None:
+    make = lambda env_id, kwargs: make_env(env_id, kwargs)  # noqa: E731
+    env = TaskEnv(make, Task("CartPole-v1", {}, seed=7))
+    first, _ = env.reset(seed=123)  # the task's seed wins
+    again, _ = make("CartPole-v1", {}).reset(seed=7)
+    assert np.array_equal(first, again)
+
+
+def test_domain_randomization_sets_parameters_and_their_derived_ones() -> None:
+    env = make_env("CartPole-v1", {})
+    apply_params(env, {"length": 0.25, "masspole": 0.2}, "CartPole-v1")
+    base = env.unwrapped
+    assert base.length == 0.25 and base.polemass_length == pytest.approx(0.05)
+    assert base.total_mass == pytest.approx(1.2)
+    with pytest.raises(
+        ConfigError, match=r"no parameter 'lenght'; its numeric attributes: .*length"
+    ):
+        apply_params(env, {"lenght": 0.5}, "CartPole-v1")
+
+
+def test_randomized_draws_are_seeded_and_logged(tmp_path) -> None:
+    import csv
+
+    def means(name: str) -> list[str]:
+        run = mentor.train(experiment(tmp_path, name, RANDOMIZE)).run_dir
+        rows = list(csv.DictReader((run / "metrics.csv").open()))
+        return [row["curriculum/length_mean"] for row in rows]
+
+    first = means("a")
+    assert first and all(0.3 <= float(v) <= 0.7 for v in first if v)
+    assert first == means("b")
+
+
+# --- runs ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("extra", "method"), [((STAGED,), "ppo"), ((RANDOMIZE,), "dqn")])
+def test_a_curriculum_run_resumes_bitwise_equal(tmp_path, extra, method) -> None:
+    """Stopped after its second checkpoint (the staged run past its promotion at step 1,024),
+    resumed: the same weights, logs, stage and tasks as the run that never stopped."""
+    from test_resume import assert_bitwise_equal, copy_stopped_at, manifest
+
+    def run(name: str):
+        return experiment(tmp_path, name, *extra, "checkpoints.every_steps=512",
+                          "checkpoints.keep_last=10", method=method)  # fmt: skip
+
+    reference = mentor.train(run("reference")).run_dir
+    copy = copy_stopped_at(reference, tmp_path, keep=3)
+    mentor.resume(copy)
+    assert manifest(copy)["resumes"][0]["env"] == "restored exactly"
+    assert_bitwise_equal(copy, reference)
+    if method == "ppo":
+        events = manifest(reference)["curriculum_events"]
+        assert events == ["promoted to stage 1 (CartPole-v1) at step 1,024: 1,024 env steps in "
+                          "the stage"]  # fmt: skip
+
+
+def test_a_staged_run_validates_on_its_stage_and_on_the_last(tmp_path) -> None:
+    config = (
+        'curriculum={"kind": "staged", "stages": [{"env": {"kwargs": {"sutton_barto_reward": '
+        'true}}, "promote": {"mean_return": 1e9}}, {"env": {}}]}'
+    )
+    import csv
+
+    run = mentor.train(experiment(tmp_path, "v", config)).run_dir
+    rows = list(csv.DictReader((run / "validation.csv").open()))
+    assert len(rows) == 2 and all(row["stage_return_mean"] for row in rows)
+    # Sutton and Barto's reward pays 0 a step and -1 at the end: the stage's return is <= 0, the
+    # last stage's (CartPole's +1 a step) is positive.
+    assert all(float(row["stage_return_mean"]) <= 0 < float(row["return_mean"]) for row in rows)
+
+
+# --- bad input ----------------------------------------------------------------------------------
+
+
+def test_bad_curricula_are_refused_naming_the_problem(tmp_path) -> None:
+    with pytest.raises(ConfigError, match=r"task stage1 \(Acrobot-v1\) has observation space .* "
+                       r"task stage0 \(CartPole-v1\) has"):  # fmt: skip
+        mentor.train(
+            experiment(
+                tmp_path,
+                "a",
+                'curriculum={"kind": "staged", "stages": '
+                '[{"promote": {"steps": 10}}, {"env": {"id": "Acrobot-v1"}}]}',
+            )
+        )
+    with pytest.raises(ConfigError, match=r"uniform \[0.7, 0.3\]: low > high"):
+        experiment(tmp_path, "b", 'curriculum.randomize={"length": {"uniform": [0.7, 0.3]}}')
+    with pytest.raises(ConfigError, match=r"tasks.seeds \[5, 5\): low >= high"):
+        experiment(tmp_path, "c", 'curriculum.tasks={"seeds": [5, 5]}')
+    with pytest.raises(ConfigError, match=r"stages\[0\] has no promote rule"):
+        experiment(tmp_path, "d", 'curriculum={"kind": "staged", "stages": [{}, {}]}')
+    with pytest.raises(ConfigError, match=r"vectorization 'native' cannot take a task per copy"):
+        mentor.train(experiment(tmp_path, "e", RANDOMIZE, "env.vectorization=native"))
+    with pytest.raises(ConfigError, match=r"vectorization 'async' cannot take a task per copy"):
+        mentor.train(experiment(tmp_path, "f", RANDOMIZE, "env.vectorization=async"))
+    with pytest.raises(ConfigError, match=r"curriculum with distributed.workers"):
+        experiment(tmp_path, "g", RANDOMIZE, "distributed.workers=2")
+
+
+def test_a_bad_curriculum_from_the_cli_is_one_line_and_exit_2(tmp_path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "mentor.cli", "train", "ppo", "CartPole-v1", "--quiet",
+         "--set", f"output_dir={tmp_path}", "--set", 'curriculum.randomize={"lenght": '
+         '{"uniform": [0.3, 0.7]}}', "--set", "env.vectorization=sync"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "no parameter 'lenght'" in lines[0], done.stderr
