@@ -35,7 +35,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from mentor.envs.resolve import make_env
+from mentor.envs.resolve import at_the_edge, make_env
 from mentor.envs.spaces import MASK_KEY, check_action_space, obs_encoder
 from mentor.errors import EnvError, MissingPackageError, UnknownEnvError, UnsupportedSpaceError
 
@@ -701,7 +701,7 @@ def check_env(
     add = report.results.extend
     try:
         max_episode_steps = env.spec.max_episode_steps if env.spec is not None else None
-        raw = env.unwrapped
+        raw = at_the_edge(env.unwrapped)  # as mentor's encoders see it (MiniGrid's view)
         if full:
             add(_guarded("gymnasium", _check_gymnasium, make))
         add(_guarded("observation space", _check_observation_space, raw))

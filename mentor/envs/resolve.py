@@ -38,6 +38,7 @@ PACKAGES: dict[str, tuple[str, str | None]] = {
     "pygame": ("pygame-ce", "envs"),  # the data extra installs it too (mentor record --human)
     "pettingzoo": ("pettingzoo", "multiagent"),
     "mpe2": ("mpe2", "multiagent"),
+    "minigrid": ("minigrid", "envs"),
     "optuna": ("optuna", "tune"),
     "mujoco": ("mujoco", None),
     "jax": ("jax", None),
@@ -59,6 +60,8 @@ FAMILY_NEEDS: dict[str, tuple[str, ...]] = {
 # Namespaces whose ids a package registers when it is imported (Gymnasium 1.x imports no plugins
 # itself): for an id of the namespace, mentor imports the package when it is installed.
 NAMESPACE_PACKAGES: dict[str, str] = {"ALE": "ale_py"}
+# Packages whose ids have no namespace but a prefix, registered when the package is imported.
+PREFIX_PACKAGES: dict[str, str] = {"MiniGrid-": "minigrid", "BabyAI-": "minigrid"}
 
 
 # --- optional packages ---------------------------------------------------------------------------
@@ -281,6 +284,10 @@ def register_namespaces(namespaces: list[str] | None = None) -> None:
     """Import the installed packages of ``NAMESPACE_PACKAGES`` (all, or these namespaces')
     whose ids are not registered yet, so that their ids are."""
     registered = {s.namespace for s in gym.registry.values()}
+    if namespaces is None:  # every id is wanted: those of the prefixed packages too
+        for package in set(PREFIX_PACKAGES.values()):
+            if installed(package):
+                importlib.import_module(package)
     for namespace, package in NAMESPACE_PACKAGES.items():
         wanted = namespaces is None or namespace in namespaces
         if wanted and namespace not in registered and installed(package):
@@ -373,6 +380,11 @@ def spec(env_id: str) -> EnvSpec | None:
     name = env_id.partition(":")[2] if ":" in env_id else env_id
     if name not in gym.registry and _namespace(name) in NAMESPACE_PACKAGES:
         register_namespaces([_namespace(name)])  # type: ignore[list-item]
+    prefixed = next((p for prefix, p in PREFIX_PACKAGES.items() if name.startswith(prefix)), None)
+    if name not in gym.registry and prefixed is not None:
+        if not installed(prefixed):
+            raise MissingPackageError(f"env '{env_id}' {_needs_phrase([prefixed])}")
+        importlib.import_module(prefixed)
     if name not in gym.registry:
         raise _unknown(name)
     env_spec = gym.spec(name)
@@ -411,9 +423,20 @@ def make_env(env_id: str, kwargs: dict[str, Any] | None = None, **extra: Any) ->
             env = env_class(env_id)(**kwargs)
         if not isinstance(env, gym.Env):
             raise UnknownEnvError(f"env '{env_id}' is a {type(env).__name__}, not a gymnasium.Env")
-        return env
+        return at_the_edge(env)
     module = (
         env_spec.entry_point.partition(":")[0] if isinstance(env_spec.entry_point, str) else None
     )
     with _translating_missing_packages(label, module):
-        return gym.make(env_spec, **kwargs)
+        env = gym.make(env_spec, **kwargs)
+    return at_the_edge(env)
+
+
+def at_the_edge(env: gym.Env) -> gym.Env:
+    """What some env families need before mentor's encoders see them: MiniGrid's observation
+    (``mentor.envs.minigrid``)."""
+    if type(env.unwrapped).__module__.startswith("minigrid."):
+        from mentor.envs.minigrid import MiniGridObservation
+
+        return MiniGridObservation(env)
+    return env
