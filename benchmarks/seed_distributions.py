@@ -680,6 +680,21 @@ def ppo_async(seed: int, folder: Path, overrides: list[str]) -> Figures:
 
 
 @case(
+    "doorkey5",
+    "tests/test_curriculum.py::test_ppo_learns_doorkey_5x5_on_a_reduced_budget",
+    10,
+    "success",
+    "20-episode final evaluation's success rate on MiniGrid-DoorKey-5x5 after 98,304 env steps",
+)
+def doorkey5(seed: int, folder: Path, overrides: list[str]) -> Figures:
+    import test_curriculum
+
+    result = test_curriculum.doorkey_run(folder, seed, *overrides)
+    return {**stopped(result), "success": result.evaluation.success_rate,
+            "return": result.evaluation.return_mean}  # fmt: skip
+
+
+@case(
     "dqn_workers",
     "tests/test_distributed.py::test_dqn_on_two_workers_learns_to_the_threshold_of_one_process",
     10,
