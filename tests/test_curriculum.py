@@ -269,10 +269,12 @@ def test_minigrid_observations_reach_the_encoder_as_indices_and_direction() -> N
     assert shape == (7 * 7 * 20 + 4,)
     obs, _ = env.reset(seed=0)
     row = encode({k: np.asarray([v]) for k, v in obs.items()})[0]
-    cells = row[: 7 * 7 * 20].reshape(7, 7, 20)
+    # Dict entries in the space's (sorted) order: the direction's one-hot, then the view's.
+    assert np.array_equal(row[:4], np.eye(4)[obs["direction"]])
+    cells = row[4:].reshape(7, 7, 20)
     assert np.all(cells.sum(axis=2) == 3)  # one object, one colour, one state per cell
-    # The agent's own cell (bottom middle of its view) holds what it stands on: empty floor.
-    assert cells[3, 6, OBJECT_TO_IDX["empty"]] == 1 or cells[3, 6, : len(OBJECT_TO_IDX)].any()
+    objects = cells[..., : len(OBJECT_TO_IDX)].argmax(axis=2)
+    assert np.array_equal(objects, obs["image"][..., 0])
 
 
 def doorkey_run(folder, seed: int, *overrides: str):
