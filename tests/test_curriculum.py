@@ -102,6 +102,63 @@ def test_the_teachers_state_round_trips_through_json() -> None:
     assert other.snapshot() == teacher.snapshot() and other.passes == 1
 
 
+def test_learning_progress_probabilities_by_hand() -> None:
+    """Window 4, explore 0.2, three tasks: task0 went 0, 0 -> 1, 1 (progress 1), task1 stayed
+    at 1 (progress 0), task2 has too few outcomes (counted as the most progressing, 1). Then
+    P = 0.2 / 3 + 0.8 x progress / 2: 0.4667, 0.0667, 0.4667."""
+    from mentor.core.vec_env import Episode
+    from mentor.curricula.teachers import LearningProgressTeacher
+
+    tasks = [{"kwargs": {"sutton_barto_reward": False}}, {"kwargs": {}}, {"id": "CartPole-v1"}]
+    exp = build(method="ppo", env_id="CartPole-v1", overrides=[
+        f"curriculum={json.dumps({'kind': 'learning_progress', 'tasks': tasks, 'window': 4})}",
+        "evaluation.success_threshold=100",
+    ])  # fmt: skip
+    teacher = LearningProgressTeacher(exp.curriculum, exp)
+    for task, returns in ((0, [10, 20, 150, 200]), (1, [150, 150, 150, 150]), (2, [150])):
+        for ret in returns:
+            teacher.observe(0, teacher.choices[task], Episode(0, float(ret), 10))
+    assert np.allclose(teacher.progress()[:2], [1.0, 0.0]) and np.isnan(teacher.progress()[2])
+    assert np.allclose(teacher.probabilities(), [0.2 / 3 + 0.4, 0.2 / 3, 0.2 / 3 + 0.4])
+    draws = [teacher.next_task(0).name for _ in range(3000)]
+    assert abs(draws.count("task1") / 3000 - 0.2 / 3) < 0.02  # it samples by them
+
+
+def test_plr_replay_probabilities_by_hand() -> None:
+    """Scores 0.5, 0.2, 0.9 (ranks 2, 3, 1), beta 0.1: h = (1/rank)^10; staleness after 10
+    draws, last drawn at 9, 5 and 2: (1, 5, 8) / 14; P = 0.9 P_S + 0.1 P_C."""
+    from mentor.curricula.teachers import PLRTeacher
+
+    exp = build(method="ppo", env_id="CartPole-v1", overrides=[
+        'curriculum={"kind": "plr", "tasks": {"seeds": [0, 100]}}'])  # fmt: skip
+    teacher = PLRTeacher(exp.curriculum, exp)
+    teacher.scores = {1: 0.5, 2: 0.2, 3: 0.9}
+    teacher.last_sampled = {1: 9, 2: 5, 3: 2}
+    teacher.drawn = 10
+    levels, p = teacher.replay_probabilities()
+    h = np.array([2.0**-10, 3.0**-10, 1.0])
+    expected = 0.9 * h / h.sum() + 0.1 * np.array([1, 5, 8]) / 14
+    assert levels == [1, 2, 3] and np.allclose(p, expected)
+
+
+def test_plr_scores_each_episode_by_its_positive_advantages() -> None:
+    """Copy 0 plays level a until its episode ends at step 1, then level b (given then): a's
+    score is the mean of max(A, 0) over its valid steps, b's running sum goes on."""
+    from mentor.curricula.teachers import PLRTeacher
+
+    exp = build(method="ppo", env_id="CartPole-v1", overrides=[
+        'curriculum={"kind": "plr", "tasks": {"seeds": [0, 100]}}'])  # fmt: skip
+    teacher = PLRTeacher(exp.curriculum, exp)
+    a = teacher.next_task(0).seed  # the copy's first level
+    b = teacher.next_task(0).seed  # given when its first episode ends
+    advantages = np.array([[1.0], [-2.0], [5.0], [3.0]])
+    ended = np.array([[False], [True], [False], [False]])
+    valid = np.array([[True], [True], [False], [True]])  # step 2: the reset step
+    teacher.observe_rollout(advantages, ended, valid)
+    assert teacher.scores == {a: 0.5}  # (1 + 0) / 2
+    assert teacher.partial[0] == (3.0, 1) and teacher.current[0] == b
+
+
 # --- tasks at the env edge ----------------------------------------------------------------------
 
 
@@ -177,7 +234,12 @@ def test_randomized_draws_are_seeded_and_logged(tmp_path) -> None:
 # --- runs ---------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("extra", "method"), [((STAGED,), "ppo"), ((RANDOMIZE,), "dqn")])
+PLR = 'curriculum={"kind": "plr", "tasks": {"seeds": [0, 50]}}'
+
+
+@pytest.mark.parametrize(
+    ("extra", "method"), [((STAGED,), "ppo"), ((RANDOMIZE,), "dqn"), ((PLR,), "ppo")]
+)
 def test_a_curriculum_run_resumes_bitwise_equal(tmp_path, extra, method) -> None:
     """Stopped after its second checkpoint (the staged run past its promotion at step 1,024),
     resumed: the same weights, logs, stage and tasks as the run that never stopped."""
@@ -192,7 +254,7 @@ def test_a_curriculum_run_resumes_bitwise_equal(tmp_path, extra, method) -> None
     mentor.resume(copy)
     assert manifest(copy)["resumes"][0]["env"] == "restored exactly"
     assert_bitwise_equal(copy, reference)
-    if method == "ppo":
+    if extra == (STAGED,):
         events = manifest(reference)["curriculum_events"]
         assert events == ["promoted to stage 1 (CartPole-v1) at step 1,024: 1,024 env steps in "
                           "the stage"]  # fmt: skip
@@ -237,6 +299,10 @@ def test_bad_curricula_are_refused_naming_the_problem(tmp_path) -> None:
         mentor.train(experiment(tmp_path, "e", RANDOMIZE, "env.vectorization=native"))
     with pytest.raises(ConfigError, match=r"vectorization 'async' cannot take a task per copy"):
         mentor.train(experiment(tmp_path, "f", RANDOMIZE, "env.vectorization=async"))
+    with pytest.raises(ConfigError, match=r"plr scores levels by PPO's advantages; method dqn"):
+        experiment(tmp_path, "h", PLR, method="dqn")
+    with pytest.raises(ConfigError, match=r"plr replays levels: give tasks: \{seeds"):
+        experiment(tmp_path, "i", "curriculum.kind=plr")
     with pytest.raises(ConfigError, match=r"curriculum with distributed.workers"):
         experiment(tmp_path, "g", RANDOMIZE, "distributed.workers=2")
 

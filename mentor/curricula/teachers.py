@@ -11,6 +11,15 @@ process in the order the episodes end: which copy plays which task does not depe
               spent in it), and left backwards by its demote rule
     uniform   each episode a task drawn uniformly: env settings, levels (seeds), or the
               experiment's env alone
+    learning_progress   each episode a task drawn by its learning progress: the absolute change
+              between the newer and the older half of its last ``window`` outcomes (success, or
+              the return where no success is defined; Portelas et al. 2020, Kanitscheider et
+              al. 2021), mixed with ``explore`` uniform draws
+    plr       Prioritized Level Replay (Jiang et al. 2021): levels (seeds) scored by the positive
+              value loss of their last episode, the mean of max(GAE advantage, 0) over its steps,
+              which PPO's loop reports after each rollout (``observe_rollout``: the typed seam,
+              ``RolloutReader``); a new level or, with ``replay_prob``, a seen one drawn by rank
+              (temperature beta) mixed with staleness (rho)
 
 Either draws the parameters of ``curriculum.randomize`` for each episode (domain
 randomization), from its own seeded stream.
@@ -19,7 +28,7 @@ randomization), from its own seeded stream.
 from __future__ import annotations
 
 import sys
-from collections import Counter
+from collections import Counter, deque
 from typing import Any, Protocol
 
 import numpy as np
@@ -250,11 +259,180 @@ class UniformTeacher(_Base):
         self._base_restore(state)
 
 
+class LearningProgressTeacher(_Base):
+    """(module docstring) Tasks with fewer than ``window`` outcomes count as the most
+    progressing: each is tried until it has its window."""
+
+    def __init__(self, config: CurriculumConfig, experiment: Experiment) -> None:
+        from mentor.evaluation.evaluate import success_threshold
+
+        super().__init__(config, experiment.seed)
+        self.choices = [_task(t, experiment, f"task{i}") for i, t in enumerate(config.tasks)]
+        self.index = {task.name: i for i, task in enumerate(self.choices)}
+        self.window, self.explore = config.window, config.explore
+        self.outcomes: list[deque[float]] = [deque(maxlen=self.window) for _ in self.choices]
+        self.thresholds = [success_threshold(experiment, t.env_id) for t in self.choices]
+
+    def tasks(self) -> list[Task]:
+        return list(self.choices)
+
+    def progress(self) -> np.ndarray:
+        """Each task's learning progress; NaN for a task without its window of outcomes."""
+        out = np.full(len(self.choices), np.nan)
+        half = self.window // 2
+        for i, history in enumerate(self.outcomes):
+            if len(history) == self.window:
+                values = np.asarray(history)
+                out[i] = abs(values[half:].mean() - values[:half].mean())
+        return out
+
+    def probabilities(self) -> np.ndarray:
+        progress = self.progress()
+        top = np.nanmax(progress) if np.isfinite(progress).any() else 1.0
+        progress = np.where(np.isnan(progress), max(top, 1e-6), progress)
+        n = len(progress)
+        if progress.sum() <= 0:
+            return np.full(n, 1.0 / n)
+        return self.explore / n + (1 - self.explore) * progress / progress.sum()
+
+    def next_task(self, copy: int) -> Task:
+        index = int(self.rng.choice(len(self.choices), p=self.probabilities()))
+        return self._with_params(self.choices[index])
+
+    def observe(self, copy: int, task: Task, episode: Episode) -> None:
+        super().observe(copy, task, episode)
+        index = self.index[task.name]
+        success = episode.success(self.thresholds[index])
+        self.outcomes[index].append(episode.ret if success is None else float(success))
+
+    def metrics(self) -> dict[str, float]:
+        progress = self.progress()
+        lp = {f"curriculum/progress_{t.name}": float(v)
+              for t, v in zip(self.choices, progress, strict=True) if np.isfinite(v)}  # fmt: skip
+        return {**lp, **super().metrics()}
+
+    def snapshot(self) -> dict[str, Any]:
+        return {**self._base_snapshot(), "outcomes": [list(h) for h in self.outcomes]}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self._base_restore(state)
+        for history, saved in zip(self.outcomes, state["outcomes"], strict=True):
+            history.clear()
+            history.extend(saved)
+
+
+class RolloutReader(Protocol):
+    """A teacher that reads the learner's advantages after each on-policy rollout."""
+
+    def observe_rollout(
+        self, advantages: np.ndarray, ended: np.ndarray, valid: np.ndarray
+    ) -> None: ...
+
+
+class PLRTeacher(_Base):
+    """(module docstring) Which level each step of a rollout was on follows from the levels
+    this teacher gave each copy, in order: the level a copy was on when the rollout began, then
+    each one given at an episode's end (``next_task``)."""
+
+    def __init__(self, config: CurriculumConfig, experiment: Experiment) -> None:
+        super().__init__(config, experiment.seed)
+        self.task = _task(TaskSettings(), experiment, "levels")
+        self.low, self.high = config.tasks.seeds
+        self.replay_prob, self.beta, self.rho = (
+            config.replay_prob,
+            config.temperature,
+            config.staleness,
+        )
+        self.scores: dict[int, float] = {}  # seen levels' scores
+        self.last_sampled: dict[int, int] = {}  # the episode count when each was last drawn
+        self.drawn = 0  # episodes drawn so far (c)
+        self.current: dict[int, int] = {}  # the level each copy is on as the rollout begins
+        self.given: dict[int, list[int]] = {}  # the levels given each copy since then
+        self.partial: dict[int, tuple[float, int]] = {}  # an episode's score so far, per copy
+
+    def tasks(self) -> list[Task]:
+        return [self.task]
+
+    def replay_probabilities(self) -> tuple[list[int], np.ndarray]:
+        """The seen levels and P_replay = (1 - rho) P_S + rho P_C over them."""
+        levels = sorted(self.scores)
+        scores = np.array([self.scores[level] for level in levels])
+        ranks = np.empty(len(levels))
+        ranks[np.argsort(-scores, kind="stable")] = np.arange(1, len(levels) + 1)
+        h = (1.0 / ranks) ** (1.0 / self.beta)
+        p_score = h / h.sum()
+        stale = np.array([self.drawn - self.last_sampled[level] for level in levels], float)
+        p_stale = stale / stale.sum() if stale.sum() > 0 else np.full(len(levels), 1 / len(levels))
+        return levels, (1 - self.rho) * p_score + self.rho * p_stale
+
+    def next_task(self, copy: int) -> Task:
+        unseen = (self.high - self.low) > len(self.scores)
+        if self.scores and (not unseen or self.rng.random() < self.replay_prob):
+            levels, p = self.replay_probabilities()
+            level = levels[int(self.rng.choice(len(levels), p=p))]
+        else:
+            level = int(self.rng.integers(self.low, self.high))
+            while level in self.scores:  # a new level: not one scored already
+                level = int(self.rng.integers(self.low, self.high))
+        self.last_sampled[level] = self.drawn
+        self.drawn += 1
+        if copy not in self.current:
+            self.current[copy] = level  # its first episode
+        else:
+            self.given.setdefault(copy, []).append(level)
+        task = Task(self.task.env_id, self.task.kwargs, level, name="levels")
+        return self._with_params(task)
+
+    def observe_rollout(self, advantages: np.ndarray, ended: np.ndarray, valid: np.ndarray) -> None:
+        """Score each episode that ended in the rollout: the mean of max(A, 0) over its valid
+        steps (its steps in earlier rollouts included); carry the running one over."""
+        positive = np.maximum(advantages, 0.0)
+        for copy in range(positive.shape[1]):
+            level = self.current.get(copy)
+            queue = list(self.given.pop(copy, []))
+            total, count = self.partial.get(copy, (0.0, 0))
+            for t in range(positive.shape[0]):
+                if valid[t, copy]:
+                    total, count = total + float(positive[t, copy]), count + 1
+                if ended[t, copy]:
+                    if level is not None and count:
+                        self.scores[level] = total / count
+                    total, count = 0.0, 0
+                    level = queue.pop(0) if queue else level
+            self.partial[copy] = (total, count)
+            if level is not None:
+                self.current[copy] = level
+
+    def metrics(self) -> dict[str, float]:
+        out = super().metrics()
+        out.update({"curriculum/levels_seen": float(len(self.scores))})
+        if self.scores:
+            out["curriculum/score_mean"] = float(np.mean(list(self.scores.values())))
+        return out
+
+    def snapshot(self) -> dict[str, Any]:
+        return {**self._base_snapshot(), "drawn": self.drawn,
+                "scores": {str(k): v for k, v in self.scores.items()},
+                "last_sampled": {str(k): v for k, v in self.last_sampled.items()},
+                "current": {str(k): v for k, v in self.current.items()},
+                "given": {str(k): v for k, v in self.given.items()},
+                "partial": {str(k): list(v) for k, v in self.partial.items()}}  # fmt: skip
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self._base_restore(state)
+        self.drawn = state["drawn"]
+        self.scores = {int(k): v for k, v in state["scores"].items()}
+        self.last_sampled = {int(k): v for k, v in state["last_sampled"].items()}
+        self.current = {int(k): v for k, v in state["current"].items()}
+        self.given = {int(k): list(v) for k, v in state["given"].items()}
+        self.partial = {int(k): (v[0], v[1]) for k, v in state["partial"].items()}
+
+
 def make_teacher(experiment: Experiment) -> Teacher | None:
     """The experiment's teacher, or None without a curriculum section."""
     config = experiment.curriculum
     if config is None:
         return None
-    if config.kind == "staged":
-        return StagedTeacher(config, experiment)
-    return UniformTeacher(config, experiment)
+    kinds = {"staged": StagedTeacher, "uniform": UniformTeacher,
+             "learning_progress": LearningProgressTeacher, "plr": PLRTeacher}  # fmt: skip
+    return kinds[config.kind](config, experiment)

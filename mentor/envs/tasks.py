@@ -94,6 +94,7 @@ class TaskEnv(gym.Env):
     def __init__(self, make: Callable[[str, Mapping[str, Any]], gym.Env], task: Task) -> None:
         self._make = make
         self.inner = make(task.env_id, task.kwargs)
+        self.step = self.inner.step  # one call less per env step (a fast env feels it)
         apply_params(self.inner, task.params, task.env_id)  # a parameter it lacks fails here
         self.task: Task = task
         self.pending: Task | None = task  # applied at the next reset
@@ -110,16 +111,20 @@ class TaskEnv(gym.Env):
         if self.pending is not None:
             task, self.pending = self.pending, None
             if not task.same_env(self.task):
-                self.inner.close()
-                self.inner = self._make(task.env_id, task.kwargs)
+                self._rebuild(task)
             apply_params(self.inner, task.params, task.env_id)
             self.task = task
         if self.task.seed is not None:
             seed = self.task.seed
         return self.inner.reset(seed=seed, options=options)
 
+    def _rebuild(self, task: Task) -> None:
+        self.inner.close()
+        self.inner = self._make(task.env_id, task.kwargs)
+        self.step = self.inner.step
+
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict]:
-        return self.inner.step(action)
+        return self.inner.step(action)  # replaced by the inner env's own (``__init__``)
 
     def render(self) -> Any:
         return self.inner.render()
@@ -128,7 +133,7 @@ class TaskEnv(gym.Env):
         self.inner.close()
 
     def __getattr__(self, name: str) -> Any:  # e.g. an env's own state() or action masks
-        if name in ("inner", "_make", "env"):  # no ``env``: snapshots stop at this layer
+        if name in ("inner", "_make", "env", "step"):  # no ``env``: snapshots stop at this layer
             raise AttributeError(name)
         return getattr(self.inner, name)
 
@@ -144,8 +149,7 @@ class TaskEnv(gym.Env):
     def mentor_restore(self, snapshot: dict[str, Any]) -> None:
         task = Task.from_json(snapshot["task"])
         if not task.same_env(self.task):
-            self.inner.close()
-            self.inner = self._make(task.env_id, task.kwargs)
+            self._rebuild(task)
         self.task = task
         pending = snapshot["pending"]
         self.pending = None if pending is None else Task.from_json(pending)

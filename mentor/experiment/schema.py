@@ -452,15 +452,27 @@ class CurriculumConfig(Section):
     """Which task each env copy's next episode plays (``mentor/curricula``): at the env edge,
     for every method; decided in this process, so a resumed run is bitwise the unbroken one."""
 
-    kind: Literal["staged", "uniform"] = Field(
+    kind: Literal["staged", "uniform", "learning_progress", "plr"] = Field(
         "uniform",
         description="staged: stages in order, each passed by its promote rule; uniform: each "
-        "episode a task drawn uniformly from tasks (or the experiment's env).",
+        "episode a task drawn uniformly from tasks (or the experiment's env); "
+        "learning_progress: tasks drawn by the absolute change of their success (Portelas et "
+        "al. 2020, Kanitscheider et al. 2021); plr: Prioritized Level Replay over levels "
+        "(Jiang et al. 2021), PPO only.",
     )
     stages: list[Stage] = Field(default_factory=list, description="staged: in order.")
     tasks: list[TaskSettings] | SeedRange | None = Field(
         None, description="uniform: env settings, or {seeds: [low, high]} (levels)."
     )
+    window: int = Field(
+        20, ge=2, description="learning_progress: a task's last outcomes compared, in halves."
+    )
+    explore: float = Field(
+        0.2, ge=0, le=1, description="learning_progress: the share of tasks drawn uniformly."
+    )
+    replay_prob: float = Field(0.5, ge=0, le=1, description="plr: replay a seen level (p).")
+    temperature: float = Field(0.1, gt=0, description="plr: of the rank prioritization (beta).")
+    staleness: float = Field(0.1, ge=0, le=1, description="plr: the staleness mix (rho).")
     randomize: dict[str, Draw] = Field(
         default_factory=dict,
         description="Env parameters drawn per episode (domain randomization), set on "
@@ -481,7 +493,13 @@ class CurriculumConfig(Section):
                         "may go without"
                     )
         elif self.stages:
-            raise ValueError("curriculum.stages is for kind staged; uniform takes tasks")
+            raise ValueError(f"curriculum.stages is for kind staged; {self.kind} takes tasks")
+        if self.kind == "plr" and not isinstance(self.tasks, SeedRange):
+            raise ValueError("curriculum.kind plr replays levels: give tasks: {seeds: [low, high]}")
+        if self.kind == "learning_progress" and not (isinstance(self.tasks, list) and self.tasks):
+            raise ValueError(
+                "curriculum.kind learning_progress needs tasks: a list of env settings"
+            )
         return self
 
 
@@ -563,6 +581,11 @@ class Experiment(Section):
                 how = "one block ahead of the learner already (distributed.actor_steps)"
             raise ValueError(
                 f"distributed.mode=async is PPO's; method {method.name} collects {how}"
+            )
+        if self.curriculum is not None and self.curriculum.kind == "plr" and method.name != "ppo":
+            raise ValueError(
+                f"curriculum.kind plr scores levels by PPO's advantages; method {method.name} "
+                "has none: use ppo, or kind uniform or learning_progress"
             )
         if self.curriculum is not None and workers is not None:
             raise ValueError(

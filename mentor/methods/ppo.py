@@ -309,6 +309,7 @@ def run(
                     storage.rewards, storage.values, next_values, storage.terminated,
                     storage.truncated, cfg.gamma, cfg.gae_lambda, storage.waiting,
                 )  # fmt: skip
+            session.observe_rollout(advantages, storage)  # a curriculum's scores (PLR)
             if policy.value_stats is not None:  # the returns the critic is now fit to
                 policy.value_stats.update(returns[storage.valid])
             metrics = ppo_update(

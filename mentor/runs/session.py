@@ -365,6 +365,14 @@ class TrainingSession:
         self.logger.log(step, metrics, progress)
         self._metrics = metrics
 
+    def observe_rollout(self, advantages: torch.Tensor, storage: Any) -> None:
+        """An on-policy loop's advantages after a rollout, for a curriculum that reads them
+        (``curricula.teachers.RolloutReader``: PLR's level scores)."""
+        read = getattr(self.teacher, "observe_rollout", None)
+        if read is not None:
+            ended = (storage.terminated | storage.truncated).numpy()
+            read(advantages.numpy(), ended, storage.valid.numpy())
+
     def on_update(self, listener: Callable[[Update], None]) -> None:
         """Call ``listener`` after every update with its step and the metrics logged with it."""
         self._update_listeners.append(listener)
