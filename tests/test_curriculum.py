@@ -56,9 +56,10 @@ def test_a_stage_is_passed_after_its_rule_holds_over_consecutive_validations() -
         teacher.on_validation(step * 100, success, 0.0)
         stages.append(teacher.stage)
     assert stages == [0, 0, 0, 1]
-    assert teacher.events == [
+    assert [e["text"] for e in teacher.events] == [
         "promoted to stage 1 (CartPole-v1) at step 400: success 0.91 >= 0.9 over 2 validation(s)"
     ]
+    assert teacher.events[0]["step"] == 400 and teacher.events[0]["stage"] == 1
     teacher.on_validation(500, 0.0, 0.0)  # the last stage has no rule: it stays
     assert teacher.stage == 1
 
@@ -77,7 +78,7 @@ def test_a_stage_is_left_backwards_by_its_demote_rule_and_by_steps_forward() -> 
     teacher.on_validation(1500, None, 10.0)
     assert teacher.stage == 1  # one validation below: not yet
     teacher.on_validation(2000, None, 15.0)
-    assert teacher.stage == 0 and teacher.events[-1].startswith("demoted to stage 0")
+    assert teacher.stage == 0 and teacher.events[-1]["text"].startswith("demoted to stage 0")
     teacher.on_step(2999)
     assert teacher.stage == 0  # its steps count from the demotion
     teacher.on_step(3000)
@@ -256,8 +257,8 @@ def test_a_curriculum_run_resumes_bitwise_equal(tmp_path, extra, method) -> None
     assert_bitwise_equal(copy, reference)
     if extra == (STAGED,):
         events = manifest(reference)["curriculum_events"]
-        assert events == ["promoted to stage 1 (CartPole-v1) at step 1,024: 1,024 env steps in "
-                          "the stage"]  # fmt: skip
+        assert events == [{"step": 1024, "stage": 1, "text": "promoted to stage 1 (CartPole-v1) "
+                           "at step 1,024: 1,024 env steps in the stage"}]  # fmt: skip
 
 
 def test_a_staged_run_validates_on_its_stage_and_on_the_last(tmp_path) -> None:
@@ -273,6 +274,11 @@ def test_a_staged_run_validates_on_its_stage_and_on_the_last(tmp_path) -> None:
     # Sutton and Barto's reward pays 0 a step and -1 at the end: the stage's return is <= 0, the
     # last stage's (CartPole's +1 a step) is positive.
     assert all(float(row["stage_return_mean"]) <= 0 < float(row["return_mean"]) for row in rows)
+    # The report shows the stage's validation, the task mix and each task's return.
+    from mentor.report.report import write_report
+
+    markdown = (write_report(run) / "report.md").read_text()
+    assert "## Curriculum" in markdown and "| task stage0 | 100% of the episodes" in markdown
 
 
 # --- bad input ----------------------------------------------------------------------------------

@@ -106,7 +106,8 @@ class _Base:
         self.rng = np.random.default_rng([seed, 7919])  # a stream of its own
         self.randomize = Randomizer(config.randomize, self.rng) if config.randomize else None
         self.played: Counter[str] = Counter()  # episodes per task name since the last metrics
-        self.events: list[str] = []
+        self.returns: dict[str, list[float]] = {}  # their returns, per task name
+        self.events: list[dict[str, Any]] = []  # {"step", "stage", "text"}: stage moves
 
     def _with_params(self, task: Task) -> Task:
         if self.randomize is None:
@@ -115,6 +116,7 @@ class _Base:
 
     def observe(self, copy: int, task: Task, episode: Episode) -> None:
         self.played[task.name] += 1
+        self.returns.setdefault(task.name, []).append(episode.ret)
 
     def on_step(self, step: int) -> None:
         return None
@@ -131,26 +133,30 @@ class _Base:
     def metrics(self) -> dict[str, float]:
         out = {} if self.randomize is None else self.randomize.metrics()
         total = sum(self.played.values())
-        if total and len(self.played) <= 16:  # the task mix, where there are few tasks
+        if total and len(self.played) <= 16:  # the task mix and returns, where tasks are few
             out.update({f"curriculum/share_{name}": n / total for name, n in self.played.items()})
+            out.update({f"curriculum/return_{name}": float(np.mean(values))
+                        for name, values in self.returns.items()})  # fmt: skip
         self.played.clear()
+        self.returns.clear()
         return out
 
-    def _say(self, event: str) -> None:
-        self.events.append(event)
+    def _say(self, step: int, stage: int, event: str) -> None:
+        self.events.append({"step": step, "stage": stage, "text": event})
         print(f"curriculum: {event}", file=sys.stderr)
 
     def _base_snapshot(self) -> dict[str, Any]:
         """The stream, the events, and what the next metrics row will count (logs resume too)."""
         drawn = {} if self.randomize is None else self.randomize.drawn
         return {"rng": self.rng.bit_generator.state, "events": list(self.events),
-                "played": dict(self.played),
+                "played": dict(self.played), "returns": dict(self.returns),
                 "drawn": {name: list(values) for name, values in drawn.items()}}  # fmt: skip
 
     def _base_restore(self, state: dict[str, Any]) -> None:
         self.rng.bit_generator.state = state["rng"]
         self.events = list(state["events"])
         self.played = Counter(state.get("played", {}))
+        self.returns = {name: list(v) for name, v in state.get("returns", {}).items()}
         if self.randomize is not None:
             for name, values in state.get("drawn", {}).items():
                 self.randomize.drawn[name] = list(values)
@@ -208,7 +214,8 @@ class StagedTeacher(_Base):
         self.stage_start, self.passes, self.fails = step, 0, 0
         task = self.stage_tasks[self.stage]
         verb = "promoted" if by > 0 else "demoted"
-        self._say(f"{verb} to stage {self.stage} ({task.env_id}) at step {step:,}: {why}")
+        self._say(step, self.stage, f"{verb} to stage {self.stage} ({task.env_id}) at step "
+                  f"{step:,}: {why}")  # fmt: skip
 
     def metrics(self) -> dict[str, float]:
         return {"curriculum/stage": float(self.stage), **super().metrics()}

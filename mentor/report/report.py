@@ -67,6 +67,7 @@ def write_report(run_dir: str | Path) -> Path:
     sections = [
         _run_section(manifest, unit),
         _Section("Learning curve", image=PLOT_NAME),
+        _curriculum_section(manifest, metrics, unit),
         _validation_section(validation, unit),
         _evaluation_section(evaluation, evaluation_note),
         _hyperparameters_section(run, manifest),
@@ -187,11 +188,13 @@ def _learning_curve_figure(
         for name, keys in _loss_groups(_columns(metrics))
         if any(np.any(_series(metrics, key)[1] != 0) for key in keys)
     ]
+    curriculum = [k for k in _columns(metrics) if k.startswith("curriculum/share_")]
+    panels = len(groups) + bool(curriculum)
     figure = Figure(
-        figsize=(9.0, RETURN_PANEL_HEIGHT + LOSS_PANEL_HEIGHT * len(groups)), layout="constrained"
+        figsize=(9.0, RETURN_PANEL_HEIGHT + LOSS_PANEL_HEIGHT * panels), layout="constrained"
     )
     FigureCanvasAgg(figure)
-    ratios = [RETURN_PANEL_HEIGHT] + [LOSS_PANEL_HEIGHT] * len(groups)
+    ratios = [RETURN_PANEL_HEIGHT] + [LOSS_PANEL_HEIGHT] * panels
     axes = figure.subplots(len(ratios), 1, sharex=True, squeeze=False, height_ratios=ratios)[:, 0]
 
     figure.suptitle(
@@ -199,8 +202,16 @@ def _learning_curve_figure(
         f"on {_text(manifest.get('env_id'))}"
     )
     _plot_returns(axes[0], manifest, metrics, validation)
-    for ax, (name, keys) in zip(axes[1:], groups, strict=True):
+    if curriculum:
+        _plot_curriculum(axes[1], metrics, curriculum)
+    for ax, (name, keys) in zip(axes[1 + bool(curriculum) :], groups, strict=True):
         _plot_loss(ax, metrics, name, keys)
+    for event in manifest.get("curriculum_events") or []:  # a staged curriculum's moves
+        for ax in axes:
+            ax.axvline(event["step"], color="purple", linestyle=":", linewidth=1)
+        where = ("data", "axes fraction")
+        axes[0].annotate(f"stage {event['stage']}", (event["step"], 1.0), xycoords=where,
+                         fontsize="small", color="purple", va="bottom")  # fmt: skip
     axes[-1].set_xlabel(_step_unit(manifest))
     axes[-1].xaxis.set_major_formatter(EngFormatter(sep=""))  # 20k, 1.5M rather than 1500000
     return figure
@@ -288,6 +299,10 @@ def _plot_validation_return(ax: Axes, validation: list[Row]) -> bool:
     if not step.size:
         return False
     (line,) = ax.plot(step, mean, marker="o", markersize=4, label="validation return (mean)")
+    stage_step, stage_mean = _series(validation, "stage_return_mean")
+    if stage_step.size:  # a staged curriculum validates on its current stage too
+        ax.plot(stage_step, stage_mean, marker="s", markersize=3, linestyle="--",
+                label="validation on the current stage")  # fmt: skip
     ci_step, ci_mean, low, high = _series(
         validation, "return_mean", "return_ci_low", "return_ci_high"
     )
@@ -303,6 +318,18 @@ def _plot_validation_return(ax: Axes, validation: list[Row]) -> bool:
             label="validation CI",
         )
     return True
+
+
+def _plot_curriculum(ax: Axes, metrics: list[Row], shares: list[str]) -> None:
+    """Which tasks the episodes played, as shares of each logging window, over the run."""
+    for key in shares:
+        step, share = _series(metrics, key)
+        ax.plot(step, share, label=key.removeprefix("curriculum/share_"))
+    ax.set_title("Curriculum: the tasks the episodes played (share of each window)")
+    ax.set_ylabel("share")
+    ax.set_ylim(-0.05, 1.05)
+    ax.grid(alpha=0.3)
+    _legend_outside(ax)
 
 
 def _plot_target(ax: Axes, target: Any) -> bool:
@@ -418,6 +445,22 @@ def _run_section(manifest: dict[str, Any], unit: str) -> _Section:
         ("Host", _text(manifest.get("host"))),
     ]
     return _Section("Run", rows=fields)
+
+
+def _curriculum_section(manifest: dict[str, Any], metrics: list[Row], unit: str) -> _Section:
+    """A curriculum's stage moves, and each task's share and mean return over the run."""
+    rows = [(f"{event['step']:,} {unit}", _text(event["text"]))
+            for event in manifest.get("curriculum_events") or []]  # fmt: skip
+    counts: dict[str, float] = {}
+    for key in [k for k in _columns(metrics) if k.startswith("curriculum/share_")]:
+        _, share, episodes = _series(metrics, key, "rollout/episodes")
+        counts[key.removeprefix("curriculum/share_")] = float((share * episodes).sum())
+    total = sum(counts.values()) or 1.0
+    for name, count in counts.items():
+        _, returns = _series(metrics, f"curriculum/return_{name}")
+        mean = f", mean return {returns.mean():.3g}" if returns.size else ""
+        rows.append((f"task {name}", f"{count / total:.0%} of the episodes{mean}"))
+    return _Section("Curriculum", rows=rows)
 
 
 def _validation_section(validation: list[Row], unit: str) -> _Section:
