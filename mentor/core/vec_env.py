@@ -37,6 +37,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import gymnasium as gym
@@ -55,7 +56,7 @@ from mentor.envs.snapshot import (
     vector_snapshot,
 )
 from mentor.envs.spaces import MASK_KEY, check_same_spaces, obs_encoder, to_env_actions
-from mentor.envs.tasks import TaskEnv
+from mentor.envs.tasks import Task, TaskEnv
 from mentor.errors import ConfigError, EnvError, NonFiniteError
 
 
@@ -78,7 +79,9 @@ def make_vector_env(
     env_spec = spec(env_id)
     native = env_spec is not None and env_spec.vector_entry_point is not None
     if teacher is not None:
-        return _task_vector_env(env_id, num_envs, vectorization, max_episode_steps, teacher)
+        return _task_vector_env(env_id, num_envs, vectorization, max_episode_steps, teacher,
+                                max_restarts=max_restarts, timeout=timeout, on_restart=on_restart,
+                                info_keys=info_keys)  # fmt: skip
     if vectorization == "native" and not native:
         raise ConfigError(
             f"env.vectorization 'native': env '{env_id}' has no vectorized implementation; "
@@ -113,17 +116,15 @@ def make_vector_env(
 
 
 def _task_vector_env(
-    env_id: str, num_envs: int, vectorization: str, max_episode_steps: int | None, teacher: Any
-) -> gym.vector.VectorEnv:
+    env_id: str, num_envs: int, vectorization: str, max_episode_steps: int | None, teacher: Any,
+    **async_options: Any,
+) -> gym.vector.VectorEnv:  # fmt: skip
     """Copies that change task (``TaskEnv``), stepped in this process: the teacher sets each
     copy's next task between the step that ends its episode and the one that resets it."""
-    if vectorization not in ("auto", "sync"):
-        why = "its copies live in worker processes"
-        if vectorization == "native":
-            why = "a native vector env has no per-copy settings"
+    if vectorization == "native":
         raise ConfigError(
-            f"curriculum: env.vectorization '{vectorization}' cannot take a task per copy "
-            f"({why}); use env.vectorization sync"
+            "curriculum: env.vectorization 'native' cannot take a task per copy (a native "
+            "vector env has no per-copy settings); use env.vectorization sync or async"
         )
 
     def make(task_id: str, kwargs: Any) -> gym.Env:
@@ -133,7 +134,10 @@ def _task_vector_env(
         return make_env(task_id, dict(kwargs), **extra)
 
     _check_task_spaces(teacher.tasks(), make)
-    envs = [TaskEnv(make, teacher.next_task(index)) for index in range(num_envs)]
+    first = [teacher.next_task(index) for index in range(num_envs)]
+    if vectorization == "async":  # each copy's TaskEnv in its worker process
+        return WorkerVecEnv([partial(TaskEnv, make, task) for task in first], **async_options)
+    envs = [TaskEnv(make, task) for task in first]
     return gym.vector.SyncVectorEnv(
         [lambda env=env: env for env in envs], autoreset_mode=AutoresetMode.NEXT_STEP
     )
@@ -230,6 +234,7 @@ class VecEnv:
         self.last_obs: np.ndarray | None = None
         self.restarts: list[str] = []  # what each worker restart said (async only)
         self.teacher: Any = None  # a curriculum's (``mentor.curricula``): tasks per copy
+        self.tasks: list[Any] = []  # with a teacher: each copy's task, as the teacher gave it
         self.action_mask: np.ndarray | None = None
         self.waiting: np.ndarray | None = None
         self.mask_source: MaskSource | None = None
@@ -269,6 +274,11 @@ class VecEnv:
         venv = cls(env, check_finite, info_keys, env_id)
         venv.restarts = restarts
         venv.teacher = options.get("teacher")
+        if venv.teacher is not None:  # each copy's task (the one its episode plays, or will)
+            tasks = env.call("pending") if isinstance(env, WorkerVecEnv) else [
+                e.pending for e in env.envs
+            ]  # fmt: skip
+            venv.tasks = list(tasks)
         return venv
 
     def reset(self, seed: int | None = None) -> np.ndarray:
@@ -321,12 +331,19 @@ class VecEnv:
 
     def _next_tasks(self, ended: np.ndarray) -> None:
         """Tell the teacher how each ended episode went, and set the copy's next task before the
-        step that resets it (``mentor.envs.tasks``): in copy order, so deterministic."""
-        copies = self.env.envs
+        step that resets it (``mentor.envs.tasks``): in copy order, so deterministic. The
+        copies' TaskEnvs are here (sync) or in worker processes (async: one message each)."""
+        given: dict[int, tuple] = {}
         for index, episode in zip(ended, self.episodes[-len(ended) :], strict=True):
-            copy = copies[index]
-            self.teacher.observe(int(index), copy.task, episode)
-            copy.set_task(self.teacher.next_task(int(index)))
+            index = int(index)
+            self.teacher.observe(index, self.tasks[index], episode)
+            task = self.tasks[index] = self.teacher.next_task(index)
+            given[index] = (task,)
+        if isinstance(self.env, WorkerVecEnv):
+            self.env.call_each("set_task", given)
+        else:
+            for index, (task,) in given.items():
+                self.env.envs[index].set_task(task)
 
     # --- action masks ----------------------------------------------------------------------------
 
@@ -446,6 +463,8 @@ class VecEnv:
         }
         if self.mask_source is not None:
             values["mask_source"] = self.mask_source
+        if self.teacher is not None:
+            values["tasks"] = [task.to_json() for task in self.tasks]
         try:
             values.update(available=True, vector=to_json(vector_snapshot(self.env)))
         except SnapshotUnavailable as exc:
@@ -467,6 +486,8 @@ class VecEnv:
             self.reset(seed=seed)
             return f"reset to new episodes: {values.get('reason', 'no env state saved')}"
         restore_vector(self.env, from_json(values["vector"]))
+        if "tasks" in values:
+            self.tasks = [Task.from_json(task) for task in values["tasks"]]
         self.last_obs = tensors["last_obs"].numpy().copy()
         self.needs_reset = tensors["needs_reset"].numpy().copy()
         self.episode_return = tensors["episode_return"].numpy().copy()

@@ -257,6 +257,12 @@ class WorkerVecEnv(gym.vector.VectorEnv):
         replies = self._exchange({i: ("call", (name, args, kwargs)) for i in range(self.num_envs)})
         return tuple(self._result(i, reply) for i, reply in replies.items())
 
+    def call_each(self, name: str, args: dict[int, tuple]) -> dict[int, Any]:
+        """Call method ``name`` of the envs in ``args``, each with its own arguments (a
+        curriculum's next task for the copies whose episode ended); one result per env."""
+        replies = self._exchange({i: ("call", (name, a, {})) for i, a in args.items()})
+        return {i: self._result(i, reply) for i, reply in replies.items()}
+
     def mentor_snapshot(self) -> dict:
         """The pool's state for an exact resume (raises SnapshotUnavailable for an env that
         cannot give its state)."""
