@@ -232,6 +232,37 @@ def test_randomized_draws_are_seeded_and_logged(tmp_path) -> None:
     assert first == means("b")
 
 
+def test_validation_keeps_the_envs_parameters_unless_asked_to_draw_them(tmp_path) -> None:
+    """A pole twice as long changes CartPole's dynamics: with the draws in validation too, the
+    same agent's validation differs from one on the env's own pole; each validation draws the
+    same parameters, so two validations of one agent agree."""
+    from mentor.agent import Agent
+    from mentor.runs.folder import RunFolder
+    from mentor.runs.session import TrainingSession
+    from mentor.runs.state import TrainState
+
+    def validation_returns(*extra: str) -> list[float]:
+        exp = experiment(tmp_path, f"v{len(extra)}", "validation.episodes=6", *extra)
+        venv = VecEnv.make("CartPole-v1", {}, 2, vectorization="sync")
+        agent = Agent.build(exp, venv.observation_space, venv.action_space, None)
+        session = TrainingSession(
+            exp, RunFolder.create(tmp_path, exp.name), agent, venv, TrainState()
+        )
+        returns = [session.evaluate_agent(6, True, 0).return_mean for _ in range(2)]
+        venv.close()
+        return returns
+
+    own = validation_returns()
+    drawn = validation_returns(
+        'curriculum.randomize={"length": {"uniform": [1.5, 2.0]}}',
+        "curriculum.randomize_validation=true",
+    )
+    assert own[0] == own[1] and drawn[0] == drawn[1]
+    assert own[0] != drawn[0]
+    with pytest.raises(ConfigError, match=r"randomize_validation needs curriculum.randomize"):
+        experiment(tmp_path, "x", "curriculum.randomize_validation=true")
+
+
 # --- runs ---------------------------------------------------------------------------------------
 
 

@@ -479,6 +479,12 @@ class CurriculumConfig(Section):
         "env.unwrapped: e.g. {length: {uniform: [0.4, 0.6]}} for CartPole.",
     )
 
+    randomize_validation: bool = Field(
+        False,
+        description="Draw the randomized parameters in validation too (the same draws at each "
+        "validation, from a stream of their own); default: the env's own parameters.",
+    )
+
     @model_validator(mode="after")
     def _fits_kind(self) -> CurriculumConfig:
         if self.kind == "staged":
@@ -494,6 +500,8 @@ class CurriculumConfig(Section):
                     )
         elif self.stages:
             raise ValueError(f"curriculum.stages is for kind staged; {self.kind} takes tasks")
+        if self.randomize_validation and not self.randomize:
+            raise ValueError("curriculum.randomize_validation needs curriculum.randomize")
         if self.kind == "plr" and not isinstance(self.tasks, SeedRange):
             raise ValueError("curriculum.kind plr replays levels: give tasks: {seeds: [low, high]}")
         if self.kind == "learning_progress" and not (isinstance(self.tasks, list) and self.tasks):

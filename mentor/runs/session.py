@@ -499,7 +499,9 @@ class TrainingSession:
             env_id, kwargs = task.env_id, dict(task.kwargs)
         kwargs = kwargs or {}
         made_for = (copies, env_id, repr(sorted(kwargs.items())))
-        if self._validation_env is not None and self._validation_made_for != made_for:
+        draws = self._validation_draws(env_id, kwargs)
+        fresh = draws is not None  # a fresh env each time: the same draws at every validation
+        if self._validation_env is not None and (fresh or self._validation_made_for != made_for):
             self._validation_env.close()
             self._validation_env = None
         if self._validation_env is None:
@@ -513,6 +515,7 @@ class TrainingSession:
                 check_finite=env_cfg.check_finite,
                 info_keys=env_cfg.info_keys,
                 agent_ids=env_cfg.agent_ids,
+                teacher=draws,
             )
         was_training = self.agent.policy.training
         self.agent.policy.eval()
@@ -525,6 +528,20 @@ class TrainingSession:
         )
         self.agent.policy.train(was_training)
         return summarize_episodes(episodes_out, success_threshold(self.experiment, env_id))
+
+    def _validation_draws(self, env_id: str, kwargs: dict[str, Any]) -> Any:
+        """With curriculum.randomize_validation, a teacher drawing the randomized parameters
+        for the validation episodes, always from the same seed; else None."""
+        curriculum = self.experiment.curriculum
+        if curriculum is None or not curriculum.randomize_validation:
+            return None
+        from mentor.curricula.teachers import UniformTeacher
+        from mentor.experiment.schema import CurriculumConfig, TaskSettings
+
+        config = CurriculumConfig(tasks=[TaskSettings(id=env_id, kwargs=kwargs)],
+                                  randomize=curriculum.randomize)  # fmt: skip
+        seed = self.experiment.seed + self.experiment.validation.seed_offset
+        return UniformTeacher(config, self.experiment.model_copy(update={"seed": seed}))
 
     # --- checkpoints -------------------------------------------------------------------------
 
