@@ -328,6 +328,15 @@ def test_bad_curricula_are_refused_naming_the_problem(tmp_path) -> None:
                 '[{"promote": {"steps": 10}}, {"env": {"id": "Acrobot-v1"}}]}',
             )
         )
+    with pytest.raises(ConfigError, match=r"stages\[0\].promote.mean_return 600: env "
+                       r"'CartPole-v1' pays at most 500 an episode"):  # fmt: skip
+        mentor.train(
+            experiment(
+                tmp_path,
+                "m",
+                'curriculum={"kind": "staged", "stages": [{"promote": {"mean_return": 600}}, {}]}',
+            )
+        )
     with pytest.raises(ConfigError, match=r"uniform \[0.7, 0.3\]: low > high"):
         experiment(tmp_path, "b", 'curriculum.randomize={"length": {"uniform": [0.7, 0.3]}}')
     with pytest.raises(ConfigError, match=r"tasks.seeds \[5, 5\): low >= high"):

@@ -34,7 +34,9 @@ from typing import Any, Protocol
 import numpy as np
 
 from mentor.core.vec_env import Episode
-from mentor.envs.tasks import Task
+from mentor.envs.resolve import make_env
+from mentor.envs.tasks import Task, max_return
+from mentor.errors import ConfigError
 from mentor.experiment import Experiment
 from mentor.experiment.schema import CurriculumConfig, Draw, SeedRange, TaskSettings
 
@@ -169,6 +171,7 @@ class StagedTeacher(_Base):
         self.stage_tasks = [
             _task(stage.env, experiment, f"stage{i}") for i, stage in enumerate(self.stages)
         ]
+        self._check_reachable()
         self.stage = 0
         self.stage_start = 0  # env step the stage began at
         self.passes = 0  # consecutive validations meeting the promote rule
@@ -176,6 +179,25 @@ class StagedTeacher(_Base):
 
     def tasks(self) -> list[Task]:
         return list(self.stage_tasks)
+
+    def _check_reachable(self) -> None:
+        """A mean-return rule above what the stage's env can pay (where that is known) would
+        never be met: refused, naming the stage and the most it pays."""
+        for index, (stage, task) in enumerate(zip(self.stages, self.stage_tasks, strict=True)):
+            threshold = stage.promote.mean_return if stage.promote is not None else None
+            if threshold is None:
+                continue
+            env = make_env(task.env_id, dict(task.kwargs))
+            try:
+                most = max_return(env)
+            finally:
+                env.close()
+            if most is not None and threshold > most:
+                raise ConfigError(
+                    f"curriculum.stages[{index}].promote.mean_return {threshold:g}: env "
+                    f"'{task.env_id}' pays at most {most:g} an episode, so the stage would "
+                    "never be passed"
+                )
 
     def next_task(self, copy: int) -> Task:
         return self._with_params(self.stage_tasks[self.stage])

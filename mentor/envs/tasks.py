@@ -87,6 +87,22 @@ def apply_params(env: gym.Env, params: Mapping[str, float], env_id: str) -> None
         derive(base)
 
 
+def max_return(env: gym.Env) -> float | None:
+    """The most an episode of ``env`` can pay, where that is known: MiniGrid pays at most 1,
+    once, when the goal is reached; CartPole 1 a step up to its time limit; an env declaring a
+    finite ``reward_range`` its upper bound a step up to its time limit. None otherwise."""
+    base = env.unwrapped
+    steps = env.spec.max_episode_steps if env.spec is not None else None
+    if type(base).__module__.startswith("minigrid."):
+        return 1.0
+    if type(base).__name__ == "CartPoleEnv" and steps is not None:
+        return float(steps)
+    upper = (getattr(base, "reward_range", None) or (None, None))[1]
+    if upper is not None and steps is not None and upper != float("inf"):
+        return float(upper) * steps
+    return None
+
+
 class TaskEnv(gym.Env):
     """One env copy whose task a curriculum sets (module docstring). ``make`` makes the env of
     a task (``mentor.envs.resolve.make_env`` with the run's options)."""
