@@ -404,3 +404,13 @@ def test_ppo_learns_doorkey_5x5_on_a_reduced_budget(tmp_path) -> None:
     # seed 1 (at 65,536 steps two seeds were at 0.25 and 0.30: hence this budget). Random actions
     # succeed in 8% of 5x5 episodes (300 episodes): 0.7 is far above them, 0.25 below the worst.
     assert result.evaluation.success_rate >= 0.7, result.evaluation
+
+
+def test_the_checker_sees_minigrid_as_the_encoders_do() -> None:
+    """mentor check-env passes on DoorKey: the view, the direction, no mission (its text space
+    is not one mentor reads), and two instances replay each other."""
+    from mentor.envs.checker import check_env
+
+    report = check_env("MiniGrid-DoorKey-5x5-v0", None, num_steps=100)
+    failed = [(r.name, r.message) for r in report.results if not r.passed]
+    assert not failed, failed

@@ -629,7 +629,7 @@ def _check_determinism(
     name = "determinism"
     env = make()
     try:
-        second = _rollout(env.unwrapped, num_steps, first.seed, max_episode_steps)
+        second = _rollout(at_the_edge(env.unwrapped), num_steps, first.seed, max_episode_steps)
     finally:
         _close(env)
     same_seed = f"two instances reset with seed={first.seed} and given the same actions"
