@@ -414,3 +414,50 @@ def test_the_checker_sees_minigrid_as_the_encoders_do() -> None:
     report = check_env("MiniGrid-DoorKey-5x5-v0", None, num_steps=100)
     failed = [(r.name, r.message) for r in report.results if not r.passed]
     assert not failed, failed
+
+
+def test_a_minigrid_env_resumes_exactly_from_its_snapshot() -> None:
+    """DoorKey-8x8 snapshotted mid-episode, the agent carrying the key, restored into another
+    instance (through JSON, as in a checkpoint): both go on identically, resets included."""
+    import json
+
+    from minigrid.core.world_object import Key
+
+    from mentor.envs.snapshot import env_snapshot, from_json, restore_env, to_json
+
+    first, second = make_env("MiniGrid-DoorKey-8x8-v0", {}), make_env("MiniGrid-DoorKey-8x8-v0", {})
+    first.reset(seed=3)
+    second.reset(seed=99)
+    actions = np.random.default_rng(0).integers(0, 7, 1200)  # past the 640-step time limit
+    for action in actions[:100]:
+        first.step(int(action))
+    first.unwrapped.carrying = Key("yellow")
+    restore_env(second, from_json(json.loads(json.dumps(to_json(env_snapshot(first))))))
+    assert second.unwrapped.carrying.type == "key" and second.unwrapped.carrying.color == "yellow"
+    episodes = 0
+    for action in actions[100:]:
+        a, b = first.step(int(action)), second.step(int(action))
+        assert np.array_equal(a[0]["image"], b[0]["image"]) and a[1:4] == b[1:4]
+        if a[2] or a[3]:
+            episodes += 1
+            assert np.array_equal(first.reset()[0]["image"], second.reset()[0]["image"])
+    assert episodes >= 1  # the check crossed a reset
+
+
+def test_a_minigrid_run_with_a_level_curriculum_resumes_bitwise(tmp_path) -> None:
+    from test_resume import assert_bitwise_equal, copy_stopped_at, manifest
+
+    def run(name: str):
+        return build(method="ppo", env_id="MiniGrid-DoorKey-5x5-v0", overrides=[
+            f"output_dir={tmp_path}", f"name={name}", "env.num_envs=4", "method.num_steps=64",
+            "stopping.total_steps=2048", "checkpoints.every_steps=512",
+            "checkpoints.keep_last=10", "validation.every_steps=1024", "validation.episodes=2",
+            "validation.num_envs=2", "evaluation.episodes=2", "logging.progress=false",
+            "logging.tensorboard=false", 'curriculum.tasks={"seeds": [0, 20]}',
+        ])  # fmt: skip
+
+    reference = mentor.train(run("reference")).run_dir
+    copy = copy_stopped_at(reference, tmp_path, keep=2)
+    mentor.resume(copy)
+    assert manifest(copy)["resumes"][0]["env"] == "restored exactly"
+    assert_bitwise_equal(copy, reference)

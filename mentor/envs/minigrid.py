@@ -11,6 +11,13 @@ families whose missions vary (BabyAI's instructions), a policy trained here does
 ``mentor.envs.resolve.make_env`` puts it around every MiniGrid env it makes (training,
 validation, ``mentor eval``); an agent trained on one acts on observations of this form: wrap an
 env of your own with ``MiniGridObservation`` too.
+
+Snapshots (exact resume): a MiniGrid env's state is its grid of objects, the agent's position,
+direction and what it carries, the step count, the mission and the random generator. The grid is
+kept as MiniGrid's own (object, colour, state) encoding and rebuilt with ``Grid.decode``, which
+holds what DoorKey, Empty, FourRooms, the lava and crossing envs put in it (walls, doors and
+their lock state, keys, balls, goals, lava); a box's contents are not in that encoding, so an
+env with objects inside boxes does not resume exactly.
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from mentor.envs.snapshot import register_adapter
+from mentor.envs.snapshot import register_adapter, register_protocol
 
 
 class MiniGridObservation(gym.ObservationWrapper):
@@ -43,3 +50,42 @@ class MiniGridObservation(gym.ObservationWrapper):
 
 
 register_adapter(MiniGridObservation, ())
+
+
+def _snapshot(env: Any) -> dict[str, Any]:
+    carrying = env.carrying
+    return {
+        "grid": env.grid.encode(),
+        "agent_pos": None if env.agent_pos is None else tuple(int(v) for v in env.agent_pos),
+        "agent_dir": int(env.agent_dir),
+        "carrying": None if carrying is None else np.array(carrying.encode(), dtype=np.int64),
+        "step_count": int(env.step_count),
+        "mission": env.mission,
+        "_np_random": env._np_random,
+        "_np_random_seed": env._np_random_seed,
+    }
+
+
+def _restore(env: Any, state: dict[str, Any]) -> None:
+    from minigrid.core.grid import Grid
+    from minigrid.core.world_object import WorldObj
+
+    env.grid, _ = Grid.decode(np.asarray(state["grid"], dtype=np.uint8))
+    env.agent_pos = None if state["agent_pos"] is None else tuple(state["agent_pos"])
+    env.agent_dir = state["agent_dir"]
+    carried = state["carrying"]
+    env.carrying = None
+    if carried is not None:
+        env.carrying = WorldObj.decode(*(int(v) for v in carried))
+        env.carrying.cur_pos = np.array([-1, -1])
+    env.step_count, env.mission = state["step_count"], state["mission"]
+    env._np_random, env._np_random_seed = state["_np_random"], state["_np_random_seed"]
+
+
+def _register() -> None:
+    from minigrid.minigrid_env import MiniGridEnv
+
+    register_protocol(MiniGridEnv, _snapshot, _restore)
+
+
+_register()

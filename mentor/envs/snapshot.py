@@ -82,7 +82,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import gymnasium as gym
@@ -272,9 +272,32 @@ def _adapter(layer: Any) -> tuple[str, ...]:
     )
 
 
+# Snapshot functions for a family of classes (matched with isinstance, subclasses included),
+# for classes that cannot opt in themselves and whose state is not plain attributes.
+PROTOCOLS: list[tuple[type, Callable[[Any], dict[str, Any]], Callable[[Any, dict], None]]] = []
+
+
+def register_protocol(
+    cls: type, snapshot: Callable[[Any], dict[str, Any]], restore: Callable[[Any, dict], None]
+) -> None:
+    """The protocol's two methods as functions, for ``cls`` and its subclasses (MiniGrid's
+    envs, whose grid is objects: ``mentor.envs.minigrid``)."""
+    PROTOCOLS.append((cls, snapshot, restore))
+
+
+def _protocol(layer: Any) -> tuple[Callable, Callable] | None:
+    for cls, snapshot, restore in PROTOCOLS:
+        if isinstance(layer, cls):
+            return snapshot, restore
+    return None
+
+
 def _layer_snapshot(layer: Any) -> dict[str, Any]:
     name = qualified_name(type(layer))
-    if opts_in(layer):
+    functions = None if opts_in(layer) else _protocol(layer)
+    if functions is not None:
+        state = functions[0](layer)
+    elif opts_in(layer):
         state = layer.mentor_snapshot()
         if not isinstance(state, dict):
             raise TypeError(f"{name}.mentor_snapshot returned {type(state).__name__}, not dict")
@@ -290,7 +313,10 @@ def _restore_layer(layer: Any, state: dict[str, Any]) -> None:
     state = copy_value(
         state, qualified_name(type(layer))
     )  # the env never holds the snapshot's objects
-    if opts_in(layer):
+    functions = None if opts_in(layer) else _protocol(layer)
+    if functions is not None:
+        functions[1](layer, state)
+    elif opts_in(layer):
         layer.mentor_restore(state)
     elif type(layer) is gym.vector.SyncVectorEnv:
         envs = state.pop("envs")
