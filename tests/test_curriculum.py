@@ -461,3 +461,30 @@ def test_a_minigrid_run_with_a_level_curriculum_resumes_bitwise(tmp_path) -> Non
     mentor.resume(copy)
     assert manifest(copy)["resumes"][0]["env"] == "restored exactly"
     assert_bitwise_equal(copy, reference)
+
+
+def test_parameter_ranges_become_bins_whose_episodes_draw_within_them() -> None:
+    """Two ranges of 2 bins each: 4 tasks; every draw of bin<i> lies in its box, and learning
+    progress over bins samples by its probabilities (here all untried: uniform)."""
+    from mentor.curricula.teachers import LearningProgressTeacher
+
+    config = {
+        "kind": "learning_progress",
+        "tasks": {"ranges": {"length": [0.4, 0.8], "masspole": [0.1, 0.3]}, "bins": 2},
+    }
+    exp = build(method="ppo", env_id="CartPole-v1",
+                overrides=[f"curriculum={json.dumps(config)}"])  # fmt: skip
+    teacher = LearningProgressTeacher(exp.curriculum, exp)
+    assert [t.name for t in teacher.tasks()] == ["bin0", "bin1", "bin2", "bin3"]
+    box = teacher.bins.boxes[1]  # length's first bin, masspole's second
+    assert box["length"] == pytest.approx((0.4, 0.6)) and box["masspole"] == pytest.approx(
+        (0.2, 0.3)
+    )
+    for _ in range(200):
+        task = teacher.next_task(0)
+        box = teacher.bins.boxes[int(task.name[3:])]
+        assert all(low <= task.params[k] <= high for k, (low, high) in box.items())
+    assert np.allclose(teacher.probabilities(), 0.25)
+    with pytest.raises(ConfigError, match=r"tasks.ranges.length \[0.8, 0.4\]: low > high"):
+        build(method="ppo", env_id="CartPole-v1", overrides=[
+            'curriculum.tasks={"ranges": {"length": [0.8, 0.4]}}'])  # fmt: skip

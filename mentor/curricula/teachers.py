@@ -38,7 +38,13 @@ from mentor.envs.resolve import make_env
 from mentor.envs.tasks import Task, max_return
 from mentor.errors import ConfigError
 from mentor.experiment import Experiment
-from mentor.experiment.schema import CurriculumConfig, Draw, SeedRange, TaskSettings
+from mentor.experiment.schema import (
+    CurriculumConfig,
+    Draw,
+    ParamRanges,
+    SeedRange,
+    TaskSettings,
+)
 
 
 class Teacher(Protocol):
@@ -94,6 +100,29 @@ class Randomizer:
         return out
 
 
+class Bins:
+    """``ParamRanges`` as tasks: a task per combination of bins, named bin<i>, whose episodes
+    draw their parameters uniformly within the bin."""
+
+    def __init__(self, ranges: ParamRanges, base: Task) -> None:
+        edges = {name: np.linspace(low, high, ranges.bins + 1) for name, (low, high) in
+                 ranges.ranges.items()}  # fmt: skip
+        grids = np.meshgrid(*[np.arange(ranges.bins)] * len(edges), indexing="ij")
+        combos = np.stack([g.reshape(-1) for g in grids], axis=1)
+        self.boxes = [
+            {name: (float(edges[name][i]), float(edges[name][i + 1]))
+             for name, i in zip(edges, combo, strict=True)}
+            for combo in combos
+        ]  # fmt: skip
+        self.tasks = [Task(base.env_id, base.kwargs, name=f"bin{i}") for i in range(len(combos))]
+
+    def draw(self, index: int, rng: np.random.Generator) -> Task:
+        params = {name: float(rng.uniform(low, high)) for name, (low, high) in
+                  self.boxes[index].items()}  # fmt: skip
+        task = self.tasks[index]
+        return Task(task.env_id, task.kwargs, None, params, task.name)
+
+
 def _task(settings: TaskSettings, experiment: Experiment, name: str) -> Task:
     env = experiment.env
     kwargs = settings.kwargs if settings.kwargs is not None else env.kwargs
@@ -114,7 +143,8 @@ class _Base:
     def _with_params(self, task: Task) -> Task:
         if self.randomize is None:
             return task
-        return Task(task.env_id, task.kwargs, task.seed, self.randomize(), task.name)
+        params = {**task.params, **self.randomize()}
+        return Task(task.env_id, task.kwargs, task.seed, params, task.name)
 
     def observe(self, copy: int, task: Task, episode: Episode) -> None:
         self.played[task.name] += 1
@@ -263,9 +293,13 @@ class UniformTeacher(_Base):
         super().__init__(config, experiment.seed)
         tasks = config.tasks
         self.levels: tuple[int, int] | None = None
+        self.bins: Bins | None = None
         if isinstance(tasks, SeedRange):
             self.levels = tasks.seeds
             self.choices = [_task(TaskSettings(), experiment, "levels")]
+        elif isinstance(tasks, ParamRanges):
+            self.bins = Bins(tasks, _task(TaskSettings(), experiment, "env"))
+            self.choices = self.bins.tasks
         elif tasks:
             self.choices = [_task(t, experiment, f"task{i}") for i, t in enumerate(tasks)]
         else:
@@ -275,7 +309,10 @@ class UniformTeacher(_Base):
         return list(self.choices)
 
     def next_task(self, copy: int) -> Task:
-        task = self.choices[int(self.rng.integers(len(self.choices)))]
+        index = int(self.rng.integers(len(self.choices)))
+        task = self.choices[index]
+        if self.bins is not None:
+            task = self.bins.draw(index, self.rng)
         if self.levels is not None:
             seed = int(self.rng.integers(*self.levels))
             task = Task(task.env_id, task.kwargs, seed, task.params, task.name)
@@ -296,7 +333,12 @@ class LearningProgressTeacher(_Base):
         from mentor.evaluation.evaluate import success_threshold
 
         super().__init__(config, experiment.seed)
-        self.choices = [_task(t, experiment, f"task{i}") for i, t in enumerate(config.tasks)]
+        self.bins: Bins | None = None
+        if isinstance(config.tasks, ParamRanges):
+            self.bins = Bins(config.tasks, _task(TaskSettings(), experiment, "env"))
+            self.choices = self.bins.tasks
+        else:
+            self.choices = [_task(t, experiment, f"task{i}") for i, t in enumerate(config.tasks)]
         self.index = {task.name: i for i, task in enumerate(self.choices)}
         self.window, self.explore = config.window, config.explore
         self.outcomes: list[deque[float]] = [deque(maxlen=self.window) for _ in self.choices]
@@ -326,7 +368,8 @@ class LearningProgressTeacher(_Base):
 
     def next_task(self, copy: int) -> Task:
         index = int(self.rng.choice(len(self.choices), p=self.probabilities()))
-        return self._with_params(self.choices[index])
+        task = self.choices[index] if self.bins is None else self.bins.draw(index, self.rng)
+        return self._with_params(task)
 
     def observe(self, copy: int, task: Task, episode: Episode) -> None:
         super().observe(copy, task, episode)

@@ -448,6 +448,25 @@ class SeedRange(Section):
         return self
 
 
+class ParamRanges(Section):
+    """Tasks as bins of env parameters: each range split into ``bins`` equal parts, a task per
+    combination; an episode of a task draws its parameters uniformly within its bin."""
+
+    ranges: dict[str, tuple[float, float]]
+    bins: int = Field(4, ge=1, le=64)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ParamRanges:
+        if not self.ranges:
+            raise ValueError("tasks.ranges: no parameter")
+        for name, (low, high) in self.ranges.items():
+            if low > high:
+                raise ValueError(f"tasks.ranges.{name} [{low}, {high}]: low > high")
+        if self.bins ** len(self.ranges) > 4096:
+            raise ValueError(f"tasks.ranges: {self.bins}^{len(self.ranges)} bins is too many")
+        return self
+
+
 class CurriculumConfig(Section):
     """Which task each env copy's next episode plays (``mentor/curricula``): at the env edge,
     for every method; decided in this process, so a resumed run is bitwise the unbroken one."""
@@ -461,8 +480,10 @@ class CurriculumConfig(Section):
         "(Jiang et al. 2021), PPO only.",
     )
     stages: list[Stage] = Field(default_factory=list, description="staged: in order.")
-    tasks: list[TaskSettings] | SeedRange | None = Field(
-        None, description="uniform: env settings, or {seeds: [low, high]} (levels)."
+    tasks: list[TaskSettings] | SeedRange | ParamRanges | None = Field(
+        None,
+        description="Env settings, {seeds: [low, high]} (levels), or {ranges: {param: [low, "
+        "high]}, bins: n} (parameter bins).",
     )
     window: int = Field(
         20, ge=2, description="learning_progress: a task's last outcomes compared, in halves."
@@ -504,9 +525,12 @@ class CurriculumConfig(Section):
             raise ValueError("curriculum.randomize_validation needs curriculum.randomize")
         if self.kind == "plr" and not isinstance(self.tasks, SeedRange):
             raise ValueError("curriculum.kind plr replays levels: give tasks: {seeds: [low, high]}")
-        if self.kind == "learning_progress" and not (isinstance(self.tasks, list) and self.tasks):
+        if self.kind == "learning_progress" and not (
+            isinstance(self.tasks, ParamRanges) or (isinstance(self.tasks, list) and self.tasks)
+        ):
             raise ValueError(
-                "curriculum.kind learning_progress needs tasks: a list of env settings"
+                "curriculum.kind learning_progress needs tasks: a list of env settings or "
+                "{ranges: {param: [low, high]}, bins: n}"
             )
         return self
 
