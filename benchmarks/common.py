@@ -101,11 +101,17 @@ def sb3_time_to_solve(
     }
 
 
-def run_worker(script: str, args: list[str]) -> dict[str, Any]:
-    """Run ``script`` as a worker in a fresh process; returns the JSON line it prints last."""
-    out = subprocess.run([sys.executable, script, *args], capture_output=True, text=True)
+def run_worker(
+    script: str, args: list[str], python: str = sys.executable, what: str | None = None
+) -> dict[str, Any]:
+    """Run ``script`` as a worker in a fresh process; returns the JSON line it prints last.
+    ``python``: another venv's (a peer library's), run without this venv's paths."""
+    env = None
+    if python != sys.executable:
+        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    out = subprocess.run([python, script, *args], capture_output=True, text=True, env=env)
     if out.returncode != 0:
-        raise RuntimeError(f"worker {args} failed:\n{out.stderr[-3000:]}")
+        raise RuntimeError(f"{what or f'worker {args}'} failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 

@@ -29,10 +29,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -50,14 +48,8 @@ RLLIB_PYTHON = ROOT / ".venv-rllib" / "bin" / "python"
 
 def rllib_run(python: str, runners: int, seed: int, target: float) -> dict:
     """RLlib's PPO on CartPole-v1 to ``target`` in its own venv's fresh process."""
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     args = ["--env-runners", str(runners), "--seed", str(seed), "--target", str(target)]
-    out = subprocess.run(
-        [python, str(RLLIB_SCRIPT), *args], capture_output=True, text=True, env=env
-    )
-    if out.returncode != 0:
-        raise RuntimeError(f"RLlib {runners} env runners seed {seed} failed:\n{out.stderr[-3000:]}")
-    r = json.loads(out.stdout.strip().splitlines()[-1])
+    r = run_worker(str(RLLIB_SCRIPT), args, python, f"RLlib {runners} env runners seed {seed}")
     return {"solved": r["solved"], "steps": r["env_steps"], "seconds": r["train_seconds"],
             "startup": r["startup_seconds"]}  # fmt: skip
 

@@ -35,10 +35,8 @@ import argparse
 import csv
 import itertools
 import json
-import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -151,14 +149,8 @@ def train_worker(method: str, seed: int, budget: int) -> dict:
 
 def benchmarl_run(python: str, seed: int, budget: int) -> dict:
     """BenchMARL's MAPPO for ``budget`` env steps (frames) in its own venv's fresh process."""
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     args = ["--frames", str(budget), "--seed", str(seed), "--episodes", str(EPISODES)]
-    out = subprocess.run(
-        [python, str(BENCHMARL_SCRIPT), *args], capture_output=True, text=True, env=env
-    )
-    if out.returncode != 0:
-        raise RuntimeError(f"BenchMARL seed {seed} failed:\n{out.stderr[-3000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return run_worker(str(BENCHMARL_SCRIPT), args, python, f"BenchMARL seed {seed}")
 
 
 def benchmarl_rows(python: str, seeds: int, budget: int) -> list[list[str]]:

@@ -87,19 +87,15 @@ def test_a_stage_is_left_backwards_by_its_demote_rule_and_by_steps_forward() -> 
 
 
 def test_the_teachers_state_round_trips_through_json() -> None:
-    teacher = staged(
+    stages = (
         {"env": {"kwargs": {"sutton_barto_reward": True}},
          "promote": {"success_rate": 0.9, "evaluations": 3}},
         {"env": {}},
     )  # fmt: skip
+    teacher = staged(*stages)
     teacher.on_validation(100, 0.95, 0.0)
-    saved = json.loads(json.dumps(teacher.snapshot()))
-    other = staged(
-        {"env": {"kwargs": {"sutton_barto_reward": True}},
-         "promote": {"success_rate": 0.9, "evaluations": 3}},
-        {"env": {}},
-    )  # fmt: skip
-    other.restore(saved)
+    other = staged(*stages)
+    other.restore(json.loads(json.dumps(teacher.snapshot())))
     assert other.snapshot() == teacher.snapshot() and other.passes == 1
 
 
@@ -275,19 +271,15 @@ PLR = 'curriculum={"kind": "plr", "tasks": {"seeds": [0, 50]}}'
      ((STAGED, "env.vectorization=async"), "ppo")],
 )  # fmt: skip
 def test_a_curriculum_run_resumes_bitwise_equal(tmp_path, extra, method) -> None:
-    """Stopped after its second checkpoint (the staged run past its promotion at step 1,024),
+    """Stopped after its third checkpoint (the staged run past its promotion at step 1,024),
     resumed: the same weights, logs, stage and tasks as the run that never stopped."""
-    from test_resume import assert_bitwise_equal, copy_stopped_at, manifest
+    from test_resume import assert_resumes_bitwise, manifest
 
     def run(name: str):
         return experiment(tmp_path, name, *extra, "checkpoints.every_steps=512",
                           "checkpoints.keep_last=10", method=method)  # fmt: skip
 
-    reference = mentor.train(run("reference")).run_dir
-    copy = copy_stopped_at(reference, tmp_path, keep=3)
-    mentor.resume(copy)
-    assert manifest(copy)["resumes"][0]["env"] == "restored exactly"
-    assert_bitwise_equal(copy, reference)
+    reference = assert_resumes_bitwise(run, tmp_path, keep=3)
     if extra[0] == STAGED:
         events = manifest(reference)["curriculum_events"]
         assert events == [{"step": 1024, "stage": 1, "text": "promoted to stage 1 (CartPole-v1) "
@@ -445,7 +437,7 @@ def test_a_minigrid_env_resumes_exactly_from_its_snapshot() -> None:
 
 
 def test_a_minigrid_run_with_a_level_curriculum_resumes_bitwise(tmp_path) -> None:
-    from test_resume import assert_bitwise_equal, copy_stopped_at, manifest
+    from test_resume import assert_resumes_bitwise
 
     def run(name: str):
         return build(method="ppo", env_id="MiniGrid-DoorKey-5x5-v0", overrides=[
@@ -456,11 +448,7 @@ def test_a_minigrid_run_with_a_level_curriculum_resumes_bitwise(tmp_path) -> Non
             "logging.tensorboard=false", 'curriculum.tasks={"seeds": [0, 20]}',
         ])  # fmt: skip
 
-    reference = mentor.train(run("reference")).run_dir
-    copy = copy_stopped_at(reference, tmp_path, keep=2)
-    mentor.resume(copy)
-    assert manifest(copy)["resumes"][0]["env"] == "restored exactly"
-    assert_bitwise_equal(copy, reference)
+    assert_resumes_bitwise(run, tmp_path)
 
 
 def test_parameter_ranges_become_bins_whose_episodes_draw_within_them() -> None:

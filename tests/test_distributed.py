@@ -82,21 +82,27 @@ def test_workers_collect_every_copy_and_record_its_episodes() -> None:
         venv.close()
 
 
+def kill_worker_at(monkeypatch, method: str, call: int, worker: int) -> None:
+    """ray.kill worker ``worker`` just before the ``call``-th call of ``RayVecEnv.method``
+    (collect or transitions) gathers its work."""
+    from mentor.distributed import rollouts
+
+    original = getattr(rollouts.RayVecEnv, method)
+    calls = {"n": 0}
+
+    def then_kill(self, *args):
+        calls["n"] += 1
+        if calls["n"] == call:
+            ray.kill(self.actors[worker])
+        return original(self, *args)
+
+    monkeypatch.setattr(rollouts.RayVecEnv, method, then_kill)
+
+
 def test_a_killed_worker_is_replaced_and_training_finishes(tmp_path, monkeypatch) -> None:
     """ray.kill on a worker in the middle of a run: the next rollout replaces it (its copies
     start new episodes), the run ends by its budget and the manifest lists the restart."""
-    from mentor.distributed import rollouts
-
-    original = rollouts.RayVecEnv.collect
-    calls = {"n": 0}
-
-    def collect_then_kill(self, policy, storage, scaler):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            ray.kill(self.actors[1])
-        return original(self, policy, storage, scaler)
-
-    monkeypatch.setattr(rollouts.RayVecEnv, "collect", collect_then_kill)
+    kill_worker_at(monkeypatch, "collect", call=3, worker=1)
     result = mentor.train(quick(tmp_path, "k"))
     assert result.stop_reason.startswith("budget")
     manifest = (result.run_dir / "manifest.json").read_text()
@@ -114,18 +120,14 @@ def test_a_worker_whose_env_keeps_crashing_stops_the_run_past_max_restarts(tmp_p
 
 
 def test_a_ray_run_resumes_exactly_with_its_workers_and_without_ray(tmp_path) -> None:
-    from test_resume import assert_bitwise_equal, copy_stopped_at, manifest
+    from test_resume import assert_resumes_bitwise, copy_stopped_at, manifest
 
     def experiment(name: str):
         return quick(tmp_path, name, "seed=3", "stopping.total_steps=2048",
                      "checkpoints.every_steps=512", "checkpoints.keep_last=10",
                      env_id="mentor.envs.testing:SlowEnv")  # fmt: skip
 
-    reference = mentor.train(experiment("reference")).run_dir
-    run = copy_stopped_at(reference, tmp_path, keep=2)
-    mentor.resume(run)
-    assert manifest(run)["resumes"][0]["env"] == "restored exactly"
-    assert_bitwise_equal(run, reference)
+    reference = assert_resumes_bitwise(experiment, tmp_path)
     # Without Ray: the run goes on in one process, its envs at new episodes.
     local = copy_stopped_at(reference, tmp_path / "local", keep=2)
     result = mentor.resume(local, ["distributed.workers=null"])
@@ -240,24 +242,13 @@ def test_async_workers_survive_a_kill_and_resume_from_a_checkpoint(tmp_path, mon
     resumes (its envs at new episodes: rollouts were under way) and ends by its budget."""
     from test_resume import copy_stopped_at, manifest
 
-    from mentor.distributed import rollouts
-
-    original = rollouts.RayVecEnv.collect
-    calls = {"n": 0}
-
-    def collect_then_kill(self, policy, storage, scaler):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            ray.kill(self.actors[0])
-        return original(self, policy, storage, scaler)
-
-    monkeypatch.setattr(rollouts.RayVecEnv, "collect", collect_then_kill)
+    kill_worker_at(monkeypatch, "collect", call=3, worker=0)
     experiment = quick(tmp_path, "a", "distributed.mode=async", "checkpoints.every_steps=256",
                        "checkpoints.keep_last=10")  # fmt: skip
     result = mentor.train(experiment)
     assert result.stop_reason.startswith("budget") and result.total_steps == 1024
     assert "Ray rollout worker 0 died" in (result.run_dir / "manifest.json").read_text()
-    monkeypatch.setattr(rollouts.RayVecEnv, "collect", original)
+    monkeypatch.undo()  # the resume runs unharmed
     run = copy_stopped_at(result.run_dir, tmp_path, keep=2)
     resumed = mentor.resume(run)
     assert resumed.stop_reason.startswith("budget") and resumed.total_steps == 1024
@@ -352,18 +343,14 @@ def test_mappo_on_workers_resumes_bitwise_equal_with_its_critic_input_made_in_ea
     input for its own copies; a run killed after its second checkpoint resumes to the same
     weights and logs as the run that never stopped."""
     from test_multiagent import _resumable
-    from test_resume import assert_bitwise_equal, copy_stopped_at, manifest
+    from test_resume import assert_resumes_bitwise
 
     def experiment(name: str):
         return _resumable("mappo", "mpe2.simple_spread_v3", tmp_path, name).model_copy(
             update={"distributed": DistributedConfig(workers=2)}
         )
 
-    reference = mentor.train(experiment("reference")).run_dir
-    run = copy_stopped_at(reference, tmp_path, keep=2)
-    mentor.resume(run)
-    assert manifest(run)["resumes"][0]["env"] == "restored exactly"
-    assert_bitwise_equal(run, reference)
+    assert_resumes_bitwise(experiment, tmp_path)
 
 
 def test_turn_based_ippo_on_workers_learns_the_moves_paid_while_their_player_waits(
@@ -441,20 +428,16 @@ def test_apex_epsilons_spread_over_the_workers_and_are_dqns_alone(tmp_path) -> N
 def test_off_policy_on_workers_is_bitwise_reproducible_and_resumes_exactly(tmp_path) -> None:
     """TD3 (its noise processes live in the workers): two runs under one seed are equal, and a
     run stopped after a checkpoint, with a block of rows in flight, resumes to the same end."""
-    from test_resume import assert_bitwise_equal, copy_stopped_at, manifest
+    from test_resume import assert_bitwise_equal, assert_resumes_bitwise
 
     def experiment(name: str):
         noise = "exploration.action_noise.kind=ornstein_uhlenbeck"
         return off_policy(tmp_path, name, "td3", "checkpoints.every_steps=512",
                           "checkpoints.keep_last=10", noise, env_id="Pendulum-v1")  # fmt: skip
 
-    reference = mentor.train(experiment("reference")).run_dir
+    reference = assert_resumes_bitwise(experiment, tmp_path)
     again = mentor.train(experiment("again")).run_dir
     assert_bitwise_equal(again, reference)
-    run = copy_stopped_at(reference, tmp_path, keep=2)
-    mentor.resume(run)
-    assert manifest(run)["resumes"][0]["env"] == "restored exactly"
-    assert_bitwise_equal(run, reference)
 
 
 def test_a_killed_off_policy_worker_is_replaced_and_its_episodes_are_cut_cleanly(
@@ -463,18 +446,7 @@ def test_a_killed_off_policy_worker_is_replaced_and_its_episodes_are_cut_cleanly
     """ray.kill on a worker while it collects: it is replaced, its copies' episodes end as
     truncated at the row they were in, the next row is their reset step, and the run ends by
     its budget with every row in order."""
-    from mentor.distributed import rollouts
-
-    original = rollouts.RayVecEnv.transitions
-    calls = {"n": 0}
-
-    def transitions_then_kill(self, policy, step):
-        calls["n"] += 1
-        if calls["n"] == 5:
-            ray.kill(self.actors[0])
-        return original(self, policy, step)
-
-    monkeypatch.setattr(rollouts.RayVecEnv, "transitions", transitions_then_kill)
+    kill_worker_at(monkeypatch, "transitions", call=5, worker=0)
     result = mentor.train(off_policy(tmp_path, "k", "dqn"))
     assert result.stop_reason.startswith("budget")
     manifest = (result.run_dir / "manifest.json").read_text()

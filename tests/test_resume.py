@@ -15,7 +15,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -87,6 +89,18 @@ def assert_bitwise_equal(run: Path, reference: Path) -> None:
         assert torch.equal(ours[key], theirs[key]), f"{key} differs after resume"
     # The logs are the same too: rows after the stop were written once, by the resumed run.
     assert logged(run) == logged(reference)
+
+
+def assert_resumes_bitwise(experiment: Callable[[str], Any], tmp_path: Path, keep: int = 2) -> Path:
+    """Train ``experiment("reference")`` to its end, stop a copy after its ``keep``-th checkpoint
+    and resume it: its envs restored exactly, its weights and logs the reference's. Returns the
+    reference's run folder."""
+    reference = mentor.train(experiment("reference")).run_dir
+    run = copy_stopped_at(reference, tmp_path, keep=keep)
+    mentor.resume(run)
+    assert manifest(run)["resumes"][0]["env"] == "restored exactly"
+    assert_bitwise_equal(run, reference)
+    return reference
 
 
 def logged(run: Path) -> list[dict[str, str]]:
@@ -363,7 +377,9 @@ def test_an_env_without_state_resumes_at_new_episodes_and_says_so(tmp_path: Path
 
 KILL_DURING_SAVE = """
 import os, signal, sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 import torch
 from mentor.runs import checkpoint
 from mentor.runs.signals import GracefulStop

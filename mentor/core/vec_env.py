@@ -144,9 +144,13 @@ def _task_vector_env(
 
 
 def _check_task_spaces(tasks: list[Any], make: Any) -> None:
-    """Every env setting a teacher may give must have the first's spaces (no silent reshape)."""
-    first = None
+    """Every env setting a teacher may give must have the first's spaces (no silent reshape).
+    Each distinct env is made once (parameter bins and levels share one)."""
+    first, checked = None, []
     for task in tasks:
+        if any(task.same_env(seen) for seen in checked):
+            continue
+        checked.append(task)
         env = make(task.env_id, task.kwargs)
         try:
             spaces = (env.observation_space, env.action_space)

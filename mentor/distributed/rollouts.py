@@ -5,7 +5,8 @@ episode records, snapshots for exact resume) and two more methods: ``collect``, 
 loops call instead of ``core.rollout.collect``, and ``transitions``, which the off-policy loop
 calls instead of stepping. Synchronous on-policy collection, one rollout at a time:
 
-    broadcast   the learner puts the policy's weights in Ray's object store, once per rollout
+    broadcast   the learner sends the policy's weights with each worker's call (inline up to
+                64 KiB, else once through Ray's object store)
     collect     each of the N workers (a Ray actor holding a ``VecEnv`` of E = num_envs / N
                 copies and a copy of the networks) runs ``core.rollout.collect`` on its own
                 copies for num_steps steps: actions sampled, the rollout scored (log-probs,
@@ -30,10 +31,10 @@ A multi-agent env's rows are its agents in each copy (``core/ma_env.py``): a wor
 its copies' rows, with what the rows wait for (turn-based games) and a centralized critic's
 input, which each worker makes for its own copies.
 
-What travels per rollout: the weights to each worker (the object store holds one copy per
-node), and each worker's block of the storage back (observations, actions, masks, log-probs,
-values, rewards and flags: about 4 x (obs size + 8) bytes per env step for a vector
-observation).
+What travels per rollout: the weights to each worker (inline with the call when small, else one
+object-store copy per node), and each worker's block of the storage back (observations, actions,
+masks, log-probs, values, rewards and flags: about 4 x (obs size + 8) bytes per env step for a
+vector observation).
 
 ``connect`` starts a local Ray (as many logical CPUs as workers, at least the machine's: a
 worker that mostly waits on its env needs no core of its own), or joins ``address``. Before each
@@ -190,7 +191,7 @@ class RolloutWorker:
         ``lead_obs``: this worker replaces a lost one, whose copies' episodes ended in these
         observations; the first row is then their reset step (not learned from), holding them,
         as a vector env's reset step holds the final observation."""
-        self.policy.load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()})
+        self._load(weights)
         venv, explorer = self.venv, self.explorer
         rows: dict[str, list[Any]] = {name: [] for name in ROW_FIELDS}
         lead = lead_obs is not None
@@ -216,11 +217,16 @@ class RolloutWorker:
                 rows[name].insert(0, first[name])
         block = {name: None if values[0] is None else np.stack(values)
                  for name, values in rows.items()}  # fmt: skip
-        episodes = [
-            Episode(e.env_index + self.index * self.num_envs, e.ret, e.length, e.info)
-            for e in venv.pop_episodes()
-        ]
-        return {**block, "last_obs": venv.last_obs, "episodes": episodes, "cut": lead}
+        return {**block, "last_obs": venv.last_obs, "episodes": self._episodes(), "cut": lead}
+
+    def _load(self, weights: dict[str, np.ndarray]) -> None:
+        self.policy.load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()})
+
+    def _episodes(self) -> list[Episode]:
+        """The episodes finished since the last call, numbered as the learner's copies."""
+        offset = self.index * self.num_envs
+        return [Episode(e.env_index + offset, e.ret, e.length, e.info)
+                for e in self.venv.pop_episodes()]  # fmt: skip
 
     def set_critic_input(self, factory: Any, experiment: Any) -> None:
         """A centralized critic's input for this worker's copies (MAPPO's ``CriticInput``)."""
@@ -244,7 +250,7 @@ class RolloutWorker:
         self, weights: dict[str, np.ndarray], num_steps: int, obs_dtype: torch.dtype,
         action_shape: tuple[int, ...], action_dtype: torch.dtype,
     ) -> dict[str, Any]:  # fmt: skip
-        self.policy.load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()})
+        self._load(weights)
         venv, mask = self.venv, self.venv.action_mask
         critic = self.critic_input
         storage = RolloutStorage(
@@ -260,13 +266,9 @@ class RolloutWorker:
             name: None if getattr(storage, name) is None else getattr(storage, name).numpy()
             for name in BLOCK_FIELDS
         }
-        episodes = [
-            Episode(e.env_index + self.index * self.num_envs, e.ret, e.length, e.info)
-            for e in venv.pop_episodes()
-        ]
         return {**block, "last_value": last_value.numpy(), "last_obs": obs,
                 "action_mask": venv.action_mask, "needs_reset": venv.needs_reset.copy(),
-                "episodes": episodes}  # fmt: skip
+                "episodes": self._episodes()}  # fmt: skip
 
     def snapshot(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         tensors, values = self.venv.snapshot()
@@ -299,9 +301,8 @@ class RayVecEnv:
         self.actors = actors
         self.asynchronous, self.max_staleness = mode == "async", max_staleness
         self._version = 0  # async: updates so far, the version of the newest weights
-        self._running: dict[
-            Any, tuple[int, int, tuple]
-        ] = {}  # async: ref -> (worker, version, args)
+        # async: each call under way -> (its worker, the weights' version, its arguments)
+        self._running: dict[Any, tuple[int, int, tuple]] = {}
         self.staleness: list[int] = []  # async: of the last rollout's blocks, in updates
         self.dropped = 0  # async: blocks dropped as too stale, over the run
         self.head: str | None = None  # the cluster's GCS (host:port), probed before each round
