@@ -2,16 +2,21 @@
 and what the teacher costs per env step.
 
 1. PPO on ``MiniGrid-DoorKey-8x8-v0`` directly (the DoorKey preset) and through the staged
-   5x5 -> 6x6 -> 8x8 curriculum of ``examples/curriculum-doorkey.yaml``, both validated on 8x8
-   every 16,384 env steps (20 episodes): env steps until the 8x8 validation first succeeds in
-   >= 90% of its episodes, every step counted (the earlier stages' too). Each run in a fresh
-   process; medians over seeds, and how many reached it within the budget.
-2. The teacher's overhead: env steps/s of a sync vector env of CartPole (8 copies, random
+   5x5 -> 6x6 -> 8x8 curriculum of ``examples/curriculum-doorkey.yaml`` (promotion after two
+   validations at >= 90%, after one, and 5x5 -> 8x8 after one), all validated on 8x8 every
+   8,192 env steps (20 episodes): env steps until the 8x8 validation first succeeds in >= 90% of
+   its episodes, every step counted (the earlier stages' too); the run stops there
+   (stopping.target_success). Each run in a fresh process; medians over seeds, and how many
+   reached it within the budget.
+2. DoorKey-16x16 through 5x5 -> 8x8 -> 16x16 (``examples/curriculum-doorkey16.yaml``), the same
+   measure with validation every 32,768 env steps, budget 2M (``--direct16`` adds 16x16 alone).
+3. The teacher's overhead: env steps/s of a sync vector env of CartPole (8 copies, random
    actions) bare, and with a teacher that draws each episode's task and a parameter (the pole's
    length): TaskEnv's indirection and the teacher's calls at every episode end.
 
     python benchmarks/curriculum.py                      # 5 seeds, budget 1M env steps
-    python benchmarks/curriculum.py --seeds 3 --budget 600000
+    python benchmarks/curriculum.py --only doorkey --budget 600000
+    python benchmarks/curriculum.py --only doorkey16     # 5x5 -> 8x8 -> 16x16, budget 2M
     python benchmarks/curriculum.py --only overhead
 """
 
@@ -31,7 +36,38 @@ from common import run_worker, table
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "curriculum-doorkey.yaml"
+EXAMPLE16 = ROOT / "examples" / "curriculum-doorkey16.yaml"
 TARGET = 0.9
+
+
+# What each DoorKey run trains on: (label, example file or None for the env alone, env id,
+# evaluations a promotion needs, stages kept). Validation every CADENCE env steps, 20 episodes.
+VARIANTS = {
+    "direct": ("DoorKey-8x8 directly", None, "MiniGrid-DoorKey-8x8-v0", None, None),
+    "staged": ("5x5 -> 6x6 -> 8x8, 2 evaluations", EXAMPLE, None, 2, None),
+    "staged1": ("5x5 -> 6x6 -> 8x8, 1 evaluation", EXAMPLE, None, 1, None),
+    "skip1": ("5x5 -> 8x8, 1 evaluation", EXAMPLE, None, 1, [0, 2]),
+    "direct16": ("DoorKey-16x16 directly", None, "MiniGrid-DoorKey-16x16-v0", None, None),
+    "staged16": ("5x5 -> 8x8 -> 16x16, 2 evaluations", EXAMPLE16, None, 2, None),
+}
+CADENCE = {"direct16": 32768, "staged16": 32768}
+
+
+def variant_file(kind: str, folder: str) -> str:
+    """The example with its promotions' evaluations and its stages as the variant asks."""
+    import yaml
+
+    _, example, _, evaluations, keep = VARIANTS[kind]
+    spec = yaml.safe_load(Path(example).read_text())
+    stages = spec["curriculum"]["stages"]
+    if keep is not None:
+        stages = [stages[i] for i in keep]
+    for stage in stages[:-1]:
+        stage["promote"]["evaluations"] = evaluations
+    spec["curriculum"]["stages"] = stages
+    path = Path(folder) / f"{kind}.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return str(path)
 
 
 def doorkey_worker(kind: str, seed: int, budget: int) -> dict:
@@ -39,22 +75,54 @@ def doorkey_worker(kind: str, seed: int, budget: int) -> dict:
     from mentor.experiment import build
 
     out = tempfile.mkdtemp(prefix="mentor-bench-")
+    # Each run stops at the first validation on the last stage with >= 90% success.
     overrides = [f"seed={seed}", f"output_dir={out}", f"stopping.total_steps={budget}",
-                 "evaluation.episodes=0", "logging.progress=false", "logging.tensorboard=false",
-                 "checkpoints.keep_best=false", "validation.every_steps=16384"]  # fmt: skip
-    if kind == "staged":
-        experiment = build(file=str(EXAMPLE), overrides=overrides)
+                 f"stopping.target_success={TARGET}", "evaluation.episodes=0",
+                 "logging.progress=false", "logging.tensorboard=false",
+                 "checkpoints.keep_best=false",
+                 f"validation.every_steps={CADENCE.get(kind, 8192)}"]  # fmt: skip
+    _, example, env_id, _, _ = VARIANTS[kind]
+    if example is not None:
+        experiment = build(file=variant_file(kind, out), overrides=overrides)
     else:
-        experiment = build(method="ppo", env_id="MiniGrid-DoorKey-8x8-v0", overrides=overrides)
+        experiment = build(method="ppo", env_id=env_id, overrides=overrides)
     tic = time.perf_counter()
     result = api.train(experiment)
     wall = time.perf_counter() - tic
     rows = list(csv.DictReader((result.run_dir / "validation.csv").open()))
     reached = next((int(r["step"]) for r in rows if float(r["success_rate"]) >= TARGET), None)
     manifest = json.loads((result.run_dir / "manifest.json").read_text())
+    promotions = [e["step"] for e in manifest.get("curriculum_events", [])]
     return {"steps_to_target": reached, "train_seconds": result.train_seconds, "wall": wall,
             "final_success": float(rows[-1]["success_rate"]) if rows else None,
-            "events": manifest.get("curriculum_events", [])}  # fmt: skip
+            "promotions": promotions}  # fmt: skip
+
+
+def doorkey_table(kinds: list[str], seeds: int, budget: int, title: str) -> None:
+    rows = []
+    for kind in kinds:
+        runs = []
+        for seed in range(seeds):
+            flags = ["--worker", "doorkey", "--kind", kind, "--seed", str(seed),
+                     "--budget", str(budget)]  # fmt: skip
+            runs.append(run_worker(__file__, flags))
+            print(f"  {kind} seed {seed}: {runs[-1]}", flush=True)
+        reached = [r["steps_to_target"] for r in runs if r["steps_to_target"] is not None]
+        # A run that does not get there counts as the budget in the median (a lower bound).
+        steps = sorted(r["steps_to_target"] or budget for r in runs)
+        first = [r["promotions"][0] for r in runs if r["promotions"]]
+        rows.append([
+            VARIANTS[kind][0],
+            f"{statistics.median(steps):,.0f}" + ("" if len(reached) == len(runs) else "+"),
+            f"{len(reached)}/{len(runs)}",
+            " ".join(f"{r['steps_to_target'] or 0:,}" for r in runs),
+            f"{statistics.median(first):,.0f}" if first else "-",
+            f"{statistics.median(r['train_seconds'] for r in runs):.0f}",
+        ])  # fmt: skip
+    print(f"\n{title}, budget {budget:,}: median of {seeds} seeds (a run that does not get there "
+          f"counts as the budget: '+')")  # fmt: skip
+    print(table(rows, ["", "env steps", "reached", "per seed (0: not)", "first promotion",
+                       "train s"]))  # fmt: skip
 
 
 def overhead_worker(env_id: str, teacher: bool, steps: int) -> dict:
@@ -89,7 +157,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--budget", type=int, default=1_000_000)
-    parser.add_argument("--only", choices=["doorkey", "overhead"])
+    parser.add_argument("--only", choices=["doorkey", "doorkey16", "overhead"])
+    parser.add_argument("--direct16", action="store_true", help="also 16x16 directly (slow)")
     parser.add_argument("--worker", choices=["doorkey", "overhead"])
     parser.add_argument("--kind", default="direct")
     parser.add_argument("--seed", type=int, default=0)
@@ -122,25 +191,14 @@ def main() -> None:
         print(table(rows, ["", "bare env steps/s", "with a teacher", "cost"]))
 
     if args.only in (None, "doorkey"):
-        rows = []
-        for kind in ("direct", "staged"):
-            runs = []
-            for seed in range(args.seeds):
-                flags = ["--worker", "doorkey", "--kind", kind, "--seed", str(seed),
-                         "--budget", str(args.budget)]  # fmt: skip
-                runs.append(run_worker(__file__, flags))
-                print(f"  {kind} seed {seed}: {runs[-1]}", flush=True)
-            reached = [r["steps_to_target"] for r in runs if r["steps_to_target"] is not None]
-            rows.append([
-                "DoorKey-8x8 directly" if kind == "direct" else "staged 5x5 -> 6x6 -> 8x8",
-                f"{statistics.median(reached):,.0f}" if reached else "-",
-                f"{len(reached)}/{len(runs)}",
-                " ".join(f"{r['steps_to_target'] or 0:,}" for r in runs),
-                f"{statistics.median(r['train_seconds'] for r in runs):.0f}",
-            ])  # fmt: skip
-        print(f"\nPPO, env steps until the 8x8 validation succeeds >= {TARGET:.0%} (every step "
-              f"counted), budget {args.budget:,}: median of {args.seeds} seeds")  # fmt: skip
-        print(table(rows, ["", "env steps", "reached", "per seed (0: not)", "train s"]))
+        doorkey_table(["direct", "staged", "staged1", "skip1"], args.seeds, args.budget,
+                      f"PPO, env steps until the 8x8 validation succeeds >= {TARGET:.0%} "
+                      f"(every step counted; validation every 8,192)")  # fmt: skip
+    if args.only in (None, "doorkey16"):
+        doorkey_table(["staged16"] + (["direct16"] if args.direct16 else []), args.seeds,
+                      max(args.budget, 2_000_000),
+                      f"PPO, env steps until the 16x16 validation succeeds >= {TARGET:.0%} "
+                      f"(every step counted; validation every 32,768)")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from mentor.runs.stopping import (
     Validation,
     budget_rule,
     stopping_rules,
+    success_rule,
     target_rule,
     time_rule,
 )
@@ -62,6 +63,22 @@ def test_target_rule_reads_only_the_validation_at_this_step() -> None:
     )
 
 
+def test_success_rule_reads_the_validation_success_rate(capsys) -> None:
+    rule = success_rule(0.9)
+    assert rule(progress(10)) is None
+    failing = summarize([0.0, 0.5, 0.8, 0.9], [10] * 4, success_threshold=0.6)  # 2 of 4
+    passing = summarize([0.7, 0.8, 0.9, 0.9], [10] * 4, success_threshold=0.6)  # 4 of 4
+    assert rule(progress(10, at=Validation(10, failing, 0.9, (0.55,)))) is None
+    assert rule(progress(20, at=Validation(20, passing, 0.9, (0.55, 0.825)))) == (
+        "target: validation success rate 1.00 >= 0.9"
+    )
+    # Nothing says what a success is: named once on stderr, never fires.
+    unknown = success_rule(0.5)
+    assert unknown(progress(10, at=validation(10, 100.0))) is None
+    assert unknown(progress(20, at=validation(20, 100.0))) is None
+    assert capsys.readouterr().err.count("warning: stopping.target_success") == 1
+
+
 def test_plateau_rule_counts_each_validation_and_keeps_its_history() -> None:
     rule = PlateauRule(window=4, alpha=0.05)
     for step, mean in enumerate([10.0, 20.0, 30.0, 40.0]):  # rising: no plateau
@@ -87,6 +104,12 @@ def test_the_experiments_rules_come_in_order_target_plateau_budget_time() -> Non
     ]
     assert rules[1] is plateau
     assert len(stopping_rules(100, None, None, None)) == 1  # the budget always
+    with_success = stopping_rules(100, None, 475.0, None, target_success=0.9)
+    assert [r.__qualname__.split(".")[0] for r in with_success] == [
+        "target_rule",
+        "success_rule",
+        "budget_rule",
+    ]
 
 
 # --- a caller's rules and listeners, in a real run ----------------------------------------

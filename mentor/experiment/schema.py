@@ -282,6 +282,15 @@ class StoppingConfig(Section):
             "reward_threshold."
         ),
     )
+    target_success: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description=(
+            "Stop when the validation success rate reaches this (a success: the env's "
+            "info['is_success'], else a return of at least evaluation.success_threshold)."
+        ),
+    )
     plateau: PlateauConfig | None = Field(None, description="Stop on a validation plateau.")
     max_seconds: float | None = Field(None, gt=0, description="Budget of wall-clock seconds.")
 

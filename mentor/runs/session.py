@@ -209,7 +209,13 @@ class TrainingSession:
         # The experiment's rules first (target, plateau, budget, time), then the method's, then
         # the caller's (mentor.train(..., stop_rules=...)).
         self.stop_rules: list[StopRule] = [
-            *stopping_rules(stopping.total_steps, stopping.max_seconds, self.target, self.plateau),
+            *stopping_rules(
+                stopping.total_steps,
+                stopping.max_seconds,
+                self.target,
+                self.plateau,
+                stopping.target_success,
+            ),
             *stop_rules,
             *run.hooks.stop_rules,
         ]

@@ -7,6 +7,7 @@ rules, each testable alone; a method or a caller adds its own (BC's early stoppi
 rounds, an Optuna pruner) with ``TrainingSession(..., stop_rules=[...])``:
 
     target        the validation mean return reaches stopping.target_return
+    success       the validation success rate reaches stopping.target_success
     plateau       no upward trend in the last validations (one-sided Mann-Kendall test)
     budget        the step counter reaches stopping.total_steps
     max_seconds   the wall-clock time since the start (of the first run) reaches max_seconds
@@ -19,6 +20,7 @@ stop the run with an error naming them (``HookError``); the checkpoints already 
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -96,6 +98,35 @@ def target_rule(target: float) -> StopRule:
     return target_return
 
 
+def success_rule(target: float) -> StopRule:
+    """Stop at a validation succeeding in at least ``target`` of its episodes. A validation that
+    cannot say what a success is (no info['is_success'], no success_threshold) is named once on
+    stderr, so a run does not wait for a rule that cannot fire."""
+    warned = False
+
+    def target_success(progress: Progress) -> str | None:
+        nonlocal warned
+        validation = progress.validation
+        if validation is None:
+            return None
+        rate = validation.summary.success_rate
+        if rate is None:
+            if not warned:
+                print(
+                    "warning: stopping.target_success is set, but the validation env reports "
+                    "no info['is_success'] and evaluation.success_threshold is unset: "
+                    "set evaluation.success_threshold to count a success",
+                    file=sys.stderr,
+                )
+                warned = True
+            return None
+        if rate >= target:
+            return f"target: validation success rate {rate:.2f} >= {target:g}"
+        return None
+
+    return target_success
+
+
 class PlateauRule:
     """Stop when the validation returns show no upward trend (``PlateauDetector``). It sees each
     validation once, when it is asked at the step of that validation."""
@@ -126,12 +157,15 @@ def stopping_rules(
     max_seconds: float | None,
     target: float | None,
     plateau: PlateauRule | None,
+    target_success: float | None = None,
 ) -> list[StopRule]:
-    """The experiment's rules, in the order they are asked: target and plateau (at a
+    """The experiment's rules, in the order they are asked: the targets and plateau (at a
     validation), then the step budget and the time budget."""
     rules: list[StopRule] = []
     if target is not None and math.isfinite(target):
         rules.append(target_rule(target))
+    if target_success is not None:
+        rules.append(success_rule(target_success))
     if plateau is not None:
         rules.append(plateau)
     rules.append(budget_rule(total_steps))
