@@ -195,6 +195,77 @@ def test_every_copy_gets_its_task_from_one_teacher_in_episode_order() -> None:
     assert first == assignments()
 
 
+def test_dealt_queues_give_each_copy_the_teachers_tasks_in_order_and_replay_when_short() -> None:
+    """Ray workers' copies (``distributed/tasks.py``), here without Ray: the learner's teacher
+    deals each copy a queue per round; a copy plays its queue in order and, when it runs out,
+    its task again; the teacher hears every episode, in the order they ended; unplayed tasks
+    stay queued; the dealer's state is JSON."""
+    from mentor.distributed.tasks import DealtTasks, TaskDealer
+
+    env_id = "mentor.envs.testing:SlowEnv"  # episodes of 16 steps, then a reset step
+    exp = build(method="ppo", env_id=env_id, overrides=['curriculum.tasks={"seeds": [0, 1000]}'])
+    teacher = UniformTeacher(exp.curriculum, exp)
+    dealt: dict[int, list[int]] = {0: [], 1: []}
+    heard: list[tuple[int, int]] = []
+    draw, observe = teacher.next_task, teacher.observe
+
+    def logged_draw(copy: int) -> Task:
+        task = draw(copy)
+        dealt[copy].append(task.seed)
+        return task
+
+    def logged_observe(copy: int, task: Task, episode) -> None:
+        heard.append((copy, task.seed))
+        observe(copy, task, episode)
+
+    teacher.next_task, teacher.observe = logged_draw, logged_observe
+    dealer = TaskDealer(teacher, 2)
+    worker = DealtTasks(dealer.first_tasks(), teacher.tasks())
+    venv = VecEnv.make(env_id, {"delay": 0.0}, 2, vectorization="sync", teacher=worker)
+    venv.reset(seed=0)
+    # Episodes end at steps 16, 33, 50, ... (17 apart). Round 1 (8 steps): 2 + 2 x 8 / 8 = 4
+    # tasks dealt, none played. Round 2 (90 steps): the 4 left suffice by the dealer's count
+    # (2 + 2 x 0), but 5 episodes end: the copy plays its fourth task again. Round 3 (40 steps):
+    # topped up to 2 + 2 x 5 = 12; 3 episodes end.
+    replayed = []
+    for steps in (8, 90, 40):
+        worker.start_round(dealer.deal(steps))
+        for _ in range(steps):
+            venv.step(np.zeros(2, dtype=np.int64))
+        report = worker.report(offset=0)
+        dealer.take(report, offset=0)
+        replayed.append(report["replayed"])
+    venv.close()
+    assert [len(dealt[0]), len(dealt[1])] == [1 + 4 + 12, 1 + 4 + 12]
+    assert replayed == [0, 2, 0] and dealer.replayed == 2
+    assert [c for c, _ in heard] == [0, 1] * 8  # both copies end together, copy 0 first
+    for copy in (0, 1):
+        d = dealt[copy]
+        assert [seed for c, seed in heard if c == copy] == [*d[:5], d[4], d[5], d[6]]
+        assert dealer.current[copy].seed == d[7]
+        assert [task.seed for task in dealer.queues[copy]] == d[8:]
+    restored = TaskDealer(teacher, 2)
+    restored.restore(json.loads(json.dumps(dealer.snapshot())))
+    assert restored.queues == dealer.queues and restored.current == dealer.current
+
+
+def test_a_stage_move_drops_the_tasks_queued_before_it() -> None:
+    """On Ray workers, the tasks queued for a copy before a promotion are not played after it:
+    the next round's queues are the new stage's only."""
+    from mentor.distributed.tasks import TaskDealer
+
+    teacher = staged(
+        {"promote": {"steps": 100}}, {"env": {"kwargs": {"sutton_barto_reward": True}}}
+    )
+    dealer = TaskDealer(teacher, 2)
+    dealer.first_tasks()
+    assert {task.name for queue in dealer.deal(64) for task in queue} == {"stage0"}
+    teacher.on_step(100)  # promoted
+    queues = dealer.deal(64)
+    assert {task.name for queue in queues for task in queue} == {"stage1"}
+    assert [len(queue) for queue in queues] == [2 + 2 * 64 // 8] * 2
+
+
 def test_a_level_resets_with_its_own_seed() -> None:
     make = lambda env_id, kwargs: make_env(env_id, kwargs)  # noqa: E731
     env = TaskEnv(make, Task("CartPole-v1", {}, seed=7))
@@ -341,8 +412,8 @@ def test_bad_curricula_are_refused_naming_the_problem(tmp_path) -> None:
         experiment(tmp_path, "h", PLR, method="dqn")
     with pytest.raises(ConfigError, match=r"plr replays levels: give tasks: \{seeds"):
         experiment(tmp_path, "i", "curriculum.kind=plr")
-    with pytest.raises(ConfigError, match=r"curriculum with distributed.workers"):
-        experiment(tmp_path, "g", RANDOMIZE, "distributed.workers=2")
+    with pytest.raises(ConfigError, match=r"curriculum with distributed.mode=async"):
+        experiment(tmp_path, "g", RANDOMIZE, "distributed.workers=2", "distributed.mode=async")
 
 
 def test_a_bad_curriculum_from_the_cli_is_one_line_and_exit_2(tmp_path) -> None:

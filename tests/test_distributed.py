@@ -483,3 +483,41 @@ def test_dqn_on_two_workers_learns_to_the_threshold_of_one_process(tmp_path) -> 
     # in one process. Random play: 4 +- 0.39 (the std of a 20-episode mean), so 12 is 20 stds
     # above it, with 4 of margin below every seed of either.
     assert on_ray >= 12.0 and local >= 12.0, (on_ray, local)
+
+
+# --- a curriculum on workers (issue 15, item 4) ---------------------------------------------------
+
+STAGED = (
+    'curriculum={"kind": "staged", "stages": [{"env": {"kwargs": {"sutton_barto_reward": true}}, '
+    '"promote": {"steps": 1024}}, {"env": {}}]}'
+)
+
+
+@pytest.mark.parametrize(
+    ("method", "curriculum"),
+    [("ppo", 'curriculum={"kind": "plr", "tasks": {"seeds": [0, 50]}}'), ("dqn", STAGED)],
+)
+def test_a_curriculum_on_workers_takes_its_tasks_from_the_one_teacher_and_resumes_bitwise(
+    tmp_path, method, curriculum
+) -> None:
+    """PLR's levels (PPO) and a staged curriculum (DQN, a block of rows in flight at each
+    checkpoint) dealt by the learner's teacher to two workers' copies: a run stopped after a
+    checkpoint resumes to the same weights, logs, teacher and tasks; the staged run's workers
+    play the second stage after its promotion."""
+    from test_resume import assert_resumes_bitwise, logged, manifest
+
+    def experiment(name: str):
+        extra = ("checkpoints.every_steps=512", "checkpoints.keep_last=10", curriculum)
+        if method == "ppo":
+            return quick(tmp_path, name, "stopping.total_steps=2048", *extra)
+        return off_policy(tmp_path, name, method, *extra)
+
+    reference = assert_resumes_bitwise(experiment, tmp_path, keep=3)
+    rows = logged(reference)
+    if method == "ppo":
+        seen = [float(r["curriculum/levels_seen"]) for r in rows if r["curriculum/levels_seen"]]
+        assert seen[-1] > seen[0] >= 4  # levels scored from the workers' rollouts
+    else:
+        assert [e["step"] for e in manifest(reference)["curriculum_events"]] == [1024]
+        assert rows[0].get("curriculum/share_stage1", "") == ""
+        assert float(rows[-1]["curriculum/share_stage1"]) > 0  # the workers took stage 1

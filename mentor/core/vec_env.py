@@ -35,7 +35,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -121,6 +121,21 @@ def _task_vector_env(
 ) -> gym.vector.VectorEnv:  # fmt: skip
     """Copies that change task (``TaskEnv``), stepped in this process: the teacher sets each
     copy's next task between the step that ends its episode and the one that resets it."""
+    make = check_curriculum(teacher, vectorization, max_episode_steps)
+    first = [teacher.next_task(index) for index in range(num_envs)]
+    if vectorization == "async":  # each copy's TaskEnv in its worker process
+        return WorkerVecEnv([partial(TaskEnv, make, task) for task in first], **async_options)
+    envs = [TaskEnv(make, task) for task in first]
+    return gym.vector.SyncVectorEnv(
+        [lambda env=env: env for env in envs], autoreset_mode=AutoresetMode.NEXT_STEP
+    )
+
+
+def check_curriculum(
+    teacher: Any, vectorization: str, max_episode_steps: int | None
+) -> Callable[[str, Any], gym.Env]:
+    """Refuse what cannot take a task per copy (a native vector env; tasks whose spaces differ);
+    returns how a copy makes a task's env."""
     if vectorization == "native":
         raise ConfigError(
             "curriculum: env.vectorization 'native' cannot take a task per copy (a native "
@@ -134,12 +149,13 @@ def _task_vector_env(
         return make_env(task_id, dict(kwargs), **extra)
 
     _check_task_spaces(teacher.tasks(), make)
-    first = [teacher.next_task(index) for index in range(num_envs)]
-    if vectorization == "async":  # each copy's TaskEnv in its worker process
-        return WorkerVecEnv([partial(TaskEnv, make, task) for task in first], **async_options)
-    envs = [TaskEnv(make, task) for task in first]
-    return gym.vector.SyncVectorEnv(
-        [lambda env=env: env for env in envs], autoreset_mode=AutoresetMode.NEXT_STEP
+    return make
+
+
+def multiagent_curriculum(env_id: str) -> str:
+    return (
+        f"curriculum: env '{env_id}' is a multi-agent env; curricula set tasks on single-agent "
+        "envs for now"
     )
 
 
@@ -258,10 +274,7 @@ class VecEnv:
             from mentor.core.ma_env import MultiAgentVecEnv
 
             if options.get("teacher") is not None:
-                raise ConfigError(
-                    f"curriculum: env '{env_id}' is a multi-agent env; curricula set tasks on "
-                    "single-agent envs for now"
-                )
+                raise ConfigError(multiagent_curriculum(env_id))
             return MultiAgentVecEnv.make(env_id, kwargs, num_envs, **options)
         options.pop("agent_ids", None)  # a multi-agent option
         check_finite = options.pop("check_finite", True)

@@ -48,6 +48,8 @@ from mentor.experiment.schema import (
 
 
 class Teacher(Protocol):
+    events: list[dict[str, Any]]  # its stage moves: tasks dealt before one are not played after
+
     def next_task(self, copy: int) -> Task: ...
 
     def observe(self, copy: int, task: Task, episode: Episode) -> None: ...

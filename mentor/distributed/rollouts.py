@@ -57,7 +57,15 @@ from mentor.core.normalize import RewardScaler
 from mentor.core.rollout import collect as collect_locally
 from mentor.core.rollout import scale_rewards
 from mentor.core.storage import RolloutStorage
-from mentor.core.vec_env import Episode, VecEnv, rollout_metrics
+from mentor.core.vec_env import (
+    Episode,
+    VecEnv,
+    check_curriculum,
+    multiagent_curriculum,
+    rollout_metrics,
+)
+from mentor.distributed.tasks import DealtTasks, TaskDealer, report_from_json, report_to_json
+from mentor.envs.pettingzoo import is_multiagent
 from mentor.errors import (
     ClusterLostError,
     ConfigError,
@@ -162,7 +170,10 @@ class RolloutWorker:
         torch.set_num_threads(1)
         self.index, self.num_envs = index, num_envs
         self.policy: torch.nn.Module | None = None
-        self.venv = VecEnv.make(env_id, kwargs, num_envs, **options)
+        # A curriculum's tasks: the learner deals them (``distributed/tasks.py``).
+        first = options.pop("tasks", None)
+        self.tasks = None if first is None else DealtTasks(*first)
+        self.venv = VecEnv.make(env_id, kwargs, num_envs, teacher=self.tasks, **options)
         self.generator_seed = seed + 1000 * (index + 1)
         torch.manual_seed(self.generator_seed)
         self.scaler = RewardScaler(1, 0.0, False)  # rewards are scaled by the learner
@@ -184,7 +195,7 @@ class RolloutWorker:
 
     def explore(
         self, weights: dict[str, np.ndarray], start: int, steps: int,
-        lead_obs: np.ndarray | None = None,
+        lead_obs: np.ndarray | None = None, queues: list | None = None,
     ) -> dict[str, Any]:  # fmt: skip
         """``steps`` replay rows of this worker's copies, acted on by the explorer with these
         weights; the global env step at row t is start + t x env.num_envs (all workers').
@@ -192,6 +203,7 @@ class RolloutWorker:
         observations; the first row is then their reset step (not learned from), holding them,
         as a vector env's reset step holds the final observation."""
         self._load(weights)
+        self._start_round(queues)
         venv, explorer = self.venv, self.explorer
         rows: dict[str, list[Any]] = {name: [] for name in ROW_FIELDS}
         lead = lead_obs is not None
@@ -217,10 +229,18 @@ class RolloutWorker:
                 rows[name].insert(0, first[name])
         block = {name: None if values[0] is None else np.stack(values)
                  for name, values in rows.items()}  # fmt: skip
-        return {**block, "last_obs": venv.last_obs, "episodes": self._episodes(), "cut": lead}
+        return {**block, "last_obs": venv.last_obs, "episodes": self._episodes(), "cut": lead,
+                "curriculum": self._round_report()}  # fmt: skip
 
     def _load(self, weights: dict[str, np.ndarray]) -> None:
         self.policy.load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()})
+
+    def _start_round(self, queues: list | None) -> None:
+        if self.tasks is not None:
+            self.tasks.start_round(queues)
+
+    def _round_report(self) -> dict[str, Any] | None:
+        return None if self.tasks is None else self.tasks.report(self.index * self.num_envs)
 
     def _episodes(self) -> list[Episode]:
         """The episodes finished since the last call, numbered as the learner's copies."""
@@ -248,9 +268,10 @@ class RolloutWorker:
 
     def collect(
         self, weights: dict[str, np.ndarray], num_steps: int, obs_dtype: torch.dtype,
-        action_shape: tuple[int, ...], action_dtype: torch.dtype,
+        action_shape: tuple[int, ...], action_dtype: torch.dtype, queues: list | None = None,
     ) -> dict[str, Any]:  # fmt: skip
         self._load(weights)
+        self._start_round(queues)
         venv, mask = self.venv, self.venv.action_mask
         critic = self.critic_input
         storage = RolloutStorage(
@@ -268,7 +289,7 @@ class RolloutWorker:
         }
         return {**block, "last_value": last_value.numpy(), "last_obs": obs,
                 "action_mask": venv.action_mask, "needs_reset": venv.needs_reset.copy(),
-                "episodes": self._episodes()}  # fmt: skip
+                "episodes": self._episodes(), "curriculum": self._round_report()}  # fmt: skip
 
     def snapshot(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         tensors, values = self.venv.snapshot()
@@ -329,20 +350,36 @@ class RayVecEnv:
         self.needs_reset = np.zeros(self.num_envs, dtype=bool)
         self.episodes: list[Episode] = []
         self.info_keys: dict[str, str] = {}
+        self.teacher: Any = None  # a curriculum's, dealing tasks through ``dealer``
+        self.dealer: TaskDealer | None = None
+        self._queues: list[list | None] = [None] * len(actors)  # this round's, per worker
 
     @classmethod
     def make(
         cls, env_id: str, kwargs: dict[str, Any], num_envs: int, *, workers: int,
         address: str | None, seed: int, worker_timeout: float | None = None,
-        worker_restarts: int = 0, mode: str = "sync", max_staleness: int = 1, **options: Any,
+        worker_restarts: int = 0, mode: str = "sync", max_staleness: int = 1,
+        teacher: Any = None, **options: Any,
     ) -> RayVecEnv:  # fmt: skip
+        dealer = None
+        if teacher is not None:  # refused here, not in a worker, and the first tasks dealt
+            if is_multiagent(env_id, kwargs):
+                raise ConfigError(multiagent_curriculum(env_id))
+            check_curriculum(teacher, options.get("vectorization", "auto"),
+                             options.get("max_episode_steps"))  # fmt: skip
+            dealer = TaskDealer(teacher, num_envs)
+            dealer.first_tasks()
         ray = _ray()
         connect(workers, address)
         actor = ray.remote(num_cpus=1)(RolloutWorker)
         per_worker = num_envs // workers
 
-        def spawn(index: int) -> Any:
-            return actor.remote(index, env_id, kwargs, per_worker, seed, options)
+        def spawn(index: int) -> Any:  # a replacement starts its copies on their current tasks
+            own = dict(options)
+            if dealer is not None:
+                first = dealer.current[index * per_worker : (index + 1) * per_worker]
+                own["tasks"] = (first, teacher.tasks())
+            return actor.remote(index, env_id, kwargs, per_worker, seed, own)
 
         actors = [spawn(w) for w in range(workers)]
         try:  # every worker made its envs (from the id and kwargs: the env is never pickled)
@@ -363,6 +400,7 @@ class RayVecEnv:
                    mode, max_staleness)  # fmt: skip
         venv.info_keys = dict(options.get("info_keys") or {})
         venv.head = ray.get_runtime_context().gcs_address
+        venv.teacher, venv.dealer = teacher, dealer
         return venv
 
     def set_critic_input(self, factory: Any, experiment: Any) -> None:
@@ -381,11 +419,22 @@ class RayVecEnv:
 
     def reset(self, seed: int | None = None) -> np.ndarray:
         parts = self._gather([actor.reset.remote(seed) for actor in self.actors])
-        self._take(parts)
+        self._take_obs(parts)
         self.needs_reset[:] = False
         return self.last_obs
 
-    def _take(self, parts: list[tuple[np.ndarray, np.ndarray | None]]) -> None:
+    def _deal(self, steps: int) -> None:
+        """A curriculum's queues for the round, each worker's copies' (``distributed/tasks.py``)."""
+        if self.dealer is not None:
+            queues, e = self.dealer.deal(steps), self.per_worker
+            self._queues = [queues[w * e : (w + 1) * e] for w in range(len(self.actors))]
+
+    def _take(self, worker: int, block: dict[str, Any]) -> None:
+        """What worker ``worker``'s copies played this round, for the teacher to hear."""
+        if self.dealer is not None:
+            self.dealer.take(block["curriculum"], worker * self.per_worker)
+
+    def _take_obs(self, parts: list[tuple[np.ndarray, np.ndarray | None]]) -> None:
         self.last_obs = np.concatenate([obs for obs, _ in parts])
         masks = [mask for _, mask in parts]
         self.action_mask = None if masks[0] is None else np.concatenate(masks)
@@ -401,12 +450,15 @@ class RayVecEnv:
         weights = _weights(policy)
         shapes = (storage.obs.dtype, tuple(storage.actions.shape[2:]), storage.actions.dtype)
         args = (weights, storage.num_steps, *shapes)
-        refs = [actor.collect.remote(*args) for actor in self.actors]
+        self._deal(storage.num_steps)
+        refs = [actor.collect.remote(*args, queues=self._queues[w])
+                for w, actor in enumerate(self.actors)]  # fmt: skip
         blocks = [self._collected(w, ref, args) for w, ref in enumerate(refs)]
         e = self.per_worker
         for w, block in enumerate(blocks):
             _write_block(storage, slice(w * e, (w + 1) * e), block)
             self.episodes += block["episodes"]
+            self._take(w, block)
         self.last_obs = np.concatenate([block["last_obs"] for block in blocks])
         masks = [block["action_mask"] for block in blocks]
         self.action_mask = None if masks[0] is None else np.concatenate(masks)
@@ -440,6 +492,10 @@ class RayVecEnv:
                 f"the workers' rows start at env step {start}, the learner is at {step}"
             )
         blocks = [self._explored(w, part, args) for w, part in enumerate(parts)]
+        for w, block in enumerate(blocks):  # heard before the next block is dealt
+            self._tail_obs[w] = block["last_obs"]
+            self.episodes += block["episodes"]
+            self._take(w, block)
         self._ahead = self._launch(policy, step + rows * self.num_envs, rows)
         out: dict[str, Any] = {}
         for name in ROW_FIELDS:
@@ -449,15 +505,15 @@ class RayVecEnv:
                 else np.concatenate([block[name] for block in blocks], axis=1)
             )
         out["cut"] = np.repeat([block["cut"] for block in blocks], self.per_worker)
-        for w, block in enumerate(blocks):
-            self._tail_obs[w] = block["last_obs"]
-            self.episodes += block["episodes"]
         return out
 
     def _launch(self, policy: torch.nn.Module, start: int, rows: int) -> tuple[list, int, tuple]:
         weights = _weights(policy)
         args = (weights, start, rows)
-        return [actor.explore.remote(*args) for actor in self.actors], start, args
+        self._deal(rows)
+        calls = [actor.explore.remote(*args, queues=self._queues[w])
+                 for w, actor in enumerate(self.actors)]  # fmt: skip
+        return calls, start, args
 
     def _explored(self, index: int, part: Any, args: tuple) -> dict[str, Any]:
         """Worker ``index``'s rows (``part``: its call, or its rows already gathered); a lost
@@ -469,7 +525,9 @@ class RayVecEnv:
                 part = ray.get(part, timeout=self.timeout)
             except (ray.exceptions.RayError, TimeoutError) as exc:
                 self._replace(index, _why(exc, self.timeout))
-                part = self.actors[index].explore.remote(*args, self._tail_obs[index])
+                part = self.actors[index].explore.remote(
+                    *args, self._tail_obs[index], queues=self._queues[index]
+                )
         return part
 
     # --- asynchronous on-policy collection ------------------------------------------------------
@@ -536,7 +594,7 @@ class RayVecEnv:
                 return ray.get(ref, timeout=self.timeout)
             except (ray.exceptions.RayError, TimeoutError) as exc:
                 self._replace(index, _why(exc, self.timeout))
-                ref = self.actors[index].collect.remote(*args)
+                ref = self.actors[index].collect.remote(*args, queues=self._queues[index])
 
     def _replace(self, index: int, why: str) -> None:
         """Kill worker ``index`` and start another with the same copies, seeded afresh; or stop
@@ -597,7 +655,10 @@ class RayVecEnv:
         keys = {key: f"rollout/{key}_mean" for key in self.info_keys}
         if self.agents is not None:  # each agent's return, as a multi-agent vector env logs it
             keys = {f"return/{agent}": f"rollout/return_{agent}_mean" for agent in self.agents}
-        return rollout_metrics(self.pop_episodes(), keys)
+        metrics = rollout_metrics(self.pop_episodes(), keys)
+        if self.dealer is not None:
+            metrics.update(self.dealer.metrics())
+        return metrics
 
     def snapshot(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         """Every worker's envs and sampling generator, for exact resume with the same number
@@ -620,6 +681,8 @@ class RayVecEnv:
             "reason": f"the envs were in {len(parts)} Ray rollout workers",
             **ahead[1],
         }
+        if self.dealer is not None:
+            values["dealer"] = self.dealer.snapshot()
         return tensors, values
 
     def _settle_ahead(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -635,7 +698,8 @@ class RayVecEnv:
             if part[name] is not None
         }  # fmt: skip
         values = {"ahead": {"start": start, "rows": args[2], "workers": [
-            {"cut": part["cut"], "episodes": [e.to_json() for e in part["episodes"]]}
+            {"cut": part["cut"], "episodes": [e.to_json() for e in part["episodes"]],
+             "curriculum": report_to_json(part["curriculum"])}
             for part in parts
         ]}}  # fmt: skip
         return tensors, values
@@ -655,7 +719,9 @@ class RayVecEnv:
             own = {k.split("/", 1)[1]: v for k, v in tensors.items() if k.startswith(f"w{w}/")}
             calls.append(actor.restore.remote(own, part, seed))
         results = self._gather(calls)
-        self._take([(obs, mask) for _, obs, mask in results])
+        self._take_obs([(obs, mask) for _, obs, mask in results])
+        if self.dealer is not None and "dealer" in values:
+            self.dealer.restore(values["dealer"])
         self.episodes = [Episode.from_json(e) for e in values.get("episodes", [])]
         ahead = values.get("ahead")
         if ahead is not None:  # the off-policy block that was being collected
@@ -667,6 +733,7 @@ class RayVecEnv:
                              if k.startswith(prefix)})  # fmt: skip
                 part["cut"] = saved_part["cut"]
                 part["episodes"] = [Episode.from_json(e) for e in saved_part["episodes"]]
+                part["curriculum"] = report_from_json(saved_part.get("curriculum"))
                 parts.append(part)
             weights = None  # a gathered block is not collected again
             self._ahead = (parts, ahead["start"], (weights, ahead["start"], ahead["rows"]))

@@ -628,10 +628,11 @@ class Experiment(Section):
                 f"curriculum.kind plr scores levels by PPO's advantages; method {method.name} "
                 "has none: use ppo, or kind uniform or learning_progress"
             )
-        if self.curriculum is not None and workers is not None:
+        if self.curriculum is not None and workers is not None and self.distributed.mode == "async":
             raise ValueError(
-                "curriculum with distributed.workers: tasks are set on this process's env "
-                "copies; Ray workers do not take them yet (leave distributed.workers unset)"
+                "curriculum with distributed.mode=async: the teacher deals each round's tasks "
+                "and hears the rounds in order, which asynchronous rollouts do not keep; use "
+                "distributed.mode=sync"
             )
         if self.distributed.worker_epsilons and method.name != "dqn":
             raise ValueError(

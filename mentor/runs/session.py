@@ -132,10 +132,10 @@ def training_setup(
         check_finite=env.check_finite, max_restarts=env.max_restarts, timeout=env.step_timeout,
         info_keys=env.info_keys, agent_ids=env.agent_ids,
     )  # fmt: skip
-    if distributed.workers is None:
-        from mentor.curricula import make_teacher
+    from mentor.curricula import make_teacher
 
-        teacher = make_teacher(experiment)  # a curriculum's: each copy's next task
+    teacher = make_teacher(experiment)  # a curriculum's: each copy's next task
+    if distributed.workers is None:
         venv = VecEnv.make(env.id, env.kwargs, env.num_envs, teacher=teacher, **options)
     else:  # Ray rollout workers, each with its own copies (mentor/distributed)
         from mentor.distributed.rollouts import RayVecEnv
@@ -144,7 +144,7 @@ def training_setup(
             env.id, env.kwargs, env.num_envs, workers=distributed.workers,
             address=distributed.address, seed=experiment.seed, worker_timeout=distributed.timeout,
             worker_restarts=distributed.max_restarts, mode=distributed.mode,
-            max_staleness=distributed.max_staleness, **options,
+            max_staleness=distributed.max_staleness, teacher=teacher, **options,
         )  # fmt: skip
     try:
         spaces = (venv.observation_space, venv.action_space)
