@@ -10,13 +10,16 @@ and what the teacher costs per env step.
    reached it within the budget.
 2. DoorKey-16x16 through 5x5 -> 8x8 -> 16x16 (``examples/curriculum-doorkey16.yaml``), the same
    measure with validation every 32,768 env steps, budget 2M (``--direct16`` adds 16x16 alone).
-3. The teacher's overhead: env steps/s of a sync vector env of CartPole (8 copies, random
+3. An MLP on MiniGrid's one-hot view against the GridCNN (``agent.network.kind: cnn``): env
+   steps and seconds to 90% success on DoorKey-5x5 (and 8x8 with a budget above 200k).
+4. The teacher's overhead: env steps/s of a sync vector env of CartPole (8 copies, random
    actions) bare, and with a teacher that draws each episode's task and a parameter (the pole's
    length): TaskEnv's indirection and the teacher's calls at every episode end.
 
     python benchmarks/curriculum.py                      # 5 seeds, budget 1M env steps
     python benchmarks/curriculum.py --only doorkey --budget 600000
     python benchmarks/curriculum.py --only doorkey16     # 5x5 -> 8x8 -> 16x16, budget 2M
+    python benchmarks/curriculum.py --only network --budget 600000  # MLP or CNN, 5x5 and 8x8
     python benchmarks/curriculum.py --only overhead
 """
 
@@ -49,8 +52,13 @@ VARIANTS = {
     "skip1": ("5x5 -> 8x8, 1 evaluation", EXAMPLE, None, 1, [0, 2]),
     "direct16": ("DoorKey-16x16 directly", None, "MiniGrid-DoorKey-16x16-v0", None, None),
     "staged16": ("5x5 -> 8x8 -> 16x16, 2 evaluations", EXAMPLE16, None, 2, None),
+    "mlp5": ("DoorKey-5x5, MLP on the one-hot view", None, "MiniGrid-DoorKey-5x5-v0", None, None),
+    "cnn5": ("DoorKey-5x5, GridCNN on the view", None, "MiniGrid-DoorKey-5x5-v0", None, None),
+    "mlp8": ("DoorKey-8x8, MLP on the one-hot view", None, "MiniGrid-DoorKey-8x8-v0", None, None),
+    "cnn8": ("DoorKey-8x8, GridCNN on the view", None, "MiniGrid-DoorKey-8x8-v0", None, None),
 }
-CADENCE = {"direct16": 32768, "staged16": 32768}
+CADENCE = {"direct16": 32768, "staged16": 32768, "mlp5": 4096, "cnn5": 4096}
+EXTRA = {"cnn5": ["agent.network.kind=cnn"], "cnn8": ["agent.network.kind=cnn"]}
 
 
 def variant_file(kind: str, folder: str) -> str:
@@ -79,8 +87,8 @@ def doorkey_worker(kind: str, seed: int, budget: int) -> dict:
     overrides = [f"seed={seed}", f"output_dir={out}", f"stopping.total_steps={budget}",
                  f"stopping.target_success={TARGET}", "evaluation.episodes=0",
                  "logging.progress=false", "logging.tensorboard=false",
-                 "checkpoints.keep_best=false",
-                 f"validation.every_steps={CADENCE.get(kind, 8192)}"]  # fmt: skip
+                 "checkpoints.keep_best=false", f"validation.every_steps={CADENCE.get(kind, 8192)}",
+                 *EXTRA.get(kind, [])]  # fmt: skip
     _, example, env_id, _, _ = VARIANTS[kind]
     if example is not None:
         experiment = build(file=variant_file(kind, out), overrides=overrides)
@@ -157,7 +165,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--budget", type=int, default=1_000_000)
-    parser.add_argument("--only", choices=["doorkey", "doorkey16", "overhead"])
+    parser.add_argument("--only", choices=["doorkey", "network", "doorkey16", "overhead"])
     parser.add_argument("--direct16", action="store_true", help="also 16x16 directly (slow)")
     parser.add_argument("--worker", choices=["doorkey", "overhead"])
     parser.add_argument("--kind", default="direct")
@@ -194,6 +202,14 @@ def main() -> None:
         doorkey_table(["direct", "staged", "staged1", "skip1"], args.seeds, args.budget,
                       f"PPO, env steps until the 8x8 validation succeeds >= {TARGET:.0%} "
                       f"(every step counted; validation every 8,192)")  # fmt: skip
+    if args.only in (None, "network"):
+        doorkey_table(["mlp5", "cnn5"], args.seeds, min(args.budget, 200_000),
+                      f"PPO with an MLP or the GridCNN, env steps until the validation succeeds "
+                      f">= {TARGET:.0%} (validation every 4,096)")  # fmt: skip
+        if args.budget > 200_000:
+            doorkey_table(["mlp8", "cnn8"], args.seeds, args.budget,
+                          f"PPO with an MLP or the GridCNN, env steps until the validation "
+                          f"succeeds >= {TARGET:.0%} (validation every 8,192)")  # fmt: skip
     if args.only in (None, "doorkey16"):
         doorkey_table(["staged16"] + (["direct16"] if args.direct16 else []), args.seeds,
                       max(args.budget, 2_000_000),

@@ -452,6 +452,39 @@ def test_minigrid_observations_reach_the_encoder_as_indices_and_direction() -> N
     assert np.array_equal(objects, obs["image"][..., 0])
 
 
+def test_the_grid_cnn_reads_each_cell_of_the_minigrid_view_where_the_encoder_put_it() -> None:
+    """agent.network.kind=cnn on MiniGrid: ``symbol_grid`` finds the view in the encoded vector
+    (after the direction), and the GridCNN's channels at cell (h, w) are that cell's one-hots;
+    the other entries pass beside its features. A space with no grid is refused, naming both
+    kinds a CNN takes."""
+    import torch
+
+    from mentor.core.networks import GridCNN, observation_encoder
+    from mentor.envs.spaces import obs_encoder, symbol_grid
+    from mentor.sections import NetworkConfig
+
+    env = make_env("MiniGrid-DoorKey-5x5-v0", {})
+    assert symbol_grid(env.observation_space) == (4, 7, 7, 20)
+    encode, _ = obs_encoder(env.observation_space)
+    obs, _ = env.reset(seed=3)
+    row = torch.from_numpy(encode({k: np.asarray([v]) for k, v in obs.items()}))
+    _, cnn, size = observation_encoder(env.observation_space, NetworkConfig(kind="cnn"), False, 10)
+    assert isinstance(cnn, GridCNN) and size == 64 + 4
+    seen = {}
+    cnn.convs[0].register_forward_hook(lambda m, args, out: seen.update(x=args[0]))
+    features = cnn(row)
+    x = seen["x"][0]  # (channels, h, w)
+    for h, w in [(0, 0), (2, 5), (6, 6)]:
+        start = 0
+        for k, n in enumerate((11, 6, 3)):  # object, colour, state
+            assert int(x[start : start + n, h, w].argmax()) == obs["image"][h, w, k]
+            start += n
+    assert torch.equal(features[0, :4], row[0, :4])  # the direction, beside the features
+    cartpole = make_env("CartPole-v1", {})
+    with pytest.raises(ValueError, match=r"uint8 images or an \(H, W, C\) MultiDiscrete grid"):
+        observation_encoder(cartpole.observation_space, NetworkConfig(kind="cnn"), False, 10)
+
+
 def doorkey_run(folder, seed: int, *overrides: str):
     """PPO's DoorKey preset on 5x5, 98,304 env steps (the learning test's run)."""
     return mentor.train(build(method="ppo", env_id="MiniGrid-DoorKey-5x5-v0", overrides=[

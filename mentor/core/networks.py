@@ -25,7 +25,7 @@ from torch import nn
 from mentor.core.activations import ACTIVATIONS
 from mentor.core.distributions import ActionDist, make_dist
 from mentor.core.normalize import ObsNormalizer, RunningMeanStd
-from mentor.envs.spaces import is_image, obs_encoder
+from mentor.envs.spaces import is_image, obs_encoder, symbol_grid
 from mentor.sections import NetworkConfig
 
 
@@ -52,6 +52,8 @@ def mlp(in_size: int, hidden_sizes: list[int], activation: str) -> nn.Sequential
 class NatureCNN(nn.Module):
     """The DQN paper's convolutional torso (Mnih et al. 2015) for (H, W, C) uint8 images."""
 
+    obs_dtype = torch.uint8
+
     def __init__(self, shape: tuple[int, ...], features: int = 512) -> None:
         super().__init__()
         channels = shape[2]
@@ -71,19 +73,61 @@ class NatureCNN(nn.Module):
         return self.fc(self.convs(x))
 
 
+class GridCNN(nn.Module):
+    """A small CNN over a grid of symbols (MiniGrid's 7 x 7 view, ``envs.spaces.symbol_grid``):
+    each cell's one-hots as channels, then 2 x 2 convolutions of 16, 32 and 64 channels with a
+    2 x 2 max-pool after the first (the torso of Chevalier-Boisvert et al.'s MiniGrid baselines,
+    on one-hots rather than raw indices); its features beside the rest of the observation (a
+    direction, say)."""
+
+    obs_dtype = torch.float32
+
+    def __init__(self, layout: tuple[int, int, int, int], obs_size: int) -> None:
+        super().__init__()
+        self.offset, self.height, self.width, self.depth = layout
+        self.end = self.offset + self.height * self.width * self.depth
+        self.convs = nn.Sequential(
+            nn.Conv2d(self.depth, 16, 2), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(16, 32, 2), nn.ReLU(),
+            nn.Conv2d(32, 64, 2), nn.ReLU(),
+            nn.Flatten(),
+        )  # fmt: skip
+        with torch.no_grad():
+            flat = self.convs(torch.zeros(1, self.depth, self.height, self.width)).shape[1]
+        self.out_size = flat + obs_size - (self.end - self.offset)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        grid = obs[:, self.offset : self.end].view(-1, self.height, self.width, self.depth)
+        features = self.convs(grid.permute(0, 3, 1, 2))
+        return torch.cat([obs[:, : self.offset], features, obs[:, self.end :]], dim=1)
+
+
+def obs_dtype(cnn: nn.Module | None) -> torch.dtype:
+    """How observations are stored for a network with this torso: uint8 images, else float32."""
+    return torch.float32 if cnn is None else cnn.obs_dtype
+
+
 def observation_encoder(
     obs_space: spaces.Space, config: NetworkConfig, normalize_obs: bool, clip_obs: float
-) -> tuple[ObsNormalizer, NatureCNN | None, int]:
+) -> tuple[ObsNormalizer, NatureCNN | GridCNN | None, int]:
     """The first layers every network shares: normalization (vectors only) and, for images, the
-    CNN. Returns them and the size of the features they produce."""
+    Nature CNN; with ``kind: cnn``, a grid of symbols gets the ``GridCNN``. Returns them and the
+    size of the features they produce."""
     _, obs_shape = obs_encoder(obs_space)
     image = is_image(obs_space)
-    if config.kind == "cnn" and not image:
-        raise ValueError(f"agent.network.kind 'cnn' needs (H, W, C) uint8 images, got {obs_space}")
+    grid = symbol_grid(obs_space) if config.kind == "cnn" and not image else None
+    if config.kind == "cnn" and not image and grid is None:
+        raise ValueError(
+            "agent.network.kind 'cnn' needs (H, W, C) uint8 images or an (H, W, C) "
+            f"MultiDiscrete grid of symbols (MiniGrid's view), got {obs_space}"
+        )
     if config.kind == "mlp" and image:
         raise ValueError("agent.network.kind 'mlp' cannot take image observations; use cnn or auto")
     normalizer = ObsNormalizer(obs_shape, normalize_obs and not image, clip_obs)
-    cnn = NatureCNN(obs_shape) if image else None
+    if grid is not None:
+        cnn: NatureCNN | GridCNN | None = GridCNN(grid, obs_shape[0])
+    else:
+        cnn = NatureCNN(obs_shape) if image else None
     return normalizer, cnn, cnn.out_size if cnn is not None else obs_shape[0]
 
 

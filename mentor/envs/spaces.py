@@ -60,6 +60,26 @@ def is_image(space: spaces.Space) -> bool:
     return isinstance(space, spaces.Box) and space.dtype == np.uint8 and len(space.shape) == 3
 
 
+def symbol_grid(space: spaces.Space) -> tuple[int, int, int, int] | None:
+    """Where a grid of symbols lies in the encoded observation: an (H, W, C) MultiDiscrete whose
+    cells all count alike (MiniGrid's view: object, colour, state per cell), alone or an entry
+    of a Dict. Returns (offset, H, W, depth): the grid's one-hots start at ``offset`` of the
+    encoded vector, cell by cell (row-major), ``depth`` numbers a cell; None for any other
+    space."""
+    space = observed_space(space)
+    entries = list(space.spaces.values()) if isinstance(space, spaces.Dict) else [space]
+    offset = 0
+    for entry in entries:
+        if isinstance(entry, spaces.MultiDiscrete) and entry.nvec.ndim == 3:
+            nvec = entry.nvec
+            if (nvec == nvec[:1, :1]).all():
+                return offset, nvec.shape[0], nvec.shape[1], int(nvec[0, 0].sum())
+        if is_image(entry) or isinstance(entry, spaces.Dict):
+            return None
+        offset += _obs_encoder(entry, "a Dict entry")[1][0]
+    return None
+
+
 def _names(kinds: tuple[type, ...]) -> str:
     return ", ".join(kind.__name__ for kind in kinds)
 

@@ -27,7 +27,7 @@ from torch.nn import functional as F
 
 from mentor.agent import Agent, trainable
 from mentor.core.distributions import Categorical, mask_scores
-from mentor.core.networks import init_linear, mlp, observation_encoder
+from mentor.core.networks import init_linear, mlp, obs_dtype, observation_encoder
 from mentor.core.optim import descend, set_lr
 from mentor.core.replay import ReplayBuffer
 from mentor.core.schedules import value_at
@@ -239,8 +239,7 @@ def _train(
     optimizer = torch.optim.Adam(
         params, lr=value_at(cfg.learning_rate, 0.0), eps=cfg.adam_eps, fused=True
     )
-    image = nets.q.cnn is not None
-    buffer = make_buffer(experiment, venv, torch.uint8 if image else torch.float32, (), torch.int64)
+    buffer = make_buffer(experiment, venv, obs_dtype(nets.q.cnn), (), torch.int64)
     rng = np.random.default_rng(experiment.seed)  # exploration and replay sampling
     explorer = make_explorer(experiment, nets, venv.num_envs, rng)
     loop = OffPolicyState()

@@ -40,7 +40,7 @@ import torch
 from gymnasium import spaces
 
 from mentor.agent import Agent, trainable
-from mentor.core.networks import ActorCritic
+from mentor.core.networks import ActorCritic, obs_dtype
 from mentor.core.normalize import RewardScaler
 from mentor.core.optim import descend, set_lr
 from mentor.core.returns import gae, vtrace
@@ -264,7 +264,7 @@ def run(
     mask = venv.action_mask
     storage = RolloutStorage(
         cfg.num_steps, venv.num_envs, venv.obs_shape,
-        torch.uint8 if policy.cnn is not None else torch.float32,
+        obs_dtype(policy.cnn),
         policy.dist.action_shape, policy.dist.action_dtype,
         None if critic_space is None else critic_space.shape,
         None if mask is None else mask.shape[1], turns=venv.waiting is not None,

@@ -44,7 +44,13 @@ from torch.nn import functional as F
 
 from mentor.agent import Agent, trainable
 from mentor.core.distributions import Categorical, SquashedGaussian
-from mentor.core.networks import EnsembleMLP, init_linear, mlp, observation_encoder
+from mentor.core.networks import (
+    EnsembleMLP,
+    init_linear,
+    mlp,
+    obs_dtype,
+    observation_encoder,
+)
 from mentor.core.optim import descend_together, set_lr, total
 from mentor.core.replay import ReplayBuffer
 from mentor.core.schedules import value_at
@@ -330,10 +336,9 @@ def _train(
     }
     nets.log_alpha.requires_grad_(auto_alpha)
 
-    image = nets.critic.cnn is not None
     discrete = nets.discrete
     action_shape = () if discrete else (nets.action_dim,)
-    buffer = make_buffer(experiment, venv, torch.uint8 if image else torch.float32, action_shape,
+    buffer = make_buffer(experiment, venv, obs_dtype(nets.critic.cnn), action_shape,
                          torch.int64 if discrete else torch.float32)  # fmt: skip
     rng = np.random.default_rng(experiment.seed)  # warm-up actions and replay sampling
     explorer = make_explorer(experiment, nets, venv.num_envs, rng)

@@ -26,7 +26,14 @@ from torch import nn
 
 from mentor.agent import Agent, trainable
 from mentor.core.distributions import Deterministic
-from mentor.core.networks import EnsembleMLP, NatureCNN, init_linear, mlp, observation_encoder
+from mentor.core.networks import (
+    EnsembleMLP,
+    NatureCNN,
+    init_linear,
+    mlp,
+    obs_dtype,
+    observation_encoder,
+)
 from mentor.core.optim import descend, set_lr
 from mentor.core.replay import ReplaySample
 from mentor.core.schedules import value_at
@@ -298,9 +305,8 @@ def _train(
                                fused=True)
         for name, params in (("actor", actor_params), ("critic", critic_params))
     }  # fmt: skip
-    image = nets.actor.cnn is not None
     action_dim = int(nets.action_low.numel())
-    buffer = make_buffer(experiment, venv, torch.uint8 if image else torch.float32, (action_dim,),
+    buffer = make_buffer(experiment, venv, obs_dtype(nets.actor.cnn), (action_dim,),
                          torch.float32)  # fmt: skip
     # Separate streams: the noise an episode sees does not depend on how many updates ran.
     noise_seed, replay_seed = np.random.SeedSequence(experiment.seed).spawn(2)
