@@ -311,7 +311,7 @@ class UniformTeacher(_Base):
         return list(self.choices)
 
     def next_task(self, copy: int) -> Task:
-        index = int(self.rng.integers(len(self.choices)))
+        index = int(self.rng.integers(len(self.choices))) if len(self.choices) > 1 else 0
         task = self.choices[index]
         if self.bins is not None:
             task = self.bins.draw(index, self.rng)
