@@ -695,6 +695,23 @@ def doorkey5(seed: int, folder: Path, overrides: list[str]) -> Figures:
 
 
 @case(
+    "transfer_longpole",
+    "tests/test_transfer.py::test_ppo_transferred_to_a_longer_pole_beats_scratch_on_a_reduced_budget",
+    10,
+    "jumpstart",
+    "the transferred policy's validation return before any update >= 350, and its best over "
+    "4,096 env steps above scratch's best",
+    takes_overrides=False,
+)
+def transfer_longpole(seed: int, folder: Path, overrides: list[str]) -> Figures:
+    import test_transfer
+
+    runs = test_transfer.transfer_runs(folder, seed)
+    return {"jumpstart": runs["transfer"][0], "transfer best": max(runs["transfer"]),
+            "scratch best": max(runs["scratch"])}  # fmt: skip
+
+
+@case(
     "dqn_workers",
     "tests/test_distributed.py::test_dqn_on_two_workers_learns_to_the_threshold_of_one_process",
     10,

@@ -26,6 +26,14 @@ from mentor.envs.spaces import (
 from mentor.errors import CheckpointError, ConfigError, DatasetError, EnvError, ObservationError
 from mentor.experiment import METHOD_CONFIGS, AgentConfig, Experiment, method_module
 from mentor.runs import checkpoint
+from mentor.transfer.loading import (
+    InitReport,
+    check_patterns,
+    fit,
+    freeze,
+    matches,
+    renamed,
+)
 
 
 class Agent:
@@ -52,6 +60,7 @@ class Agent:
         self.action_space = action_space
         self.experiment = experiment
         self.agents = agents
+        self.init_report: InitReport | None = None  # what agent.init loaded (a new run's)
         self.encode, _ = obs_encoder(observation_space)
         self.rows = None if agents is None else AgentRows(agents, observation_space, action_space)
         self.device = next(policy.parameters()).device
@@ -373,22 +382,26 @@ def as_batch(obs: Any, space: spaces.Space, where: str = "observation") -> tuple
     )
 
 
-def initialize(agent: Agent, config: AgentConfig, load: bool = True) -> None:
-    """Step 3, the initial policy: random (already, seeded) or weights from a checkpoint —
-    all of them or the layers named by prefix — optionally frozen. ``load=False`` (resuming, the
-    weights come from the run's checkpoint) applies only the freezing."""
+def initialize(agent: Agent, config: AgentConfig, load: bool = True) -> InitReport | None:
+    """Step 3, the initial policy: random (already, seeded) or weights from a checkpoint — all
+    of them or the layers named, strictly or those that fit (``mentor/transfer/loading.py``) —
+    optionally frozen. Returns what was loaded, tensor by tensor (None for 'random').
+    ``load=False`` (resuming, the weights come from the run's checkpoint) applies only the
+    freezing."""
     if config.init == "random":
-        return
+        return None
     if not load:
-        _freeze(agent, config)
-        return
+        freeze(agent.policy, config.freeze)
+        return None
     folder = checkpoint.resolve(config.init)
     components, meta = checkpoint.load(folder)
+    report = InitReport(str(folder), config.init_strict)
     for key, own in agent.spaces_meta().items():
-        if meta.get(key) != own:
+        if meta.get(key) != own and config.init_strict:
             raise CheckpointError(
                 f"agent.init '{folder}': its {key.replace('_', ' ')} {meta.get(key)} differs "
-                f"from the env's {own}"
+                f"from the env's {own} (agent.init_strict=false loads the layers that fit and "
+                "builds the others new)"
             )
     theirs = meta.get("experiment", {}).get("agent", {}).get("network", {}).get("activation")
     if theirs is not None and theirs != config.network.activation:
@@ -397,30 +410,24 @@ def initialize(agent: Agent, config: AgentConfig, load: bool = True) -> None:
             f"experiment's network uses {config.network.activation!r}: its weights would load "
             f"but not act alike (set agent.network.activation={theirs})"
         )
-    state = components.get("model", {})
+    source = renamed(components.get("model", {}), config.init_map)
     if config.init_layers:
-        state = {k: v for k, v in state.items() if k.startswith(tuple(config.init_layers))}
-        if not state:
-            names = sorted({k.split(".")[0] for k in components.get("model", {})})
-            raise CheckpointError(
-                f"agent.init_layers {config.init_layers} match no parameter of '{folder}'; "
-                f"its top-level layers are {names}"
-            )
-        merged = {**agent.policy.state_dict(), **state}
-        load_weights(agent.policy, merged, folder)
-    else:
+        check_patterns(config.init_layers, list(source), "agent.init_layers", f"'{folder}'")
+        source = {k: v for k, v in source.items()
+                  if any(matches(k, pattern) for pattern in config.init_layers)}  # fmt: skip
+    own = agent.policy.state_dict()
+    if config.init_strict:
+        state = {**own, **source} if config.init_layers or config.init_map else source
         load_weights(agent.policy, state, folder)
-    _freeze(agent, config)
-
-
-def _freeze(agent: Agent, config: AgentConfig) -> None:
-    frozen = 0
-    for name, param in agent.policy.named_parameters():
-        if config.freeze and name.startswith(tuple(config.freeze)):
-            param.requires_grad_(False)
-            frozen += 1
-    if config.freeze and not frozen:
-        raise CheckpointError(f"agent.freeze {config.freeze} matches no parameter of the network")
+        report.loaded = sorted(source)
+        report.new = sorted(set(own) - set(source))
+    else:
+        agent.policy.load_state_dict(fit(own, source, report))
+    report.frozen = freeze(agent.policy, config.freeze)
+    names = [name for name, _ in agent.policy.named_parameters()]
+    check_patterns(config.lr_scale, names, "agent.lr_scale", "the network")
+    report.lr_scale = dict(config.lr_scale)
+    return report
 
 
 def trainable(

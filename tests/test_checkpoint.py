@@ -520,11 +520,14 @@ def test_init_layers_and_freeze(trained_run: Path) -> None:
     assert any(p.requires_grad for name, p in agent.policy.named_parameters() if "head" in name)
 
     for key, pattern in [
-        ("init_layers", r"agent\.init_layers \['nothing'\] match no parameter .* top-level layers"),
-        ("freeze", r"agent\.freeze \['nothing'\] matches no parameter of the network"),
-    ]:
-        config = experiment.agent.model_copy(update={key: ["nothing"]})
-        with pytest.raises(CheckpointError, match=pattern):
+        ("init_layers", r"agent\.init_layers pattern 'nothing' matches no parameter .* top-level "
+         r"layers are \['actor_body'"),
+        ("freeze", r"agent\.freeze pattern 'actor_bdy' matches no parameter of the network "
+         r"\(did you mean: actor_body"),
+    ]:  # fmt: skip
+        bad = "nothing" if key == "init_layers" else "actor_bdy"
+        config = experiment.agent.model_copy(update={key: [bad]})
+        with pytest.raises(ConfigError, match=pattern):
             initialize(Agent.build(experiment, env.observation_space, env.action_space), config)
     env.close()
 

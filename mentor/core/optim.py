@@ -23,10 +23,11 @@ Terms = Mapping[str, torch.Tensor]
 
 
 def set_lr(optimizers: Iterable[Optimizer], learning_rate: float) -> None:
-    """Every parameter group of these optimizers at ``learning_rate`` (schedules call it)."""
+    """Every parameter group of these optimizers at ``learning_rate`` times the group's
+    ``lr_scale`` (1 unless ``agent.lr_scale`` set one); schedules call it."""
     for optimizer in optimizers:
         for group in optimizer.param_groups:
-            group["lr"] = learning_rate
+            group["lr"] = learning_rate * group.get("lr_scale", 1.0)
 
 
 def total(terms: Terms, who: str) -> torch.Tensor:

@@ -59,7 +59,7 @@ FAMILY_NEEDS: dict[str, tuple[str, ...]] = {
 
 # Namespaces whose ids a package registers when it is imported (Gymnasium 1.x imports no plugins
 # itself): for an id of the namespace, mentor imports the package when it is installed.
-NAMESPACE_PACKAGES: dict[str, str] = {"ALE": "ale_py"}
+NAMESPACE_PACKAGES: dict[str, str] = {"ALE": "ale_py", "mentor": "mentor.envs.variants"}
 # Packages whose ids have no namespace but a prefix, registered when the package is imported.
 PREFIX_PACKAGES: dict[str, str] = {"MiniGrid-": "minigrid", "BabyAI-": "minigrid"}
 

@@ -189,10 +189,18 @@ def _default_section(data: dict[str, Any], path: list[str]) -> dict[str, Any]:
     return default.model_dump(mode="json")
 
 
+# mentor's env variants (``mentor/envs/variants.py``) take the preset of the env they vary.
+VARIANT_PRESETS = {"mentor/CartPole-": "CartPole-v1", "mentor/Pendulum-": "Pendulum-v1",
+                   "mentor/LunarLander-": "LunarLander-v3"}  # fmt: skip
+
+
 def preset(method: str, env_id: str) -> dict[str, Any]:
     """The tuned settings shipped for (method, env), or {} when there are none."""
     method_config(method)  # an unknown method: close matches
-    return copy.deepcopy(available_presets().get(method, {}).get(env_id, {}))
+    presets = available_presets().get(method, {})
+    if env_id not in presets:
+        env_id = next((v for k, v in VARIANT_PRESETS.items() if env_id.startswith(k)), env_id)
+    return copy.deepcopy(presets.get(env_id, {}))
 
 
 def available_presets() -> dict[str, dict[str, dict[str, Any]]]:

@@ -151,6 +151,13 @@ class ValidationConfig(Section):
         10, ge=1, description="Validation env copies (the episodes are split evenly among them)."
     )
     deterministic: bool = Field(True, description="Act with the mode of the policy, not a sample.")
+    at_start: bool | None = Field(
+        None,
+        description=(
+            "Validate the initial policy too, before the first update (a transfer's jumpstart); "
+            "None: when agent.init names a checkpoint."
+        ),
+    )
     env: ValidationEnvConfig = Field(default_factory=ValidationEnvConfig)
     seed_offset: int = Field(
         1_000_000,
@@ -171,12 +178,40 @@ class AgentConfig(Section):
     )
     init_layers: list[str] = Field(
         default_factory=list,
-        description="Load only parameters whose names start with these prefixes (all if empty).",
+        description=(
+            "Load only the source's tensors matching these patterns: a prefix (actor takes "
+            "actor_body and actor_head) or a glob (*_body.*); all if empty."
+        ),
+    )
+    init_map: dict[str, str] = Field(
+        default_factory=dict,
+        description="{target prefix: source prefix}: the source's tensors under another name.",
+    )
+    init_strict: bool = Field(
+        True,
+        description=(
+            "True: the source must fit (its spaces the env's, every chosen tensor in place "
+            "with its shape). False: load the tensors that fit, build the others new, list each."
+        ),
     )
     freeze: list[str] = Field(
         default_factory=list,
-        description="Parameters whose names start with these prefixes are not trained.",
+        description="Parameters matching these patterns (prefixes or globs) are not trained.",
     )
+    lr_scale: dict[str, float] = Field(
+        default_factory=dict,
+        description=(
+            "{pattern: scale}: parameters matching a pattern train at scale x the learning "
+            "rate (the first matching pattern decides)."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _scales_positive(self) -> AgentConfig:
+        bad = {k: v for k, v in self.lr_scale.items() if not v > 0}
+        if bad:
+            raise ValueError(f"agent.lr_scale must be > 0 (0: use agent.freeze), got {bad}")
+        return self
 
 
 class DataConfig(Section):
@@ -644,9 +679,12 @@ class Experiment(Section):
                 f"distributed.workers={workers} must divide env.num_envs={self.env.num_envs}: "
                 "each worker steps the same number of copies"
             )
-        if self.agent.init == "random" and (self.agent.init_layers or self.agent.freeze):
+        if self.agent.init == "random" and (
+            self.agent.init_layers or self.agent.freeze or self.agent.init_map
+        ):
             raise ValueError(
-                "agent.init_layers and agent.freeze need agent.init to name a checkpoint"
+                "agent.init_layers, agent.init_map and agent.freeze need agent.init to name a "
+                "checkpoint"
             )
         return self
 

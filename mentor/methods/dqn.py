@@ -39,6 +39,7 @@ from mentor.runs.checkpoint import ResumePoint
 from mentor.runs.folder import RunFolder
 from mentor.runs.session import Result, TrainingSession, training_setup
 from mentor.runs.state import TrainState
+from mentor.transfer.loading import scaled_groups
 
 
 class QNetwork(nn.Module):
@@ -236,9 +237,11 @@ def _train(
     cfg: DQNConfig = experiment.method
     nets: DQNNetworks = agent.policy
     params = trainable(nets.q, "Q network", experiment.agent)
+    learning_rate = value_at(cfg.learning_rate, 0.0)
     optimizer = torch.optim.Adam(
-        params, lr=value_at(cfg.learning_rate, 0.0), eps=cfg.adam_eps, fused=True
-    )
+        scaled_groups(params, nets, experiment.agent.lr_scale, learning_rate),
+        lr=learning_rate, eps=cfg.adam_eps, fused=True,
+    )  # fmt: skip
     buffer = make_buffer(experiment, venv, obs_dtype(nets.q.cnn), (), torch.int64)
     rng = np.random.default_rng(experiment.seed)  # exploration and replay sampling
     explorer = make_explorer(experiment, nets, venv.num_envs, rng)

@@ -53,6 +53,7 @@ from mentor.runs.checkpoint import ResumePoint
 from mentor.runs.folder import RunFolder
 from mentor.runs.session import Result, TrainingSession, training_setup
 from mentor.runs.state import TrainState
+from mentor.transfer.loading import scaled_groups
 
 
 @dataclass
@@ -238,9 +239,11 @@ def run(
             "PPO's critic_input and the networks disagree: give a critic input exactly when "
             "the actor-critic was built with a critic_space"
         )
+    learning_rate = value_at(cfg.learning_rate, 0.0)
+    params = trainable(policy, "policy", experiment.agent)
     optimizer = torch.optim.Adam(
-        trainable(policy, "policy", experiment.agent),
-        lr=value_at(cfg.learning_rate, 0.0),
+        scaled_groups(params, policy, experiment.agent.lr_scale, learning_rate),
+        lr=learning_rate,
         eps=cfg.adam_eps,
         fused=True,  # one kernel for all parameters: ~15% faster steps on a CPU
     )

@@ -63,6 +63,7 @@ from mentor.runs.checkpoint import ResumePoint
 from mentor.runs.folder import RunFolder
 from mentor.runs.session import Result, TrainingSession, training_setup
 from mentor.runs.state import TrainState
+from mentor.transfer.loading import scaled_groups
 
 # --- the policy --------------------------------------------------------------------------------
 
@@ -331,7 +332,12 @@ def _train(
     groups = {name: params for name, params in groups.items() if params}
     learning_rate = value_at(cfg.learning_rate, 0.0)
     optimizers = {
-        name: torch.optim.Adam(params, lr=learning_rate, eps=cfg.adam_eps, fused=True)
+        name: torch.optim.Adam(
+            scaled_groups(params, nets, experiment.agent.lr_scale, learning_rate),
+            lr=learning_rate,
+            eps=cfg.adam_eps,
+            fused=True,
+        )
         for name, params in groups.items()
     }
     nets.log_alpha.requires_grad_(auto_alpha)

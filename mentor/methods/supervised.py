@@ -36,6 +36,7 @@ from mentor.data.dataset import Dataset
 from mentor.envs.spaces import to_network_actions
 from mentor.errors import ConfigError
 from mentor.experiment import AgentConfig, BCConfig, Experiment, check_supported, method_module
+from mentor.transfer.loading import scaled_groups
 
 # Validation rows evaluated per forward pass: bounds the memory of a large validation set.
 EVAL_CHUNK = 65_536
@@ -215,8 +216,9 @@ class FitProgress:
 def make_optimizer(learner: Learner, cfg: BCConfig, agent: AgentConfig) -> torch.optim.AdamW:
     """AdamW over the policy's trainable parameters (fused: one kernel for all of them)."""
     params = trainable(learner.policy.actor_parameters(), "policy", agent)
+    groups = scaled_groups(params, learner.policy, agent.lr_scale, cfg.learning_rate)
     return torch.optim.AdamW(
-        params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay, fused=True
+        groups, lr=cfg.learning_rate, weight_decay=cfg.weight_decay, fused=True
     )
 
 

@@ -46,6 +46,7 @@ from mentor.runs.checkpoint import ResumePoint
 from mentor.runs.folder import RunFolder
 from mentor.runs.session import Result, TrainingSession, training_setup
 from mentor.runs.state import TrainState
+from mentor.transfer.loading import scaled_groups
 
 # --- networks ------------------------------------------------------------------------------------
 
@@ -301,7 +302,9 @@ def _train(
     actor_params = trainable(nets.actor, "actor", experiment.agent)
     critic_params = trainable(nets.critic, "critics", experiment.agent)
     optimizers = {
-        name: torch.optim.Adam(params, lr=value_at(cfg.learning_rate, 0.0), eps=cfg.adam_eps,
+        name: torch.optim.Adam(scaled_groups(params, nets, experiment.agent.lr_scale,
+                                             value_at(cfg.learning_rate, 0.0)),
+                               lr=value_at(cfg.learning_rate, 0.0), eps=cfg.adam_eps,
                                fused=True)
         for name, params in (("actor", actor_params), ("critic", critic_params))
     }  # fmt: skip

@@ -149,7 +149,9 @@ def training_setup(
     try:
         spaces = (venv.observation_space, venv.action_space)
         agent = Agent.build(experiment, *spaces, venv.agents_spec)
-        initialize(agent, experiment.agent, load=resume is None)
+        agent.init_report = initialize(agent, experiment.agent, load=resume is None)
+        if agent.init_report is not None:
+            print("\n".join(agent.init_report.lines()), file=sys.stderr)
         if distributed.workers is not None:
             venv.set_policy(agent.policy)
         agent.device = choose_device(experiment.device)
@@ -200,6 +202,8 @@ class TrainingSession:
         self.validations: list[dict[str, Any]] = []
         self.target = target_return(experiment)
         run.update(target_return=self.target)
+        if agent.init_report is not None:
+            run.update(init=agent.init_report.to_json())
         stopping = experiment.stopping
         self.plateau = (
             PlateauRule(stopping.plateau.window, stopping.plateau.alpha)
@@ -261,6 +265,11 @@ class TrainingSession:
             check_masks_honoured(
                 self.experiment.method.name, self.venv.env_id, self.venv.mask_source
             )
+        at_start = self.experiment.validation.at_start
+        if at_start is None:
+            at_start = self.experiment.agent.init != "random"
+        if at_start and self.resume is None:  # the initial policy's score (the stop rules read
+            self.validate(0)  # it after the first update)
         return obs
 
     def _start(self) -> np.ndarray:

@@ -1,0 +1,101 @@
+"""Env variants that ship with mentor: Gymnasium's classic tasks with other physics, for transfer
+and continual learning (issue 16). Registered under the ``mentor/`` namespace, so usable
+wherever an env id is (``mentor train ppo mentor/CartPole-LongPole-v1``); each also takes its
+parameters as env kwargs (``env: {id: mentor/CartPole-v1, kwargs: {length: 0.75}}``).
+
+    mentor/CartPole-v1            CartPole-v1 with kwargs length, masspole, masscart, gravity,
+                                  force_mag (Gymnasium's values by default)
+    mentor/CartPole-LongPole-v1   a pole twice as long and twice as heavy (length 1.0, 0.2 kg)
+    mentor/CartPole-HeavyCart-v1  a cart twice as heavy (2 kg)
+    mentor/CartPole-Moon-v1       the Moon's gravity (1.62)
+    mentor/Pendulum-v1            Pendulum-v1 with kwargs m, l, g (and max_speed, max_torque)
+    mentor/Pendulum-Heavy-v1      a pendulum twice as heavy (m 2.0)
+    mentor/Pendulum-Long-v1       a pendulum half again as long (l 1.5)
+    mentor/LunarLander-v3         LunarLander-v3 (its kwargs: gravity, enable_wind, ...)
+    mentor/LunarLander-Moon-v3    the Moon's gravity (-1.62)
+    mentor/LunarLander-Windy-v3   wind (power 15) and turbulence (1.5)
+
+The CartPole and Pendulum parameters Gymnasium's constructors do not take are set on the env
+after it is made, with those computed from them at construction recomputed (CartPole's total
+mass and pole mass-length: ``envs.tasks.apply_params``). Time limits and reward thresholds are
+the originals'.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+
+from mentor.envs.tasks import apply_params
+
+
+def cartpole(length: float = 0.5, masspole: float = 0.1, masscart: float = 1.0,
+             gravity: float = 9.8, force_mag: float = 10.0, **kwargs: Any) -> gym.Env:  # fmt: skip
+    """Gymnasium's CartPole with this physics."""
+    from gymnasium.envs.classic_control.cartpole import CartPoleEnv
+
+    env = CartPoleEnv(**kwargs)
+    params = {"length": length, "masspole": masspole, "masscart": masscart,
+              "gravity": gravity, "force_mag": force_mag}  # fmt: skip
+    apply_params(env, params, "mentor/CartPole-v1")
+    return env
+
+
+def pendulum(m: float = 1.0, l: float = 1.0, **kwargs: Any) -> gym.Env:  # noqa: E741 (its name)
+    """Gymnasium's Pendulum with this mass and length (g, max_speed, max_torque as kwargs)."""
+    from gymnasium.envs.classic_control.pendulum import PendulumEnv
+
+    extra = {k: kwargs.pop(k) for k in ("max_speed", "max_torque") if k in kwargs}
+    env = PendulumEnv(**kwargs)
+    apply_params(env, {"m": m, "l": l, **extra}, "mentor/Pendulum-v1")
+    return env
+
+
+VARIANTS: dict[str, tuple[str, dict[str, Any], str]] = {
+    # id: (entry point, kwargs, the original id: time limit, reward threshold)
+    "mentor/CartPole-v1": ("mentor.envs.variants:cartpole", {}, "CartPole-v1"),
+    "mentor/CartPole-LongPole-v1": (
+        "mentor.envs.variants:cartpole",
+        {"length": 1.0, "masspole": 0.2},
+        "CartPole-v1",
+    ),
+    "mentor/CartPole-HeavyCart-v1": (
+        "mentor.envs.variants:cartpole",
+        {"masscart": 2.0},
+        "CartPole-v1",
+    ),
+    "mentor/CartPole-Moon-v1": ("mentor.envs.variants:cartpole", {"gravity": 1.62}, "CartPole-v1"),
+    "mentor/Pendulum-v1": ("mentor.envs.variants:pendulum", {}, "Pendulum-v1"),
+    "mentor/Pendulum-Heavy-v1": ("mentor.envs.variants:pendulum", {"m": 2.0}, "Pendulum-v1"),
+    "mentor/Pendulum-Long-v1": ("mentor.envs.variants:pendulum", {"l": 1.5}, "Pendulum-v1"),
+    "mentor/LunarLander-v3": (
+        "gymnasium.envs.box2d.lunar_lander:LunarLander",
+        {},
+        "LunarLander-v3",
+    ),
+    "mentor/LunarLander-Moon-v3": (
+        "gymnasium.envs.box2d.lunar_lander:LunarLander",
+        {"gravity": -1.62},
+        "LunarLander-v3",
+    ),
+    "mentor/LunarLander-Windy-v3": (
+        "gymnasium.envs.box2d.lunar_lander:LunarLander",
+        {"enable_wind": True, "wind_power": 15.0, "turbulence_power": 1.5},
+        "LunarLander-v3",
+    ),
+}
+
+
+def register() -> None:
+    """Register every variant not registered yet (importing this module does it)."""
+    for env_id, (entry_point, kwargs, original) in VARIANTS.items():
+        if env_id in gym.registry:
+            continue
+        spec = gym.spec(original)
+        gym.register(env_id, entry_point=entry_point, kwargs=kwargs,
+                     max_episode_steps=spec.max_episode_steps,
+                     reward_threshold=spec.reward_threshold)  # fmt: skip
+
+
+register()

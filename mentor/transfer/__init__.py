@@ -1,0 +1,1 @@
+"""Transfer (issue 16): an agent's training that starts from what another run learned."""

@@ -1,0 +1,206 @@
+"""Transfer (issue 16, first part): an initial policy from another run, whole or in part, across
+spaces and network widths, every tensor listed; freezing and per-layer learning rates; the env
+variants that ship with mentor; the initial policy validated before the first update."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import gymnasium as gym
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import mentor
+from mentor.agent import Agent, initialize
+from mentor.core.optim import set_lr
+from mentor.errors import CheckpointError, ConfigError
+from mentor.experiment import build
+from mentor.runs import checkpoint
+from mentor.transfer.loading import scaled_groups
+
+QUIET = ["logging.progress=false", "logging.tensorboard=false", "evaluation.episodes=0"]
+
+
+def cartpole_run(folder: Path, name: str, seed: int, env_id: str, *extra: str):
+    """PPO's CartPole preset, validated every 2,048 steps, stopping at 475 (the preset's
+    target) or at the budget."""
+    return mentor.train(build(method="ppo", env_id=env_id, overrides=[
+        f"output_dir={folder}", f"name={name}", f"seed={seed}", "validation.every_steps=2048",
+        "stopping.total_steps=60000", *QUIET, *extra,
+    ]))  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory) -> Path:
+    """A CartPole agent of 2,048 env steps (its weights are what matters, not its skill)."""
+    folder = tmp_path_factory.mktemp("source")
+    return cartpole_run(folder, "source", 0, "CartPole-v1", "stopping.total_steps=2048").run_dir
+
+
+def source_model(source: Path) -> dict[str, torch.Tensor]:
+    return checkpoint.load(checkpoint.resolve(source))[0]["model"]
+
+
+def built(env_id: str, *overrides: str) -> tuple[Agent, dict[str, torch.Tensor]]:
+    """An agent for ``env_id`` as training_setup builds it, and its fresh weights."""
+    experiment = build(method="ppo", env_id=env_id, overrides=list(overrides))
+    env = gym.make(env_id)
+    agent = Agent.build(experiment, env.observation_space, env.action_space)
+    env.close()
+    return agent, {k: v.clone() for k, v in agent.policy.state_dict().items()}
+
+
+def test_a_source_loads_by_glob_and_by_map_listing_every_tensor(source) -> None:
+    theirs = source_model(source)
+    agent, fresh = built("CartPole-v1", f"agent.init={source}", "agent.init_layers=['*_body.*']")
+    report = initialize(agent, agent.experiment.agent)
+    own = agent.policy.state_dict()
+    assert report.loaded == sorted(k for k in theirs if "_body." in k)
+    assert set(report.new) == set(own) - set(report.loaded)  # the heads, the normalizer
+    for key, value in own.items():
+        assert torch.equal(value, theirs[key] if key in report.loaded else fresh[key]), key
+
+    # The critic's body from the actor's (init_map: {target prefix: source prefix}).
+    agent, _ = built("CartPole-v1", f"agent.init={source}", "agent.init_layers=[critic_body]",
+                     'agent.init_map={"critic_body": "actor_body"}')  # fmt: skip
+    initialize(agent, agent.experiment.agent)
+    for key, value in agent.policy.state_dict().items():
+        if key.startswith("critic_body"):
+            assert torch.equal(value, theirs[key.replace("critic_body", "actor_body")]), key
+
+
+def test_across_spaces_the_tensors_that_fit_load_and_new_heads_are_built(source, tmp_path) -> None:
+    """FAULT-28's opt-in: CartPole (4 observations, 2 actions) into Acrobot (6, 3) with
+    init_strict=false: the hidden layers load, the first layers and the actor's head are built
+    new for the new spaces, each listed; the run trains and its manifest keeps the listing."""
+    theirs = source_model(source)
+    agent, fresh = built("Acrobot-v1", f"agent.init={source}", "agent.init_strict=false")
+    report = initialize(agent, agent.experiment.agent)
+    reshaped = {entry.split(" ")[0] for entry in report.reshaped}
+    assert {"actor_body.0.weight", "critic_body.0.weight", "actor_head.weight",
+            "actor_head.bias"} <= reshaped  # fmt: skip
+    assert "actor_body.0.weight ((64, 4) -> (64, 6))" in report.reshaped
+    assert {"actor_body.2.weight", "critic_body.2.weight", "critic_head.weight"} <= set(
+        report.loaded
+    )
+    for key, value in agent.policy.state_dict().items():
+        expected = theirs[key] if key in report.loaded else fresh[key]
+        assert torch.equal(value, expected), key
+
+    result = mentor.train(build(method="ppo", env_id="Acrobot-v1", overrides=[
+        f"output_dir={tmp_path}", f"agent.init={source}", "agent.init_strict=false",
+        "stopping.total_steps=1024", "validation.every_steps=1024", "validation.episodes=2",
+        *QUIET,
+    ]))  # fmt: skip
+    manifest = json.loads((result.run_dir / "manifest.json").read_text())
+    assert manifest["init"]["loaded"] == report.loaded
+    assert manifest["init"]["reshaped"] == report.reshaped
+    steps = [row["step"] for row in result.validations]
+    assert steps[0] == 0  # the initial policy validated before the first update
+
+
+def test_frozen_parameters_stay_bitwise_unchanged_through_training(source, tmp_path) -> None:
+    theirs = source_model(source)
+    result = cartpole_run(tmp_path, "frozen", 1, "CartPole-v1", f"agent.init={source}",
+                          "agent.freeze=[actor_body]", "stopping.total_steps=2048",
+                          "agent.lr_scale={critic_body: 0.1}")  # fmt: skip
+    final = load_file(result.run_dir / "final" / "model.safetensors")
+    assert all(torch.equal(final[k], theirs[k]) for k in theirs if k.startswith("actor_body"))
+    assert not torch.equal(final["actor_head.weight"], theirs["actor_head.weight"])
+    manifest = json.loads((result.run_dir / "manifest.json").read_text())
+    assert sorted(manifest["init"]["frozen"]) == sorted(
+        k for k in theirs if k.startswith("actor_body")
+    )
+    assert manifest["init"]["lr_scale"] == {"critic_body": 0.1}
+
+
+def test_a_learning_rate_scale_is_a_parameter_group_a_schedule_keeps() -> None:
+    agent, _ = built("CartPole-v1")
+    policy = agent.policy
+    params = list(policy.parameters())
+    assert scaled_groups(params, policy, {}, 1e-3) is params  # no scale: one group, as before
+    groups = scaled_groups(params, policy, {"actor_body.*": 0.1, "actor": 0.5}, 1e-3)
+    optimizer = torch.optim.Adam(groups, lr=1e-3)
+    names = {id(p): n for n, p in policy.named_parameters()}
+    by_scale = {g["lr_scale"]: sorted(names[id(p)] for p in g["params"]) for g in groups}
+    assert by_scale[0.1] == sorted(n for n in names.values() if n.startswith("actor_body"))
+    assert by_scale[0.5] == ["actor_head.bias", "actor_head.weight"]  # the first match decides
+    set_lr([optimizer], 2e-3)
+    assert sorted(g["lr"] for g in optimizer.param_groups) == pytest.approx([2e-4, 1e-3, 2e-3])
+
+
+def test_bad_transfer_input_is_refused_naming_the_problem(source, tmp_path) -> None:
+    cases = [
+        # Nothing of the source fits: the shapes of both are listed.
+        ("Acrobot-v1", ["agent.init_strict=false", "agent.init_layers=['actor_body.0.w*']"],
+         CheckpointError, r"no tensor of it fits this network .*actor_body.0.weight \(64, 4\).* "
+         r"the network's .*actor_body.0.weight \(64, 6\)"),
+        # Another env's checkpoint, strictly: both spaces named (FAULT-27), and the way out.
+        ("Acrobot-v1", [], CheckpointError, r"differs from the env.s .* \(agent.init_strict=false loads the layers that fit"),
+        ("CartPole-v1", ["agent.init_layers=[actr_body]"], ConfigError,
+         r"pattern 'actr_body' matches no parameter .*did you mean: actor_body"),
+        ("CartPole-v1", ["agent.freeze=['*']"], ConfigError, r"freezes every parameter"),
+        ("CartPole-v1", ['agent.init_map={"critic_body": "value_body"}'], ConfigError,
+         r"init_map 'critic_body': 'value_body' matches no tensor of the source"),
+        ("CartPole-v1", ["agent.lr_scale={actor_head: 0.1}", "agent.lr_scale={actr: 0.1}"],
+         ConfigError, r"agent.lr_scale pattern 'actr' matches no parameter"),
+    ]  # fmt: skip
+    for env_id, overrides, error, pattern in cases:
+        agent, _ = built(env_id, f"agent.init={source}", *overrides)
+        with pytest.raises(error, match=pattern):
+            initialize(agent, agent.experiment.agent)
+    with pytest.raises(ConfigError, match=r"agent.lr_scale must be > 0 \(0: use agent.freeze\)"):
+        build(method="ppo", env_id="CartPole-v1", overrides=["agent.lr_scale={actor: 0}"])
+    done = subprocess.run(
+        [sys.executable, "-m", "mentor.cli", "train", "ppo", "CartPole-v1", "--quiet",
+         "--set", f"output_dir={tmp_path}", "--set", f"agent.init={source}",
+         "--set", "agent.freeze=['*']"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "freezes every parameter" in lines[0], done.stderr
+
+
+def test_env_variants_carry_their_physics_and_the_originals_limits() -> None:
+    from mentor.envs.resolve import make_env
+
+    long = make_env("mentor/CartPole-LongPole-v1", {})
+    assert (long.unwrapped.length, long.unwrapped.masspole) == (1.0, 0.2)
+    assert long.unwrapped.polemass_length == pytest.approx(0.2)  # recomputed from both
+    assert long.unwrapped.total_mass == pytest.approx(1.2)
+    assert long.spec.max_episode_steps == 500 and long.spec.reward_threshold == 475.0
+    custom = make_env("mentor/CartPole-v1", {"length": 0.75, "gravity": 1.62})
+    assert (custom.unwrapped.length, custom.unwrapped.gravity) == (0.75, 1.62)
+    assert make_env("mentor/Pendulum-Heavy-v1", {}).unwrapped.m == 2.0
+    assert make_env("mentor/LunarLander-Windy-v3", {}).unwrapped.enable_wind
+    # A variant trains with the preset of the env it varies.
+    experiment = build(method="ppo", env_id="mentor/CartPole-LongPole-v1")
+    assert experiment.method.num_steps == build(method="ppo", env_id="CartPole-v1").method.num_steps
+
+
+def transfer_runs(folder: Path, seed: int) -> dict[str, list[float]]:
+    """Seed ``seed``: PPO trained on CartPole-v1 to 475, then on the 2x longer, 2x heavier pole
+    for 4,096 env steps from it and from scratch; each run's validation returns (every 2,048
+    steps; the transferred run's from step 0)."""
+    trained = cartpole_run(folder, "source", seed, "CartPole-v1").run_dir
+    out = {}
+    for name, extra in (("transfer", [f"agent.init={trained}"]), ("scratch", [])):
+        result = cartpole_run(folder, name, seed, "mentor/CartPole-LongPole-v1",
+                              "stopping.total_steps=4096", *extra)  # fmt: skip
+        out[name] = [row["return_mean"] for row in result.validations]
+    return out
+
+
+def test_ppo_transferred_to_a_longer_pole_beats_scratch_on_a_reduced_budget(tmp_path) -> None:
+    runs = transfer_runs(tmp_path, 0)
+    # Seeds 0-9 (benchmarks/seed_distributions.py transfer_longpole): the transferred policy's
+    # return before any update (the jumpstart) is 390-500, median 490; scratch's best in 4,096
+    # steps 41-337, median 190. 350 sits under the one and above most of the other; the test
+    # asks for both, with the transfer ahead.
+    assert runs["transfer"][0] >= 350, runs
+    assert max(runs["transfer"]) > max(runs["scratch"]), runs
