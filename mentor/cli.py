@@ -265,6 +265,41 @@ def report(path: Annotated[str, typer.Argument(help="A run folder.")]) -> None:
         console.print(f"written: {folder / name}")
 
 
+@app.command("transfer-report")
+def transfer_report(
+    runs: Annotated[
+        list[str], typer.Argument(help="Run folders that started from a checkpoint (agent.init).")
+    ],
+    scratch: Annotated[
+        list[str],
+        typer.Option("--scratch", help="A run of the same experiment from scratch (repeat)."),
+    ],
+    threshold: Annotated[
+        float | None,
+        typer.Option(help="The return to reach (default: the runs' stopping target)."),
+    ] = None,
+    out: Annotated[
+        str | None, typer.Option(help="Where to write (default: RUN/transfer of the first run).")
+    ] = None,
+) -> None:
+    """Jumpstart, steps to a threshold, area under the curve and asymptotic return of transferred
+    runs against runs from scratch, with 95% intervals over seeds; a plot of both."""
+    from mentor.report.transfer import rows, transfer_report
+
+    report, folder = transfer_report(runs, scratch, threshold, out)
+    sources = ", ".join(report["sources"]) or "-"
+    table = Table(title=f"transfer: {len(runs)} runs from {sources}, {len(scratch)} from scratch")
+    for column in ("measure", "transferred", "scratch", "difference [95% CI]"):
+        table.add_column(column, justify="left" if column == "measure" else "right")
+    for row in rows(report):
+        table.add_row(*row)
+    console.print(table)
+    for note in report["notes"]:
+        console.print(f"note: {note}")
+    for name in ("transfer.json", "transfer.png"):
+        console.print(f"written: {folder / name}")
+
+
 @app.command("check-env")
 def check_env(
     env_id: Annotated[

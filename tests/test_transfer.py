@@ -140,7 +140,8 @@ def test_bad_transfer_input_is_refused_naming_the_problem(source, tmp_path) -> N
          CheckpointError, r"no tensor of it fits this network .*actor_body.0.weight \(64, 4\).* "
          r"the network's .*actor_body.0.weight \(64, 6\)"),
         # Another env's checkpoint, strictly: both spaces named (FAULT-27), and the way out.
-        ("Acrobot-v1", [], CheckpointError, r"differs from the env.s .* \(agent.init_strict=false loads the layers that fit"),
+        ("Acrobot-v1", [], CheckpointError,
+         r"differs from the env.s .* \(agent.init_strict=false loads the layers that fit"),
         ("CartPole-v1", ["agent.init_layers=[actr_body]"], ConfigError,
          r"pattern 'actr_body' matches no parameter .*did you mean: actor_body"),
         ("CartPole-v1", ["agent.freeze=['*']"], ConfigError, r"freezes every parameter"),
@@ -204,3 +205,68 @@ def test_ppo_transferred_to_a_longer_pole_beats_scratch_on_a_reduced_budget(tmp_
     # asks for both, with the transfer ahead.
     assert runs["transfer"][0] >= 350, runs
     assert max(runs["transfer"]) > max(runs["scratch"]), runs
+
+
+# --- mentor transfer-report -----------------------------------------------------------------------
+
+
+def fake_run(folder: Path, returns: list[float], steps=(0, 100, 200), target=None) -> Path:
+    folder.mkdir(parents=True)
+    rows = "\n".join(f"{s},{r}" for s, r in zip(steps, returns, strict=True))
+    (folder / "validation.csv").write_text("step,return_mean\n" + rows + "\n")
+    init = {"source": "runs/source/checkpoints/best"} if "transfer" in folder.name else None
+    (folder / "manifest.json").write_text(json.dumps({"target_return": target, "init": init}))
+    return folder
+
+
+def test_the_transfer_measures_against_hand_computed_values(tmp_path) -> None:
+    from mentor.report.transfer import transfer_report
+
+    ours = [fake_run(tmp_path / "transfer1", [50, 100, 150], target=100),
+            fake_run(tmp_path / "transfer2", [70, 120, 130], target=100)]  # fmt: skip
+    theirs = [fake_run(tmp_path / "scratch1", [10, 40, 100]),
+              fake_run(tmp_path / "scratch2", [20, 60, 110])]  # fmt: skip
+    report, folder = transfer_report(ours, theirs)  # the threshold: the runs' target, 100
+    got = {m["measure"].split(" (")[0]: m for m in report["measures"]}
+    assert (got["jumpstart"]["transfer"], got["jumpstart"]["scratch"]) == (60, 15)
+    assert (got["steps to 100"]["transfer"], got["steps to 100"]["scratch"]) == (100, 200)
+    assert report["steps_ratio"] == 0.5
+    # Trapezoids over 0-200: (50+100)/2 and (100+150)/2 -> 100; 110; 47.5; 62.5.
+    assert got["area under the curve"]["transfer"] == pytest.approx(105)
+    assert got["area under the curve"]["scratch"] == pytest.approx(55)
+    assert got["asymptotic return"]["difference"] == pytest.approx(103.333 - 56.667, abs=1e-3)
+    for m in report["measures"]:
+        low, high = m["ci95"]
+        assert low <= m["difference"] <= high
+    assert report["sources"] == ["runs/source/checkpoints/best"]
+    assert (folder / "transfer.png").stat().st_size > 0
+    assert json.loads((folder / "transfer.json").read_text()) == report
+
+    # Scratch runs without a validation at step 0: no jumpstart, and the note says why.
+    late = [fake_run(tmp_path / "late", [10, 40, 100], steps=(100, 200, 300))]
+    report, _ = transfer_report(ours, late, threshold=100)
+    assert not any(m["measure"].startswith("jumpstart") for m in report["measures"])
+    assert "validation.at_start=true" in report["notes"][0]
+
+
+def test_the_cli_prints_the_transfer_table_and_refuses_a_folder_without_validations(
+    tmp_path,
+) -> None:
+    ours = fake_run(tmp_path / "transfer1", [50, 100, 150], target=100)
+    theirs = fake_run(tmp_path / "scratch1", [10, 40, 100])
+    done = subprocess.run(
+        [sys.executable, "-m", "mentor.cli", "transfer-report", str(ours), "--scratch",
+         str(theirs), "--out", str(tmp_path / "out")],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "jumpstart" in done.stdout and "steps to 100" in done.stdout
+    assert (tmp_path / "out" / "transfer.json").is_file()
+    done = subprocess.run(
+        [sys.executable, "-m", "mentor.cli", "transfer-report", str(tmp_path), "--scratch",
+         str(theirs)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "has no validation.csv" in lines[0], done.stderr
