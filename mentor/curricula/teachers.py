@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import sys
 from collections import Counter, deque
+from dataclasses import replace
 from typing import Any, Protocol
 
 import numpy as np
@@ -42,7 +43,9 @@ from mentor.experiment.schema import (
     CurriculumConfig,
     Draw,
     ParamRanges,
+    PromoteRule,
     SeedRange,
+    Stage,
     TaskSettings,
 )
 
@@ -502,8 +505,47 @@ class PLRTeacher(_Base):
         self.partial = {int(k): (v[0], v[1]) for k, v in state["partial"].items()}
 
 
+class SequenceTeacher(StagedTeacher):
+    """A continual run's tasks one after another (``experiment.continual``): a staged
+    curriculum whose stages pass after ``steps_per_task`` env steps each, its tasks named as
+    the sequence names them, validated on the task under way (``mentor/continual``). With
+    ``task_id``, each task is its env behind ``mentor/TaskId-v0``: a one-hot of its index
+    appended to the observation."""
+
+    def __init__(self, experiment: Experiment) -> None:
+        sequence = experiment.continual
+        count = len(sequence.tasks)
+        stages = []
+        for index, task in enumerate(sequence.tasks):
+            settings = TaskSettings(id=task.id, kwargs=task.kwargs)
+            if sequence.task_id:
+                env = experiment.env
+                inner = {"env": task.id or env.id,
+                         "kwargs": task.kwargs if task.kwargs is not None else env.kwargs,
+                         "index": index, "count": count}  # fmt: skip
+                settings = TaskSettings(id="mentor/TaskId-v0", kwargs=inner)
+            promote = PromoteRule(steps=sequence.steps_per_task) if index < count - 1 else None
+            stages.append(Stage(env=settings, promote=promote))
+        config = CurriculumConfig(kind="staged", stages=stages)
+        super().__init__(config, experiment)
+        self.names = [task.name or f"task{i}" for i, task in enumerate(sequence.tasks)]
+        named = zip(self.stage_tasks, self.names, strict=True)
+        self.stage_tasks = [replace(task, name=name) for task, name in named]
+
+    def final_task(self) -> Task:  # validation follows the task under way
+        return self.stage_tasks[self.stage]
+
+    def _move(self, step: int, by: int, why: str) -> None:
+        self.stage += by
+        self.stage_start, self.passes, self.fails = step, 0, 0
+        name = self.names[self.stage]
+        self._say(step, self.stage, f"task {self.stage} ({name}) begins at step {step:,}")
+
+
 def make_teacher(experiment: Experiment) -> Teacher | None:
-    """The experiment's teacher, or None without a curriculum section."""
+    """The experiment's teacher, or None without a curriculum or continual section."""
+    if experiment.continual is not None:
+        return SequenceTeacher(experiment)
     config = experiment.curriculum
     if config is None:
         return None

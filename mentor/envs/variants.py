@@ -14,6 +14,11 @@ parameters as env kwargs (``env: {id: mentor/CartPole-v1, kwargs: {length: 0.75}
     mentor/LunarLander-v3         LunarLander-v3 (its kwargs: gravity, enable_wind, ...)
     mentor/LunarLander-Moon-v3    the Moon's gravity (-1.62)
     mentor/LunarLander-Windy-v3   wind (power 15) and turbulence (1.5)
+    mentor/CartPole-Reversed-v1   the force reversed (force_mag -10): pushing left moves right,
+                                  so CartPole's policy must flip (a task that interferes)
+    mentor/TaskId-v0              another env with a one-hot of its task's index appended to
+                                  its Box observation: kwargs env, kwargs, index, count (what
+                                  ``continual.task_id`` makes of each task)
 
 The CartPole and Pendulum parameters Gymnasium's constructors do not take are set on the env
 after it is made, with those computed from them at construction recomputed (CartPole's total
@@ -26,8 +31,12 @@ from __future__ import annotations
 from typing import Any
 
 import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
 
+from mentor.envs.snapshot import register_adapter
 from mentor.envs.tasks import apply_params
+from mentor.errors import ConfigError
 
 
 def cartpole(length: float = 0.5, masspole: float = 0.1, masscart: float = 1.0,
@@ -40,6 +49,42 @@ def cartpole(length: float = 0.5, masspole: float = 0.1, masscart: float = 1.0,
               "gravity": gravity, "force_mag": force_mag}  # fmt: skip
     apply_params(env, params, "mentor/CartPole-v1")
     return env
+
+
+class TaskIdObservation(gym.ObservationWrapper):
+    """A Box observation with a one-hot of the task's ``index`` among ``count`` appended.
+    Stateless: its snapshot is the inner env's."""
+
+    def __init__(self, env: gym.Env, index: int, count: int) -> None:
+        super().__init__(env)
+        space = env.observation_space
+        if not isinstance(space, spaces.Box) or len(space.shape) != 1:
+            raise ConfigError(
+                f"continual.task_id appends a one-hot to a vector Box observation; this env's "
+                f"is {space}"
+            )
+        if not 0 <= index < count:
+            raise ConfigError(f"mentor/TaskId-v0: index {index} is not among {count} tasks")
+        self.onehot = np.zeros(count, dtype=space.dtype)
+        self.onehot[index] = 1
+        low = np.concatenate([space.low, np.zeros(count, space.dtype)])
+        high = np.concatenate([space.high, np.ones(count, space.dtype)])
+        self.observation_space = spaces.Box(low, high, dtype=space.dtype)
+
+    def observation(self, obs: Any) -> Any:
+        return np.concatenate([np.asarray(obs, dtype=self.onehot.dtype), self.onehot])
+
+
+register_adapter(TaskIdObservation, ())
+
+
+def with_task_id(env: str, kwargs: dict[str, Any] | None = None, index: int = 0,
+                 count: int = 1) -> gym.Env:  # fmt: skip
+    """The env ``env`` names (with ``kwargs``), its observation followed by a one-hot of
+    ``index`` among ``count``."""
+    from mentor.envs.resolve import make_env
+
+    return TaskIdObservation(make_env(env, dict(kwargs or {})), index, count)
 
 
 def pendulum(m: float = 1.0, l: float = 1.0, **kwargs: Any) -> gym.Env:  # noqa: E741 (its name)
@@ -66,6 +111,11 @@ VARIANTS: dict[str, tuple[str, dict[str, Any], str]] = {
         "CartPole-v1",
     ),
     "mentor/CartPole-Moon-v1": ("mentor.envs.variants:cartpole", {"gravity": 1.62}, "CartPole-v1"),
+    "mentor/CartPole-Reversed-v1": (
+        "mentor.envs.variants:cartpole",
+        {"force_mag": -10.0},
+        "CartPole-v1",
+    ),
     "mentor/Pendulum-v1": ("mentor.envs.variants:pendulum", {}, "Pendulum-v1"),
     "mentor/Pendulum-Heavy-v1": ("mentor.envs.variants:pendulum", {"m": 2.0}, "Pendulum-v1"),
     "mentor/Pendulum-Long-v1": ("mentor.envs.variants:pendulum", {"l": 1.5}, "Pendulum-v1"),
@@ -89,6 +139,8 @@ VARIANTS: dict[str, tuple[str, dict[str, Any], str]] = {
 
 def register() -> None:
     """Register every variant not registered yet (importing this module does it)."""
+    if "mentor/TaskId-v0" not in gym.registry:  # its time limit is the inner env's
+        gym.register("mentor/TaskId-v0", entry_point="mentor.envs.variants:with_task_id")
     for env_id, (entry_point, kwargs, original) in VARIANTS.items():
         if env_id in gym.registry:
             continue

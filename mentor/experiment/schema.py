@@ -579,6 +579,84 @@ class CurriculumConfig(Section):
         return self
 
 
+# The methods whose updates take continual learning's loss terms (``session.penalties``).
+CONTINUAL_METHODS = ("ppo", "gail")
+
+
+class RegularizerConfig(Section):
+    """Continual learning: a loss term that holds the parameters earlier tasks relied on."""
+
+    kind: Literal["none", "ewc", "online_ewc", "l2"] = Field(
+        "none",
+        description=(
+            "ewc: Fisher-weighted L2 toward each finished task's parameters (Kirkpatrick et al. "
+            "2017); online_ewc: one decayed Fisher and the last task's parameters (Schwarz et "
+            "al. 2018); l2: unweighted L2 toward the last task's parameters."
+        ),
+    )
+    strength: float = Field(100.0, ge=0, description="The term's weight (lambda).")
+    fisher_samples: int = Field(
+        512, ge=0, description="States of a finished task the Fisher diagonal is estimated on."
+    )
+    decay: float = Field(0.9, gt=0, le=1, description="online_ewc: the old Fisher's weight.")
+
+    @model_validator(mode="after")
+    def _samples(self) -> RegularizerConfig:
+        if self.kind in ("ewc", "online_ewc") and self.fisher_samples < 1:
+            raise ValueError(
+                f"continual.regularizer.fisher_samples={self.fisher_samples}: {self.kind} "
+                "estimates the Fisher diagonal on that many states of each finished task; give "
+                "at least 1 (a few hundred is usual)"
+            )
+        return self
+
+
+class RehearsalConfig(Section):
+    """Continual learning: earlier tasks' states, and what the policy did there, kept."""
+
+    kind: Literal["none", "distill"] = Field(
+        "none",
+        description=(
+            "distill: a behaviour-cloning term on states kept from each finished task and the "
+            "actions the policy took there then (policy-distillation rehearsal)."
+        ),
+    )
+    states: int = Field(1024, ge=1, description="States kept per finished task.")
+    batch_size: int = Field(64, ge=1, description="Kept states in each update's term.")
+    strength: float = Field(1.0, ge=0, description="The term's weight.")
+
+
+class ContinualTask(TaskSettings):
+    """One task of a continual sequence: an env setting, and its name in the metrics."""
+
+    name: str | None = Field(None, description="Default: task<i>.")
+
+
+class ContinualConfig(Section):
+    """A sequence of tasks trained one after another (continual learning)."""
+
+    tasks: list[ContinualTask] = Field(description="The tasks, in the order they are trained.")
+    steps_per_task: int = Field(ge=1, description="Env steps on each task.")
+    eval_episodes: int = Field(
+        10, ge=1, description="Episodes per task in each row of the performance matrix."
+    )
+    task_id: bool = Field(
+        False,
+        description=(
+            "Append a one-hot of the task's index to the observation (Box observations), so "
+            "one policy can tell tasks apart (Continual World's setting)."
+        ),
+    )
+    regularizer: RegularizerConfig = Field(default_factory=RegularizerConfig)
+    rehearsal: RehearsalConfig = Field(default_factory=RehearsalConfig)
+
+    @model_validator(mode="after")
+    def _two_tasks(self) -> ContinualConfig:
+        if len(self.tasks) < 2:
+            raise ValueError("continual.tasks needs at least 2 tasks")
+        return self
+
+
 class Experiment(Section):
     """One training run, all ten steps of the workflow."""
 
@@ -610,6 +688,10 @@ class Experiment(Section):
     curriculum: CurriculumConfig | None = Field(
         None, description="Tasks per episode: staged, uniform, domain randomization."
     )
+    continual: ContinualConfig | None = Field(
+        None,
+        description="Tasks one after another: the performance matrix, forgetting, EWC, rehearsal.",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -624,6 +706,25 @@ class Experiment(Section):
                 + f"; methods: {', '.join(METHOD_CONFIGS)}"
             )
         return data
+
+    def _check_continual(self) -> None:
+        continual, method = self.continual, self.method.name
+        if self.curriculum is not None:
+            raise ValueError(
+                "continual and curriculum both decide which task each episode plays: give one"
+            )
+        if self.distributed.mode == "async":
+            raise ValueError("continual with distributed.mode=async: use distributed.mode=sync")
+        helps = continual.regularizer.kind != "none" or continual.rehearsal.kind != "none"
+        if helps and method not in CONTINUAL_METHODS:
+            raise ValueError(
+                f"continual.regularizer and continual.rehearsal are loss terms that "
+                f"{', '.join(CONTINUAL_METHODS)} add to their updates; method {method} does "
+                "not yet (naive fine-tuning, kind none, works with every method)"
+            )
+        # The sequence is the budget: each task its steps (a stopping target or plateau, which
+        # would end the sequence on one task's validation, is not asked: runs/session.py).
+        self.stopping.total_steps = len(continual.tasks) * continual.steps_per_task
 
     @model_validator(mode="after")
     def _consistent(self) -> Experiment:
@@ -669,6 +770,8 @@ class Experiment(Section):
                 "and hears the rounds in order, which asynchronous rollouts do not keep; use "
                 "distributed.mode=sync"
             )
+        if self.continual is not None:
+            self._check_continual()
         if self.distributed.worker_epsilons and method.name != "dqn":
             raise ValueError(
                 f"distributed.worker_epsilons is DQN's (epsilon-greedy); method {method.name} "

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -138,8 +139,10 @@ def ppo_update(
     clip_coef: float,
     entropy_coef: float,
     generator: torch.Generator,
+    penalty: Callable[[list[torch.nn.Parameter]], dict[str, torch.Tensor]] | None = None,
 ) -> dict[str, float]:
-    """num_epochs passes of minibatch updates over the valid transitions of a rollout."""
+    """num_epochs passes of minibatch updates over the valid transitions of a rollout.
+    ``penalty``: more loss terms over the parameters (a continual run's ``session.penalty``)."""
     valid = storage.valid.flatten().nonzero().squeeze(1)
     flat = Batch(
         obs=storage.obs.flatten(0, 1),
@@ -161,6 +164,8 @@ def ppo_update(
             index = order[start : start + minibatch_size]
             batch = flat.rows(index)
             terms, stats = ppo_loss(policy, batch, cfg, clip_coef, entropy_coef)
+            if penalty is not None:
+                terms.update(penalty(params))
             grad_norm = descend(optimizer, params, terms, cfg.max_grad_norm, "PPO")
             for key, value in {**{k: v.item() for k, v in terms.items()}, **stats}.items():
                 totals[key] = totals.get(key, 0.0) + value
@@ -317,7 +322,7 @@ def run(
                 policy.value_stats.update(returns[storage.valid])
             metrics = ppo_update(
                 policy, optimizer, storage, advantages, returns, cfg, clip_coef, entropy_coef,
-                generator,
+                generator, session.penalty,
             )  # fmt: skip
             learned = storage.valid.flatten()
             policy.normalizer.update(storage.obs.flatten(0, 1)[learned])

@@ -68,6 +68,7 @@ def write_report(run_dir: str | Path) -> Path:
         _run_section(manifest, unit),
         _Section("Learning curve", image=PLOT_NAME),
         _curriculum_section(manifest, metrics, unit),
+        _continual_section(manifest, out),
         _validation_section(validation, unit),
         _evaluation_section(evaluation, evaluation_note),
         _hyperparameters_section(run, manifest),
@@ -461,6 +462,42 @@ def _curriculum_section(manifest: dict[str, Any], metrics: list[Row], unit: str)
         mean = f", mean return {returns.mean():.3g}" if returns.size else ""
         rows.append((f"task {name}", f"{count / total:.0%} of the episodes{mean}"))
     return _Section("Curriculum", rows=rows)
+
+
+CONTINUAL_PLOT = "continual.png"
+
+
+def _continual_section(manifest: dict[str, Any], out: Path) -> _Section:
+    """A continual run's performance matrix as a heatmap, and its measures."""
+    data = manifest.get("continual") or {}
+    matrix = data.get("matrix")
+    if not matrix:
+        return _Section("Continual learning")
+    tasks = data["tasks"]
+    r = np.asarray(matrix, dtype=float)
+    figure = Figure(figsize=(1.2 + 1.1 * len(tasks), 1.0 + 0.8 * len(r)))
+    FigureCanvasAgg(figure)
+    ax = figure.add_subplot()
+    image = ax.imshow(r, cmap="viridis", vmin=0.0, vmax=max(1.0, float(r.max())), aspect="auto")
+    for (i, j), value in np.ndenumerate(r):
+        ax.text(j, i, f"{value:.2f}", ha="center", va="center",
+                color="white" if value < 0.5 else "black", fontsize=9)  # fmt: skip
+    ax.set_xticks(range(len(tasks)), tasks, rotation=30, ha="right", fontsize=8)
+    ax.set_yticks(range(len(r)), [f"after {tasks[i]}" for i in range(len(r))], fontsize=8)
+    ax.set_title("Performance on each task (columns) after each task (rows)", fontsize=9)
+    figure.colorbar(image, ax=ax, fraction=0.05)
+    figure.tight_layout()
+    figure.savefig(out / CONTINUAL_PLOT, dpi=110)
+    rows = [("Average performance (end)", f"{data.get('average_performance', float('nan')):.3f}")]
+    if data.get("forgetting_mean") is not None:
+        each = ", ".join(f"{t} {f:+.3f}" for t, f in zip(tasks, data["forgetting"], strict=False))
+        rows.append(("Forgetting (mean)", f"{data['forgetting_mean']:.3f} ({each})"))
+    aucs = [a for a in data.get("auc") or [] if a is not None]
+    if aucs:
+        rows.append(("Area under each task's curve", ", ".join(f"{a:.3f}" for a in aucs)))
+    notes = ["Performance: success rate where the env defines a success, else the return over "
+             "the most the env pays (continual.json has the raw returns)."]  # fmt: skip
+    return _Section("Continual learning", rows=rows, notes=notes, image=CONTINUAL_PLOT)
 
 
 def _validation_section(validation: list[Row], unit: str) -> _Section:

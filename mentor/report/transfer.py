@@ -9,8 +9,10 @@ with ``validation.at_start: true``), the measures of Taylor & Stone (2009):
     steps to threshold the first validation step at or above the threshold (``--threshold``,
                        else the runs' stopping target); a run that never reaches it counts as
                        its last validation's step, and the table marks it ">="
-    area under curve   the mean return over the steps every run covers (trapezoids between
-                       validations), so a faster rise counts as much as a higher end
+    area under curve   the mean return from step 0 to the longest run's last validation
+                       (trapezoids between validations; a run that stopped earlier, at its
+                       target, counts at its last return from there on), so a faster rise
+                       counts as much as a higher end
     asymptotic return  the mean of each run's last three validations
 
 Each is given as the mean over the runs of each group and the difference, transferred minus
@@ -83,9 +85,10 @@ class Curve:
         return (int(self.steps[hits[0]]), True) if len(hits) else (int(self.steps[-1]), False)
 
     def area(self, until: int) -> float:
-        """The mean return over [first step, ``until``], by trapezoids between validations."""
+        """The mean return over [first step, ``until``], by trapezoids between validations; past
+        its last validation, a run counts at its last return."""
         grid = np.append(self.steps[self.steps < until], until)
-        values = np.interp(grid, self.steps, self.returns)
+        values = np.interp(grid, self.steps, self.returns)  # constant past the ends
         if grid[-1] == grid[0]:
             return float(values[0])
         return float(np.trapezoid(values, grid) / (grid[-1] - grid[0]))
@@ -146,7 +149,7 @@ def transfer_report(
             ratio = steps["transfer"] / steps["scratch"]
     else:
         notes.append("steps to threshold: no --threshold and no stopping target in the runs")
-    until = int(min(c.steps[-1] for c in ours + theirs))
+    until = int(max(c.steps[-1] for c in ours + theirs))
     areas = [c.area(until) for c in ours], [c.area(until) for c in theirs]
     measures.append(_measure(f"area under the curve (mean return, steps 0-{until:,})", *areas))
     ends = [c.asymptotic() for c in ours], [c.asymptotic() for c in theirs]

@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 from mentor.agent import Agent, initialize
+from mentor.continual.sequence import ContinualRun
 from mentor.core.device import choose_device, set_threads
 from mentor.core.seeding import rng_state, seed_everything, set_rng_state
 from mentor.core.vec_env import VecEnv
@@ -212,13 +213,15 @@ class TrainingSession:
         )
         # The experiment's rules first (target, plateau, budget, time), then the method's, then
         # the caller's (mentor.train(..., stop_rules=...)).
+        # A continual run is its sequence: no validation of one task ends it.
+        sequence = experiment.continual is not None
         self.stop_rules: list[StopRule] = [
             *stopping_rules(
                 stopping.total_steps,
                 stopping.max_seconds,
-                self.target,
-                self.plateau,
-                stopping.target_success,
+                None if sequence else self.target,
+                None if sequence else self.plateau,
+                None if sequence else stopping.target_success,
             ),
             *stop_rules,
             *run.hooks.stop_rules,
@@ -240,6 +243,13 @@ class TrainingSession:
             teacher = self.teacher
             state.add("curriculum", lambda: (None, teacher.snapshot()),
                       lambda _, values: teacher.restore(values))  # fmt: skip
+        self.continual: ContinualRun | None = None  # a continual run's matrix and keepers
+        if experiment.continual is not None:
+            self.continual = ContinualRun(
+                experiment, self.teacher.tasks(), agent.policy,
+                lambda task, episodes: self.evaluate_agent(episodes, True, 0, task=task),
+            )  # fmt: skip
+            state.add("continual", self.continual.save, self.continual.load)
         # What every run has, after the method's own pieces; the global RNGs load last.
         state.add("env", venv.snapshot, self._load_env)
         state.add("session", lambda: (None, self._counters()), self._load_counters)
@@ -284,6 +294,8 @@ class TrainingSession:
                 )
         self.state.load(point.components, point.meta.get("state", {}), str(point.folder))
         self.step = point.step
+        if self.teacher is not None:  # the moves before the checkpoint were heard then
+            self._events_seen = len(self.teacher.events)
         skew = {
             package: f"{saved} -> {now}"
             for package, saved in point.meta.get("versions", {}).items()
@@ -380,6 +392,14 @@ class TrainingSession:
         self.logger.log(step, metrics, progress)
         self._metrics = metrics
 
+    @property
+    def penalty(self) -> Callable[[list[torch.nn.Parameter]], dict[str, torch.Tensor]] | None:
+        """Loss terms a method adds to its update over these parameters (a continual run's
+        regularizer and rehearsal: ``mentor/continual/keep.py``), or None."""
+        if self.continual is None or not self.continual.keepers:
+            return None
+        return self.continual.penalty
+
     def observe_rollout(self, advantages: torch.Tensor, storage: Any) -> None:
         """An on-policy loop's advantages after a rollout, for a curriculum that reads them
         (``curricula.teachers.RolloutReader``: PLR's level scores)."""
@@ -419,8 +439,13 @@ class TrainingSession:
             self.next_checkpoint = (step // every + 1) * every
         self._report_restarts()
         if self.teacher is not None and len(self.teacher.events) > self._events_seen:
+            moves = self.teacher.events[self._events_seen :]
             self._events_seen = len(self.teacher.events)
             self.run.update(curriculum_events=list(self.teacher.events))
+            if self.continual is not None:  # a task of the sequence ended
+                for move in moves:
+                    self.continual.task_end(step, move["stage"] - 1)
+                self.run.update(continual=self.continual.result())
         update, self._metrics = Update(step, dict(self._metrics)), {}
         for listener in self._update_listeners:
             _call(listener, "update listener", update)
@@ -476,6 +501,8 @@ class TrainingSession:
                 row.update({"stage_return_mean": stage.return_mean,
                             "stage_success_rate": stage.success_rate})  # fmt: skip
             teacher.on_validation(step, stage.success_rate, stage.return_mean)
+            if self.continual is not None:
+                self.continual.on_validation(step, teacher.stage, summary)
         self.validations.append(row)
         self.logger.log_validation(step, row)
         if summary.return_mean > self.best_return:
@@ -624,6 +651,11 @@ class TrainingSession:
         step = self.step
         self.stop_reason = self.stop_reason or "budget"
         interrupted = self.stop_reason.startswith("interrupted")
+        if self.continual is not None and not interrupted:  # the last row: every task at the end
+            self.continual.task_end(step, self.teacher.stage, last=True)
+            result = self.continual.result()
+            write_json(self.run.path / "continual.json", result)
+            self.run.update(continual=result)
         if not interrupted:
             self._save(self.run.path / "final", step)
         self.logger.close()
@@ -633,7 +665,9 @@ class TrainingSession:
         if episodes and not interrupted:
             best = self.run.path / "checkpoints" / "best"
             evaluated = "final"
-            if best.exists():  # the agent chosen on validation, never on training returns
+            # The agent chosen on validation, never on training returns; a continual run's is
+            # its last (its validations are each of another task).
+            if best.exists() and self.continual is None:
                 self.agent = Agent.load(best, device=self.agent.device)
                 evaluated = "best"
             with counting(
