@@ -266,6 +266,24 @@ def test_a_stage_move_drops_the_tasks_queued_before_it() -> None:
     assert [len(queue) for queue in queues] == [2 + 2 * 64 // 8] * 2
 
 
+def test_a_rebuilt_env_goes_on_with_the_copys_random_stream() -> None:
+    """A task on another env rebuilds the copy's env; its first reset is seeded from the old
+    env's generator, not by the OS: two copies seeded alike stay alike across the switch (the
+    run repeats, and resumes exactly past a switch)."""
+    make = lambda env_id, kwargs: make_env(env_id, kwargs)  # noqa: E731
+
+    def first_obs(seed: int) -> np.ndarray:
+        env = TaskEnv(make, Task("CartPole-v1", {}))
+        env.reset(seed=seed)
+        env.set_task(Task("mentor/CartPole-LongPole-v1", {}))
+        obs, _ = env.reset()
+        assert env.inner.unwrapped.length == 1.0
+        return obs
+
+    assert np.array_equal(first_obs(3), first_obs(3))
+    assert not np.array_equal(first_obs(3), first_obs(4))
+
+
 def test_a_level_resets_with_its_own_seed() -> None:
     make = lambda env_id, kwargs: make_env(env_id, kwargs)  # noqa: E731
     env = TaskEnv(make, Task("CartPole-v1", {}, seed=7))

@@ -88,15 +88,16 @@ class EWC(Keeper):
         self.anchors.append(anchor)
 
     def terms(self, params: list[nn.Parameter]) -> dict[str, torch.Tensor]:
-        if not self.fishers:
+        parts = [
+            (fisher[name] * (param - anchor[name]).square()).sum()
+            for param in params
+            if (name := self.names.get(id(param))) is not None
+            for fisher, anchor in zip(self.fishers, self.anchors, strict=True)
+            if name in fisher
+        ]
+        if not parts:  # no task ended yet, or none of these parameters is held
             return {}
-        total = params[0].new_zeros(())
-        for param in params:
-            name = self.names.get(id(param))
-            for fisher, anchor in zip(self.fishers, self.anchors, strict=True):
-                if name in fisher:
-                    total = total + (fisher[name] * (param - anchor[name]).square()).sum()
-        return {"loss/ewc": 0.5 * self.strength * total}
+        return {"loss/ewc": 0.5 * self.strength * torch.stack(parts).sum()}
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         out = {}
@@ -123,14 +124,14 @@ class L2(Keeper):
         self.anchor = {n: p.detach().clone() for n, p in policy.named_parameters()}
 
     def terms(self, params: list[nn.Parameter]) -> dict[str, torch.Tensor]:
-        if not self.anchor:
+        parts = [
+            (param - self.anchor[name]).square().sum()
+            for param in params
+            if (name := self.names.get(id(param))) in self.anchor
+        ]
+        if not parts:  # no task ended yet, or none of these parameters is held
             return {}
-        total = params[0].new_zeros(())
-        for param in params:
-            name = self.names.get(id(param))
-            if name in self.anchor:
-                total = total + (param - self.anchor[name]).square().sum()
-        return {"loss/l2": 0.5 * self.strength * total}
+        return {"loss/l2": 0.5 * self.strength * torch.stack(parts).sum()}
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         return dict(self.anchor)

@@ -117,6 +117,7 @@ class TaskEnv(gym.Env):
         apply_params(self.inner, task.params, task.env_id)  # a parameter it lacks fails here
         self.task: Task = task
         self.pending: Task | None = task  # applied at the next reset
+        self._carried: int | None = None  # seeds a rebuilt env's first reset (``_rebuild``)
         self.observation_space = self.inner.observation_space
         self.action_space = self.inner.action_space
         self.metadata = getattr(self.inner, "metadata", {})
@@ -135,9 +136,15 @@ class TaskEnv(gym.Env):
             self.task = task
         if self.task.seed is not None:
             seed = self.task.seed
+        elif seed is None and self._carried is not None:  # a new env goes on with the stream
+            seed, self._carried = self._carried, None
         return self.inner.reset(seed=seed, options=options)
 
     def _rebuild(self, task: Task) -> None:
+        """A new env for ``task``. The copy's random stream goes on in it: a seed drawn from
+        the old env's generator seeds its first reset (a new env reset without a seed would
+        take one from the OS, and the run would not repeat)."""
+        self._carried = int(self.inner.np_random.integers(2**31 - 1))
         self.inner.close()
         self.inner = self._make(task.env_id, task.kwargs)
         self.step = self.inner.step
@@ -162,6 +169,7 @@ class TaskEnv(gym.Env):
         return {
             "task": self.task.to_json(),
             "pending": None if self.pending is None else self.pending.to_json(),
+            "carried": self._carried,
             "inner": env_snapshot(self.inner),
         }
 
@@ -169,6 +177,7 @@ class TaskEnv(gym.Env):
         task = Task.from_json(snapshot["task"])
         if not task.same_env(self.task):
             self._rebuild(task)
+        self._carried = snapshot.get("carried")
         self.task = task
         pending = snapshot["pending"]
         self.pending = None if pending is None else Task.from_json(pending)

@@ -682,6 +682,7 @@ class TrainingSession:
                     seed_shift=episodes + 10_007,
                     num_envs=self.experiment.evaluation.num_envs,
                     on_episode=on_episode,
+                    task=None if self.teacher is None else self.teacher.final_task(),
                 )
             env_id = self.experiment.validation.env.id or self.experiment.env.id
             write_json(

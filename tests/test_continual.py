@@ -1,0 +1,198 @@
+"""Continual learning (issue 16, second part): a sequence of tasks, the performance matrix and
+its measures, the loss terms that keep earlier tasks (EWC, online EWC, L2, rehearsal), exact
+resume across a task boundary, and the bad input refused."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from torch import nn
+
+import mentor
+from mentor.continual.keep import EWC, L2, Rehearsal, fisher_diagonal
+from mentor.continual.metrics import area, continual_metrics
+from mentor.core.distributions import make_dist
+from mentor.errors import ConfigError
+from mentor.experiment import build
+
+TASKS = [{"id": "CartPole-v1"}, {"id": "mentor/CartPole-Reversed-v1", "name": "reversed"},
+         {"id": "mentor/CartPole-LongPole-v1", "name": "long"}]  # fmt: skip
+
+
+def sequence(tmp_path, name: str, *extra: str, **continual):
+    config = {"tasks": TASKS, "steps_per_task": 1024, "eval_episodes": 2, **continual}
+    return build(method="ppo", env_id="CartPole-v1", overrides=[
+        f"output_dir={tmp_path}", f"name={name}", f"continual={json.dumps(config)}",
+        "validation.every_steps=512", "validation.episodes=2", "validation.num_envs=2",
+        "evaluation.episodes=2", "logging.progress=false", "logging.tensorboard=false", *extra,
+    ])  # fmt: skip
+
+
+# --- the measures -----------------------------------------------------------------------------
+
+
+def test_the_continual_measures_against_a_hand_built_matrix() -> None:
+    matrix = [[0.9, 0.1, 0.0], [0.4, 0.8, 0.2], [0.3, 0.5, 0.7]]
+    out = continual_metrics(matrix, aucs=[0.5, 0.6, 0.7], baselines=[0.5, 0.4, 0.8])
+    assert out["average_performance"] == pytest.approx(0.5)
+    assert out["forgetting"] == pytest.approx([0.6, 0.3])  # 0.9 - 0.3, 0.8 - 0.5
+    assert out["forgetting_mean"] == pytest.approx(0.45)
+    # (AUC - baseline) / (1 - baseline): 0 / 0.5, 0.2 / 0.6, -0.1 / 0.2.
+    assert out["forward_transfer"] == pytest.approx([0.0, 1 / 3, -0.5])
+    # Two rows of three tasks: forgetting of the first only.
+    assert continual_metrics(matrix[:2])["forgetting"] == pytest.approx([0.5])
+    assert area([0, 100, 200], [0.0, 1.0, 1.0]) == pytest.approx(0.75)
+    with pytest.raises(ValueError, match="a row per task trained so far"):
+        continual_metrics([[0.1], [0.2]])
+
+
+# --- the loss terms ---------------------------------------------------------------------------
+
+
+class Linear(nn.Module):
+    """A categorical policy pi(a|s) = softmax(W s): d log pi(a|s) / dW = (e_a - pi) s^T."""
+
+    def __init__(self, weight: list[list[float]]) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.tensor(weight))
+        self.dist = make_dist(__import__("gymnasium").spaces.Discrete(2), 0.0)
+
+    def policy_params(self, obs: torch.Tensor) -> torch.Tensor:
+        return obs @ self.weight.T
+
+    def actor_parameters(self) -> list[nn.Parameter]:
+        return [self.weight]
+
+
+def test_the_ewc_penalty_and_its_gradient_against_a_hand_computed_example() -> None:
+    policy = Linear([[1.0, 2.0], [3.0, 4.0]])
+    ewc = EWC(policy, strength=10.0, online=False, decay=1.0)
+    ewc.fishers = [{"weight": torch.tensor([[1.0, 0.0], [2.0, 0.5]])}]
+    ewc.anchors = [{"weight": torch.tensor([[0.0, 2.0], [1.0, 2.0]])}]
+    term = ewc.terms([policy.weight])["loss/ewc"]
+    # 10 / 2 x (1 x 1^2 + 0 + 2 x 2^2 + 0.5 x 2^2) = 5 x 11 = 55
+    assert term.item() == pytest.approx(55.0)
+    term.backward()
+    # d/dW = 10 x F x (W - W*)
+    expected = 10 * torch.tensor([[1.0, 0.0], [2.0, 0.5]]) * torch.tensor([[1.0, 0.0], [2.0, 2.0]])
+    assert torch.allclose(policy.weight.grad, expected)
+    assert ewc.terms([]) == {}  # none of these parameters is held: no term
+
+
+def test_the_fisher_diagonal_matches_its_expectation_and_online_ewc_decays_it() -> None:
+    """E over a ~ pi of ((e_a - pi) s)^2 for a softmax over W s, one state repeated: the
+    estimate from 4,000 draws within 5% of the exact value."""
+    policy = Linear([[0.5, -0.2], [0.1, 0.3]])
+    state = torch.tensor([1.0, 2.0])
+    p = torch.softmax(policy.policy_params(state.unsqueeze(0)), -1)[0]
+    exact = torch.zeros(2, 2)
+    for a in range(2):
+        e = torch.zeros(2)
+        e[a] = 1.0
+        exact += p[a] * torch.outer(e - p, state).square()
+    estimate = fisher_diagonal(policy, state.repeat(4000, 1), seed=0)["weight"]
+    assert torch.allclose(estimate, exact, rtol=0.05)
+    torch.manual_seed(5)
+    before = torch.rand(3)
+    fisher_diagonal(policy, state.repeat(10, 1), seed=0)
+    torch.manual_seed(5)
+    assert torch.equal(before, torch.rand(3))  # the run's stream is left as it was
+
+    online = EWC(policy, strength=1.0, online=True, decay=0.5)
+    online.task_end(policy, state.repeat(50, 1), seed=1)
+    first = online.fishers[0]["weight"].clone()
+    online.task_end(policy, state.repeat(50, 1), seed=1)  # the same states, the same draws
+    assert len(online.fishers) == 1 and torch.allclose(online.fishers[0]["weight"], 1.5 * first)
+
+
+def test_l2_and_rehearsal_terms_pull_toward_the_last_task() -> None:
+    policy = Linear([[1.0, 0.0], [0.0, 1.0]])
+    l2 = L2(policy, strength=2.0)
+    assert l2.terms([policy.weight]) == {}  # before any task ends
+    l2.task_end(policy, torch.zeros(1, 2), seed=0)
+    with torch.no_grad():
+        policy.weight += 1.0
+    assert l2.terms([policy.weight])["loss/l2"].item() == pytest.approx(4.0)  # 2/2 x 4 x 1^2
+    rehearse = Rehearsal(policy, strength=1.0, batch_size=8, seed=0)
+    states = torch.tensor([[1.0, 0.0], [0.0, 1.0]]).repeat(4, 1)
+    rehearse.task_end(policy, states, seed=0)
+    assert rehearse.actions.tolist() == [0, 1] * 4  # the old policy's modes
+    assert rehearse.terms([]) == {}  # no actor parameter among them: no term
+    term = rehearse.terms([policy.weight])["loss/rehearsal"]
+    assert term.item() > 0
+    state = rehearse.state_dict()
+    again = Rehearsal(policy, 1.0, 8, 0)
+    again.load_state_dict(state)
+    assert torch.equal(again.states, rehearse.states)
+
+
+# --- runs -------------------------------------------------------------------------------------
+
+
+def test_a_continual_run_fills_its_matrix_and_resumes_across_a_task_boundary_bitwise(
+    tmp_path,
+) -> None:
+    """FAULT-32 across a task boundary: three CartPole tasks of 1,024 steps with EWC and
+    rehearsal (their Fisher, anchors and kept states in the checkpoint), stopped after the
+    checkpoint at 1,536 (past the first boundary) and resumed: the same weights, logs and
+    matrix as the run that never stopped."""
+    from test_resume import assert_resumes_bitwise, manifest
+
+    def run(name: str):
+        return sequence(tmp_path, name, "checkpoints.every_steps=512", "checkpoints.keep_last=10",
+                        regularizer={"kind": "ewc", "strength": 100.0, "fisher_samples": 64},
+                        rehearsal={"kind": "distill", "states": 64, "batch_size": 16},
+                        task_id=True)  # fmt: skip
+
+    reference = assert_resumes_bitwise(run, tmp_path, keep=3)
+    result = json.loads((reference / "continual.json").read_text())
+    assert result["tasks"] == ["task0", "reversed", "long"]
+    assert len(result["matrix"]) == 3 and all(len(row) == 3 for row in result["matrix"])
+    assert result["row_steps"] == [1024, 2048, 3072]
+    assert all(0 <= v <= 1 for row in result["matrix"] for v in row)
+    assert result["forgetting"] == pytest.approx(
+        [result["matrix"][i][i] - result["matrix"][-1][i] for i in range(2)]
+    )
+    assert manifest(reference)["continual"] == result
+    copy = reference.parent / "copy"
+    resumed = json.loads((copy / "continual.json").read_text())
+    assert resumed == {**result}  # the matrix too, bitwise
+    logged = (reference / "metrics.csv").read_text().splitlines()[0].split(",")
+    assert "train/loss_ewc" in logged and "train/loss_rehearsal" in logged
+    report = mentor.report(reference) if hasattr(mentor, "report") else None
+    del report
+
+
+def test_naive_fine_tuning_forgets_the_task_that_interferes(tmp_path) -> None:
+    """CartPole, then CartPole with the force reversed (one policy's opposite), each long
+    enough to learn with a task id: naive fine-tuning ends far below its first task's score."""
+    config = {"tasks": TASKS[:2], "steps_per_task": 40960, "eval_episodes": 10, "task_id": True}
+    result = mentor.train(build(method="ppo", env_id="CartPole-v1", overrides=[
+        f"output_dir={tmp_path}", f"continual={json.dumps(config)}", "seed=0",
+        "validation.every_steps=8192", "evaluation.episodes=0", "logging.progress=false",
+        "logging.tensorboard=false", "method.learning_rate=1e-3",
+        "exploration.entropy_coef=0.01",
+    ]))  # fmt: skip
+    matrix = json.loads((result.run_dir / "continual.json").read_text())["matrix"]
+    assert matrix[0][0] >= 0.8 and matrix[1][0] <= 0.2, matrix
+
+
+def test_bad_continual_input_is_refused_naming_the_problem(tmp_path) -> None:
+    with pytest.raises(ConfigError, match=r"fisher_samples=0: ewc estimates the Fisher diagonal"):
+        sequence(tmp_path, "a", regularizer={"kind": "ewc", "fisher_samples": 0})
+    with pytest.raises(ConfigError, match=r"continual.tasks needs at least 2 tasks"):
+        build(overrides=['continual={"tasks": [{}], "steps_per_task": 10}'])
+    with pytest.raises(ConfigError, match=r"continual and curriculum both decide"):
+        sequence(tmp_path, "b", 'curriculum.randomize={"length": {"uniform": [0.4, 0.6]}}')
+    config = {"tasks": TASKS[:2], "steps_per_task": 512, "regularizer": {"kind": "l2"}}
+    with pytest.raises(ConfigError, match=r"method dqn does not yet"):
+        build(method="dqn", env_id="CartPole-v1", overrides=[f"continual={json.dumps(config)}"])
+    # Tasks whose spaces differ, without an adapter: both named.
+    mixed = {"tasks": [{"id": "CartPole-v1"}, {"id": "Acrobot-v1"}], "steps_per_task": 512}
+    experiment = build(method="ppo", env_id="CartPole-v1", overrides=[
+        f"output_dir={tmp_path}", f"continual={json.dumps(mixed)}", "logging.progress=false",
+    ])  # fmt: skip
+    with pytest.raises(ConfigError, match=r"task1 \(Acrobot-v1\) has observation space .*task0"):
+        mentor.train(experiment)
