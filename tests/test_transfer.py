@@ -270,3 +270,37 @@ def test_the_cli_prints_the_transfer_table_and_refuses_a_folder_without_validati
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "has no validation.csv" in lines[0], done.stderr
+
+
+def test_an_off_policy_run_starts_with_its_sources_replay_buffer(tmp_path) -> None:
+    """agent.init_replay: DQN's buffer starts with the source run's transitions (from its
+    final checkpoint: best/ leaves the buffer out), the newest row left out of sampling; the
+    listing says how many. Refused for a method without a buffer, and for a source without."""
+    common = [f"output_dir={tmp_path}", "env.num_envs=4", "method.learning_starts=256",
+              "validation.every_steps=1024", "validation.episodes=2", *QUIET]  # fmt: skip
+    source = mentor.train(build(method="dqn", env_id="CartPole-v1", overrides=[
+        *common, "name=source", "stopping.total_steps=1024", "stopping.target_return=null",
+    ])).run_dir  # fmt: skip
+    saved = checkpoint.load(source / "final")[0]["replay"]
+    from mentor.core.replay import ReplayBuffer
+
+    buffer = ReplayBuffer(50_000, 4, (4,), torch.float32, (), torch.int64, gamma=0.99)
+    taken = buffer.prefill(saved)
+    rows = int(saved["position"][1])
+    assert taken == int(saved["valid"].sum()) - int(saved["valid"][rows - 1].sum())
+    assert not buffer.valid[rows - 1].any()  # the newest row: its next observation is not kept
+
+    result = mentor.train(build(method="dqn", env_id="CartPole-v1", overrides=[
+        *common, "name=target", "stopping.total_steps=512", f"agent.init={source}",
+        "agent.init_replay=true", "stopping.target_return=null",
+    ]))  # fmt: skip
+    manifest = json.loads((result.run_dir / "manifest.json").read_text())
+    assert manifest["init"]["replay"] == {"source": str(source / "final"), "transitions": taken}
+    with pytest.raises(ConfigError, match=r"agent.init_replay fills a replay buffer; method ppo"):
+        build(method="ppo", env_id="CartPole-v1", overrides=[f"agent.init={source}",
+                                                             "agent.init_replay=true"])  # fmt: skip
+    ppo = cartpole_run(tmp_path, "ppo", 0, "CartPole-v1", "stopping.total_steps=512").run_dir
+    from mentor.transfer.loading import replay_source
+
+    with pytest.raises(CheckpointError, match=r"holds no replay buffer \(a best/ checkpoint"):
+        replay_source(str(ppo))

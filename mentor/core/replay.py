@@ -137,6 +137,20 @@ class ReplayBuffer:
             if self.count > self.n_step:
                 self._set_row_priority(ready, self.max_priority**self.priority_alpha)
 
+    def prefill(self, state: dict[str, torch.Tensor]) -> int:
+        """Another run's buffer (``state_dict``) as this one's first rows, for a run that starts
+        from that run (``agent.init_replay``); returns the transitions taken. Its newest row
+        is left out of sampling: the observation after it is not stored, and the next row
+        added is this run's first."""
+        self.load_state_dict(state)
+        if self.count == 0:
+            return 0
+        newest = (self.pos - 1) % self.rows
+        self._rows["valid"][newest] = False
+        if self.priorities is not None:
+            self._set_row_priority(newest, 0.0)
+        return int(self.valid[: self.count].sum())
+
     def truncate_last(self, envs: np.ndarray | None) -> None:
         """End the episodes of the envs marked True at the newest row, as truncated: their env
         was replaced (a Ray worker lost), and the next row added is its reset step, holding the

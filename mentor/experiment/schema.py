@@ -198,6 +198,13 @@ class AgentConfig(Section):
         default_factory=list,
         description="Parameters matching these patterns (prefixes or globs) are not trained.",
     )
+    init_replay: bool = Field(
+        False,
+        description=(
+            "Off-policy methods: fill the replay buffer with the init run's (its final or "
+            "latest periodic checkpoint holds it)."
+        ),
+    )
     lr_scale: dict[str, float] = Field(
         default_factory=dict,
         description=(
@@ -782,12 +789,20 @@ class Experiment(Section):
                 f"distributed.workers={workers} must divide env.num_envs={self.env.num_envs}: "
                 "each worker steps the same number of copies"
             )
+        if self.agent.init_replay and method.name not in ("dqn", "sac", "td3"):
+            raise ValueError(
+                f"agent.init_replay fills a replay buffer; method {method.name} has none (dqn, "
+                "sac and td3 do)"
+            )
         if self.agent.init == "random" and (
-            self.agent.init_layers or self.agent.freeze or self.agent.init_map
+            self.agent.init_layers
+            or self.agent.freeze
+            or self.agent.init_map
+            or self.agent.init_replay
         ):
             raise ValueError(
-                "agent.init_layers, agent.init_map and agent.freeze need agent.init to name a "
-                "checkpoint"
+                "agent.init_layers, agent.init_map, agent.init_replay and agent.freeze need "
+                "agent.init to name a checkpoint"
             )
         return self
 

@@ -25,6 +25,7 @@ update-to-data ratio (``gradient_steps`` per ``train_freq`` env steps) is the ex
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -40,6 +41,7 @@ from mentor.envs.masks import mask_nvec
 from mentor.errors import ConfigError
 from mentor.experiment import Experiment
 from mentor.runs.session import Result, TrainingSession
+from mentor.transfer.loading import replay_source
 
 
 class Explorer(Protocol):
@@ -137,6 +139,20 @@ def train_off_policy(
     state.fields("progress", loop, "step", "gradient_steps", "update_rounds", "metrics")
     state.stateful("replay", buffer)
     state.stateful("reward_scaler", reward_scaler)
+    if experiment.agent.init_replay and session.resume is None:  # the source run's transitions
+        folder, replay = replay_source(experiment.agent.init)
+        try:
+            taken = buffer.prefill(replay)
+        except ValueError as exc:
+            raise ConfigError(
+                f"agent.init_replay: '{folder}': {exc} (the same env.num_envs and a buffer_size "
+                "at least the source's are needed)"
+            ) from None
+        if session.agent.init_report is not None:
+            session.agent.init_report.replay = {"source": str(folder), "transitions": taken}
+            session.run.update(init=session.agent.init_report.to_json())
+        print(f"init: replay buffer filled with {taken:,} transitions from {folder}",
+              file=sys.stderr)  # fmt: skip
     remote = getattr(venv, "transitions", None)  # Ray rollout workers (mentor/distributed)
     if remote is not None:
         venv.set_explorer(make_explorer, experiment)

@@ -18,6 +18,8 @@ taken from it and how it trains:
     freeze        parameters not trained, by prefix or glob
     lr_scale      {pattern: scale}: those parameters train at scale x the learning rate (a
                   transferred encoder at 0.1, say); one Adam parameter group per scale
+    init_replay   off-policy methods: the source run's replay buffer fills the new one first
+                  (``replay_source``: from its final or latest periodic checkpoint)
 
 The listing (``InitReport``) is printed when training starts and kept in the manifest
 (``init``). Freezing every parameter, a pattern that matches nothing (with the names it could
@@ -29,11 +31,13 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
 
 from mentor.errors import CheckpointError, ConfigError, did_you_mean
+from mentor.runs import checkpoint
 
 
 def matches(name: str, pattern: str) -> bool:
@@ -77,6 +81,7 @@ class InitReport:
     skipped: list[str] = field(default_factory=list)
     frozen: list[str] = field(default_factory=list)
     lr_scale: dict[str, float] = field(default_factory=dict)
+    replay: dict[str, Any] | None = None  # {"source": folder, "transitions": n}
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -95,6 +100,9 @@ class InitReport:
         if self.lr_scale:
             scales = ", ".join(f"{k} x{v:g}" for k, v in self.lr_scale.items())
             out.append(f"  learning rate: {scales}")
+        if self.replay:
+            out.append(f"  replay: {self.replay['transitions']:,} transitions from "
+                       f"{self.replay['source']}")  # fmt: skip
         return out
 
 
@@ -162,6 +170,23 @@ def freeze(module: torch.nn.Module, patterns: list[str]) -> list[str]:
             "to train; freeze fewer layers"
         )
     return frozen
+
+
+def replay_source(init: str) -> tuple[Path, dict[str, torch.Tensor]]:
+    """The replay buffer of ``agent.init``'s run: its checkpoint folder's, else (a run folder,
+    whose best/ leaves the buffer out) its final or latest periodic checkpoint's."""
+    path = Path(init)
+    folders = [path] if (path / checkpoint.META).is_file() else []
+    folders += [path / "final", *checkpoint.latest(path)]
+    for folder in folders:
+        if (folder / checkpoint.META).is_file():
+            components, _ = checkpoint.load(folder)
+            if components.get("replay"):
+                return folder, components["replay"]
+    raise CheckpointError(
+        f"agent.init_replay: '{init}' holds no replay buffer (a best/ checkpoint leaves it out): "
+        "give the run folder, or its final or a periodic checkpoint, of an off-policy run"
+    )
 
 
 def scaled_groups(
