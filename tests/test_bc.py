@@ -101,7 +101,7 @@ def ppo_from(bc_run: mentor.Result, tmp_path: Path, seed: int) -> tuple[mentor.R
     common = [
         f"output_dir={tmp_path}", "validation.every_steps=256", "validation.episodes=10",
         "stopping.total_steps=1024", "stopping.target_return=null", "evaluation.episodes=0",
-        f"seed={seed}", *QUIET,
+        f"seed={seed}", "validation.at_start=false", *QUIET,  # the first validation: at 256
     ]  # fmt: skip
     init = str(bc_run.run_dir / "final")
     ppo = mentor.train(

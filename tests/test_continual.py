@@ -4,6 +4,7 @@ resume across a task boundary, and the bad input refused."""
 
 from __future__ import annotations
 
+import csv
 import json
 
 import pytest
@@ -175,9 +176,10 @@ def test_bad_continual_input_is_refused_naming_the_problem(tmp_path) -> None:
         build(overrides=['continual={"tasks": [{}], "steps_per_task": 10}'])
     with pytest.raises(ConfigError, match=r"continual and curriculum both decide"):
         sequence(tmp_path, "b", 'curriculum.randomize={"length": {"uniform": [0.4, 0.6]}}')
-    config = {"tasks": TASKS[:2], "steps_per_task": 512, "regularizer": {"kind": "l2"}}
-    with pytest.raises(ConfigError, match=r"method dqn does not yet"):
-        build(method="dqn", env_id="CartPole-v1", overrides=[f"continual={json.dumps(config)}"])
+    pendulums = [{"id": "Pendulum-v1"}, {"id": "mentor/Pendulum-Heavy-v1"}]
+    config = {"tasks": pendulums, "steps_per_task": 512, "regularizer": {"kind": "l2"}}
+    with pytest.raises(ConfigError, match=r"method td3 does not yet"):
+        build(method="td3", env_id="Pendulum-v1", overrides=[f"continual={json.dumps(config)}"])
     # Tasks whose spaces differ, without an adapter: both named.
     mixed = {"tasks": [{"id": "CartPole-v1"}, {"id": "Acrobot-v1"}], "steps_per_task": 512}
     experiment = build(method="ppo", env_id="CartPole-v1", overrides=[
@@ -185,3 +187,28 @@ def test_bad_continual_input_is_refused_naming_the_problem(tmp_path) -> None:
     ])  # fmt: skip
     with pytest.raises(ConfigError, match=r"task1 \(Acrobot-v1\) has observation space .*task0"):
         mentor.train(experiment)
+
+
+@pytest.mark.parametrize(
+    ("method", "tasks", "keep"),
+    [("dqn", TASKS[:2], {"regularizer": {"kind": "ewc", "fisher_samples": 32}}),
+     ("sac", [{"id": "Pendulum-v1"}, {"id": "mentor/Pendulum-Heavy-v1"}],
+      {"rehearsal": {"kind": "distill", "states": 32, "batch_size": 8},
+       "regularizer": {"kind": "l2"}})],
+)  # fmt: skip
+def test_off_policy_methods_add_the_terms_to_their_own_losses(tmp_path, method, tasks, keep):
+    """DQN (EWC on the softmax of its Q-values) and SAC (L2 and rehearsal, each over the
+    actor's or the critics' parameters) log the terms from the second task on."""
+    config = {"tasks": tasks, "steps_per_task": 512, "eval_episodes": 1, **keep}
+    result = mentor.train(build(method=method, env_id=tasks[0]["id"], overrides=[
+        f"output_dir={tmp_path}", f"continual={json.dumps(config)}", "method.learning_starts=128",
+        "method.batch_size=32", "logging.every_steps=128", "validation.every_steps=512",
+        "validation.episodes=1", "evaluation.episodes=0", "logging.progress=false",
+        "logging.tensorboard=false",
+    ]))  # fmt: skip
+    with open(result.run_dir / "metrics.csv") as f:
+        rows = list(csv.DictReader(f))
+    logged = {k for row in rows for k, v in row.items() if v and k.startswith("train/loss_")}
+    sac = {"train/loss_l2_actor", "train/loss_l2_critic", "train/loss_rehearsal_actor"}
+    wanted = {"dqn": {"train/loss_ewc"}, "sac": sac}[method]
+    assert wanted <= logged, logged

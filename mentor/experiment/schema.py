@@ -587,7 +587,7 @@ class CurriculumConfig(Section):
 
 
 # The methods whose updates take continual learning's loss terms (``session.penalties``).
-CONTINUAL_METHODS = ("ppo", "gail")
+CONTINUAL_METHODS = ("ppo", "gail", "dqn", "sac")
 
 
 class RegularizerConfig(Section):

@@ -264,11 +264,13 @@ def _train(
             target_sync.last_step = loop.step
         beta = value_at(cfg.priority_beta, progress)
         terms, stats, indices, td_abs = dqn_loss(nets, buffer, cfg, rng, beta)
+        if session.penalty is not None:  # a continual run's terms (mentor/continual/keep.py)
+            terms.update(session.penalty(params))
         grad_norm = descend(optimizer, params, terms, cfg.max_grad_norm, "DQN")
         if cfg.prioritized:
             buffer.update_priorities(indices, td_abs.cpu().numpy())
         return {
-            "train/loss_td": terms["loss/td"].item(),
+            **{f"train/loss_{k.removeprefix('loss/')}": t.item() for k, t in terms.items()},
             "train/grad_norm": grad_norm,
             "train/learning_rate": learning_rate,
             "explore/epsilon": value_at(experiment.exploration.epsilon, progress),

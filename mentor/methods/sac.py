@@ -365,6 +365,11 @@ def _train(
         total(terms, "SAC")  # every term finite, or the one that is not named
         # Each loss moves only its own parameters: the actor loss reaches the actor through the
         # critics (dQ/da) without touching their weights. backward(inputs=...) prunes the rest.
+        if session.penalty is not None:  # a continual run's terms, each over its own group
+            for name in [n for n in groups if n != "alpha"]:
+                for key, term in session.penalty(groups[name]).items():
+                    terms[f"loss/{name}"] = terms[f"loss/{name}"] + term
+                    terms[f"{key}_{name}"] = term.detach()
         steps = [(optimizers[name], groups[name], terms[f"loss/{name}"]) for name in groups]
         descend_together(steps, cfg.max_grad_norm, "SAC")
         if (loop.gradient_steps + 1) % cfg.target_update_freq == 0:
