@@ -360,7 +360,8 @@ def test_envs_hides_ids_whose_package_is_missing_and_says_what_installs_it(witho
     assert result.exit_code == 0, result.output
     assert "LunarLander-v3" not in result.output
     text = " ".join(result.output.split())
-    assert "2 ids need the package box2d, which is not installed here: pip install " in text
+    # LunarLander-v3, LunarLanderContinuous-v3 and mentor/LunarLander-v3, -Moon-v3, -Windy-v3
+    assert "5 ids need the package box2d, which is not installed here: pip install " in text
     assert "'mentor[envs]'" in text and "--all lists them" in text
 
     result = invoke("envs", "Lunar", "--all")

@@ -354,11 +354,20 @@ def _unknown(env_id: str) -> MentorError:
             f"by {package}; {gymnasium_says or 'Gymnasium does not know them'})"
         )
     reasons = {i: unavailable(s) for i, s in gym.registry.items()}
-    close = difflib.get_close_matches(env_id, [i for i, r in reasons.items() if not r], n=5)
+    makeable = [i for i, r in reasons.items() if not r]
+    # Ids of the query's own namespace first (CartPol-v1: CartPole-v1, not mentor/CartPole-v1).
+    own = [i for i in makeable if _namespace(i) == namespace]
+    close = difflib.get_close_matches(env_id, own, n=5) or difflib.get_close_matches(
+        env_id, makeable, n=5
+    )
     if close:
         suggestion = f" (did you mean: {', '.join(close)}?)"
     else:
-        close = difflib.get_close_matches(env_id, [i for i, r in reasons.items() if r], n=3)
+        missing = [i for i, r in reasons.items() if r]
+        own = [i for i in missing if _namespace(i) == namespace]
+        close = difflib.get_close_matches(env_id, own, n=3) or difflib.get_close_matches(
+            env_id, missing, n=3
+        )
         why = str(reasons[close[0]]) if close else ""
         they = "it " + why if len(close) == 1 else "they " + why.replace("needs", "need", 1)
         suggestion = f" (did you mean: {', '.join(close)}? {they})" if close else ""
