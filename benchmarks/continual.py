@@ -24,7 +24,8 @@ from common import run_worker, table
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "continual-cartpole.yaml"
-VARIANTS = ["naive", "ewc:1000", "ewc:100000", "online_ewc:100000", "l2:1", "distill:1"]
+VARIANTS = ["naive", "ewc:1000", "ewc:30000", "online_ewc:30000", "l2:1", "distill:0.03",
+            "distill:0.1", "distill:1"]
 
 
 def overrides_for(variant: str) -> list[str]:
