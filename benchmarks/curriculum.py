@@ -182,6 +182,8 @@ def main() -> None:
     parser.add_argument("--budget", type=int, default=1_000_000)
     parser.add_argument("--only", choices=["doorkey", "network", "doorkey16", "overhead"])
     parser.add_argument("--direct16", action="store_true", help="also 16x16 directly (slow)")
+    parser.add_argument("--kinds", nargs="+", choices=list(VARIANTS),
+                        help="run these variants only (in the table --only names)")  # fmt: skip
     parser.add_argument("--worker", choices=["doorkey", "overhead"])
     parser.add_argument("--kind", default="direct")
     parser.add_argument("--seed", type=int, default=0)
@@ -212,15 +214,19 @@ def main() -> None:
         print(table(rows, ["", "steps/episode", "bare env steps/s", "same task", "drawn"]))
 
     if args.only in (None, "doorkey"):
-        doorkey_table(["direct", "staged", "staged1", "skip1"], args.seeds, args.budget,
+        doorkey_table(args.kinds or ["direct", "staged", "staged1", "skip1"], args.seeds,
+                      args.budget,
                       f"PPO, env steps until the 8x8 validation succeeds >= {TARGET:.0%} "
                       f"(every step counted; validation every 8,192)")  # fmt: skip
     if args.only in (None, "network"):
-        doorkey_table(["mlp5", "cnn5"], args.seeds, min(args.budget, 200_000),
-                      f"PPO with an MLP or the GridCNN, env steps until the validation succeeds "
-                      f">= {TARGET:.0%} (validation every 4,096)")  # fmt: skip
-        if args.budget > 200_000:
-            doorkey_table(["mlp8", "cnn8"], args.seeds, args.budget,
+        small = [k for k in args.kinds or ["mlp5", "cnn5"] if k.endswith("5")]
+        if small:
+            doorkey_table(small, args.seeds, min(args.budget, 200_000),
+                          f"PPO with an MLP or the GridCNN, env steps until the validation "
+                          f"succeeds >= {TARGET:.0%} (validation every 4,096)")  # fmt: skip
+        large = [k for k in args.kinds or ["mlp8", "cnn8"] if k.endswith("8")]
+        if args.budget > 200_000 and large:
+            doorkey_table(large, args.seeds, args.budget,
                           f"PPO with an MLP or the GridCNN, env steps until the validation "
                           f"succeeds >= {TARGET:.0%} (validation every 8,192)")  # fmt: skip
     if args.only in (None, "doorkey16"):
