@@ -178,6 +178,12 @@ def test_bad_continual_input_is_refused_naming_the_problem(tmp_path) -> None:
         sequence(tmp_path, "b", 'curriculum.randomize={"length": {"uniform": [0.4, 0.6]}}')
     pendulums = [{"id": "Pendulum-v1"}, {"id": "mentor/Pendulum-Heavy-v1"}]
     config = {"tasks": pendulums, "steps_per_task": 512, "regularizer": {"kind": "l2"}}
+    replay = {"tasks": TASKS[:2], "steps_per_task": 512, "rehearsal": {"kind": "replay"}}
+    with pytest.raises(ConfigError, match=r"method ppo has no replay buffer"):
+        build(method="ppo", env_id="CartPole-v1", overrides=[f"continual={json.dumps(replay)}"])
+    with pytest.raises(ConfigError, match=r"replay with method.prioritized"):
+        build(method="dqn", env_id="CartPole-v1", overrides=[
+            f"continual={json.dumps(replay)}", "method.prioritized=true"])  # fmt: skip
     with pytest.raises(ConfigError, match=r"method td3 does not yet"):
         build(method="td3", env_id="Pendulum-v1", overrides=[f"continual={json.dumps(config)}"])
     # Tasks whose spaces differ, without an adapter: both named.
@@ -189,12 +195,41 @@ def test_bad_continual_input_is_refused_naming_the_problem(tmp_path) -> None:
         mentor.train(experiment)
 
 
+def test_replay_rehearsal_keeps_a_tasks_transitions_and_mixes_them_into_every_batch() -> None:
+    """Off-policy rehearsal: transitions of a finished task (reward 1 here) kept beyond the
+    ring, which the next task (reward 2) overwrites; a quarter of each batch comes from them;
+    the kept ones are in the buffer's checkpoint."""
+    import numpy as np
+
+    from mentor.core.replay import ReplayBuffer
+
+    buffer = ReplayBuffer(64, 2, (3,), torch.float32, (), torch.int64, gamma=0.9)
+
+    def play(reward: float, steps: int) -> None:
+        for _ in range(steps):
+            flags = np.zeros(2, dtype=bool)
+            buffer.add(torch.zeros(2, 3), torch.zeros(2, dtype=torch.int64),
+                       np.full(2, reward, np.float32), flags, flags, ~flags)  # fmt: skip
+
+    play(1.0, 20)
+    assert buffer.keep(16, rows_back=20, generator=np.random.default_rng(0), share=0.25) == 16
+    play(2.0, 40)  # the ring (33 rows) now holds the second task only
+    batch = buffer.sample(40, np.random.default_rng(1))
+    assert batch.rewards[:30].eq(2.0).all() and batch.rewards[30:].eq(1.0).all()
+    assert (batch.indices[30:] == -1).all()
+    again = ReplayBuffer(64, 2, (3,), torch.float32, (), torch.int64, gamma=0.9)
+    again.load_state_dict(buffer.state_dict())
+    assert torch.equal(again.kept["obs"], buffer.kept["obs"]) and again.kept_share == 0.25
+
+
 @pytest.mark.parametrize(
     ("method", "tasks", "keep"),
     [("dqn", TASKS[:2], {"regularizer": {"kind": "ewc", "fisher_samples": 32}}),
      ("sac", [{"id": "Pendulum-v1"}, {"id": "mentor/Pendulum-Heavy-v1"}],
       {"rehearsal": {"kind": "distill", "states": 32, "batch_size": 8},
-       "regularizer": {"kind": "l2"}})],
+       "regularizer": {"kind": "l2"}}),
+     ("td3", [{"id": "Pendulum-v1"}, {"id": "mentor/Pendulum-Heavy-v1"}],
+      {"rehearsal": {"kind": "replay", "states": 64, "share": 0.5}})],
 )  # fmt: skip
 def test_off_policy_methods_add_the_terms_to_their_own_losses(tmp_path, method, tasks, keep):
     """DQN (EWC on the softmax of its Q-values) and SAC (L2 and rehearsal, each over the
@@ -209,6 +244,12 @@ def test_off_policy_methods_add_the_terms_to_their_own_losses(tmp_path, method, 
     with open(result.run_dir / "metrics.csv") as f:
         rows = list(csv.DictReader(f))
     logged = {k for row in rows for k, v in row.items() if v and k.startswith("train/loss_")}
+    if method == "td3":  # replay rehearsal: the first task's transitions kept in the buffer
+        from mentor.runs import checkpoint
+
+        replay = checkpoint.load(result.run_dir / "final")[0]["replay"]
+        assert len(replay["kept/obs"]) == 64 and float(replay["kept_share"]) == 0.5
+        return
     sac = {"train/loss_l2_actor", "train/loss_l2_critic", "train/loss_rehearsal_actor"}
     wanted = {"dqn": {"train/loss_ewc"}, "sac": sac}[method]
     assert wanted <= logged, logged

@@ -11,7 +11,9 @@ way: its learning curve, for the area under it) and of each task's end, where it
 2. gathers ``fisher_samples`` (EWC) or ``rehearsal.states`` states of the finished task with the
    policy acting (a seeded stream of its own, the run's streams untouched) and hands them to
    the regularizer and the rehearsal (``keep.py``), whose loss terms the method's updates add
-   from then on (``penalty``).
+   from then on (``penalty``); or, for replay rehearsal (off-policy methods), keeps
+   ``rehearsal.states`` of the task's transitions in the replay buffer (``ReplayBuffer.keep``),
+   a ``share`` of every later batch.
 
 At the run's end the last row is taken, and ``continual.json`` holds the matrix (performance
 and raw returns), the step of each row, each task's area under its curve and the measures;
@@ -71,6 +73,7 @@ class ContinualRun:
         self.row_steps: list[int] = []
         self.curves: list[list[tuple[int, float]]] = [[] for _ in tasks]  # (step, performance)
         self.keepers: list[Keeper] = []
+        self.buffer: Any = None  # an off-policy run's replay buffer (replay rehearsal keeps in it)
         reg, rehearse = self.config.regularizer, self.config.rehearsal
         if reg.kind in ("ewc", "online_ewc"):
             self.keepers.append(EWC(policy, reg.strength, reg.kind == "online_ewc", reg.decay))
@@ -108,12 +111,16 @@ class ContinualRun:
         self.rows.append([self.performance(s, j) for j, s in enumerate(summaries)])
         self.returns.append([float(s.return_mean) for s in summaries])
         self.row_steps.append(step)
+        reg, rehearse = self.config.regularizer, self.config.rehearsal
+        seed = self.seed + 7919 * (index + 1)
+        if not last and rehearse.kind == "replay" and self.buffer is not None:
+            rows_back = self.config.steps_per_task // self.buffer.num_envs
+            rng = np.random.default_rng(seed)
+            self.buffer.keep(rehearse.states, rows_back, rng, rehearse.share)
         if last or not self.keepers:
             return
-        reg, rehearse = self.config.regularizer, self.config.rehearsal
         count = max(reg.fisher_samples if reg.kind != "none" else 0,
-                    rehearse.states if rehearse.kind != "none" else 0)  # fmt: skip
-        seed = self.seed + 7919 * (index + 1)
+                    rehearse.states if rehearse.kind == "distill" else 0)  # fmt: skip
         states = collect_states(self.policy, self.tasks[index], count, seed)
         was_training = self.policy.training
         self.policy.eval()

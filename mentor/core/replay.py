@@ -77,6 +77,10 @@ class ReplayBuffer:
         self.priority_alpha = priority_alpha
         self.max_priority = 1.0
         self._discounts = gamma ** torch.arange(n_step + 1, dtype=torch.float32)
+        # Transitions kept from earlier tasks (a continual run's replay rehearsal: ``keep``),
+        # and the share of each batch drawn from them.
+        self.kept: dict[str, torch.Tensor] = {}
+        self.kept_share = 0.0
 
     @staticmethod
     def bytes_needed(capacity: int, obs_shape: tuple[int, ...], obs_dtype: torch.dtype,
@@ -164,11 +168,64 @@ class ReplayBuffer:
         values = np.where(self.valid[row].numpy(), value, 0.0)
         self.priorities.update(flat, values)
 
+    def keep(self, count: int, rows_back: int, generator: np.random.Generator, share: float) -> int:
+        """Keep ``count`` transitions drawn uniformly from the newest ``rows_back`` rows (a
+        finished task's), as n-step tuples that outlive the ring; from now on ``share`` of each
+        batch is drawn from everything kept. Returns how many were kept."""
+        newest, span = self.pos - 1, min(rows_back, self.count) - self.n_step
+        if span <= 0:
+            return 0
+        rows = (newest - self.n_step - generator.integers(0, span, size=4 * count)) % self.rows
+        envs = generator.integers(0, self.num_envs, size=4 * count)
+        keep = self._rows["valid"][rows, envs]
+        rows, envs = rows[keep][:count], envs[keep][:count]
+        rewards, next_rows, discounts = self._n_step(rows, envs)
+        masks = self._rows.get("masks")
+        kept = {
+            "obs": torch.from_numpy(self._rows["obs"][rows, envs].copy()),
+            "actions": torch.from_numpy(self._rows["actions"][rows, envs].copy()),
+            "rewards": rewards.clone(),
+            "next_obs": torch.from_numpy(self._rows["obs"][next_rows, envs].copy()),
+            "discounts": discounts.clone(),
+        }
+        if masks is not None:
+            kept["next_masks"] = torch.from_numpy(masks[next_rows, envs].copy())
+        self.kept = kept if not self.kept else {
+            k: torch.cat([self.kept[k], v]) for k, v in kept.items()
+        }  # fmt: skip
+        self.kept_share = share
+        return len(rows)
+
+    def _with_kept(self, batch: ReplaySample, count: int, generator: np.random.Generator):
+        """``batch`` with ``count`` kept transitions appended (their indices -1: no priority)."""
+        pick = torch.from_numpy(generator.integers(0, len(self.kept["obs"]), size=count))
+        kept = {k: v[pick] for k, v in self.kept.items()}
+        masks = batch.next_masks
+        if masks is not None:
+            masks = torch.cat([masks, kept["next_masks"]])
+        return ReplaySample(
+            obs=torch.cat([batch.obs, kept["obs"]]),
+            actions=torch.cat([batch.actions, kept["actions"]]),
+            rewards=torch.cat([batch.rewards, kept["rewards"]]),
+            next_obs=torch.cat([batch.next_obs, kept["next_obs"]]),
+            discounts=torch.cat([batch.discounts, kept["discounts"]]),
+            weights=torch.cat([batch.weights, torch.ones(count)]),
+            indices=np.concatenate([batch.indices, np.full(count, -1)]),
+            next_masks=masks,
+        )
+
     def sample(
         self, batch_size: int, generator: np.random.Generator, beta: float = 0.4
     ) -> ReplaySample:
         if len(self) == 0:
             raise ValueError("the replay buffer has no transition to sample yet")
+        if self.kept:  # a share of the batch from earlier tasks' kept transitions
+            count = round(batch_size * self.kept_share)
+            own = self._sample(batch_size - count, generator, beta)
+            return self._with_kept(own, count, generator)
+        return self._sample(batch_size, generator, beta)
+
+    def _sample(self, batch_size: int, generator: np.random.Generator, beta: float) -> ReplaySample:
         if self.priorities is None:
             flat = self._uniform_indices(batch_size, generator)
             weights = torch.ones(batch_size)
@@ -255,6 +312,9 @@ class ReplayBuffer:
             state["priorities"] = torch.from_numpy(self.priorities.leaves().copy())
         if self.masks is not None:
             state["masks"] = self.masks[: self.count].clone()
+        if self.kept:
+            state.update({f"kept/{k}": v for k, v in self.kept.items()})
+            state["kept_share"] = torch.tensor(self.kept_share, dtype=torch.float64)
         return state
 
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
@@ -274,5 +334,7 @@ class ReplayBuffer:
                 )
             target[: self.count] = source
         self.max_priority = float(state["max_priority"])
+        self.kept = {k[len("kept/") :]: v for k, v in state.items() if k.startswith("kept/")}
+        self.kept_share = float(state["kept_share"]) if "kept_share" in state else 0.0
         if self.priorities is not None and "priorities" in state:
             self.priorities.update(np.arange(self.priorities.size), state["priorities"].numpy())

@@ -621,14 +621,19 @@ class RegularizerConfig(Section):
 class RehearsalConfig(Section):
     """Continual learning: earlier tasks' states, and what the policy did there, kept."""
 
-    kind: Literal["none", "distill"] = Field(
+    kind: Literal["none", "distill", "replay"] = Field(
         "none",
         description=(
             "distill: a behaviour-cloning term on states kept from each finished task and the "
-            "actions the policy took there then (policy-distillation rehearsal)."
+            "actions the policy took there then (policy-distillation rehearsal); replay "
+            "(off-policy methods): transitions kept from each finished task, a share of "
+            "every replay batch."
         ),
     )
-    states: int = Field(1024, ge=1, description="States kept per finished task.")
+    states: int = Field(1024, ge=1, description="States (replay: transitions) kept per task.")
+    share: float = Field(
+        0.25, gt=0, lt=1, description="replay: the share of each batch from kept transitions."
+    )
     batch_size: int = Field(64, ge=1, description="Kept states in each update's term.")
     strength: float = Field(1.0, ge=0, description="The term's weight.")
 
@@ -722,7 +727,19 @@ class Experiment(Section):
             )
         if self.distributed.mode == "async":
             raise ValueError("continual with distributed.mode=async: use distributed.mode=sync")
-        helps = continual.regularizer.kind != "none" or continual.rehearsal.kind != "none"
+        rehearsal = continual.rehearsal.kind
+        if rehearsal == "replay" and method not in ("dqn", "sac", "td3"):
+            raise ValueError(
+                f"continual.rehearsal.kind replay mixes kept transitions into replay batches; "
+                f"method {method} has no replay buffer (dqn, sac and td3 do; distill is the "
+                "on-policy rehearsal)"
+            )
+        if rehearsal == "replay" and getattr(self.method, "prioritized", False):
+            raise ValueError(
+                "continual.rehearsal.kind replay with method.prioritized: kept transitions have "
+                "no priority; use uniform replay"
+            )
+        helps = continual.regularizer.kind != "none" or rehearsal == "distill"
         if helps and method not in CONTINUAL_METHODS:
             raise ValueError(
                 f"continual.regularizer and continual.rehearsal are loss terms that "

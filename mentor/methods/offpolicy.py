@@ -139,6 +139,8 @@ def train_off_policy(
     state.fields("progress", loop, "step", "gradient_steps", "update_rounds", "metrics")
     state.stateful("replay", buffer)
     state.stateful("reward_scaler", reward_scaler)
+    if session.continual is not None:  # replay rehearsal keeps a finished task's transitions
+        session.continual.buffer = buffer
     if experiment.agent.init_replay and session.resume is None:  # the source run's transitions
         folder, replay = replay_source(experiment.agent.init)
         try:
