@@ -169,6 +169,37 @@ def test_a_continual_run_fills_its_matrix_and_resumes_across_a_task_boundary_bit
     assert "Forgetting (mean)" in (folder / "report.md").read_text()
 
 
+def test_forward_transfer_is_measured_against_single_task_runs(tmp_path) -> None:
+    """continual.baselines: each task's run alone (its validation.csv); forward transfer is
+    (AUC - AUC_b) / (1 - AUC_b) per task, with the areas in the matrix's units (return / 500)."""
+    baselines = []
+    for index, returns in enumerate([(50, 150, 250), (100, 200, 300)]):
+        folder = tmp_path / f"alone{index}"
+        folder.mkdir()
+        lines = "".join(f"{step},{r}\n" for step, r in zip((0, 256, 512), returns, strict=True))
+        (folder / "validation.csv").write_text("step,return_mean\n" + lines)
+        baselines.append(str(folder))
+    config = {"tasks": TASKS[:2], "steps_per_task": 512, "eval_episodes": 2,
+              "baselines": baselines}  # fmt: skip
+    result = mentor.train(build(method="ppo", env_id="CartPole-v1", overrides=[
+        f"output_dir={tmp_path}", f"continual={json.dumps(config)}", "validation.every_steps=256",
+        "validation.episodes=2", "evaluation.episodes=0", "logging.progress=false",
+        "logging.tensorboard=false",
+    ]))  # fmt: skip
+    data = json.loads((result.run_dir / "continual.json").read_text())
+    # Trapezoids over 0-512: (0.1 + 0.3) / 2 and (0.3 + 0.5) / 2 -> 0.3; the second 0.4.
+    assert data["baseline_auc"] == pytest.approx([0.3, 0.4])
+    expected = [(a - b) / (1 - b) for a, b in zip(data["auc"], [0.3, 0.4], strict=True)]
+    assert data["forward_transfer"] == pytest.approx(expected)
+    with pytest.raises(ConfigError, match=r"baselines has 1 runs for 2 tasks"):
+        build(overrides=[f"continual={json.dumps({**config, 'baselines': baselines[:1]})}"])
+    missing = {**config, "baselines": [str(tmp_path), baselines[1]]}
+    with pytest.raises(ConfigError, match=r"baselines\[0\] .* has no validation.csv"):
+        mentor.train(build(method="ppo", env_id="CartPole-v1", overrides=[
+            f"output_dir={tmp_path}", f"continual={json.dumps(missing)}",
+            "logging.progress=false"]))  # fmt: skip
+
+
 def test_bad_continual_input_is_refused_naming_the_problem(tmp_path) -> None:
     with pytest.raises(ConfigError, match=r"fisher_samples=0: ewc estimates the Fisher diagonal"):
         sequence(tmp_path, "a", regularizer={"kind": "ewc", "fisher_samples": 0})

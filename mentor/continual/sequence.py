@@ -16,14 +16,17 @@ way: its learning curve, for the area under it) and of each task's end, where it
    a ``share`` of every later batch.
 
 At the run's end the last row is taken, and ``continual.json`` holds the matrix (performance
-and raw returns), the step of each row, each task's area under its curve and the measures;
+and raw returns), the step of each row, each task's area under its curve and the measures
+(forward transfer too, against ``continual.baselines``: each task's single-task run);
 the manifest keeps the same under ``continual``. The rows, curves and what is kept are in
 every checkpoint: a run resumes across task boundaries bitwise.
 """
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -34,6 +37,7 @@ from mentor.continual.metrics import area, continual_metrics
 from mentor.core.vec_env import VecEnv
 from mentor.envs.resolve import make_env
 from mentor.envs.tasks import Task, max_return
+from mentor.errors import ConfigError
 from mentor.evaluation.statistics import EvalSummary
 from mentor.experiment import Experiment
 
@@ -68,6 +72,10 @@ class ContinualRun:
         self.config, self.seed = experiment.continual, experiment.seed
         self.tasks, self.policy, self.evaluate = tasks, policy, evaluate
         self.scales = [_scale(task) for task in tasks]
+        self.baselines = None  # each task alone: the areas forward transfer is measured against
+        if self.config.baselines is not None:
+            self.baselines = [self.baseline_area(run, i)
+                              for i, run in enumerate(self.config.baselines)]  # fmt: skip
         self.rows: list[list[float]] = []  # performance, in [0, 1] where a scale is known
         self.returns: list[list[float]] = []
         self.row_steps: list[int] = []
@@ -83,6 +91,24 @@ class ContinualRun:
             self.keepers.append(
                 Rehearsal(policy, rehearse.strength, rehearse.batch_size, self.seed)
             )
+
+    def baseline_area(self, run: str, index: int) -> float:
+        """The area under a single-task run's validation curve, in the matrix's units."""
+        table = Path(run) / "validation.csv"
+        if not table.is_file():
+            raise ConfigError(
+                f"continual.baselines[{index}] '{run}' has no validation.csv: give the run "
+                f"folder of task {index} trained alone"
+            )
+        with table.open(newline="") as f:
+            rows = [r for r in csv.DictReader(f) if r.get("return_mean")]
+        if not rows:
+            raise ConfigError(f"continual.baselines[{index}] '{run}': no validation in it")
+        scale = self.scales[index]
+        values = [float(r["success_rate"]) if r.get("success_rate") else
+                  float(r["return_mean"]) / scale if scale else float(r["return_mean"])
+                  for r in rows]  # fmt: skip
+        return area([int(r["step"]) for r in rows], values)
 
     def performance(self, summary: EvalSummary, index: int) -> float:
         if summary.success_rate is not None:
@@ -143,7 +169,9 @@ class ContinualRun:
             "auc": aucs,
         }
         if self.rows:
-            out.update(continual_metrics(self.rows))
+            complete = self.baselines is not None and None not in aucs
+            out.update(continual_metrics(self.rows, aucs if complete else None, self.baselines))
+            out["baseline_auc"] = self.baselines
         return out
 
     # --- checkpoints ---------------------------------------------------------------------------

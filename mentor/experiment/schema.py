@@ -661,11 +661,23 @@ class ContinualConfig(Section):
     )
     regularizer: RegularizerConfig = Field(default_factory=RegularizerConfig)
     rehearsal: RehearsalConfig = Field(default_factory=RehearsalConfig)
+    baselines: list[str] | None = Field(
+        None,
+        description=(
+            "Run folders of each task trained alone from scratch, in order: forward transfer "
+            "is measured against the areas under their validation curves."
+        ),
+    )
 
     @model_validator(mode="after")
     def _two_tasks(self) -> ContinualConfig:
         if len(self.tasks) < 2:
             raise ValueError("continual.tasks needs at least 2 tasks")
+        if self.baselines is not None and len(self.baselines) != len(self.tasks):
+            raise ValueError(
+                f"continual.baselines has {len(self.baselines)} runs for {len(self.tasks)} "
+                "tasks: give one single-task run per task, in order"
+            )
         return self
 
 
