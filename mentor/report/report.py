@@ -198,10 +198,9 @@ def _learning_curve_figure(
     ratios = [RETURN_PANEL_HEIGHT] + [LOSS_PANEL_HEIGHT] * panels
     axes = figure.subplots(len(ratios), 1, sharex=True, squeeze=False, height_ratios=ratios)[:, 0]
 
-    figure.suptitle(
-        f"{_text(manifest.get('name'))}: {_text(manifest.get('method'))} "
-        f"on {_text(manifest.get('env_id'))}"
-    )
+    tasks = (manifest.get("continual") or {}).get("tasks")  # a continual run's sequence
+    on = f"{len(tasks)} tasks in a row" if tasks else _text(manifest.get("env_id"))
+    figure.suptitle(f"{_text(manifest.get('name'))}: {_text(manifest.get('method'))} on {on}")
     _plot_returns(axes[0], manifest, metrics, validation)
     if curriculum:
         _plot_curriculum(axes[1], metrics, curriculum)
@@ -211,7 +210,8 @@ def _learning_curve_figure(
         for ax in axes:
             ax.axvline(event["step"], color="purple", linestyle=":", linewidth=1)
         where = ("data", "axes fraction")
-        axes[0].annotate(f"stage {event['stage']}", (event["step"], 1.0), xycoords=where,
+        label = tasks[event["stage"]] if tasks else f"stage {event['stage']}"
+        axes[0].annotate(label, (event["step"], 1.0), xycoords=where,
                          fontsize="small", color="purple", va="bottom")  # fmt: skip
     axes[-1].set_xlabel(_step_unit(manifest))
     axes[-1].xaxis.set_major_formatter(EngFormatter(sep=""))  # 20k, 1.5M rather than 1500000
