@@ -180,7 +180,8 @@ def _check_task_spaces(tasks: list[Any], make: Any) -> None:
                 raise ConfigError(
                     f"curriculum: task {task.name} ({task.env_id}) has {what} space {mine}, "
                     f"task {first[0].name} ({first[0].env_id}) has {theirs}: every task of a "
-                    "curriculum must have the same spaces"
+                    "curriculum or continual sequence must have the same spaces (an env that "
+                    "maps them to one space is the adapter: register it and name it as the task)"
                 )
 
 
