@@ -150,11 +150,9 @@ class ContinualRun:
         states = collect_states(self.policy, self.tasks[index], count, seed)
         was_training = self.policy.training
         self.policy.eval()
+        wanted = {EWC: reg.fisher_samples, Rehearsal: rehearse.states}  # L2 reads none
         for keeper in self.keepers:
-            kept = states[: rehearse.states] if isinstance(keeper, Rehearsal) else states
-            if isinstance(keeper, EWC):
-                kept = states[: reg.fisher_samples]
-            keeper.task_end(self.policy, kept, seed)
+            keeper.task_end(self.policy, states[: wanted.get(type(keeper), 0)], seed)
         self.policy.train(was_training)
 
     def result(self) -> dict[str, Any]:

@@ -34,6 +34,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from mentor.continual.metrics import area
 from mentor.errors import CheckpointError
 
 LAST = 3  # validations averaged for the asymptotic return
@@ -88,10 +89,7 @@ class Curve:
         """The mean return over [first step, ``until``], by trapezoids between validations; past
         its last validation, a run counts at its last return."""
         grid = np.append(self.steps[self.steps < until], until)
-        values = np.interp(grid, self.steps, self.returns)  # constant past the ends
-        if grid[-1] == grid[0]:
-            return float(values[0])
-        return float(np.trapezoid(values, grid) / (grid[-1] - grid[0]))
+        return area(grid, np.interp(grid, self.steps, self.returns))  # constant past the ends
 
     def asymptotic(self) -> float:
         return float(np.mean(self.returns[-LAST:]))
