@@ -746,6 +746,36 @@ def mappo_spread(seed: int, folder: Path, overrides: list[str]) -> Figures:
     }
 
 
+@case(
+    "selfplay_tictactoe",
+    "tests/test_selfplay.py::test_a_self_play_agent_beats_random_at_tictactoe",
+    10,
+    "wins",
+    "400-game win rate against random, seats alternating, >= 0.60 (random vs random: 0.435)",
+)
+def selfplay_tictactoe(seed: int, folder: Path, overrides: list[str]) -> Figures:
+    import test_selfplay
+
+    result = test_selfplay.tictactoe_run(folder, seed, *overrides)
+    info = result.evaluation.info
+    return {**stopped(result), "wins": info["win"], "draws": info["draw"], "losses": info["loss"]}
+
+
+@case(
+    "rarl_adversary",
+    "tests/test_rarl.py::test_the_adversary_learns_to_lower_the_protagonists_return",
+    10,
+    "drop",
+    "the scripted protagonist's return falls by > 100 after 12 adversary rollouts",
+    takes_overrides=False,
+)
+def rarl_adversary(seed: int, folder: Path, overrides: list[str]) -> Figures:
+    import test_rarl
+
+    before, after = test_rarl.adversary_effect(seed)
+    return {"before": before, "after": after, "drop": before - after}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("cases", nargs="*", metavar="CASE", help="cases to run (see --list)")

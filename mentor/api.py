@@ -121,7 +121,9 @@ def check_envs(experiment: Experiment, say: bool = False) -> None:
         experiment.env.kwargs if validation_env.kwargs is None else validation_env.kwargs,
     )
     multi_agent = is_multiagent(experiment.env.id, experiment.env.kwargs)
-    check_agents(experiment.method.name, experiment.env.id, multi_agent)
+    check_agents(
+        experiment.method.name, experiment.env.id, multi_agent, experiment.selfplay is not None
+    )
     for env_id, kwargs in [train] if validation == train else [train, validation]:
         if is_multiagent(env_id, kwargs) != multi_agent:
             raise ConfigError(

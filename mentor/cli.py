@@ -17,6 +17,7 @@ from rich.text import Text
 from mentor.errors import ConfigError, MentorError
 
 if TYPE_CHECKING:
+    from mentor.agent import Agent
     from mentor.runs.session import Result
 
 app = typer.Typer(
@@ -207,29 +208,85 @@ def eval_(
     stochastic: Annotated[bool, typer.Option(help="Sample actions instead of the mode.")] = False,
     seed: Annotated[int, typer.Option(help="Seed of the evaluation envs.")] = 12_345,
     out: Annotated[str | None, typer.Option(help="JSON file to write.")] = None,
+    opponent: Annotated[
+        str | None,
+        typer.Option(
+            help="A game's opponent: random, package.module:function, or a run/checkpoint "
+            "folder (default for a self-play run: its selfplay.validate_against)."
+        ),
+    ] = None,
+    games: Annotated[
+        int | None, typer.Option(min=1, help="Games against the opponent (default: --episodes).")
+    ] = None,
+    perturb: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A perturbation, name=value (repeatable): obs_noise, action_noise (in units of "
+            "each dimension's half-range), param.NAME (an env parameter's value)."
+        ),
+    ] = None,
 ) -> None:
     """Evaluate an agent: mean, std, IQM, 95% bootstrap CIs (BCa), success rate (the env's
     is_success when it is one of env.info_keys, else the threshold), length, and the mean of
-    each of env.info_keys."""
+    each of env.info_keys. Against an opponent (--opponent, or a self-play run): win, draw and
+    loss rates with Wilson 95% intervals, the agent's seat alternating."""
     from mentor import api
     from mentor.runs.folder import write_json
 
     agent = api.load(path)
+    selfplay = agent.experiment.selfplay
+    if opponent is not None or (selfplay is not None and env is None):
+        if env is not None:
+            raise ConfigError("--opponent plays the agent's own game: leave --env out")
+        spec = opponent or selfplay.validate_against
+        _eval_match(agent, spec, games or episodes, num_envs, seed, stochastic, out)
+        return
     if env is not None:
         from mentor.envs.pettingzoo import check_id
 
         check_id(env)
-    summary = api.evaluate(agent, env, episodes, num_envs=num_envs, deterministic=not stochastic,
-                           seed=seed, success_threshold_value=threshold)  # fmt: skip
+    summary = api.evaluate(
+        agent, env, episodes, num_envs=num_envs, deterministic=not stochastic, seed=seed,
+        success_threshold_value=threshold, perturb=perturb,
+    )  # fmt: skip
     env_id = env or agent.experiment.validation.env.id or agent.experiment.env.id
     data = {"env_id": env_id, "checkpoint": str(agent.folder), **summary.to_dict()}
     name = f"eval_{env_id.replace('/', '_').replace(':', '_')}_{episodes}ep.json"
+    if perturb:
+        from mentor.evaluation.perturb import Perturbation
+
+        shift = Perturbation.parse(perturb)
+        assert shift is not None
+        data["perturbation"] = shift.to_dict()
+        tag = "_".join(p.replace("=", "").replace(".", "") for p in perturb)
+        name = name.replace(".json", f"_{tag}.json")
+        env_id = f"{env_id} under {shift.describe()}"
     target = Path(out) if out else _home_of(agent.folder) / name
     write_json(target, data)
     print_summary(data, f"{env_id}, {episodes} episodes, {agent.folder}")
     if stochastic:
         sampling = getattr(agent.policy, "sampling", "a sample of the policy's distribution")
         console.print(f"stochastic actions: {sampling}", highlight=False)
+    console.print(f"written: {target}")
+
+
+def _eval_match(
+    agent: Agent, spec: str, games: int, num_envs: int, seed: int, stochastic: bool, out: str | None
+) -> None:
+    from mentor.runs.folder import write_json
+    from mentor.selfplay import make_opponent
+    from mentor.selfplay.match import play_match
+
+    opponent = make_opponent(spec, agent, "--opponent")
+    result = play_match(agent, opponent, games, num_envs=num_envs, seed=seed,
+                        deterministic=not stochastic)  # fmt: skip
+    data = {"env_id": agent.experiment.env.id, "checkpoint": str(agent.folder),
+            **result.to_dict()}  # fmt: skip
+    label = Path(spec).name if Path(spec).exists() else spec.replace(":", "_").replace("/", "_")
+    target = Path(out) if out else _home_of(agent.folder) / f"eval_vs_{label}_{games}g.json"
+    write_json(target, data)
+    for line in result.lines():
+        console.print(line, highlight=False)
     console.print(f"written: {target}")
 
 
@@ -263,6 +320,49 @@ def report(path: Annotated[str, typer.Argument(help="A run folder.")]) -> None:
     folder = write_report(path)
     for name in ("learning_curve.png", "report.md", "report.html"):
         console.print(f"written: {folder / name}")
+
+
+@app.command()
+def play(
+    path: Annotated[str, typer.Argument(help="A run folder or a checkpoint folder of a game.")],
+    seat: Annotated[
+        str | None,
+        typer.Option("--as", help="Your seat: an agent's name, first or second (default: turns)."),
+    ] = None,
+    games: Annotated[int, typer.Option(min=1, help="Games to play.")] = 1,
+    window: Annotated[
+        bool, typer.Option(help="Show the env's own pygame window (moves still typed here).")
+    ] = False,
+) -> None:
+    """Play against a trained agent in the terminal: the board as text, your moves typed (the
+    allowed ones listed), q to stop."""
+    from mentor import api
+    from mentor.selfplay.play import play as play_games
+
+    scores = play_games(api.load(path), seat=seat, games=games, window=window,
+                        say=lambda text: console.print(text, highlight=False))  # fmt: skip
+    if scores:
+        wins, draws = sum(s == 1.0 for s in scores), sum(s == 0.5 for s in scores)
+        console.print(f"you: {wins} wins, {draws} draws, {len(scores) - wins - draws} losses")
+
+
+@app.command()
+def league(
+    run: Annotated[str, typer.Argument(help="A self-play run folder.")],
+) -> None:
+    """A self-play run's ratings: every player of its pool and baselines, best first (OpenSkill
+    ordinal, mu, sigma, Elo, games, wins/draws/losses), and league.png (the learner's ratings
+    over training, every player's at the end)."""
+    from mentor.report.league import plot_league, read_league, rows
+
+    data = read_league(run)
+    table = Table(title=f"league of {run} at step {data['step']:,}")
+    for column in ("player", "ordinal", "mu", "sigma", "Elo", "games", "W/D/L"):
+        table.add_column(column, justify="left" if column == "player" else "right")
+    for row in rows(data):
+        table.add_row(*row)
+    console.print(table)
+    console.print(f"written: {plot_league(data, Path(run) / 'league.png')}")
 
 
 @app.command("transfer-report")

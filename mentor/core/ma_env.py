@@ -103,6 +103,7 @@ class MultiAgentVecEnv:
         self.restarts: list[str] = []
         n, a = self.num_copies, self.num_agents
         self.obs = np.zeros((self.num_envs, *self.obs_shape), dtype=np.float32)
+        self.raw_obs: list[Any] = [None] * self.num_envs  # each row's, as the env gave it
         self.alive = np.zeros((n, a), dtype=bool)
         self.finished = np.zeros((n, a), dtype=bool)  # done earlier in this episode
         self.played = np.zeros((n, a), dtype=bool)  # alive at some step of this episode
@@ -248,6 +249,8 @@ class MultiAgentVecEnv:
                 f"env '{self.env_id}' copy {i} gave agent '{agents[row]}' an observation with "
                 f"{rows[row, element]} at element {element} (step {self.steps})"
             )
+        for agent, j in zip(agents, indices, strict=True):
+            self.raw_obs[i * self.num_agents + j] = obs[agent]
         self.obs[[i * self.num_agents + j for j in indices]] = rows
 
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -428,7 +431,7 @@ class MultiAgentVecEnv:
         }
         try:
             copies = [to_json(parallel_snapshot(env)) for env in self.envs]
-            values.update(available=True, copies=copies)
+            values.update(available=True, copies=copies, raw_obs=to_json(self.raw_obs))
         except SnapshotUnavailable as exc:
             values.update(available=False, reason=exc.reason)
         return tensors, values
@@ -448,6 +451,8 @@ class MultiAgentVecEnv:
                 continue
             getattr(self, name)[...] = tensors[name].numpy()
         self.steps = values["steps"]
+        if "raw_obs" in values:  # a checkpoint from before self-play's opponents read them
+            self.raw_obs = from_json(values["raw_obs"])
         self.episodes = [Episode.from_json(episode) for episode in values["episodes"]]
         if not self._masks and values.get("mask_source") is not None:
             self._use_masks(values["mask_source"])

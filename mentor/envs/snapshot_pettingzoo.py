@@ -32,6 +32,8 @@ Covered
   ``MultiEpisodeParallelEnv`` (episode count, the seed and options of the next inner reset),
   and ``CaptureStdoutWrapper``, which only renders (read from its source; it needs a
   human-rendering env, so the tests do not run it).
+- PettingZoo's classic board games without chance (:data:`CLASSIC_GAMES`: Connect Four and
+  tic-tac-toe): AECEnv's bookkeeping, the agent selector's position and the board.
 - ``aec_to_parallel_wrapper`` and ``turn_based_aec_to_parallel_wrapper``: their ``agents``.
   After a step that list *is* the AEC env's list (the wrapper hands out the same object), and a
   restored wrapper shares it again.
@@ -103,6 +105,7 @@ from mentor.envs.snapshot import (
 )
 
 __all__ = [
+    "CLASSIC_GAMES",
     "MPE_ENVS",
     "PETTINGZOO_ADAPTERS",
     "parallel_snapshot",
@@ -157,10 +160,8 @@ MPE_ENVS: set[str] = {
     )
 }
 
-# SimpleEnv's attributes that reset and step write (AECEnv's dead-step bookkeeping included);
-# the rest is configuration or rendering.
-_MPE_ATTRIBUTES = (
-    "steps",
+# AECEnv's bookkeeping that reset and step write (its dead-step handling included).
+_AEC_ATTRIBUTES = (
     "agents",
     "rewards",
     "_cumulative_rewards",
@@ -169,11 +170,18 @@ _MPE_ATTRIBUTES = (
     "infos",
     "agent_selection",
     "_skip_agent_selection",
-    "current_actions",
-    "np_random",
-    "original_cam_range",
 )
+# SimpleEnv's attributes that reset and step write; the rest is configuration or rendering.
+_MPE_ATTRIBUTES = ("steps", *_AEC_ATTRIBUTES, "current_actions", "np_random", "original_cam_range")
 _SELECTOR_ATTRIBUTES = ("agent_order", "_current_agent", "selected_agent")
+
+# PettingZoo's classic board games without chance (no generator): AECEnv's bookkeeping, the
+# agent selector, and the board, which Connect Four keeps as a list of cells and tic-tac-toe in
+# a Board object's ``squares`` (read from PettingZoo 1.25's source).
+CLASSIC_GAMES: dict[str, str] = {
+    "pettingzoo.classic.connect_four.connect_four.raw_env": "board",
+    "pettingzoo.classic.tictactoe.tictactoe.raw_env": "board.squares",
+}
 _ENTITY_PARTS = ("state", "action")  # objects of an entity captured by their attributes
 _WORLD_ENTITIES = ("agents", "landmarks")  # the world's structure: checked, not written
 
@@ -265,6 +273,8 @@ def _layer_snapshot(layer: Any) -> dict[str, Any]:
         state = _parallel_wrapper_snapshot(layer)
     elif name in MPE_ENVS:
         state = _mpe_snapshot(layer)
+    elif name in CLASSIC_GAMES:
+        state = _classic_snapshot(layer, CLASSIC_GAMES[name])
     else:
         state = _own_attributes(layer, _adapter(layer))
     return {"type": name, "state": copy_value(state, name)}
@@ -279,6 +289,8 @@ def _restore_layer(layer: Any, state: dict[str, Any]) -> None:
         _restore_parallel_wrapper(layer, state)
     elif name in MPE_ENVS:
         _restore_mpe(layer, state)
+    elif name in CLASSIC_GAMES:
+        _restore_classic(layer, CLASSIC_GAMES[name], state)
     else:
         restore_attributes(layer, _adapter(layer), state)
 
@@ -314,6 +326,30 @@ def _restore_parallel_wrapper(wrapper: Any, state: dict[str, Any]) -> None:
         wrapper.agents = state["agents"]
     else:
         vars(wrapper).pop("agents", None)
+
+
+# --- PettingZoo's classic board games -------------------------------------------------------
+
+
+def _classic_snapshot(env: Any, board: str) -> dict[str, Any]:
+    holder, _, cells = board.rpartition(".")
+    owner = getattr(env, holder) if holder else env
+    selector = env._agent_selector
+    if qualified_name(type(selector)) != _AGENT_SELECTOR:
+        label = qualified_name(type(env))
+        raise SnapshotUnavailable(f"{label}: its agent selector is a {type(selector).__qualname__}")
+    return {
+        "env": _own_attributes(env, _AEC_ATTRIBUTES),
+        "agent_selector": _own_attributes(selector, _SELECTOR_ATTRIBUTES),
+        "board": vars(owner)[cells],
+    }
+
+
+def _restore_classic(env: Any, board: str, state: dict[str, Any]) -> None:
+    restore_attributes(env, _AEC_ATTRIBUTES, state["env"])
+    restore_attributes(env._agent_selector, _SELECTOR_ATTRIBUTES, state["agent_selector"])
+    holder, _, cells = board.rpartition(".")
+    setattr(getattr(env, holder) if holder else env, cells, state["board"])
 
 
 # --- mpe2's SimpleEnv ------------------------------------------------------------------------

@@ -16,6 +16,7 @@ import numpy as np
 
 from mentor.core.vec_env import Episode, VecEnv
 from mentor.errors import ConfigError
+from mentor.evaluation.perturb import Perturbation, PerturbedVecEnv
 from mentor.evaluation.statistics import EvalSummary, summarize
 from mentor.experiment import parse
 
@@ -112,12 +113,15 @@ def evaluate_agent(
     seed: int = 12_345,
     success_threshold_value: float | None = None,
     info_keys: dict[str, str] | list[Any] | None = None,
+    perturb: list[str] | None = None,
 ) -> EvalSummary:
     """``mentor.evaluate``: play ``episodes`` episodes of ``agent`` on ``num_envs`` copies of
     ``env`` (default: its validation env; the episodes split evenly among the copies, as the
     final evaluation does) and summarise them: mean, std, IQM, bootstrap CIs, success, the mean
     of each info key. ``info_keys`` is written as ``env.info_keys``; by default the
-    experiment's when ``env`` is its training or validation env, none for another env."""
+    experiment's when ``env`` is its training or validation env, none for another env.
+    ``perturb``: perturbations of the env (``evaluation/perturb.py``: observation and action
+    noise, parameter shifts), as ``name=value`` strings."""
     for name, value in (("episodes", episodes), ("num_envs", num_envs)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ConfigError(f"evaluate: {name} must be a whole number >= 1, got {value!r}")
@@ -135,6 +139,7 @@ def evaluate_agent(
     else:
         keys = {}
     copies = min(num_envs, episodes)
+    perturbation = Perturbation.parse(perturb)
     venv = VecEnv.make(
         env_id,
         kwargs,
@@ -142,8 +147,14 @@ def evaluate_agent(
         info_keys=keys,
         max_episode_steps=experiment.env.max_episode_steps,
         agent_ids=experiment.env.agent_ids,
+        # a parameter is set on each copy: copies of their own, not a native vector env
+        **({"vectorization": "sync"} if perturbation and perturbation.params else {}),
     )
     try:
+        if perturbation is not None:
+            if venv.agents_spec is not None:
+                raise ConfigError("--perturb perturbs single-agent envs (Gymnasium) for now")
+            venv = PerturbedVecEnv(venv, perturbation)
         agent.check_fits(venv.observation_space, venv.action_space, env_id, venv.agents_spec)
         result = run_episodes(
             lambda obs, mask: agent.predict(obs, deterministic, mask), venv, episodes, seed

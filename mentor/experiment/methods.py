@@ -359,6 +359,39 @@ class GAILConfig(PPOConfig):
         return self.reward == "airl" if self.absorbing is None else self.absorbing
 
 
+class RARLConfig(PPOConfig):
+    """Step 6 against an adversary: robust adversarial RL (Pinto et al. 2017). An adversary
+    perturbs the protagonist's actions or observations within a budget and learns to minimise
+    its return; the two train by PPO in turns, each against the other's current policy."""
+
+    name: Literal["rarl"] = Field("rarl", description="The method.")  # type: ignore[assignment]
+    adversary: Literal["action", "observation"] = Field(
+        "action", description="What the adversary perturbs."
+    )
+    budget: float = Field(
+        0.2,
+        ge=0,
+        description=(
+            "The largest perturbation, per dimension, as a share of the half-range of the "
+            "action space's bounds (adversary=action) or of the observation space's (adversary="
+            "observation; 1 for unbounded dimensions)."
+        ),
+    )
+    protagonist_rollouts: int = Field(
+        1, ge=1, description="Rollouts (each followed by an update) of the protagonist per turn."
+    )
+    adversary_rollouts: int = Field(
+        1, ge=1, description="Rollouts of the adversary per turn, the protagonist fixed."
+    )
+    adversary_learning_rate: float | None = Field(
+        None, gt=0, description="The adversary's Adam step size (None: method.learning_rate's)."
+    )
+
+    module: ClassVar[str] = "mentor.methods.rarl"
+    supported_actions: ClassVar = ("Box", "Discrete", "MultiDiscrete", "MultiBinary")
+    action_masks: ClassVar = False
+
+
 # --- the registry ------------------------------------------------------------------------------
 
 # One entry per method: everything else that lists methods is derived from this tuple.
@@ -372,6 +405,7 @@ METHODS: tuple[type[MethodSection], ...] = (
     BCConfig,
     DAggerConfig,
     GAILConfig,
+    RARLConfig,
 )
 
 
@@ -441,10 +475,19 @@ def check_supported(method: str, action_space: object) -> None:
         )
 
 
-def check_agents(method: str, env_id: str, multi_agent_env: bool) -> None:
+def check_agents(method: str, env_id: str, multi_agent_env: bool, selfplay: bool = False) -> None:
     """Refuse a multi-agent env to a single-agent method and the reverse, naming the methods
-    that fit."""
+    that fit. With ``selfplay``, the env must be a game (multi-agent), and a single-agent
+    method trains the learner's seat in it."""
     config = method_config(method)
+    if selfplay:
+        if not multi_agent_env:
+            raise ConfigError(
+                f"selfplay: env '{env_id}' is a single-agent Gymnasium env; self-play needs a "
+                "game of several agents (a PettingZoo env, such as "
+                "pettingzoo.classic.connect_four_v3)"
+            )
+        return
     if config.multi_agent == multi_agent_env:
         return
     fit = [name for name, cfg in METHOD_CONFIGS.items() if cfg.multi_agent == multi_agent_env]

@@ -588,6 +588,8 @@ class CurriculumConfig(Section):
 
 # The methods whose updates take continual learning's loss terms (``session.penalties``).
 CONTINUAL_METHODS = ("ppo", "gail", "dqn", "sac")
+# Methods that train a learner seat against the pool (PPO's loop; mentor/selfplay).
+SELFPLAY_METHODS = ("ppo", "ippo")
 
 
 class RegularizerConfig(Section):
@@ -681,6 +683,60 @@ class ContinualConfig(Section):
         return self
 
 
+class SelfPlayConfig(Section):
+    """Self-play: the learner holds one seat of a multi-agent game, opponents drawn from a pool
+    of its own past versions and fixed baselines hold the others (``mentor/selfplay``)."""
+
+    opponents: Literal["latest", "uniform", "pfsp"] = Field(
+        "pfsp",
+        description=(
+            "How each game's opponent is drawn from the pool: the newest snapshot, uniformly, "
+            "or prioritized by the learner's loss rate against each (PFSP, Vinyals et al. 2019)."
+        ),
+    )
+    pfsp_power: float = Field(
+        2.0, ge=0, description="PFSP's weighting (1 - win rate)^p: higher favours hard opponents."
+    )
+    add_every: int | None = Field(
+        10, ge=1, description="Add the learner to the pool every this many updates (None: never)."
+    )
+    add_win_rate: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description=(
+            "Add the learner when its win rate over its last `window` games against the pool "
+            "reaches this (draws count half; None: never)."
+        ),
+    )
+    window: int = Field(
+        200, ge=1, description="Games behind each win rate (PFSP's and add_win_rate's)."
+    )
+    pool_size: int = Field(
+        20, ge=1, description="Snapshots kept in the pool (the oldest leave; baselines stay)."
+    )
+    baselines: list[str] = Field(
+        default_factory=lambda: ["random"],
+        description=(
+            "Fixed pool members: random, a module:function policy (one observation as the env "
+            "gives it -> an action), or a run/checkpoint folder of an agent for this env."
+        ),
+    )
+    validate_against: str = Field(
+        "random",
+        description="The opponent of validation and of `mentor eval` without --opponent.",
+    )
+
+    @model_validator(mode="after")
+    def _some_rule(self) -> SelfPlayConfig:
+        if self.add_every is None and self.add_win_rate is None and not self.baselines:
+            raise ValueError(
+                "selfplay: with neither add_every nor add_win_rate, and no baselines, the pool "
+                "would stay the initial policy alone; set a rule or a baseline"
+            )
+        return self
+
+
 class Experiment(Section):
     """One training run, all ten steps of the workflow."""
 
@@ -715,6 +771,9 @@ class Experiment(Section):
     continual: ContinualConfig | None = Field(
         None,
         description="Tasks one after another: the performance matrix, forgetting, EWC, rehearsal.",
+    )
+    selfplay: SelfPlayConfig | None = Field(
+        None, description="A game's other seats held by past versions and baselines (pool)."
     )
 
     @model_validator(mode="before")
@@ -808,6 +867,18 @@ class Experiment(Section):
             )
         if self.continual is not None:
             self._check_continual()
+        if self.selfplay is not None and method.name not in SELFPLAY_METHODS:
+            raise ValueError(
+                f"selfplay: method {method.name} does not train by self-play; methods that do: "
+                f"{', '.join(SELFPLAY_METHODS)}"
+            )
+        if self.selfplay is not None and (self.curriculum or self.continual):
+            raise ValueError("selfplay with a curriculum or continual sequence: give one")
+        if self.selfplay is not None and workers is not None:
+            raise ValueError(
+                "selfplay with distributed.workers: the pool's opponents act in this process; "
+                "leave distributed.workers unset"
+            )
         if self.distributed.worker_epsilons and method.name != "dqn":
             raise ValueError(
                 f"distributed.worker_epsilons is DQN's (epsilon-greedy); method {method.name} "

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from gymnasium import spaces
 
-from mentor.core.agent_rows import AgentsSpec, parameter_groups, row_space
+from mentor.core.agent_rows import AgentsSpec
 from mentor.core.networks import ActorCritic
 from mentor.experiment import Experiment
 from mentor.methods import ppo
@@ -33,16 +33,7 @@ def build_networks(
     agents: AgentsSpec,
 ) -> ActorCritic:
     """PPO's actor-critic over one row: the agent's observation and its index."""
-    space = row_space(obs_space, agents.num_agents, agents.agent_ids)
-    return ActorCritic(
-        space,
-        action_space,
-        experiment.agent.network,
-        normalize_obs=experiment.env.normalize_obs,
-        clip_obs=experiment.env.clip_obs,
-        groups=parameter_groups(agents, experiment.method.share_parameters),
-        value_norm=experiment.method.value_norm,
-    )
+    return ppo.build_networks(experiment, obs_space, action_space, agents=agents)
 
 
 def train(experiment: Experiment, run: RunFolder, resume: ResumePoint | None = None) -> Result:

@@ -41,6 +41,7 @@ import torch
 from gymnasium import spaces
 
 from mentor.agent import Agent, trainable
+from mentor.core.agent_rows import AgentsSpec, parameter_groups, row_space
 from mentor.core.networks import ActorCritic, obs_dtype
 from mentor.core.normalize import RewardScaler
 from mentor.core.optim import descend, set_lr
@@ -185,14 +186,26 @@ def explained_variance(values: torch.Tensor, returns: torch.Tensor) -> float:
 
 
 def build_networks(
-    experiment: Experiment, obs_space: spaces.Space, action_space: spaces.Space
+    experiment: Experiment,
+    obs_space: spaces.Space,
+    action_space: spaces.Space,
+    *,
+    agents: AgentsSpec | None = None,
 ) -> ActorCritic:
+    """PPO's actor-critic; with ``agents`` (a multi-agent env: IPPO's rows, or self-play's
+    learner seat), over one row: the agent's observation and its index, one set of parameters
+    per group of agents with the same spaces (``core/agent_rows.py``)."""
+    groups = None
+    if agents is not None:
+        obs_space = row_space(obs_space, agents.num_agents, agents.agent_ids)
+        groups = parameter_groups(agents, getattr(experiment.method, "share_parameters", True))
     return ActorCritic(
         obs_space,
         action_space,
         experiment.agent.network,
         normalize_obs=experiment.env.normalize_obs,
         clip_obs=experiment.env.clip_obs,
+        groups=groups,
         value_norm=getattr(experiment.method, "value_norm", False),
     )
 

@@ -28,8 +28,10 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import EngFormatter
 from pydantic import ValidationError
 
-from mentor.errors import CheckpointError
+from mentor.errors import CheckpointError, MentorError
 from mentor.experiment import Experiment
+from mentor.report.league import LEAGUE_FILE, plot_league, read_league
+from mentor.report.league import rows as league_rows
 
 REPORT_DIR = "report"
 PLOT_NAME = "learning_curve.png"
@@ -69,6 +71,7 @@ def write_report(run_dir: str | Path) -> Path:
         _Section("Learning curve", image=PLOT_NAME),
         _curriculum_section(manifest, metrics, unit),
         _continual_section(manifest, out),
+        _league_section(run, out),
         _validation_section(validation, unit),
         _evaluation_section(evaluation, evaluation_note),
         _hyperparameters_section(run, manifest),
@@ -498,6 +501,29 @@ def _continual_section(manifest: dict[str, Any], out: Path) -> _Section:
     notes = ["Performance: success rate where the env defines a success, else the return over "
              "the most the env pays (continual.json has the raw returns)."]  # fmt: skip
     return _Section("Continual learning", rows=rows, notes=notes, image=CONTINUAL_PLOT)
+
+
+LEAGUE_PLOT = "league.png"
+
+
+def _league_section(run: Path, out: Path) -> _Section:
+    """A self-play run's pool and ratings (``league.json``): the learner's over training and
+    every player's at the end, plotted; the best rated players listed."""
+    if not (run / LEAGUE_FILE).is_file():
+        return _Section("Self-play league")
+    try:
+        league = read_league(run)
+    except MentorError as exc:  # no rated games yet: said, not plotted
+        return _Section("Self-play league", notes=[str(exc)])
+    plot_league(league, out / LEAGUE_PLOT)
+    rows = [(row[0], f"ordinal {row[1]}, mu {row[2]}, sigma {row[3]}, Elo {row[4]}, "
+             f"{row[5]} games (W/D/L {row[6]})") for row in league_rows(league)[:12]]  # fmt: skip
+    joined = sum("joined" in event for event in league["events"])
+    notes = [f"{len(league['members'])} players in the pool at the end; {joined} snapshots "
+             "of the learner joined over training. Ratings: OpenSkill (Plackett-Luce; ordinal = "
+             "mu - 3 sigma) and Elo (K 16), from every training game; `mentor league` prints "
+             "all."]  # fmt: skip
+    return _Section("Self-play league", rows=rows, notes=notes, image=LEAGUE_PLOT)
 
 
 def _validation_section(validation: list[Row], unit: str) -> _Section:

@@ -157,6 +157,10 @@ def training_setup(
             venv.set_policy(agent.policy)
         agent.device = choose_device(experiment.device)
         agent.policy.to(agent.device).train()
+        if experiment.selfplay is not None:  # the learner's seats; the pool holds the rest
+            from mentor.selfplay import self_play_env
+
+            venv = self_play_env(experiment, venv, agent)
         yield venv, agent
     finally:
         venv.close()
@@ -250,6 +254,12 @@ class TrainingSession:
                 lambda task, episodes: self.evaluate_agent(episodes, True, 0, task=task),
             )  # fmt: skip
             state.add("continual", self.continual.save, self.continual.load)
+        # A self-play run's pool (mentor/selfplay/pool.py), the one opponents that learn.
+        opponents = getattr(venv, "opponents", None)
+        self.pool: Any = opponents if hasattr(opponents, "on_update") else None
+        if self.pool is not None:  # self-play's opponents, their weights and ratings
+            state.add("selfplay", self.pool.save, self.pool.load)
+        self._opponent: Any = None  # validation's (selfplay.validate_against), made once
         # What every run has, after the method's own pieces; the global RNGs load last.
         state.add("env", venv.snapshot, self._load_env)
         state.add("session", lambda: (None, self._counters()), self._load_counters)
@@ -389,6 +399,8 @@ class TrainingSession:
         something else than steps (see ``Steps``)."""
         if self.teacher is not None:
             metrics = {**metrics, **self.teacher.metrics()}
+        if self.pool is not None:
+            metrics = {**metrics, **self.pool.metrics()}
         self.logger.log(step, metrics, progress)
         self._metrics = metrics
 
@@ -426,6 +438,8 @@ class TrainingSession:
         self.step = step
         if self.teacher is not None:
             self.teacher.on_step(step)
+        if self.pool is not None and self.pool.on_update(step) is not None:
+            self.write_league()
         if step >= self.next_validation or self._validation_requested:
             self._validation_requested = False
             self.validate(step)
@@ -559,6 +573,13 @@ class TrainingSession:
                 agent_ids=env_cfg.agent_ids,
                 teacher=draws,
             )
+            if self.experiment.selfplay is not None:  # games against one fixed opponent
+                from mentor.selfplay import against, make_opponent
+
+                if self._opponent is None:
+                    spec = self.experiment.selfplay.validate_against
+                    self._opponent = make_opponent(spec, self.agent, "selfplay.validate_against")
+                self._validation_env = against(self._validation_env, self._opponent)
         was_training = self.agent.policy.training
         self.agent.policy.eval()
         episodes_out = run_episodes(
@@ -587,8 +608,16 @@ class TrainingSession:
 
     # --- checkpoints -------------------------------------------------------------------------
 
+    def write_league(self) -> None:
+        """``league.json``: the pool's members, the ratings table, entries and the learner's
+        ratings over training (``mentor league``, the report)."""
+        assert self.pool is not None
+        write_json(self.run.path / "league.json", {"step": self.step, **self.pool.summary()})
+
     def save_periodic(self, step: int) -> None:
         tic = time.perf_counter()
+        if self.pool is not None:
+            self.write_league()
         self._save(self.run.path / "checkpoints" / f"step_{step:012d}", step)
         checkpoint.prune(self.run.path, self.experiment.checkpoints.keep_last)
         self.excluded_seconds += time.perf_counter() - tic
@@ -658,6 +687,8 @@ class TrainingSession:
             self.run.update(continual=result)
         if not interrupted:
             self._save(self.run.path / "final", step)
+        if self.pool is not None:
+            self.write_league()
         self.logger.close()
         train_seconds = self.train_seconds
         evaluation = evaluated = None
