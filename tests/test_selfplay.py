@@ -381,3 +381,76 @@ def test_self_play_among_agents_of_other_spaces_needs_their_ids_for_a_policy_per
                                 overrides=[*overrides, "name=ok"]))  # fmt: skip
     assert result.stop_reason.startswith("budget")
     assert result.agent.policy.groups is not None
+
+
+# --- teams ---------------------------------------------------------------------------------------
+
+
+def test_a_team_side_holds_its_agents_rows_and_wins_by_the_team_mean() -> None:
+    """Beacons of 4 agents in two teams of 2: the learner holds 2 rows per copy, its side
+    alternating between games; following the beacons (8 per agent) beats random play (about 4)
+    in every game. Teams of 2 and 1 cannot alternate: each copy keeps its side."""
+    inner = MultiAgentVecEnv.make("mentor.envs.teams:beacons", {"agents": 4}, 3)
+    teams = [["agent_0", "agent_1"], ["agent_2", "agent_3"]]
+    venv = against(inner, RandomOpponent(spaces.Discrete(2)), teams)
+    obs = venv.reset(seed=0)
+    assert venv.num_envs == 6 and obs.shape == (6, 2 + 4)
+    first = venv.rows.copy()
+    np.testing.assert_array_equal(first, [0, 1, 6, 7, 8, 9])  # copy 1 holds the second team
+    episodes = []
+    while len(episodes) < 12:
+        obs, *_ = venv.step((obs[:, 0] > 0).astype(np.int64))
+        episodes += venv.pop_episodes()
+    assert all(e.info["win"] == 1.0 and e.ret == 8.0 for e in episodes)
+    assert {e.info["seat"] for e in episodes} == {0.0, 1.0}
+    venv.close()
+    three = MultiAgentVecEnv.make("mentor.envs.teams:beacons", {"agents": 3}, 3)
+    uneven = against(
+        three, RandomOpponent(spaces.Discrete(2)), [["agent_0", "agent_1"], ["agent_2"]]
+    )
+    uneven.reset(seed=0)
+    assert uneven.num_envs == 2 + 1 + 2 and not uneven.alternate
+    for _ in range(20):
+        uneven.step(np.zeros(5, np.int64))
+    np.testing.assert_array_equal(uneven.seats, [0, 1, 0])
+    uneven.close()
+
+
+def test_teams_must_hold_every_agent_once() -> None:
+    from mentor.selfplay.vec_env import sides_of
+
+    agents = ("a", "b", "c")
+    assert sides_of(agents, None) == [[0], [1], [2]]
+    assert sides_of(agents, [["c"], ["a", "b"]]) == [[2], [0, 1]]
+    with pytest.raises(ConfigError, match=r"missing \['c'\]"):
+        sides_of(agents, [["a"], ["b"]])
+    with pytest.raises(ConfigError, match=r"unknown \['d'\]"):
+        sides_of(agents, [["a", "b"], ["c", "d"]])
+    with pytest.raises(ConfigError, match=r"twice \['a'\]"):
+        sides_of(agents, [["a", "b"], ["c", "a"]])
+    with pytest.raises(ConfigError, match="at least two teams"):
+        sides_of(agents, [["a", "b", "c"]])
+
+
+def test_self_play_of_predators_against_prey_trains_a_policy_per_side(tmp_path) -> None:
+    """mpe2's simple_tag, three adversaries against one runner (spaces of their own): the
+    learner holds the adversaries in even copies and the runner in odd ones (sides of several
+    sizes stay with their copy), one set of parameters per space group; it trains and evaluates
+    against random play, per side."""
+    from mentor.agent import Agent
+    from mentor.selfplay.match import play_match
+    from mentor.selfplay.opponents import make_opponent
+
+    teams = '[["adversary_0", "adversary_1", "adversary_2"], ["agent_0"]]'
+    result = mentor.train(build(method="ppo", env_id="mpe2.simple_tag_v3", overrides=[
+        f"output_dir={tmp_path}", "env.num_envs=4", "method.num_steps=25",
+        "stopping.total_steps=400", 'env.kwargs={"max_cycles": 25}', "selfplay={}",
+        f"selfplay.teams={teams}", "evaluation.episodes=4", "validation.episodes=4",
+        "validation.every_steps=400", "logging.progress=false", "logging.tensorboard=false",
+    ]))  # fmt: skip
+    assert result.stop_reason.startswith("budget")
+    agent = Agent.load(result.run_dir)
+    assert agent.policy.groups is not None  # adversaries and runner: parameters of their own
+    match = play_match(agent, make_opponent("random", agent), games=8, num_envs=4)
+    assert set(match.by_seat) == {"adversary_0+adversary_1+adversary_2", "agent_0"}
+    assert match.games == 8

@@ -726,6 +726,13 @@ class SelfPlayConfig(Section):
         "random",
         description="The opponent of validation and of `mentor eval` without --opponent.",
     )
+    teams: list[list[str]] | None = Field(
+        None,
+        description=(
+            "The sides of a team game, each a list of agent names; the learner holds one side "
+            "of each copy, the opponent the others (None: each agent a side of its own)."
+        ),
+    )
 
     @model_validator(mode="after")
     def _some_rule(self) -> SelfPlayConfig:

@@ -579,7 +579,8 @@ class TrainingSession:
                 if self._opponent is None:
                     spec = self.experiment.selfplay.validate_against
                     self._opponent = make_opponent(spec, self.agent, "selfplay.validate_against")
-                self._validation_env = against(self._validation_env, self._opponent)
+                teams = self.experiment.selfplay.teams
+                self._validation_env = against(self._validation_env, self._opponent, teams)
         was_training = self.agent.policy.training
         self.agent.policy.eval()
         episodes_out = run_episodes(

@@ -43,9 +43,13 @@ def self_play_env(experiment: Any, inner: Any, agent: Any) -> SelfPlayVecEnv:
     names = [opponent.name for opponent in baselines]
     if len(set(names)) != len(names):
         raise ConfigError(f"selfplay.baselines names a player twice: {names}")
-    return SelfPlayVecEnv(inner, Pool(config, agent.policy, baselines, experiment.seed))
+    pool = Pool(config, agent.policy, baselines, experiment.seed)
+    return SelfPlayVecEnv(inner, pool, config.teams)
 
 
-def against(inner: MultiAgentVecEnv, opponent: Opponent) -> SelfPlayVecEnv:
-    """``inner``'s games, the learner's seat alternating, every other seat held by ``opponent``."""
-    return SelfPlayVecEnv(inner, Fixed(opponent))
+def against(
+    inner: MultiAgentVecEnv, opponent: Opponent, teams: list[list[str]] | None = None
+) -> SelfPlayVecEnv:
+    """``inner``'s games, the learner's side alternating, every other side held by
+    ``opponent``."""
+    return SelfPlayVecEnv(inner, Fixed(opponent), teams)

@@ -89,7 +89,8 @@ def play_match(
     inner = MultiAgentVecEnv.make(
         experiment.env.id, experiment.env.kwargs, copies, agent_ids=experiment.env.agent_ids
     )
-    venv = SelfPlayVecEnv(inner, Fixed(opponent))
+    selfplay = experiment.selfplay
+    venv = SelfPlayVecEnv(inner, Fixed(opponent), None if selfplay is None else selfplay.teams)
     try:
         agent.check_fits(venv.observation_space, venv.action_space, experiment.env.id,
                          venv.agents_spec)  # fmt: skip
@@ -100,7 +101,7 @@ def play_match(
         venv.close()
     by_seat: dict[str, dict[str, int]] = {}
     for episode in episodes:
-        seat = inner.agents[int(episode.info["seat"])]
+        seat = venv.side_name(int(episode.info["seat"]))
         record = by_seat.setdefault(seat, {"wins": 0, "draws": 0, "losses": 0, "games": 0})
         record["games"] += 1
         for outcome, key in zip(OUTCOMES, ("wins", "draws", "losses"), strict=True):
