@@ -5,7 +5,10 @@ Per seed, in fresh processes: PPO's Pendulum preset for ``--steps`` env steps, a
 for twice as many (half of them the adversary's: the protagonist learns from as many steps as
 PPO's agent). Then each agent plays 100 episodes (deterministic) on the plain env and under each
 perturbation: Gaussian action noise of 0.1 to 0.5 times the torque's half-range (2 N m), and a
-heavier pendulum (``param.m``). A random policy's return anchors the losses:
+heavier pendulum (``param.m``), and against a fresh adversary (RARL's budget: a push of up to
+20% of the torque range) trained for 102,400 steps against the frozen agent (``rarl.attack``),
+the worst case within that budget as well as PPO can find it. A random policy's return anchors
+the losses:
 
     loss = (clean return - perturbed return) / (clean return - random return)
 
@@ -39,11 +42,13 @@ PERTURBATIONS = {
     "noise 0.5": ["action_noise=0.5"],
     "mass 1.3": ["param.m=1.3"],
 }
+ATTACK_ROLLOUTS = 25  # of 4 x 1024 steps: 102,400 steps of the attacker's training
 
 
 def worker(method: str, seed: int, steps: int, folder: str, overrides: list[str]) -> dict:
     from mentor import api
     from mentor.experiment import build
+    from mentor.methods.rarl import attack
 
     budget = steps * (2 if method == "rarl" else 1)
     experiment = build(method=method, env_id=ENV, overrides=[
@@ -59,6 +64,10 @@ def worker(method: str, seed: int, steps: int, folder: str, overrides: list[str]
     for name, perturb in PERTURBATIONS.items():
         summary = api.evaluate(agent, ENV, 100, perturb=perturb, seed=20_000 + seed)
         out[name] = summary.return_mean
+    # The worst case within RARL's budget, estimated: a fresh adversary (the preset's push, 20%
+    # of the torque range) trained against the frozen agent for ATTACK_ROLLOUTS rollouts.
+    attacker = build(method="rarl", env_id=ENV, overrides=overrides)
+    _, out["attacked"] = attack(agent.policy, attacker, ATTACK_ROLLOUTS, 40_000 + seed, 50)
     return out
 
 
@@ -111,7 +120,7 @@ def main() -> None:
     anchor = random_return()
     print(f"Pendulum-v1, {args.steps:,} protagonist env steps per run (RARL: as many more for "
           f"its adversary); random policy {anchor:.1f}; runs under {folder}\n")  # fmt: skip
-    names = list(PERTURBATIONS)
+    names = [*PERTURBATIONS, "attacked"]
     rows = []
     for method in ("ppo", "rarl"):
         mine = [r for r in results if r["method"] == method]

@@ -499,7 +499,8 @@ def test_the_grid_cnn_reads_each_cell_of_the_minigrid_view_where_the_encoder_put
             start += n
     assert torch.equal(features[0, :4], row[0, :4])  # the direction, beside the features
     cartpole = make_env("CartPole-v1", {})
-    with pytest.raises(ValueError, match=r"uint8 images or an \(H, W, C\) MultiDiscrete grid"):
+    expected = r"uint8 images, an \(H, W, C\) MultiDiscrete grid .* board of planes"
+    with pytest.raises(ValueError, match=expected):
         observation_encoder(cartpole.observation_space, NetworkConfig(kind="cnn"), False, 10)
 
 

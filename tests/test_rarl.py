@@ -11,16 +11,12 @@ import pytest
 import torch
 
 import mentor
-from mentor.core.networks import ActorCritic
-from mentor.core.normalize import RewardScaler
-from mentor.core.storage import RolloutStorage
 from mentor.core.vec_env import VecEnv
 from mentor.envs.experts import pendulum
 from mentor.errors import ConfigError
 from mentor.evaluation.perturb import Perturbation, PerturbedVecEnv
 from mentor.experiment import build
-from mentor.experiment.schema import NetworkConfig
-from mentor.methods.rarl import ADVERSARY, PROTAGONIST, Arena, Learner, _turn
+from mentor.methods.rarl import ADVERSARY, Arena, attack
 
 PENDULUM = "Pendulum-v1"
 
@@ -36,47 +32,11 @@ class Scripted(torch.nn.Module):
         return torch.from_numpy(pendulum(obs.numpy()))
 
 
-def adversary_for(venv: VecEnv, seed: int) -> ActorCritic:
-    torch.manual_seed(seed)
-    from gymnasium import spaces
-
-    return ActorCritic(venv.observation_space, spaces.Box(-1, 1, (1,), np.float32),
-                       NetworkConfig(hidden_sizes=[64, 64]), normalize_obs=True)  # fmt: skip
-
-
-def protagonist_return(arena: Arena, episodes: int, seed: int) -> float:
-    """The protagonist's mean return over ``episodes`` episodes in the arena."""
-    arena.learner = PROTAGONIST
-    arena.reset(seed=seed)
-    arena.pop_episodes()
-    done: list[float] = []
-    while len(done) < episodes:
-        arena.step(arena.policies[PROTAGONIST].predict(torch.from_numpy(arena.observe())).numpy())
-        done += [e.ret for e in arena.pop_episodes()]
-    return float(np.mean(done[:episodes]))
-
-
 def adversary_effect(seed: int, rollouts: int = 12, budget: float = 0.3) -> tuple[float, float]:
-    """The scripted protagonist's return against an untrained adversary and against the same
-    adversary after ``rollouts`` PPO rollouts of its own (the protagonist fixed)."""
+    """The scripted protagonist's return against an untrained adversary and against one trained
+    for ``rollouts`` PPO rollouts of 4 x 1024 steps (``rarl.attack``, the protagonist fixed)."""
     experiment = build(method="rarl", env_id=PENDULUM, overrides=[f"method.budget={budget}"])
-    venv = VecEnv.make(PENDULUM, {}, 4)
-    adversary = adversary_for(venv, seed)
-    arena = Arena(venv, Scripted(), adversary, "action", budget, torch.device("cpu"))
-    before = protagonist_return(arena, 8, seed=100 + seed)
-    cfg = experiment.method
-    storage = RolloutStorage(cfg.num_steps, 4, venv.obs_shape, torch.float32,
-                             adversary.dist.action_shape, adversary.dist.action_dtype)  # fmt: skip
-    optimizer = torch.optim.Adam(adversary.parameters(), lr=1e-3, eps=1e-5)
-    learner = Learner(ADVERSARY, adversary, optimizer, RewardScaler(4, 0.9, False), storage, 1)
-    generator = torch.Generator().manual_seed(seed)
-    arena.learner = ADVERSARY
-    arena.reset(seed=seed)
-    for _ in range(rollouts):
-        _turn(learner, arena, cfg, 0.2, 0.0, generator, torch.device("cpu"))
-    after = protagonist_return(arena, 8, seed=100 + seed)
-    venv.close()
-    return before, after
+    return attack(Scripted(), experiment, rollouts, seed, episodes=8)
 
 
 def test_the_arena_adds_the_adversarys_push_within_the_budget_and_pays_it_the_negated_reward() -> (

@@ -454,3 +454,26 @@ def test_self_play_of_predators_against_prey_trains_a_policy_per_side(tmp_path) 
     match = play_match(agent, make_opponent("random", agent), games=8, num_envs=4)
     assert set(match.by_seat) == {"adversary_0+adversary_1+adversary_2", "agent_0"}
     assert match.games == 8
+
+
+def test_a_board_cnn_reads_the_board_from_a_row_and_leaves_the_agent_index_beside_it() -> None:
+    """agent.network.kind cnn on Connect Four: the (6, 7, 2) planes start the row, the agent's
+    one-hot follows; the BoardCNN's features are its convolutions of the board (checked against
+    the same convolutions applied to the board itself), then the index unchanged."""
+    from mentor.agent import Agent
+    from mentor.core.networks import BoardCNN
+    from mentor.envs.spaces import board_planes
+
+    venv = MultiAgentVecEnv.make(CONNECT_FOUR, {}, 2)
+    assert board_planes(venv.observation_space) == (0, 6, 7, 2)
+    experiment = build(method="ppo", env_id=CONNECT_FOUR, overrides=["agent.network.kind=cnn"])
+    agent = Agent.build(experiment, venv.observation_space, venv.action_space, venv.agents_spec)
+    cnn = agent.policy.cnn
+    assert isinstance(cnn, BoardCNN)
+    rows = torch.from_numpy(venv.reset(seed=0))
+    rows[:, 5 * 14 + 3 * 2] = 1.0  # a piece of one's own at row 5, column 3
+    boards = rows[:, :84].view(-1, 6, 7, 2).permute(0, 3, 1, 2)
+    features = cnn(rows)
+    torch.testing.assert_close(features[:, :-2], cnn.convs(boards))
+    torch.testing.assert_close(features[:, -2:], rows[:, -2:])
+    venv.close()

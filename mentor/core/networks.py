@@ -25,7 +25,7 @@ from torch import nn
 from mentor.core.activations import ACTIVATIONS
 from mentor.core.distributions import ActionDist, make_dist
 from mentor.core.normalize import ObsNormalizer, RunningMeanStd
-from mentor.envs.spaces import is_image, obs_encoder, symbol_grid
+from mentor.envs.spaces import board_planes, is_image, obs_encoder, symbol_grid
 from mentor.sections import NetworkConfig
 
 
@@ -102,30 +102,70 @@ class GridCNN(nn.Module):
         return torch.cat([obs[:, : self.offset], features, obs[:, self.end :]], dim=1)
 
 
+class BoardCNN(nn.Module):
+    """A CNN over a board of planes (Connect Four's pieces, ``envs.spaces.board_planes``): two
+    3 x 3 convolutions of 64 channels that keep the board's size (padding 1), so that every
+    cell sees its neighbours in all eight directions whatever the board's size (the residual
+    towers of AlphaZero, Silver et al. 2018, at their smallest); its features beside the rest of
+    the observation (an agent's index)."""
+
+    obs_dtype = torch.float32
+
+    def __init__(
+        self, layout: tuple[int, int, int, int], obs_size: int, channels: int = 64
+    ) -> None:
+        super().__init__()
+        self.offset, self.height, self.width, self.depth = layout
+        self.end = self.offset + self.height * self.width * self.depth
+        self.convs = nn.Sequential(
+            nn.Conv2d(self.depth, channels, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU(),
+            nn.Flatten(),
+        )  # fmt: skip
+        self.out_size = channels * self.height * self.width + obs_size - (self.end - self.offset)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        board = obs[:, self.offset : self.end].view(-1, self.height, self.width, self.depth)
+        features = self.convs(board.permute(0, 3, 1, 2))
+        return torch.cat([obs[:, : self.offset], features, obs[:, self.end :]], dim=1)
+
+
 def obs_dtype(cnn: nn.Module | None) -> torch.dtype:
     """How observations are stored for a network with this torso: uint8 images, else float32."""
     return torch.float32 if cnn is None else cnn.obs_dtype
 
 
 def observation_encoder(
-    obs_space: spaces.Space, config: NetworkConfig, normalize_obs: bool, clip_obs: float
-) -> tuple[ObsNormalizer, NatureCNN | GridCNN | None, int]:
+    obs_space: spaces.Space,
+    config: NetworkConfig,
+    normalize_obs: bool,
+    clip_obs: float,
+    layout_space: spaces.Space | None = None,
+) -> tuple[ObsNormalizer, NatureCNN | GridCNN | BoardCNN | None, int]:
     """The first layers every network shares: normalization (vectors only) and, for images, the
-    Nature CNN; with ``kind: cnn``, a grid of symbols gets the ``GridCNN``. Returns them and the
-    size of the features they produce."""
+    Nature CNN; with ``kind: cnn``, a grid of symbols gets the ``GridCNN``, a board of planes the
+    ``BoardCNN``. Returns them and the
+    size of the features they produce. ``layout_space``: the space a grid or board is found in
+    when ``obs_space`` is a row built from it (an agent's observation, then its index:
+    ``core/agent_rows.py``); the grid starts the row either way."""
     _, obs_shape = obs_encoder(obs_space)
     image = is_image(obs_space)
-    grid = symbol_grid(obs_space) if config.kind == "cnn" and not image else None
-    if config.kind == "cnn" and not image and grid is None:
+    shaped = obs_space if layout_space is None else layout_space
+    grid = symbol_grid(shaped) if config.kind == "cnn" and not image else None
+    board = board_planes(shaped) if config.kind == "cnn" and not image else None
+    if config.kind == "cnn" and not image and grid is None and board is None:
         raise ValueError(
-            "agent.network.kind 'cnn' needs (H, W, C) uint8 images or an (H, W, C) "
-            f"MultiDiscrete grid of symbols (MiniGrid's view), got {obs_space}"
+            "agent.network.kind 'cnn' needs (H, W, C) uint8 images, an (H, W, C) "
+            "MultiDiscrete grid of symbols (MiniGrid's view) or an (H, W, C) Box board of "
+            f"planes (Connect Four's), got {obs_space}"
         )
     if config.kind == "mlp" and image:
         raise ValueError("agent.network.kind 'mlp' cannot take image observations; use cnn or auto")
     normalizer = ObsNormalizer(obs_shape, normalize_obs and not image, clip_obs)
     if grid is not None:
-        cnn: NatureCNN | GridCNN | None = GridCNN(grid, obs_shape[0])
+        cnn: NatureCNN | GridCNN | BoardCNN | None = GridCNN(grid, obs_shape[0])
+    elif board is not None:
+        cnn = BoardCNN(board, obs_shape[0])
     else:
         cnn = NatureCNN(obs_shape) if image else None
     return normalizer, cnn, cnn.out_size if cnn is not None else obs_shape[0]
@@ -173,6 +213,7 @@ class ActorCritic(nn.Module):
         critic_space: spaces.Space | None = None,
         groups: int | Sequence[int] | None = None,
         value_norm: bool = False,
+        layout_space: spaces.Space | None = None,
     ) -> None:
         super().__init__()
         # Value normalization (Yu et al. 2022's ValueNorm): the critic's head learns values in
@@ -180,7 +221,7 @@ class ActorCritic(nn.Module):
         # values in the env's units (the head's output times the std, plus the mean).
         self.value_stats = RunningMeanStd(()) if value_norm else None
         self.normalizer, self.cnn, in_size = observation_encoder(
-            obs_space, config, normalize_obs, clip_obs
+            obs_space, config, normalize_obs, clip_obs, layout_space
         )
         image = self.cnn is not None
         self.dist: ActionDist = make_dist(action_space, config.log_std_init)

@@ -80,6 +80,22 @@ def symbol_grid(space: spaces.Space) -> tuple[int, int, int, int] | None:
     return None
 
 
+def board_planes(space: spaces.Space) -> tuple[int, int, int, int] | None:
+    """Where a board of planes lies in the encoded observation: an (H, W, C) Box that is not
+    an image (PettingZoo's board games: Connect Four's 6 x 7 x 2 planes of pieces), alone or an
+    entry of a Dict. Returns (offset, H, W, C) as ``symbol_grid`` does; None otherwise."""
+    space = observed_space(space)
+    entries = list(space.spaces.values()) if isinstance(space, spaces.Dict) else [space]
+    offset = 0
+    for entry in entries:
+        if isinstance(entry, spaces.Box) and len(entry.shape) == 3 and not is_image(entry):
+            return (offset, *(int(n) for n in entry.shape))  # type: ignore[return-value]
+        if is_image(entry) or isinstance(entry, spaces.Dict):
+            return None
+        offset += _obs_encoder(entry, "a Dict entry")[1][0]
+    return None
+
+
 def _names(kinds: tuple[type, ...]) -> str:
     return ", ".join(kind.__name__ for kind in kinds)
 

@@ -195,7 +195,7 @@ def build_networks(
     """PPO's actor-critic; with ``agents`` (a multi-agent env: IPPO's rows, or self-play's
     learner seat), over one row: the agent's observation and its index, one set of parameters
     per group of agents with the same spaces (``core/agent_rows.py``)."""
-    groups = None
+    groups, own = None, obs_space
     if agents is not None:
         obs_space = row_space(obs_space, agents.num_agents, agents.agent_ids)
         groups = parameter_groups(agents, getattr(experiment.method, "share_parameters", True))
@@ -207,6 +207,7 @@ def build_networks(
         clip_obs=experiment.env.clip_obs,
         groups=groups,
         value_norm=getattr(experiment.method, "value_norm", False),
+        layout_space=own,
     )
 
 

@@ -310,3 +310,60 @@ def _turn(
     out = {key.replace("train/", f"train/{learner.name}/"): v for key, v in metrics.items()}
     out[f"train/{learner.name}/reward_mean"] = mean_reward
     return out
+
+
+def attack(
+    protagonist: torch.nn.Module,
+    experiment: Experiment,
+    rollouts: int,
+    seed: int,
+    episodes: int = 20,
+) -> tuple[float, float]:
+    """Train a fresh adversary (``experiment.method``'s kind, budget and PPO settings) against
+    a fixed ``protagonist`` for ``rollouts`` rollouts; the protagonist's mean return over
+    ``episodes`` episodes against the untrained adversary and against the trained one. The
+    worst case within the budget, estimated: how robust benchmarks/rarl.py measures agents."""
+    cfg, env = experiment.method, experiment.env
+    venv = VecEnv.make(env.id, env.kwargs, env.num_envs, vectorization="sync")
+    try:
+        torch.manual_seed(seed)
+        space = adversary_space(experiment, venv)
+        adversary = ActorCritic(venv.observation_space, space, experiment.agent.network,
+                                normalize_obs=env.normalize_obs, clip_obs=env.clip_obs)  # fmt: skip
+        device = torch.device("cpu")
+        arena = Arena(venv, protagonist, adversary, cfg.adversary, cfg.budget, device)
+        before = _protagonist_return(arena, episodes, seed)
+        storage = RolloutStorage(
+            cfg.num_steps, venv.num_envs, venv.obs_shape, torch.float32,
+            adversary.dist.action_shape, adversary.dist.action_dtype,
+        )  # fmt: skip
+        rate = cfg.adversary_learning_rate or value_at(cfg.learning_rate, 0)
+        optimizer = torch.optim.Adam(adversary.parameters(), lr=rate, eps=cfg.adam_eps)
+        scaler = RewardScaler(venv.num_envs, cfg.gamma, env.normalize_reward)
+        learner = Learner(ADVERSARY, adversary, optimizer, scaler, storage, 1)
+        generator = torch.Generator().manual_seed(seed)
+        arena.learner = ADVERSARY
+        arena.reset(seed=seed)
+        entropy = value_at(experiment.exploration.entropy_coef, 0)
+        for _ in range(rollouts):
+            _turn(learner, arena, cfg, value_at(cfg.clip_coef, 0), entropy, generator, device)
+        return before, _protagonist_return(arena, episodes, seed)
+    finally:
+        venv.close()
+
+
+def _protagonist_return(arena: Arena, episodes: int, seed: int) -> float:
+    """The protagonist's mean return (its policy's mode) over ``episodes`` episodes in the
+    arena, against the adversary as it is (sampling)."""
+    arena.learner = PROTAGONIST
+    arena.reset(seed=seed)
+    arena.pop_episodes()
+    returns: list[float] = []
+    protagonist = arena.policies[PROTAGONIST]
+    while len(returns) < episodes:
+        with torch.inference_mode():
+            obs = torch.from_numpy(arena.observe()).to(arena.device)
+            actions = protagonist.predict(obs, deterministic=True).cpu().numpy()
+        arena.step(actions)
+        returns += [episode.ret for episode in arena.pop_episodes()]
+    return float(np.mean(returns[:episodes]))
