@@ -6,7 +6,7 @@ for twice as many (half of them the adversary's: the protagonist learns from as 
 PPO's agent). Then each agent plays 100 episodes (deterministic) on the plain env and under each
 perturbation: Gaussian action noise of 0.1 to 0.5 times the torque's half-range (2 N m), and a
 heavier pendulum (``param.m``), and against a fresh adversary (RARL's budget: a push of up to
-20% of the torque range) trained for 102,400 steps against the frozen agent (``rarl.attack``),
+40% of the torque range) trained for 102,400 steps against the frozen agent (``rarl.attack``),
 the worst case within that budget as well as PPO can find it. A random policy's return anchors
 the losses:
 
@@ -64,7 +64,7 @@ def worker(method: str, seed: int, steps: int, folder: str, overrides: list[str]
     for name, perturb in PERTURBATIONS.items():
         summary = api.evaluate(agent, ENV, 100, perturb=perturb, seed=20_000 + seed)
         out[name] = summary.return_mean
-    # The worst case within RARL's budget, estimated: a fresh adversary (the preset's push, 20%
+    # The worst case within RARL's budget, estimated: a fresh adversary (the preset's push, 40%
     # of the torque range) trained against the frozen agent for ATTACK_ROLLOUTS rollouts.
     attacker = build(method="rarl", env_id=ENV, overrides=overrides)
     _, out["attacked"] = attack(agent.policy, attacker, ATTACK_ROLLOUTS, 40_000 + seed, 50)

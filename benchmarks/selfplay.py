@@ -8,8 +8,9 @@ process with one torch thread; ``--parallel`` runs that many seeds at once (one 
 runs in one thread, so two at a time on this 2-core machine keep each run's speed, which is
 measured and printed as env steps per second).
 
-    python benchmarks/selfplay.py --seeds 0 1 --parallel 2
-    python benchmarks/selfplay.py --seeds 0 --minutes 5 --set selfplay.baselines=[random]
+    python benchmarks/selfplay.py --seeds 0 1 --parallel 2          # the preset (BoardCNN)
+    python benchmarks/selfplay.py --seeds 0 1 --parallel 2 --set agent.network.kind=mlp
+    python benchmarks/selfplay.py --seeds 0 --set selfplay.baselines=[random]   # past selves only
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ class Scripted(torch.nn.Module):
         return torch.from_numpy(pendulum(obs.numpy()))
 
 
-def adversary_effect(seed: int, rollouts: int = 12, budget: float = 0.3) -> tuple[float, float]:
+def adversary_effect(seed: int, rollouts: int = 12, budget: float = 0.5) -> tuple[float, float]:
     """The scripted protagonist's return against an untrained adversary and against one trained
     for ``rollouts`` PPO rollouts of 4 x 1024 steps (``rarl.attack``, the protagonist fixed)."""
     experiment = build(method="rarl", env_id=PENDULUM, overrides=[f"method.budget={budget}"])
@@ -72,11 +72,13 @@ def test_the_arena_adds_the_adversarys_push_within_the_budget_and_pays_it_the_ne
 
 @pytest.mark.learning
 def test_the_adversary_learns_to_lower_the_protagonists_return() -> None:
-    """The scripted swing-up expert, fixed; the adversary (budget 0.3: 0.6 N m of push) trains
-    12 rollouts of 4 x 1024 steps. Seeds 0-9 (benchmarks/seed_distributions.py
-    rarl_adversary): see the case for the distribution of the drop."""
+    """The scripted swing-up expert, fixed; the adversary (budget 0.5: up to 1 N m of push,
+    half the expert's torque) trains 12 rollouts of 4 x 1024 steps, then both act by their
+    modes. (At budget 0.3 the expert still swings up: drops of 0 to 31.)"""
     before, after = adversary_effect(0)
-    assert after < before - 100.0, (before, after)
+    # Seeds 0-9 (benchmarks/seed_distributions.py rarl_adversary): the return drops by min
+    # 593.9, median 702.3, max 790.2 (from -155 to -857, median); 300 leaves 294 of margin.
+    assert after < before - 300.0, (before, after)
 
 
 def test_a_rarl_run_resumes_bitwise_equal_with_its_adversary(tmp_path) -> None:

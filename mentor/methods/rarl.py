@@ -103,6 +103,7 @@ class Arena:
         self.obs_shape, self.agents_spec = venv.obs_shape, None
         self.mask_source, self.action_mask, self.waiting = None, None, None
         self.info_keys, self.restarts = venv.info_keys, venv.restarts
+        self.modes: set[str] = set()  # who acts by its policy's mode (else it samples)
         self.true_obs: np.ndarray | None = None  # the env's last observation
         self.seen: np.ndarray | None = None  # what the protagonist sees of it
 
@@ -122,7 +123,7 @@ class Arena:
     def _act(self, who: str, obs: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
             obs_t = torch.from_numpy(obs).to(self.device)
-            return self.policies[who].predict(obs_t, deterministic=False).cpu().numpy()
+            return self.policies[who].predict(obs_t, deterministic=who in self.modes).cpu().numpy()
 
     def _perturbation(self, actions: np.ndarray) -> np.ndarray:
         return np.clip(actions.reshape(len(actions), -1), -1.0, 1.0) * self.scale
@@ -353,9 +354,11 @@ def attack(
 
 
 def _protagonist_return(arena: Arena, episodes: int, seed: int) -> float:
-    """The protagonist's mean return (its policy's mode) over ``episodes`` episodes in the
-    arena, against the adversary as it is (sampling)."""
+    """The protagonist's mean return over ``episodes`` episodes in the arena, both sides acting
+    by their policies' modes: the adversary's pushes as it has learned them, without the noise
+    of its exploration (an untrained one pushes by about 0)."""
     arena.learner = PROTAGONIST
+    arena.modes = {ADVERSARY}
     arena.reset(seed=seed)
     arena.pop_episodes()
     returns: list[float] = []
@@ -366,4 +369,5 @@ def _protagonist_return(arena: Arena, episodes: int, seed: int) -> float:
             actions = protagonist.predict(obs, deterministic=True).cpu().numpy()
         arena.step(actions)
         returns += [episode.ret for episode in arena.pop_episodes()]
+    arena.modes = set()
     return float(np.mean(returns[:episodes]))
