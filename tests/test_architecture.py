@@ -135,6 +135,8 @@ def smoke_overrides(name: str, tmp_path: Path, env_id: str) -> list[str]:
         extra += ["method.learning_starts=64", "method.batch_size=32", "method.buffer_size=1000"]
     if issubclass(cfg, BCConfig):
         extra += ["method.max_epochs=2"]
+    if name == "rarl":  # on CartPole's Discrete actions the adversary perturbs observations
+        extra += ["method.adversary=observation", "method.num_steps=64"]
     if name == "dagger":
         extra += [
             "method.expert=test_architecture:dagger_expert",

@@ -34,6 +34,7 @@ import torch
 from gymnasium import spaces
 
 from mentor.agent import trainable
+from mentor.core.device import set_threads
 from mentor.core.networks import ActorCritic, obs_dtype
 from mentor.core.normalize import RewardScaler
 from mentor.core.optim import set_lr
@@ -325,6 +326,7 @@ def attack(
     ``episodes`` episodes against the untrained adversary and against the trained one. The
     worst case within the budget, estimated: how robust benchmarks/rarl.py measures agents."""
     cfg, env = experiment.method, experiment.env
+    set_threads(experiment.num_threads)  # as training does: the same numbers in any process
     venv = VecEnv.make(env.id, env.kwargs, env.num_envs, vectorization="sync")
     try:
         torch.manual_seed(seed)
