@@ -358,7 +358,10 @@ def league(
     data = read_league(run)
     table = Table(title=f"league of {run} at step {data['step']:,}")
     for column in ("player", "ordinal", "mu", "sigma", "Elo", "games", "W/D/L"):
-        table.add_column(column, justify="left" if column == "player" else "right")
+        if column == "player":  # a baseline's module:function name is long: folded, not cut
+            table.add_column(column, overflow="fold")
+        else:
+            table.add_column(column, justify="right", no_wrap=True)
     for row in rows(data):
         table.add_row(*row)
     console.print(table)

@@ -236,6 +236,10 @@ def test_a_self_play_agent_beats_random_at_tictactoe(tmp_path) -> None:
     league = json.loads((result.run_dir / "league.json").read_text())
     assert [m["name"] for m in league["members"]][:2] == ["random", "v0"]
     assert len(league["members"]) >= 3 and league["ratings"][0]["games"] > 0
+    shown = subprocess.run([sys.executable, "-m", "mentor.cli", "league", str(result.run_dir)],
+                           capture_output=True, text=True)  # fmt: skip
+    assert shown.returncode == 0 and "learner" in shown.stdout and "random" in shown.stdout
+    assert (result.run_dir / "league.png").stat().st_size > 10_000
 
 
 def test_a_self_play_run_resumes_bitwise_equal_with_its_pool(tmp_path) -> None:
