@@ -16,9 +16,9 @@ from typing import Any
 from mentor.core.ma_env import MultiAgentVecEnv
 from mentor.errors import ConfigError
 from mentor.evaluation.evaluate import run_episodes
+from mentor.selfplay import against
 from mentor.selfplay.opponents import Opponent
-from mentor.selfplay.pool import Fixed
-from mentor.selfplay.vec_env import OUTCOMES, SelfPlayVecEnv
+from mentor.selfplay.vec_env import OUTCOMES
 
 
 def wilson(successes: float, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -90,7 +90,7 @@ def play_match(
         experiment.env.id, experiment.env.kwargs, copies, agent_ids=experiment.env.agent_ids
     )
     selfplay = experiment.selfplay
-    venv = SelfPlayVecEnv(inner, Fixed(opponent), None if selfplay is None else selfplay.teams)
+    venv = against(inner, opponent, None if selfplay is None else selfplay.teams)
     try:
         agent.check_fits(venv.observation_space, venv.action_space, experiment.env.id,
                          venv.agents_spec)  # fmt: skip

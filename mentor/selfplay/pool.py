@@ -21,13 +21,13 @@ the checkpoint, so a resumed run draws the same opponents as the unbroken one.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
 
+from mentor.errors import CheckpointError
 from mentor.experiment.schema import SelfPlayConfig
 from mentor.selfplay.opponents import Opponent, PolicyOpponent, snapshot
 from mentor.selfplay.ratings import Ratings
@@ -253,16 +253,14 @@ class Pool:
             elif name in baselines:
                 opponent = baselines[name].opponent
             else:
-                raise ValueError(
+                raise CheckpointError(
                     f"the checkpoint's pool has baseline '{name}', which selfplay.baselines no "
-                    f"longer names ({', '.join(baselines) or 'none'})"
+                    f"longer names ({', '.join(baselines) or 'none'}): resume with it listed"
                 )
             if "opponent" in entry:
                 opponent.load(entry["opponent"])  # type: ignore[attr-defined]
-            member = Member(name, opponent, entry["snapshot"], entry["added"],
-                            deque(entry["scores"]))  # fmt: skip
-            member.scores = deque(member.scores, maxlen=self.config.window)
-            members.append(member)
+            scores = deque(entry["scores"], maxlen=self.config.window)
+            members.append(Member(name, opponent, entry["snapshot"], entry["added"], scores))
         self.members = [m for m, e in zip(members, values["members"], strict=True)
                         if not e["retired"]]  # fmt: skip
         self.retired = {m.name: m for m, e in zip(members, values["members"], strict=True)
@@ -297,4 +295,3 @@ class Fixed:
 
 
 Opponents = Pool | Fixed
-MakeOpponent = Callable[[str], Opponent]
