@@ -7,8 +7,8 @@ PPO's agent). Then each agent plays 100 episodes (deterministic) on the plain en
 perturbation: Gaussian action noise of 0.1 to 0.5 times the torque's half-range (2 N m), and a
 heavier pendulum (``param.m``), and against a fresh adversary (RARL's budget: a push of up to
 40% of the torque range) trained for 102,400 steps against the frozen agent (``rarl.attack``),
-the worst case within that budget as well as PPO can find it. A random policy's return anchors
-the losses:
+the worst case within that budget as well as PPO can find it (``--attackers N``: the worst of
+N attackers, seeded apart). A random policy's return anchors the losses:
 
     loss = (clean return - perturbed return) / (clean return - random return)
 
@@ -18,6 +18,8 @@ loses >= 30%, RARL's loses at most half as much (median over seeds), with a clea
 more than 10% (of the same margin) below PPO's.
 
     python benchmarks/rarl.py --seeds 0 1 2 3 4 --parallel 2
+    python benchmarks/rarl.py --seeds 0 1 2 3 4 --parallel 2 --budget 0.2  # RARL's, the attack's
+    python benchmarks/rarl.py --seeds 0 1 2 3 4 --parallel 2 --attackers 3  # the worst of three
 """
 
 from __future__ import annotations
@@ -45,15 +47,24 @@ PERTURBATIONS = {
 ATTACK_ROLLOUTS = 25  # of 4 x 1024 steps: 102,400 steps of the attacker's training
 
 
-def worker(method: str, seed: int, steps: int, folder: str, overrides: list[str]) -> dict:
+def worker(
+    method: str,
+    seed: int,
+    steps: int,
+    folder: str,
+    overrides: list[str],
+    budget: float | None,
+    attackers: int,
+) -> dict:
     from mentor import api
     from mentor.experiment import build
     from mentor.methods.rarl import attack
 
-    budget = steps * (2 if method == "rarl" else 1)
+    push = [] if budget is None else [f"method.budget={budget}"]  # RARL's, and the attack's
     experiment = build(method=method, env_id=ENV, overrides=[
         f"seed={seed}", f"output_dir={folder}", f"name={method}-{seed}",
-        f"stopping.total_steps={budget}", "stopping.target_return=null",
+        f"stopping.total_steps={steps * (2 if method == 'rarl' else 1)}",
+        "stopping.target_return=null", *(push if method == "rarl" else []),
         "validation.every_steps=20000", "validation.episodes=10", "evaluation.episodes=0",
         "logging.progress=false", "logging.tensorboard=false", *overrides,
     ])  # fmt: skip
@@ -65,9 +76,13 @@ def worker(method: str, seed: int, steps: int, folder: str, overrides: list[str]
         summary = api.evaluate(agent, ENV, 100, perturb=perturb, seed=20_000 + seed)
         out[name] = summary.return_mean
     # The worst case within RARL's budget, estimated: a fresh adversary (the preset's push, 40%
-    # of the torque range) trained against the frozen agent for ATTACK_ROLLOUTS rollouts.
-    attacker = build(method="rarl", env_id=ENV, overrides=overrides)
-    _, out["attacked"] = attack(agent.policy, attacker, ATTACK_ROLLOUTS, 40_000 + seed, 50)
+    # of the torque range, or --budget's) trained against the frozen agent for ATTACK_ROLLOUTS
+    # rollouts; with --attackers N, N of them (seeds of their own) and the worst: one attacker
+    # may miss the push that breaks the agent, so the least return of N is the better estimate.
+    attacker = build(method="rarl", env_id=ENV, overrides=[*overrides, *push])
+    out["attacks"] = [attack(agent.policy, attacker, ATTACK_ROLLOUTS, 40_000 + seed + 1000 * k,
+                             50)[1] for k in range(attackers)]  # fmt: skip
+    out["attacked"] = min(out["attacks"])
     return out
 
 
@@ -94,6 +109,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--steps", type=int, default=100_000)
     parser.add_argument("--parallel", type=int, default=1)
+    parser.add_argument("--budget", type=float, help="RARL's push and the attack's (default 0.4)")
+    parser.add_argument("--attackers", type=int, default=1, help="fresh attackers; the worst")
     parser.add_argument("--set", action="append", default=[], dest="overrides")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--worker", nargs=3, metavar=("METHOD", "SEED", "FOLDER"),
@@ -101,7 +118,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.worker:
         method, seed, folder = args.worker
-        print(json.dumps(worker(method, int(seed), args.steps, folder, args.overrides)))
+        out = worker(method, int(seed), args.steps, folder, args.overrides, args.budget,
+                     args.attackers)  # fmt: skip
+        print(json.dumps(out))
         return
     folder = tempfile.mkdtemp(prefix="mentor-rarl-")
     jobs = [(method, seed) for seed in args.seeds for method in ("ppo", "rarl")]
@@ -110,7 +129,9 @@ def main() -> None:
         batch, jobs = jobs[: args.parallel], jobs[args.parallel :]
         extra = [f"--set={o}" for o in args.overrides]
         procs = [subprocess.Popen([sys.executable, __file__, "--worker", m, str(s), folder,
-                                   f"--steps={args.steps}", *extra],
+                                   f"--steps={args.steps}", *extra,
+                                   *([f"--budget={args.budget}"] if args.budget else []),
+                                   f"--attackers={args.attackers}"],
                                   stdout=subprocess.PIPE, text=True) for m, s in batch]  # fmt: skip
         for proc in procs:
             out, _ = proc.communicate()
@@ -119,7 +140,9 @@ def main() -> None:
             results.append(json.loads(out.strip().splitlines()[-1]))
     anchor = random_return()
     print(f"Pendulum-v1, {args.steps:,} protagonist env steps per run (RARL: as many more for "
-          f"its adversary); random policy {anchor:.1f}; runs under {folder}\n")  # fmt: skip
+          f"its adversary), budget {args.budget or 'of the preset'}, the worst of "
+          f"{args.attackers} attacker(s); random policy "
+          f"{anchor:.1f}; runs under {folder}\n")  # fmt: skip
     names = [*PERTURBATIONS, "attacked"]
     rows = []
     for method in ("ppo", "rarl"):

@@ -350,20 +350,22 @@ def play(
 def league(
     run: Annotated[str, typer.Argument(help="A self-play run folder.")],
 ) -> None:
-    """A self-play run's ratings: every player of its pool and baselines, best first (OpenSkill
-    ordinal, mu, sigma, Elo, games, wins/draws/losses), and league.png (the learner's ratings
-    over training, every player's at the end)."""
+    """A self-play run's ratings: every player of its pool and baselines (and a league's
+    exploiters), best first (role, OpenSkill ordinal, mu, sigma, Elo, games, wins/draws/losses),
+    and league.png (the learner's ratings over training, every player's at the end)."""
     from mentor.report.league import plot_league, read_league, rows
 
     data = read_league(run)
     table = Table(title=f"league of {run} at step {data['step']:,}")
-    for column in ("player", "ordinal", "mu", "sigma", "Elo", "games", "W/D/L"):
+    for column in ("player", "role", "ordinal", "mu ± sigma", "Elo", "games", "W/D/L"):
         if column == "player":  # a baseline's module:function name is long: folded, not cut
-            table.add_column(column, overflow="fold")
+            table.add_column(column, overflow="fold", min_width=8)
+        elif column == "role":  # "league exploiter" on two lines in a narrow terminal
+            table.add_column(column, min_width=9)
         else:
             table.add_column(column, justify="right", no_wrap=True)
-    for row in rows(data):
-        table.add_row(*row)
+    for name, role, ordinal, mu, sigma, *rest in rows(data):
+        table.add_row(name, role, ordinal, f"{mu} ± {sigma}", *rest)
     console.print(table)
     console.print(f"written: {plot_league(data, Path(run) / 'league.png')}")
 

@@ -102,6 +102,28 @@ def test_pfsp_draws_by_one_minus_win_rate_to_the_power() -> None:
     assert abs(counts[0] / 4000 - 0.125 / 1.125) < 0.02  # 4 standard errors: 0.0199
 
 
+def test_a_baseline_share_splits_the_draws_between_baselines_and_snapshots() -> None:
+    """baseline_share 0.3 with PFSP (p = 1) inside each group: baselines random (x = 0.9,
+    weight 0.1) and a second random (unplayed, 0.5) share 0.3 as 0.1/0.6 and 0.5/0.6; the
+    snapshots v0 (x = 0, weight 1) and v1 (unplayed, 0.5) share 0.7 as 1/1.5 and 0.5/1.5.
+    Without the share the four would be drawn 0.1/2.1, 0.5/2.1, 1/2.1 and 0.5/2.1."""
+    config = SelfPlayConfig(pfsp_power=1.0, window=10, baseline_share=0.3)
+    baselines = [RandomOpponent(spaces.Discrete(2)), RandomOpponent(spaces.Discrete(2), "r2")]
+    pool = Pool(config, torch.nn.Linear(3, 2), baselines, seed=0)
+    pool.add_snapshot(1)
+    assert pool.names == ["random", "r2", "v0", "v1"]
+    for name, scores in (("random", [1.0] * 9 + [0.0]), ("v0", [0.0, 0.0])):
+        for score in scores:
+            pool.hold(name)
+            pool.record(name, score)
+    expected = [0.3 * 0.1 / 0.6, 0.3 * 0.5 / 0.6, 0.7 * 1 / 1.5, 0.7 * 0.5 / 1.5]
+    np.testing.assert_allclose(pool.probabilities(), expected)
+    pool.config = SelfPlayConfig(pfsp_power=1.0, window=10)
+    np.testing.assert_allclose(pool.probabilities(), np.array([0.1, 0.5, 1.0, 0.5]) / 2.1)
+    pool.config = SelfPlayConfig(opponents="latest", baseline_share=0.3)
+    np.testing.assert_allclose(pool.probabilities(), [0.15, 0.15, 0.0, 0.7])
+
+
 def test_the_learner_joins_every_n_updates_or_past_a_win_rate_and_the_oldest_leaves() -> None:
     pool = small_pool(add_every=2, pool_size=2, window=3, opponents="latest")
     assert pool.names == ["random", "v0"]

@@ -683,6 +683,52 @@ class ContinualConfig(Section):
         return self
 
 
+class LeagueConfig(Section):
+    """A league beside the self-play learner (the main agent): exploiters, each a PPO learner of
+    its own with its own env copies and opponents, whose snapshots join the pool
+    (``mentor/selfplay/league.py``; AlphaStar, Vinyals et al. 2019)."""
+
+    main_exploiters: int = Field(
+        1, ge=0, description="Exploiters that play the main agent as it is now."
+    )
+    league_exploiters: int = Field(
+        1, ge=0, description="Exploiters that play the whole pool, PFSP over their own record."
+    )
+    copies: int | None = Field(
+        None, ge=1, description="Env copies of each exploiter (None: env.num_envs)."
+    )
+    win_rate: float = Field(
+        0.7,
+        gt=0,
+        le=1,
+        description=(
+            "An exploiter joins the pool as a snapshot when its win rate over its last "
+            "`selfplay.window` games reaches this (draws count half)."
+        ),
+    )
+    max_updates: int = Field(
+        50, ge=1, description="...or after this many of its updates without (AlphaStar's timeout)."
+    )
+    reset_probability: float = Field(
+        0.25,
+        ge=0,
+        le=1,
+        description=(
+            "The chance that a league exploiter starts over from the initial weights after it "
+            "joins (a main exploiter always does)."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _someone(self) -> LeagueConfig:
+        if self.main_exploiters + self.league_exploiters == 0:
+            raise ValueError(
+                "selfplay.league: 0 main exploiters and 0 league exploiters is no league; "
+                "set at least one (or remove selfplay.league)"
+            )
+        return self
+
+
 class SelfPlayConfig(Section):
     """Self-play: the learner holds one seat of a multi-agent game, opponents drawn from a pool
     of its own past versions and fixed baselines hold the others (``mentor/selfplay``)."""
@@ -696,6 +742,16 @@ class SelfPlayConfig(Section):
     )
     pfsp_power: float = Field(
         2.0, ge=0, description="PFSP's weighting (1 - win rate)^p: higher favours hard opponents."
+    )
+    baseline_share: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description=(
+            "The share of games against the fixed baselines, drawn among them by the same rule, "
+            "the rest among the snapshots (None: one rule over all members, where many "
+            "snapshots leave the baselines few games)."
+        ),
     )
     add_every: int | None = Field(
         10, ge=1, description="Add the learner to the pool every this many updates (None: never)."
@@ -731,6 +787,12 @@ class SelfPlayConfig(Section):
         description=(
             "The sides of a team game, each a list of agent names; the learner holds one side "
             "of each copy, the opponent the others (None: each agent a side of its own)."
+        ),
+    )
+    league: LeagueConfig | None = Field(
+        None,
+        description=(
+            "Exploiters that train beside the learner and join its pool (None: plain self-play)."
         ),
     )
 

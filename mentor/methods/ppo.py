@@ -35,6 +35,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Protocol
 
 import torch
@@ -42,6 +43,7 @@ from gymnasium import spaces
 
 from mentor.agent import Agent, trainable
 from mentor.core.agent_rows import AgentsSpec, parameter_groups, row_space
+from mentor.core.learner import Learner
 from mentor.core.networks import ActorCritic, obs_dtype
 from mentor.core.normalize import RewardScaler
 from mentor.core.optim import descend, set_lr
@@ -211,6 +213,37 @@ def build_networks(
     )
 
 
+def learn_turn(
+    learner: Learner,
+    venv: VecEnv,
+    generator: torch.Generator,
+    cfg: PPOConfig,
+    clip_coef: float,
+    entropy_coef: float,
+    device: torch.device,
+) -> dict[str, float]:
+    """One rollout of a side learner (``core/learner.py``) in ``venv`` from its last
+    observation, then its PPO update (``cfg``: the method's settings); its metrics, named
+    ``train/<learner>/...``. For methods that train several learners (RARL, a league)."""
+    policy, storage = learner.policy, learner.storage
+    _, last_value = collect(policy, venv, storage, venv.last_obs, learner.scaler, device)
+    next_values = torch.cat([storage.values[1:], last_value.unsqueeze(0)])
+    advantages, returns = gae(
+        storage.rewards, storage.values, next_values, storage.terminated, storage.truncated,
+        cfg.gamma, cfg.gae_lambda, storage.waiting,
+    )  # fmt: skip
+    if policy.value_stats is not None:
+        policy.value_stats.update(returns[storage.valid])
+    metrics = ppo_update(
+        policy, learner.optimizer, storage, advantages, returns, cfg, clip_coef, entropy_coef,
+        generator,
+    )  # fmt: skip
+    policy.normalizer.update(storage.obs.flatten(0, 1)[storage.valid.flatten()])
+    out = {key.replace("train/", f"train/{learner.name}/"): v for key, v in metrics.items()}
+    out[f"train/{learner.name}/reward_mean"] = float(storage.rewards[storage.valid].mean())
+    return out
+
+
 class RewardModel(Protocol):
     """A learned reward for PPO's loop (GAIL's discriminator)."""
 
@@ -359,6 +392,10 @@ def run(
             if lagging:
                 metrics["time/staleness"] = sum(venv.staleness) / len(venv.staleness)
                 metrics["time/dropped_rollouts"] = venv.dropped
+            if session.league is not None:  # each exploiter's turn (mentor/selfplay/league.py)
+                learn = partial(learn_turn, cfg=cfg, clip_coef=clip_coef,
+                                entropy_coef=entropy_coef, device=device)  # fmt: skip
+                metrics.update(session.league.update(learn, progress, counters.step))
             session.log(counters.step, metrics)
             session.after_update(counters.step)
     return session.result

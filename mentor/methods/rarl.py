@@ -35,13 +35,10 @@ from gymnasium import spaces
 
 from mentor.agent import trainable
 from mentor.core.device import set_threads
-from mentor.core.networks import ActorCritic, obs_dtype
-from mentor.core.normalize import RewardScaler
+from mentor.core.learner import Learner
+from mentor.core.networks import ActorCritic
 from mentor.core.optim import set_lr
-from mentor.core.returns import gae
-from mentor.core.rollout import collect
 from mentor.core.schedules import value_at
-from mentor.core.storage import RolloutStorage
 from mentor.core.vec_env import VecEnv
 from mentor.errors import ConfigError
 from mentor.evaluation.perturb import half_range
@@ -196,18 +193,6 @@ class Arena:
 
 
 @dataclass
-class Learner:
-    """One side's PPO: its networks, optimizer, reward scaler and rollout storage."""
-
-    name: str
-    policy: ActorCritic
-    optimizer: torch.optim.Optimizer
-    scaler: RewardScaler
-    storage: RolloutStorage
-    rollouts: int
-
-
-@dataclass
 class RARLProgress:
     step: int = 0
     updates: int = 0
@@ -235,15 +220,12 @@ def train(experiment: Experiment, run: RunFolder, resume: ResumePoint | None = N
                 eps=cfg.adam_eps,
             ),
         }  # fmt: skip
-        learners = []
-        for name, policy, rollouts in ((PROTAGONIST, agent.policy, cfg.protagonist_rollouts),
-                                       (ADVERSARY, adversary, cfg.adversary_rollouts)):  # fmt: skip
-            storage = RolloutStorage(
-                cfg.num_steps, venv.num_envs, venv.obs_shape, obs_dtype(policy.cnn),
-                policy.dist.action_shape, policy.dist.action_dtype,
-            )  # fmt: skip
-            scaler = RewardScaler(venv.num_envs, cfg.gamma, env.normalize_reward)
-            learners.append(Learner(name, policy, optimizers[name], scaler, storage, rollouts))
+        learners = [
+            Learner.make(name, policy, optimizers[name], arena, cfg.num_steps, cfg.gamma,
+                         env.normalize_reward, rollouts)
+            for name, policy, rollouts in ((PROTAGONIST, agent.policy, cfg.protagonist_rollouts),
+                                           (ADVERSARY, adversary, cfg.adversary_rollouts))
+        ]  # fmt: skip
         generator = torch.Generator().manual_seed(experiment.seed)
         counters = RARLProgress()
         state = TrainState()
@@ -270,8 +252,8 @@ def train(experiment: Experiment, run: RunFolder, resume: ResumePoint | None = N
                     set_lr([learner.optimizer], rate if learner.name == PROTAGONIST
                            else cfg.adversary_learning_rate or rate)  # fmt: skip
                     for _ in range(learner.rollouts):
-                        metrics.update(_turn(learner, arena, cfg, clip_coef, entropy_coef,
-                                             generator, device))  # fmt: skip
+                        metrics.update(ppo.learn_turn(learner, arena, generator, cfg,
+                                                      clip_coef, entropy_coef, device))  # fmt: skip
                         counters.step += venv.num_envs * cfg.num_steps
                 arena.learner = PROTAGONIST
                 counters.updates += 1
@@ -285,33 +267,6 @@ def train(experiment: Experiment, run: RunFolder, resume: ResumePoint | None = N
                 session.log(counters.step, metrics)
                 session.after_update(counters.step)
         return session.result
-
-
-def _turn(
-    learner: Learner,
-    arena: Arena,
-    cfg: Any,
-    clip_coef: float,
-    entropy_coef: float,
-    generator: torch.Generator,
-    device: torch.device,
-) -> dict[str, float]:
-    """One rollout of ``learner`` in the arena, then its PPO update; its metrics, prefixed
-    with its name (``train/protagonist/...``)."""
-    policy, storage = learner.policy, learner.storage
-    _, last_value = collect(policy, arena, storage, arena.observe(), learner.scaler, device)
-    next_values = torch.cat([storage.values[1:], last_value.unsqueeze(0)])
-    advantages, returns = gae(storage.rewards, storage.values, next_values, storage.terminated,
-                              storage.truncated, cfg.gamma, cfg.gae_lambda)  # fmt: skip
-    if policy.value_stats is not None:
-        policy.value_stats.update(returns[storage.valid])
-    metrics = ppo.ppo_update(policy, learner.optimizer, storage, advantages, returns, cfg,
-                             clip_coef, entropy_coef, generator)  # fmt: skip
-    policy.normalizer.update(storage.obs.flatten(0, 1)[storage.valid.flatten()])
-    mean_reward = float(storage.rewards[storage.valid].mean())
-    out = {key.replace("train/", f"train/{learner.name}/"): v for key, v in metrics.items()}
-    out[f"train/{learner.name}/reward_mean"] = mean_reward
-    return out
 
 
 def attack(
@@ -336,20 +291,18 @@ def attack(
         device = torch.device("cpu")
         arena = Arena(venv, protagonist, adversary, cfg.adversary, cfg.budget, device)
         before = _protagonist_return(arena, episodes, seed)
-        storage = RolloutStorage(
-            cfg.num_steps, venv.num_envs, venv.obs_shape, torch.float32,
-            adversary.dist.action_shape, adversary.dist.action_dtype,
-        )  # fmt: skip
         rate = cfg.adversary_learning_rate or value_at(cfg.learning_rate, 0)
         optimizer = torch.optim.Adam(adversary.parameters(), lr=rate, eps=cfg.adam_eps)
-        scaler = RewardScaler(venv.num_envs, cfg.gamma, env.normalize_reward)
-        learner = Learner(ADVERSARY, adversary, optimizer, scaler, storage, 1)
+        learner = Learner.make(ADVERSARY, adversary, optimizer, arena, cfg.num_steps, cfg.gamma,
+                               env.normalize_reward)  # fmt: skip
         generator = torch.Generator().manual_seed(seed)
         arena.learner = ADVERSARY
         arena.reset(seed=seed)
         entropy = value_at(experiment.exploration.entropy_coef, 0)
         for _ in range(rollouts):
-            _turn(learner, arena, cfg, value_at(cfg.clip_coef, 0), entropy, generator, device)
+            ppo.learn_turn(
+                learner, arena, generator, cfg, value_at(cfg.clip_coef, 0), entropy, device
+            )
         return before, _protagonist_return(arena, episodes, seed)
     finally:
         venv.close()

@@ -14,10 +14,13 @@ from typing import Any
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 
 from mentor.errors import CheckpointError, ConfigError
 
 LEAGUE_FILE = "league.json"
+COLOURS = {"learner": "tab:red", "snapshot": "tab:blue", "baseline": "tab:green",
+           "main exploiter": "tab:purple", "league exploiter": "tab:orange"}  # fmt: skip
 
 
 def read_league(run: str | Path) -> dict[str, Any]:
@@ -44,14 +47,28 @@ def read_league(run: str | Path) -> dict[str, Any]:
     return league
 
 
+def roles(league: dict[str, Any]) -> dict[str, str]:
+    """Every player's role: learner (a league's main agent), snapshot (the learner's past
+    self), baseline, and with a league its exploiters and their snapshots."""
+    out = {"learner": "learner"}
+    for member in league["members"]:
+        out[member["name"]] = "snapshot" if member["snapshot"] else "baseline"
+    if "league" in league:
+        out.update({name: role for name, role in league["league"]["roles"].items()
+                    if role != "main agent"})  # fmt: skip
+    return out
+
+
 def rows(league: dict[str, Any]) -> list[list[str]]:
-    """The ratings table, best first: name, ordinal, mu, sigma, Elo, games, W/D/L."""
+    """The ratings table, best first: name, role, ordinal, mu, sigma, Elo, games, W/D/L."""
     out = []
+    role = roles(league)
     for row in league["ratings"]:
         if row["games"] == 0:
             continue
         out.append([
-            row["name"], f"{row['ordinal']:.2f}", f"{row['mu']:.2f}", f"{row['sigma']:.2f}",
+            row["name"], role.get(row["name"], "snapshot"), f"{row['ordinal']:.2f}",
+            f"{row['mu']:.2f}", f"{row['sigma']:.2f}",
             f"{row['elo']:.0f}", f"{row['games']:,}",
             f"{row['wins']}/{row['draws']}/{row['losses']}",
         ])  # fmt: skip
@@ -78,16 +95,20 @@ def plot_league(league: dict[str, Any], path: Path) -> Path:
     ratings = {row["name"]: row for row in league["ratings"] if row["games"] > 0}
     order = [m["name"] for m in league["members"] if not m["snapshot"]]
     order += [e["joined"] for e in league["events"] if "joined" in e]
-    order = [name for name in dict.fromkeys(order) if name in ratings] + ["learner"]
+    live = [e["name"] for e in league.get("league", {}).get("exploiters", [])]
+    order = [name for name in dict.fromkeys(order) if name in ratings] + [*live, "learner"]
     values = [ratings[name]["ordinal"] for name in order if name in ratings]
     names = [name for name in order if name in ratings]
-    colours = ["tab:green" if not name.startswith("v") else "tab:blue" for name in names]
-    colours[-1] = "tab:red"
+    role = roles(league)
+    colours = [COLOURS.get(role.get(name, "snapshot"), "tab:blue") for name in names]
     now.barh(range(len(names)), values, color=colours)
     now.set_yticks(range(len(names)), [_short(name) for name in names], fontsize=7)
     now.invert_yaxis()
     now.set_xlabel("OpenSkill ordinal at the end")
-    now.set_title("at the end (green: baselines, red: learner)")
+    shown = [r for r in COLOURS if r in {role.get(name, "snapshot") for name in names}]
+    now.legend(handles=[Patch(color=COLOURS[r], label=r) for r in shown], fontsize=7,
+               loc="upper left", bbox_to_anchor=(1.01, 1.0))  # fmt: skip
+    now.set_title("every player at the end")
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     return path

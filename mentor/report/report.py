@@ -516,13 +516,18 @@ def _league_section(run: Path, out: Path) -> _Section:
     except MentorError as exc:  # no rated games yet: said, not plotted
         return _Section("Self-play league", notes=[str(exc)])
     plot_league(league, out / LEAGUE_PLOT)
-    rows = [(row[0], f"ordinal {row[1]}, mu {row[2]}, sigma {row[3]}, Elo {row[4]}, "
-             f"{row[5]} games (W/D/L {row[6]})") for row in league_rows(league)[:12]]  # fmt: skip
+    rows = [(f"{row[0]} ({row[1]})", f"ordinal {row[2]}, mu {row[3]}, sigma {row[4]}, "
+             f"Elo {row[5]}, {row[6]} games (W/D/L {row[7]})")
+            for row in league_rows(league)[:12]]  # fmt: skip
     joined = sum("joined" in event for event in league["events"])
     notes = [f"{len(league['members'])} players in the pool at the end; {joined} snapshots "
-             "of the learner joined over training. Ratings: OpenSkill (Plackett-Luce; ordinal = "
+             "joined over training. Ratings: OpenSkill (Plackett-Luce; ordinal = "
              "mu - 3 sigma) and Elo (K 16), from every training game; `mentor league` prints "
              "all."]  # fmt: skip
+    if "league" in league:  # its exploiters
+        for e in league["league"]["exploiters"]:
+            notes.append(f"{e['name']}, {e['role']}: joined the pool {e['snapshots']} times, "
+                         f"started over {e['restarts']} times")  # fmt: skip
     return _Section("Self-play league", rows=rows, notes=notes, image=LEAGUE_PLOT)
 
 

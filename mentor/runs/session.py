@@ -160,7 +160,10 @@ def training_setup(
         if experiment.selfplay is not None:  # the learner's seats; the pool holds the rest
             from mentor.selfplay import self_play_env
 
-            venv = self_play_env(experiment, venv, agent)
+            venv = self_play_env(  # a league's exploiters get envs of their own
+                experiment, venv, agent,
+                lambda copies: VecEnv.make(env.id, env.kwargs, copies, **options),
+            )  # fmt: skip
         yield venv, agent
     finally:
         venv.close()
@@ -259,6 +262,9 @@ class TrainingSession:
         self.pool: Any = opponents if hasattr(opponents, "on_update") else None
         if self.pool is not None:  # self-play's opponents, their weights and ratings
             state.add("selfplay", self.pool.save, self.pool.load)
+        self.league: Any = getattr(venv, "league", None)  # its exploiters (selfplay/league.py)
+        if self.league is not None:  # after the pool: their games hold its members
+            self.league.register(state, experiment.seed)
         self._opponent: Any = None  # validation's (selfplay.validate_against), made once
         # What every run has, after the method's own pieces; the global RNGs load last.
         state.add("env", venv.snapshot, self._load_env)
@@ -613,7 +619,10 @@ class TrainingSession:
         """``league.json``: the pool's members, the ratings table, entries and the learner's
         ratings over training (``mentor league``, the report)."""
         assert self.pool is not None
-        write_json(self.run.path / "league.json", {"step": self.step, **self.pool.summary()})
+        summary = {"step": self.step, **self.pool.summary()}
+        if self.league is not None:
+            summary["league"] = self.league.summary()
+        write_json(self.run.path / "league.json", summary)
 
     def save_periodic(self, step: int) -> None:
         tic = time.perf_counter()

@@ -5,11 +5,12 @@ simultaneous) into the learner's own env: it holds one seat of each copy, altern
 pool of opponents holds the rest (``vec_env.py``); the pool grows with snapshots of the learner,
 draws each game's opponent, and rates every player (``pool.py``, ``ratings.py``). Opponents of
 every kind share one interface (``opponents.py``); ``match.py`` plays an agent against one of
-them (``mentor eval --opponent``).
+them (``mentor eval --opponent``); ``league.py`` trains exploiters beside the learner.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from mentor.core.ma_env import MultiAgentVecEnv
@@ -29,9 +30,15 @@ __all__ = [
 ]
 
 
-def self_play_env(experiment: Any, inner: Any, agent: Any) -> SelfPlayVecEnv:
+def self_play_env(
+    experiment: Any,
+    inner: Any,
+    agent: Any,
+    make_env: Callable[[int], MultiAgentVecEnv] | None = None,
+) -> SelfPlayVecEnv:
     """The training envs of a self-play run: ``inner`` (the game's copies) with the pool that
-    ``experiment.selfplay`` describes, whose first snapshot is ``agent``'s policy now."""
+    ``experiment.selfplay`` describes, whose first snapshot is ``agent``'s policy now, and its
+    league (``venv.league``) if it has one: ``make_env(copies)`` makes the exploiters' envs."""
     config = experiment.selfplay
     if not isinstance(inner, MultiAgentVecEnv):
         raise ConfigError(
@@ -44,7 +51,14 @@ def self_play_env(experiment: Any, inner: Any, agent: Any) -> SelfPlayVecEnv:
     if len(set(names)) != len(names):
         raise ConfigError(f"selfplay.baselines names a player twice: {names}")
     pool = Pool(config, agent.policy, baselines, experiment.seed)
-    return SelfPlayVecEnv(inner, pool, config.teams)
+    venv = SelfPlayVecEnv(inner, pool, config.teams)
+    if config.league is not None:
+        if make_env is None:
+            raise ConfigError("selfplay.league: these envs cannot be copied for exploiters")
+        from mentor.selfplay.league import League
+
+        venv.league = League(experiment, pool, agent.policy, make_env)
+    return venv
 
 
 def against(

@@ -99,11 +99,14 @@ class FunctionOpponent:
 
 
 class PolicyOpponent:
-    """A policy network (an ``ActorCritic``), sampling its actions with its own generator."""
+    """A policy network (an ``ActorCritic``), sampling its actions with its own generator.
+    ``live``: a network that is learning (a league's main agent), left in its training mode."""
 
-    def __init__(self, policy: torch.nn.Module, name: str, deterministic: bool = False) -> None:
+    def __init__(
+        self, policy: torch.nn.Module, name: str, deterministic: bool = False, live: bool = False
+    ) -> None:
         self.name = name
-        self.policy = policy.eval()
+        self.policy = policy if live else policy.eval()
         self.deterministic = deterministic
         self.generator = torch.Generator().manual_seed(0)
 

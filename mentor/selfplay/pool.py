@@ -12,6 +12,9 @@ the fixed baselines of ``selfplay.baselines``. The experiment's ``selfplay`` sec
   self-play, Vinyals et al. 2019): member m with probability proportional to
   ``(1 - x_m)^p``, ``x_m`` the learner's mean score against m over their last ``window``
   games (win 1, draw 1/2, loss 0; 1/2 before any game), uniform when every weight is 0.
+  With ``baseline_share``, that share of the games goes to the baselines (drawn among them
+  by the rule; ``latest`` among baselines: uniformly) and the rest to the snapshots: twenty
+  snapshots near 1/2 would otherwise leave a baseline the learner beats almost no games.
 - **ratings** (``selfplay/ratings.py``): every game rates the learner and its opponent.
 
 Its state (members, their weights, records, ratings, the draw generator) is one component of
@@ -22,7 +25,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -39,9 +42,14 @@ LEARNER = "learner"
 class Member:
     name: str
     opponent: Opponent
-    snapshot: bool  # the learner's past self (weights in the checkpoint), else a baseline
+    owner: str | None  # whose past self (the learner, an exploiter): a snapshot; None: baseline
     added: int  # the step it entered at
     scores: deque[float] = field(default_factory=deque)  # the learner's, latest games
+
+    @property
+    def snapshot(self) -> bool:
+        """A frozen past policy (its weights in the checkpoint), not a fixed baseline."""
+        return self.owner is not None
 
     def win_rate(self) -> float:
         return float(np.mean(self.scores)) if self.scores else 0.5
@@ -72,7 +80,7 @@ class Pool:
         self.retired: dict[str, Member] = {}  # left the pool, with games still in play
         self.in_play: dict[str, int] = {}  # games drawn and not yet ended, by member
         for opponent in baselines:
-            self._join(Member(opponent.name, opponent, False, 0))
+            self._join(Member(opponent.name, opponent, None, 0))
             self.seed_member(self.members[-1])
         self.snapshots_made = 0
         self.updates_since = 0  # since the last entry
@@ -87,12 +95,21 @@ class Pool:
         member.scores = deque(member.scores, maxlen=self.config.window)
         self.members.append(member)
         if member.name not in self.ratings.players:
-            self.ratings.add(member.name, like=LEARNER if member.snapshot else None)
+            self.ratings.add(member.name, like=member.owner)
 
     def add_snapshot(self, step: int) -> Member:
+        """The learner as it is now joins, as ``v<n>``."""
         name = f"v{self.snapshots_made}"
         self.snapshots_made += 1
-        self.seed_member(member := Member(name, snapshot(self.policy, name), True, step))
+        member = self.enter(name, self.policy, LEARNER, step)
+        self.updates_since = 0
+        self.recent.clear()
+        return member
+
+    def enter(self, name: str, policy: torch.nn.Module, owner: str, step: int) -> Member:
+        """``policy`` as it is now joins as ``name``, a snapshot of ``owner`` (rated from its
+        owner's ratings); past ``pool_size`` snapshots, the oldest leaves."""
+        self.seed_member(member := Member(name, snapshot(policy, name), owner, step))
         self._join(member)
         self.events.append({"step": step, "joined": name})
         own = [m for m in self.members if m.snapshot]
@@ -101,12 +118,15 @@ class Pool:
             self.events.append({"step": step, "left": oldest.name})
             if self.in_play.get(oldest.name):  # its games in progress end with it
                 self.retired[oldest.name] = oldest
-        self.updates_since = 0
-        self.recent.clear()
         return member
 
     def seed_member(self, member: Member) -> None:
         member.opponent.seed(int(self.rng.integers(2**62)))
+
+    def seed(self, seed: int) -> None:
+        """Restart every member's random stream from ``seed`` (the envs' reset with a seed)."""
+        for index, member in enumerate(self.members):
+            member.opponent.seed(seed + 7919 * index)
 
     @property
     def names(self) -> list[str]:
@@ -115,21 +135,40 @@ class Pool:
     # --- draws and games --------------------------------------------------------------------
 
     def probabilities(self) -> np.ndarray:
-        """Each member's chance to be the next game's opponent."""
-        n = len(self.members)
+        """Each member's chance to be the next game's opponent: by ``opponents`` over all
+        members, or with ``baseline_share`` that share over the baselines (``latest``:
+        uniformly) and the rest over the snapshots."""
+        share = self.config.baseline_share
+        fixed = np.array([not member.snapshot for member in self.members])
+        if share is None or fixed.all() or not fixed.any():
+            return self._by_rule(self.members)
+        baselines = [member for member in self.members if not member.snapshot]
+        snapshots = [member for member in self.members if member.snapshot]
+        out = np.zeros(len(self.members))
+        out[fixed] = share * self._by_rule(baselines)
+        out[~fixed] = (1 - share) * self._by_rule(snapshots)
+        return out
+
+    def _by_rule(self, members: list[Member]) -> np.ndarray:
+        n = len(members)
+        if self.config.opponents == "latest":
+            own = [i for i, member in enumerate(members) if member.snapshot]
+            return np.eye(n)[max(own)] if own else np.full(n, 1.0 / n)
         if self.config.opponents == "uniform":
             return np.full(n, 1.0 / n)
-        if self.config.opponents == "latest":
-            newest = max(i for i, member in enumerate(self.members) if member.snapshot)
-            return np.eye(n)[newest]
-        rates = np.array([member.win_rate() for member in self.members])
+        rates = np.array([member.win_rate() for member in members])
         return pfsp_weights(rates, self.config.pfsp_power)
 
     def draw(self) -> str:
         """The next game's opponent (its name); the game is in play until recorded."""
         name = self.members[int(self.rng.choice(len(self.members), p=self.probabilities()))].name
-        self.in_play[name] = self.in_play.get(name, 0) + 1
+        self.hold(name)
         return name
+
+    def hold(self, name: str) -> None:
+        """A game against ``name`` begins (the learner's, or an exploiter's): while it is in
+        play, ``name`` stays, even if it leaves the pool."""
+        self.in_play[name] = self.in_play.get(name, 0) + 1
 
     def member(self, name: str) -> Member:
         found = next((m for m in self.members if m.name == name), None)
@@ -195,6 +234,7 @@ class Pool:
                 {
                     "name": m.name,
                     "snapshot": m.snapshot,
+                    "owner": m.owner,
                     "added": m.added,
                     "win_rate": m.win_rate(),
                     "games": len(m.scores),
@@ -214,7 +254,8 @@ class Pool:
         members = []
         for member in [*self.members, *self.retired.values()]:
             entry: dict[str, Any] = {"name": member.name, "snapshot": member.snapshot,
-                                     "added": member.added, "scores": list(member.scores),
+                                     "owner": member.owner, "added": member.added,
+                                     "scores": list(member.scores),
                                      "retired": member.name in self.retired}  # fmt: skip
             opponent = member.opponent
             if member.snapshot:
@@ -260,7 +301,8 @@ class Pool:
             if "opponent" in entry:
                 opponent.load(entry["opponent"])  # type: ignore[attr-defined]
             scores = deque(entry["scores"], maxlen=self.config.window)
-            members.append(Member(name, opponent, entry["snapshot"], entry["added"], scores))
+            owner = entry.get("owner", LEARNER if entry["snapshot"] else None)
+            members.append(Member(name, opponent, owner, entry["added"], scores))
         self.members = [m for m, e in zip(members, values["members"], strict=True)
                         if not e["retired"]]  # fmt: skip
         self.retired = {m.name: m for m, e in zip(members, values["members"], strict=True)
@@ -279,7 +321,10 @@ class Fixed:
     """One opponent for every game (validation, ``mentor eval --opponent``), nobody rated."""
 
     def __init__(self, opponent: Opponent) -> None:
-        self.members = [Member(opponent.name, opponent, False, 0)]
+        self.members = [Member(opponent.name, opponent, None, 0)]
+
+    def seed(self, seed: int) -> None:
+        self.members[0].opponent.seed(seed)
 
     def draw(self) -> str:
         return self.members[0].name
@@ -294,4 +339,17 @@ class Fixed:
         pass
 
 
-Opponents = Pool | Fixed
+class Opponents(Protocol):
+    """Who holds the other sides of a ``SelfPlayVecEnv``'s games: the pool, one ``Fixed``
+    opponent, or a league exploiter's ``Rival`` (``league.py``)."""
+
+    def seed(self, seed: int) -> None: ...
+
+    def draw(self) -> str:
+        """The next game's opponent (a name); in play until released or recorded."""
+
+    def opponent(self, name: str) -> Opponent: ...
+
+    def release(self, name: str) -> None: ...
+
+    def record(self, name: str, score: float) -> None: ...

@@ -5,9 +5,9 @@ shows a method the learner's rows only, with ``VecEnv``'s interface. A game has 
 agent one of its own (two players, or a free-for-all), or teams (``selfplay.teams``). In copy i
 the learner holds one side, its rows the inner rows of that side's agents (each agent's
 observation and index); the other sides are held by the copy's opponent, drawn from an
-``Opponents`` (the pool, or one fixed opponent). Each ``step`` takes the learner's actions,
-asks each opponent for its rows' actions (one call per opponent, for all the copies it plays),
-and steps the inner env once.
+``Opponents`` (the pool, one fixed opponent, or a league exploiter's). Each ``step`` takes the
+learner's actions, asks each opponent for its rows' actions (one call per opponent, for all the
+copies it plays), and steps the inner env once.
 
 - Turn-based games keep their turns: while the opponent moves, the learner's row waits
   (``waiting``), and the reward its move earns at the opponent's turn (a loss) is credited to
@@ -91,6 +91,7 @@ class SelfPlayVecEnv:
         self.drawn: list[str | None] = [None] * n  # each copy's opponent (a member's name)
         self.episodes: list[Episode] = []
         self.last_obs: np.ndarray | None = None
+        self.league: Any = None  # a league's exploiters (league.py), beside the pool's learner
 
     # --- the rows' view -------------------------------------------------------------------------
 
@@ -133,8 +134,7 @@ class SelfPlayVecEnv:
 
     def reset(self, seed: int | None = None) -> np.ndarray:
         if seed is not None:
-            for index, member in enumerate(self.opponents.members):
-                member.opponent.seed(seed + 7919 * index)
+            self.opponents.seed(seed)
         self.games[:] = 0
         for copy, name in enumerate(self.drawn):
             if name is not None:  # a game drawn, never played
@@ -228,4 +228,6 @@ class SelfPlayVecEnv:
         return note
 
     def close(self) -> None:
+        if self.league is not None:
+            self.league.close()
         self.inner.close()
