@@ -55,12 +55,16 @@ def worker(
     overrides: list[str],
     budget: float | None,
     attackers: int,
+    warmup: float | None,
 ) -> dict:
     from mentor import api
     from mentor.experiment import build
     from mentor.methods.rarl import attack
 
     push = [] if budget is None else [f"method.budget={budget}"]  # RARL's, and the attack's
+    if warmup:  # RARL's push grows from 0 over that share of its run; the attack's is the full
+        full = budget if budget is not None else 0.4
+        push = [f"method.budget={{start: 0.0, end: {full}, fraction: {warmup}}}"]
     experiment = build(method=method, env_id=ENV, overrides=[
         f"seed={seed}", f"output_dir={folder}", f"name={method}-{seed}",
         f"stopping.total_steps={steps * (2 if method == 'rarl' else 1)}",
@@ -111,6 +115,7 @@ def main() -> None:
     parser.add_argument("--parallel", type=int, default=1)
     parser.add_argument("--budget", type=float, help="RARL's push and the attack's (default 0.4)")
     parser.add_argument("--attackers", type=int, default=1, help="fresh attackers; the worst")
+    parser.add_argument("--warmup", type=float, help="RARL's push grows over this share of it")
     parser.add_argument("--set", action="append", default=[], dest="overrides")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--worker", nargs=3, metavar=("METHOD", "SEED", "FOLDER"),
@@ -119,7 +124,7 @@ def main() -> None:
     if args.worker:
         method, seed, folder = args.worker
         out = worker(method, int(seed), args.steps, folder, args.overrides, args.budget,
-                     args.attackers)  # fmt: skip
+                     args.attackers, args.warmup)  # fmt: skip
         print(json.dumps(out))
         return
     folder = tempfile.mkdtemp(prefix="mentor-rarl-")
@@ -131,7 +136,8 @@ def main() -> None:
         procs = [subprocess.Popen([sys.executable, __file__, "--worker", m, str(s), folder,
                                    f"--steps={args.steps}", *extra,
                                    *([f"--budget={args.budget}"] if args.budget else []),
-                                   f"--attackers={args.attackers}"],
+                                   f"--attackers={args.attackers}",
+                                   *([f"--warmup={args.warmup}"] if args.warmup else [])],
                                   stdout=subprocess.PIPE, text=True) for m, s in batch]  # fmt: skip
         for proc in procs:
             out, _ = proc.communicate()
@@ -141,7 +147,7 @@ def main() -> None:
     anchor = random_return()
     print(f"Pendulum-v1, {args.steps:,} protagonist env steps per run (RARL: as many more for "
           f"its adversary), budget {args.budget or 'of the preset'}, the worst of "
-          f"{args.attackers} attacker(s); random policy "
+          f"{args.attackers} attacker(s), warm-up {args.warmup or 'none'}; random policy "
           f"{anchor:.1f}; runs under {folder}\n")  # fmt: skip
     names = [*PERTURBATIONS, "attacked"]
     rows = []

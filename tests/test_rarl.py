@@ -112,9 +112,28 @@ def test_a_rarl_run_resumes_bitwise_equal_with_its_adversary(tmp_path) -> None:
         assert all(torch.equal(ours[k], theirs[k]) for k in theirs)
 
 
+def test_a_budget_schedule_grows_the_push_with_the_runs_progress(tmp_path) -> None:
+    """budget {start: 0, end: 0.4, fraction: 0.5} over 4 turns of 2 x 128 steps (1,024 steps):
+    the push at the start of each turn is 0, 0.2, 0.4, 0.4 (progress 0, 1/4, 1/2, 3/4)."""
+    import csv
+
+    experiment = build(method="rarl", env_id=PENDULUM, overrides=[
+        f"output_dir={tmp_path}", "env.num_envs=1", "method.num_steps=128",
+        "stopping.total_steps=1024", "method.num_minibatches=2",
+        "method.budget={start: 0.0, end: 0.4, fraction: 0.5}", "logging.progress=false",
+        "logging.tensorboard=false", "validation.every_steps=100000", "evaluation.episodes=1",
+    ])  # fmt: skip
+    run = mentor.train(experiment).run_dir
+    with open(run / "metrics.csv") as f:
+        rows = [r for r in csv.DictReader(f) if r.get("train/budget")]
+    assert [float(r["train/budget"]) for r in rows] == pytest.approx([0.0, 0.2, 0.4, 0.4])
+
+
 def test_rarl_refuses_a_negative_budget_and_an_action_push_on_discrete_actions(tmp_path) -> None:
     with pytest.raises(ConfigError, match="budget"):
         build(method="rarl", env_id=PENDULUM, overrides=["method.budget=-0.1"])
+    with pytest.raises(ConfigError, match="budget must be >= 0"):
+        build(method="rarl", env_id=PENDULUM, overrides=["method.budget={start: 0.4, end: -0.1}"])
     experiment = build(method="rarl", env_id="CartPole-v1", overrides=[
         f"output_dir={tmp_path}", "stopping.total_steps=256", "logging.progress=false",
     ])  # fmt: skip

@@ -368,13 +368,13 @@ class RARLConfig(PPOConfig):
     adversary: Literal["action", "observation"] = Field(
         "action", description="What the adversary perturbs."
     )
-    budget: float = Field(
+    budget: ScheduleOrValue = Field(
         0.2,
-        ge=0,
         description=(
             "The largest perturbation, per dimension, as a share of the half-range of the "
             "action space's bounds (adversary=action) or of the observation space's (adversary="
-            "observation; 1 for unbounded dimensions)."
+            "observation; 1 for unbounded dimensions). A schedule ({start: 0, end: 0.4, "
+            "fraction: 0.25}) lets the protagonist learn the task before the full push."
         ),
     )
     protagonist_rollouts: int = Field(
@@ -386,6 +386,14 @@ class RARLConfig(PPOConfig):
     adversary_learning_rate: float | None = Field(
         None, gt=0, description="The adversary's Adam step size (None: method.learning_rate's)."
     )
+
+    @field_validator("budget")
+    @classmethod
+    def _not_below_zero(cls, value: ScheduleOrValue) -> ScheduleOrValue:
+        low = min(value.start, value.end) if isinstance(value, Schedule) else value
+        if low < 0:
+            raise ValueError(f"budget must be >= 0 (no push at 0), got {low}")
+        return value
 
     module: ClassVar[str] = "mentor.methods.rarl"
     supported_actions: ClassVar = ("Box", "Discrete", "MultiDiscrete", "MultiBinary")

@@ -11,6 +11,10 @@ protagonist's reward negated:
                            dimension within budget x the half-range of the observation bounds
                            (1 where unbounded); the adversary sees the true observation
 
+A schedule for the budget (``{start: 0, end: 0.4, fraction: 0.25}``) grows the push with the
+run's progress, so that the protagonist learns the task before it meets the full adversary;
+``attack`` uses the schedule's last value.
+
 They learn in turns, as the paper's algorithm does: ``protagonist_rollouts`` rollouts, each
 followed by a PPO update of the protagonist, while the adversary acts with its current policy
 (sampling, fixed); then ``adversary_rollouts`` of the adversary's, the protagonist fixed. Each
@@ -93,7 +97,8 @@ class Arena:
         self.kind = kind
         self.device = device
         target = venv.action_space if kind == "action" else venv.observation_space
-        self.scale = budget * half_range(target)  # the largest perturbation per dimension
+        self.half_range = half_range(target)
+        self.scale = budget * self.half_range  # the largest perturbation per dimension
         self.learner = PROTAGONIST
         self.num_envs = self.num_copies = venv.num_envs
         self.env_id = venv.env_id
@@ -207,7 +212,8 @@ def train(experiment: Experiment, run: RunFolder, resume: ResumePoint | None = N
             venv.observation_space, space, experiment.agent.network,
             normalize_obs=env.normalize_obs, clip_obs=env.clip_obs,
         ).to(device)  # fmt: skip
-        arena = Arena(venv, agent.policy, adversary, cfg.adversary, cfg.budget, device)
+        budget = value_at(cfg.budget, 0.0)
+        arena = Arena(venv, agent.policy, adversary, cfg.adversary, budget, device)
         learning_rate = value_at(cfg.learning_rate, 0.0)
         params = trainable(agent.policy, "policy", experiment.agent)
         optimizers = {
@@ -245,7 +251,9 @@ def train(experiment: Experiment, run: RunFolder, resume: ResumePoint | None = N
                 rate = value_at(cfg.learning_rate, progress)
                 clip_coef = value_at(cfg.clip_coef, progress)
                 entropy_coef = value_at(experiment.exploration.entropy_coef, progress)
-                metrics: dict[str, float] = {}
+                budget = value_at(cfg.budget, progress)
+                arena.scale = budget * arena.half_range
+                metrics: dict[str, float] = {"train/budget": budget}
                 for learner in learners:
                     arena.learner = learner.name
                     adversary.train(learner.name == ADVERSARY)
@@ -289,7 +297,8 @@ def attack(
         adversary = ActorCritic(venv.observation_space, space, experiment.agent.network,
                                 normalize_obs=env.normalize_obs, clip_obs=env.clip_obs)  # fmt: skip
         device = torch.device("cpu")
-        arena = Arena(venv, protagonist, adversary, cfg.adversary, cfg.budget, device)
+        budget = value_at(cfg.budget, 1.0)  # a schedule's last: the full push
+        arena = Arena(venv, protagonist, adversary, cfg.adversary, budget, device)
         before = _protagonist_return(arena, episodes, seed)
         rate = cfg.adversary_learning_rate or value_at(cfg.learning_rate, 0)
         optimizer = torch.optim.Adam(adversary.parameters(), lr=rate, eps=cfg.adam_eps)
