@@ -313,11 +313,17 @@ def export(
 
 
 @app.command()
-def report(path: Annotated[str, typer.Argument(help="A run folder.")]) -> None:
+def report(
+    path: Annotated[str, typer.Argument(help="A run folder.")],
+    compare: Annotated[
+        str | None,
+        typer.Option(help="Another run folder, beside this one in the robustness section."),
+    ] = None,
+) -> None:
     """Write the learning curve (PNG) and a summary (Markdown and HTML) of a run."""
     from mentor.report.report import write_report
 
-    folder = write_report(path)
+    folder = write_report(path, compare)
     for name in ("learning_curve.png", "report.md", "report.html"):
         console.print(f"written: {folder / name}")
 

@@ -28,8 +28,9 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import EngFormatter
 from pydantic import ValidationError
 
-from mentor.errors import CheckpointError, MentorError
+from mentor.errors import CheckpointError, ConfigError, MentorError
 from mentor.experiment import Experiment
+from mentor.report import robustness
 from mentor.report.league import LEAGUE_FILE, plot_league, read_league
 from mentor.report.league import rows as league_rows
 
@@ -48,8 +49,9 @@ _LOSS_VARIANTS = {"": "training", "val_": "validation", "best_val_": "best valid
 Row = dict[str, float | None]
 
 
-def write_report(run_dir: str | Path) -> Path:
-    """Write ``report/learning_curve.png``, ``report/report.md`` and ``report/report.html``.
+def write_report(run_dir: str | Path, compare: str | Path | None = None) -> Path:
+    """Write ``report/learning_curve.png``, ``report/report.md`` and ``report/report.html``;
+    ``compare``: another run folder, whose robustness numbers stand beside this run's.
 
     Returns the report folder. Raises :class:`~mentor.errors.CheckpointError` when ``run_dir``
     has no readable ``manifest.json``, since then it is not a run folder at all.
@@ -72,6 +74,7 @@ def write_report(run_dir: str | Path) -> Path:
         _curriculum_section(manifest, metrics, unit),
         _continual_section(manifest, out),
         _league_section(run, out),
+        _robustness_section(run, out, None if compare is None else Path(compare)),
         _validation_section(validation, unit),
         _evaluation_section(evaluation, evaluation_note),
         _hyperparameters_section(run, manifest),
@@ -529,6 +532,26 @@ def _league_section(run: Path, out: Path) -> _Section:
             notes.append(f"{e['name']}, {e['role']}: joined the pool {e['snapshots']} times, "
                          f"started over {e['restarts']} times")  # fmt: skip
     return _Section("Self-play league", rows=rows, notes=notes, image=LEAGUE_PLOT)
+
+
+ROBUSTNESS_PLOT = "robustness.png"
+
+
+def _robustness_section(run: Path, out: Path, compare: Path | None) -> _Section:
+    """A RARL run's returns with and without its adversary, and every run's returns under the
+    perturbations of ``mentor eval --perturb``, beside ``compare``'s (``report/robustness.py``)."""
+    if compare is not None and not (compare / "manifest.json").is_file():
+        raise ConfigError(f"--compare '{compare}' is not a run folder (no manifest.json)")
+    runs = [robustness.read(run)] + ([robustness.read(compare)] if compare else [])
+    if all(r.is_empty() for r in runs):
+        return _Section("Robustness")
+    robustness.plot(runs, out / ROBUSTNESS_PLOT)
+    notes = [
+        "Returns of `mentor eval` (deterministic) on the plain env and under each `--perturb`, "
+        "the difference from the clean return in brackets; a RARL run's training episodes are "
+        "played against its adversary, its validation alone."
+    ]
+    return _Section("Robustness", rows=robustness.rows(runs), notes=notes, image=ROBUSTNESS_PLOT)
 
 
 def _validation_section(validation: list[Row], unit: str) -> _Section:
