@@ -4,12 +4,13 @@ each evaluated on the plain env and under perturbations (``mentor eval --perturb
 Per seed, in fresh processes: PPO's Pendulum preset for ``--steps`` env steps, and RARL's preset
 for twice as many (half of them the adversary's: the protagonist learns from as many steps as
 PPO's agent; the push grows to its full 0.4 over the first quarter, ``--budget B`` a constant
-push B instead, ``--warmup F`` growing to B over the share F). Then each agent plays 100 episodes (deterministic) on the plain env and under each
-perturbation: Gaussian action noise of 0.1 to 0.5 times the torque's half-range (2 N m), and a
-heavier pendulum (``param.m``), and against a fresh adversary (RARL's budget: a push of up to
-40% of the torque range) trained for 102,400 steps against the frozen agent (``rarl.attack``),
-the worst case within that budget as well as PPO can find it (``--attackers N``: the worst of
-N attackers, seeded apart). A random policy's return anchors the losses:
+push B instead, ``--warmup F`` growing to B over the share F). Then each agent plays 100
+episodes (deterministic) on the plain env and under each perturbation: Gaussian action noise
+of 0.1 to 0.5 times the torque's half-range (2 N m), and a heavier pendulum (``param.m``), and
+against a fresh adversary (RARL's budget: a push of up to 40% of the torque range) trained for
+102,400 steps against the frozen agent (``rarl.attack``), the worst case within that budget as
+well as PPO can find it (``--attackers N``: the worst of N attackers, seeded apart). A random
+policy's return anchors the losses:
 
     loss = (clean return - perturbed return) / (clean return - random return)
 
