@@ -95,8 +95,9 @@ def random_policy(seed: int) -> Policy:
     rng = np.random.default_rng(seed)
 
     def act(obs: np.ndarray, env: TradingEnv) -> object:
-        env.action_space.seed(int(rng.integers(2**31)))
-        return env.action_space.sample()
+        if env.action_space.shape == ():  # Discrete: sell, hold or buy
+            return int(rng.integers(3))
+        return rng.uniform(env.low, 1.0, (1,)).astype(np.float32)
 
     return act
 

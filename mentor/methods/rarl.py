@@ -98,7 +98,7 @@ class Arena:
         self.device = device
         target = venv.action_space if kind == "action" else venv.observation_space
         self.half_range = half_range(target)
-        self.scale = budget * self.half_range  # the largest perturbation per dimension
+        self.set_budget(budget)
         self.learner = PROTAGONIST
         self.num_envs = self.num_copies = venv.num_envs
         self.env_id = venv.env_id
@@ -109,6 +109,10 @@ class Arena:
         self.modes: set[str] = set()  # who acts by its policy's mode (else it samples)
         self.true_obs: np.ndarray | None = None  # the env's last observation
         self.seen: np.ndarray | None = None  # what the protagonist sees of it
+
+    def set_budget(self, budget: float) -> None:
+        """The largest perturbation per dimension: ``budget`` x the half-range."""
+        self.scale = budget * self.half_range
 
     @property
     def needs_reset(self) -> np.ndarray:
@@ -252,7 +256,7 @@ def train(experiment: Experiment, run: RunFolder, resume: ResumePoint | None = N
                 clip_coef = value_at(cfg.clip_coef, progress)
                 entropy_coef = value_at(experiment.exploration.entropy_coef, progress)
                 budget = value_at(cfg.budget, progress)
-                arena.scale = budget * arena.half_range
+                arena.set_budget(budget)
                 metrics: dict[str, float] = {"train/budget": budget}
                 for learner in learners:
                     arena.learner = learner.name

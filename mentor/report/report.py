@@ -542,7 +542,7 @@ def _robustness_section(run: Path, out: Path, compare: Path | None) -> _Section:
     perturbations of ``mentor eval --perturb``, beside ``compare``'s (``report/robustness.py``)."""
     if compare is not None and not (compare / "manifest.json").is_file():
         raise ConfigError(f"--compare '{compare}' is not a run folder (no manifest.json)")
-    runs = [robustness.read(run)] + ([robustness.read(compare)] if compare else [])
+    runs = [_robustness_of(folder) for folder in ([run, compare] if compare else [run])]
     if all(r.is_empty() for r in runs):
         return _Section("Robustness")
     robustness.plot(runs, out / ROBUSTNESS_PLOT)
@@ -552,6 +552,20 @@ def _robustness_section(run: Path, out: Path, compare: Path | None) -> _Section:
         "played against its adversary, its validation alone."
     ]
     return _Section("Robustness", rows=robustness.rows(runs), notes=notes, image=ROBUSTNESS_PLOT)
+
+
+def _robustness_of(run: Path) -> robustness.Robustness:
+    """A run's returns by condition (its plain ``mentor eval``'s clean return, else its final
+    evaluation's) and, for a RARL run, its returns under and without the adversary."""
+    out = robustness.Robustness(run.name, robustness.perturbed_returns(run))
+    evaluation, _ = _read_optional_json(run / "evaluation.json")
+    if evaluation and isinstance(evaluation.get("return_mean"), (int, float)):
+        out.returns.setdefault(robustness.CLEAN, float(evaluation["return_mean"]))
+    if _read_manifest(run).get("method") == "rarl":
+        under = _series(_read_table(run / "metrics.csv"), "rollout/ep_return_mean")
+        without = _series(_read_table(run / "validation.csv"), "return_mean")
+        out.under, out.without = list(zip(*under, strict=True)), list(zip(*without, strict=True))
+    return out
 
 
 def _validation_section(validation: list[Row], unit: str) -> _Section:

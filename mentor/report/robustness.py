@@ -15,8 +15,6 @@ Plotted as one figure: the two curves, and each perturbation's mean return for b
 
 from __future__ import annotations
 
-import contextlib
-import csv
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,34 +48,18 @@ def label(perturbation: dict[str, Any]) -> str:
     return ", ".join(parts) or CLEAN
 
 
-def read(run: Path) -> Robustness:
-    """A run's robustness numbers (module docstring); missing files leave them out."""
-    out = Robustness(run.name)
+def perturbed_returns(run: Path) -> dict[str, float]:
+    """The mean return of every ``mentor eval`` of the run, by condition (``clean`` for a plain
+    one); files that cannot be read are left out."""
+    out = {}
     for path in sorted(run.glob("eval_*.json")):
         try:
             data = json.loads(path.read_text())
         except (OSError, json.JSONDecodeError):
             continue
         if "return_mean" in data:
-            out.returns[label(data.get("perturbation") or {})] = float(data["return_mean"])
-    evaluation = run / "evaluation.json"
-    if evaluation.is_file() and CLEAN not in out.returns:  # else its final evaluation's
-        with contextlib.suppress(OSError, json.JSONDecodeError, KeyError, TypeError, ValueError):
-            out.returns[CLEAN] = float(json.loads(evaluation.read_text())["return_mean"])
-    manifest = run / "manifest.json"
-    method = json.loads(manifest.read_text()).get("method") if manifest.is_file() else None
-    if method == "rarl":
-        out.under = _curve(run / "metrics.csv", "rollout/ep_return_mean")
-        out.without = _curve(run / "validation.csv", "return_mean")
+            out[label(data.get("perturbation") or {})] = float(data["return_mean"])
     return out
-
-
-def _curve(path: Path, column: str) -> list[tuple[float, float]]:
-    if not path.is_file():
-        return []
-    with path.open(newline="") as f:
-        return [(float(row["step"]), float(row[column])) for row in csv.DictReader(f)
-                if row.get(column) not in (None, "")]  # fmt: skip
 
 
 def rows(runs: list[Robustness]) -> list[tuple[str, str]]:
