@@ -18,6 +18,7 @@ from mentor.errors import ConfigError, MentorError
 
 if TYPE_CHECKING:
     from mentor.agent import Agent
+    from mentor.experiment import Experiment
     from mentor.runs.session import Result
 
 app = typer.Typer(
@@ -310,6 +311,65 @@ def export(
 
     folder = api.export(path, out)
     console.print(f"written: {folder}")
+
+
+@app.command()
+def backtest(
+    experiment: Annotated[str, typer.Argument(help="An experiment YAML on the market env.")],
+    set_: SetOption = None,
+    seeds: Annotated[
+        list[int] | None, typer.Option("--seed", help="Seeds (backtest.seeds); repeat it.")
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="Folder name under output_dir.")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace a folder of the same name.")] = False,
+) -> None:
+    """Walk-forward: train, pick on validation and test once per fold and seed, beside the
+    baselines; prints the test periods' table and writes it with plots (`backtest` section)."""
+    from mentor.experiment import build
+
+    overrides = list(set_ or [])
+    if seeds:
+        overrides.append(f"backtest.seeds={list(seeds)}")
+    if name is not None:
+        overrides.append(f"name={name}")
+    _backtest(build(file=experiment, overrides=overrides), overwrite)
+
+
+def _backtest(experiment: Experiment, overwrite: bool) -> None:
+    from mentor.experiment.schema import BacktestConfig
+    from mentor.walkforward import per_fold, run_walk_forward, table
+
+    if experiment.backtest is None:
+        experiment = experiment.model_copy(update={"backtest": BacktestConfig()})
+    say = console.print if experiment.logging.progress else (lambda text: None)
+    with _second_interrupt():
+        result = run_walk_forward(experiment, overwrite, say)
+    confidence = experiment.backtest.confidence
+    console.print(f"\n[bold]test periods[/bold], mean [{confidence:.0%} bootstrap interval] over "
+                  "folds and seeds:", highlight=False)  # fmt: skip
+    console.print(table(result, confidence), highlight=False, markup=False, soft_wrap=True)
+    console.print("\nper fold (median over seeds):", highlight=False)
+    console.print(per_fold(result), highlight=False, markup=False, soft_wrap=True)
+    console.print(f"written: {result.folder / 'summary.md'}, walk_forward.png, .json, .csv")
+
+
+DEMOS = {"trading": _backtest}
+
+
+@app.command()
+def demo(
+    name: Annotated[str, typer.Argument(help=f"One of: {', '.join(DEMOS)}.")],
+    overwrite: Annotated[bool, typer.Option(help="Replace the demo's folder.")] = True,
+) -> None:
+    """Run a shipped example end to end: `mentor demo trading` (its YAML: examples/)."""
+    from importlib.resources import files
+
+    from mentor.experiment import build
+
+    if name not in DEMOS:
+        raise ConfigError(f"demo '{name}' does not exist; demos: {', '.join(DEMOS)}")
+    path = files("mentor") / "demos" / f"{name}.yaml"
+    DEMOS[name](build(file=str(path), overrides=[]), overwrite)
 
 
 @app.command()

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mentor.envs.trading import MarketData, TradingEnv
+from mentor.envs.market import MarketData
+from mentor.envs.trading import TradingEnv
 from mentor.errors import ConfigError
 from mentor.evaluation.backtest import (
     BASELINES,

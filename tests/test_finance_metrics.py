@@ -1,4 +1,4 @@
-"""Trading metrics against hand-computed series (mentor/evaluation/finance.py)."""
+"""Trading metrics against hand-computed series (mentor/envs/finance.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from mentor.evaluation import finance
+from mentor.envs import finance
 
 # Returns +10%, -10%, +20%: mean 1/15, std (ddof 1) sqrt(0.046667 / 2) = 0.152753.
 EQUITY = np.array([100.0, 110.0, 99.0, 118.8])

@@ -9,7 +9,7 @@ on validation meets its test bars once, after everything it learned from.
 
 **A backtest** plays a policy through ``TradingEnv`` from a period's first bar to its last and
 returns the equity curve (one value per bar, starting at 1) and the position held over each
-step: the numbers ``evaluation/finance.py`` turns into Sharpe, drawdowns and the rest.
+step: the numbers ``envs/finance.py`` turns into Sharpe, drawdowns and the rest.
 
 **Baselines**, on the same periods and through the same fills and costs: ``buy_and_hold`` (long
 from the first bar), ``random`` (a uniformly random action each bar, seeded), and
@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from gymnasium import spaces
 
 from mentor.envs.trading import BUY, SELL, TradingEnv
 from mentor.errors import ConfigError
@@ -69,45 +70,52 @@ def walk_forward(
 
 def backtest(env: TradingEnv, policy: Policy) -> tuple[np.ndarray, np.ndarray]:
     """The equity curve (its start, 1, then one value per step) and the positions held over
-    each step, ``policy`` acting from the env's first bar to its last."""
+    each step (one column per instrument when there are several), ``policy`` acting from the
+    env's first bar to its last."""
     obs, info = env.reset(seed=0)
     equity, positions = [info["equity"]], []
     while True:
         obs, _, terminated, truncated, info = env.step(policy(obs, env))
         equity.append(info["equity"])
-        positions.append(info["position"])
+        positions.append(env.positions.copy())
         if terminated or truncated:
-            return np.array(equity), np.array(positions)
+            held = np.array(positions)
+            return np.array(equity), held[:, 0] if held.shape[1] == 1 else held
 
 
-def _target(env: TradingEnv, long: bool) -> object:
-    """The action that makes the position long (or the lowest allowed) in either action space."""
-    if env.action_space.shape == ():  # Discrete
-        return BUY if long else SELL
-    return np.array([1.0 if long else env.low], dtype=np.float32)
+def _target(env: TradingEnv, long: np.ndarray) -> object:
+    """The action that makes each instrument's position long (True) or the lowest allowed, in
+    either action space."""
+    long = np.asarray(long, dtype=bool).reshape(-1)
+    if isinstance(env.action_space, spaces.Box):
+        return np.where(long, 1.0, env.low / env.limit).astype(np.float32)
+    actions = np.where(long, BUY, SELL)
+    return int(actions[0]) if isinstance(env.action_space, spaces.Discrete) else actions
 
 
 def buy_and_hold(obs: np.ndarray, env: TradingEnv) -> object:
-    return _target(env, True)
+    return _target(env, np.ones(len(env.market), dtype=bool))
 
 
 def random_policy(seed: int) -> Policy:
     rng = np.random.default_rng(seed)
 
     def act(obs: np.ndarray, env: TradingEnv) -> object:
-        if env.action_space.shape == ():  # Discrete: sell, hold or buy
-            return int(rng.integers(3))
-        return rng.uniform(env.low, 1.0, (1,)).astype(np.float32)
+        k = len(env.market)
+        if isinstance(env.action_space, spaces.Box):
+            return rng.uniform(env.low / env.limit, 1.0, (k,)).astype(np.float32)
+        actions = rng.integers(3, size=k)  # sell, hold or buy, per instrument
+        return int(actions[0]) if isinstance(env.action_space, spaces.Discrete) else actions
 
     return act
 
 
 def ma_crossover(fast: int = 10, slow: int = 30) -> Policy:
     def act(obs: np.ndarray, env: TradingEnv) -> object:
-        closes = env.data.close[: env.t + 1]  # up to the decision bar: nothing later
+        closes = env.closes[: env.t + 1]  # up to the decision bar: nothing later
         if len(closes) < slow:
-            return _target(env, False)
-        return _target(env, closes[-fast:].mean() > closes[-slow:].mean())
+            return _target(env, np.zeros(closes.shape[1], dtype=bool))
+        return _target(env, closes[-fast:].mean(axis=0) > closes[-slow:].mean(axis=0))
 
     return act
 

@@ -806,6 +806,32 @@ class SelfPlayConfig(Section):
         return self
 
 
+class BacktestConfig(Section):
+    """`mentor backtest`: walk-forward training and testing of a trading agent (issue 18)."""
+
+    folds: int = Field(3, ge=1, description="Consecutive blocks of the series, one run each.")
+    shares: list[float] = Field(
+        [0.6, 0.2, 0.2],
+        min_length=3,
+        max_length=3,
+        description="Each block's train, validation and test shares, in time order.",
+    )
+    seeds: list[int] = Field([0], min_length=1, description="A run per fold and seed.")
+    baselines: list[Literal["buy_and_hold", "random", "ma_crossover"]] = Field(
+        ["buy_and_hold", "random", "ma_crossover"],
+        description="Played on every test period beside the agent (random: once per seed).",
+    )
+    periods_per_year: float = Field(252.0, gt=0, description="Bars a year (annual figures).")
+    confidence: float = Field(0.95, gt=0, lt=1, description="Bootstrap intervals over the runs.")
+
+    @field_validator("shares")
+    @classmethod
+    def _positive(cls, value: list[float]) -> list[float]:
+        if min(value) <= 0:
+            raise ValueError(f"shares {value}: train, validation and test each need a share > 0")
+        return value
+
+
 class Experiment(Section):
     """One training run, all ten steps of the workflow."""
 
@@ -843,6 +869,9 @@ class Experiment(Section):
     )
     selfplay: SelfPlayConfig | None = Field(
         None, description="A game's other seats held by past versions and baselines (pool)."
+    )
+    backtest: BacktestConfig | None = Field(
+        None, description="Walk-forward folds, seeds and baselines of `mentor backtest`."
     )
 
     @model_validator(mode="before")

@@ -2,7 +2,8 @@
 
 An equity curve is the portfolio's value at the end of each period (``E_0`` the start, before
 any trade), positions the exposure held over each period (a share of equity: -1 short, 0 flat,
-1 long). ``periods_per_year`` converts to yearly figures (252 trading days, 52 weeks, ...).
+1 long; one column per instrument when there are several). ``periods_per_year`` converts to
+yearly figures (252 trading days, 52 weeks, ...).
 With period returns ``r_t = E_t / E_{t-1} - 1`` (n of them):
 
     total return        E_n / E_0 - 1
@@ -14,8 +15,9 @@ With period returns ``r_t = E_t / E_{t-1} - 1`` (n of them):
     maximum drawdown    max_t (1 - E_t / max_{s <= t} E_s), a share of the peak
     Calmar              annualised return / maximum drawdown
     turnover            sum_t |p_t - p_{t-1}| / n, from flat (p_0 = 0): position traded per period
-    trades              the number of periods whose position differs from the one before
-    exposure            the share of periods with a position other than 0
+                        (summed over the instruments)
+    trades              the number of periods in which a position differs from the one before
+    exposure            the share of periods with any position other than 0
 
 A ratio whose denominator is 0 (no variation, no downside, no drawdown) is undefined: NaN, not
 an infinity that would win every comparison.
@@ -92,19 +94,29 @@ def calmar(equity: np.ndarray, periods_per_year: float = TRADING_DAYS) -> float:
     return math.nan if deepest == 0 else annualised_return(equity, periods_per_year) / deepest
 
 
-def turnover(positions: np.ndarray) -> float:
+def _held(positions: np.ndarray) -> np.ndarray:
+    """Positions as (periods, instruments): one instrument's (n,) becomes (n, 1)."""
     held = np.asarray(positions, dtype=np.float64)
-    return float(np.sum(np.abs(np.diff(held, prepend=0.0))) / len(held)) if len(held) else 0.0
+    return held.reshape(len(held), -1)
+
+
+def turnover(positions: np.ndarray) -> float:
+    held = _held(positions)
+    return (
+        float(np.sum(np.abs(np.diff(held, axis=0, prepend=0.0))) / len(held)) if len(held) else 0.0
+    )
 
 
 def trades(positions: np.ndarray) -> int:
-    held = np.asarray(positions, dtype=np.float64)
-    return int(np.count_nonzero(np.diff(held, prepend=0.0)))
+    """Periods in which any instrument's position changed."""
+    held = _held(positions)
+    return int(np.count_nonzero(np.any(np.diff(held, axis=0, prepend=0.0) != 0, axis=1)))
 
 
 def exposure(positions: np.ndarray) -> float:
-    held = np.asarray(positions, dtype=np.float64)
-    return float(np.mean(held != 0)) if len(held) else 0.0
+    """The share of periods with any position open."""
+    held = _held(positions)
+    return float(np.mean(np.any(held != 0, axis=1))) if len(held) else 0.0
 
 
 def trading_metrics(
