@@ -142,7 +142,9 @@ def test_the_drawdown_penalty_charges_each_deepening_of_the_drawdown() -> None:
     env = TradingEnv(bars([100, 100, 100, 110, 99], [100, 100, 110, 99, 104.5]), window=1,
                      cost=0.0, drawdown_penalty=2.0)  # fmt: skip
     env.reset(seed=0)
-    rewards = [env.step(BUY)[1] for _ in range(3)]
+    steps = [env.step(BUY) for _ in range(3)]
+    rewards = [step[1] for step in steps]
+    assert [step[4]["drawdown_increase"] for step in steps] == pytest.approx([0.0, 0.1, 0.0])
     assert rewards[0] == pytest.approx(math.log(1.1))
     assert rewards[1] == pytest.approx(math.log(0.9) - 2.0 * 0.1)
     assert rewards[2] == pytest.approx(math.log(104.5 / 99))
@@ -154,7 +156,7 @@ def test_an_episodes_last_info_holds_its_trading_metrics() -> None:
 
     env = TradingEnv(MarketData.synthetic(150, seed=5), window=10)
     equity, positions = backtest(env, random_policy(3))
-    final = env._info(True)
+    final = env._info(True, 0.0)
     expected = trading_metrics(equity, positions)
     for key in ("total_return", "sharpe", "max_drawdown", "turnover", "trades", "exposure"):
         assert final[key] == pytest.approx(expected[key])

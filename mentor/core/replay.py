@@ -16,6 +16,9 @@ observations, and a sample carries those of the observation it bootstraps from (
 maximises over the allowed next actions). Whether an env has masks is known once it has reset,
 after the buffer is made: the first ``add`` with masks, or a checkpoint that has them, makes
 their rows; a buffer of an env without masks has none.
+
+With ``cost_key`` (a constrained run: ``core/constraint.py``) each row also holds the step's
+cost, and a sample carries the discounted cost over the same n steps as its rewards.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ class ReplaySample:
     weights: torch.Tensor  # importance-sampling weights (ones without prioritized replay)
     indices: np.ndarray  # flat indices, for update_priorities
     next_masks: torch.Tensor | None = None  # the action masks of next_obs, where the env has them
+    costs: torch.Tensor | None = None  # sum of up to n discounted costs, with cost_key
 
 
 class ReplayBuffer:
@@ -53,6 +57,7 @@ class ReplayBuffer:
         n_step: int = 1,
         prioritized: bool = False,
         priority_alpha: float = 0.6,
+        cost_key: str | None = None,
     ) -> None:
         # capacity counts transitions; one more row holds the observation after the newest.
         self.rows = max(capacity // num_envs, n_step + 1) + 1
@@ -67,10 +72,14 @@ class ReplayBuffer:
         self.truncated = torch.empty(shape, dtype=torch.bool)
         self.valid = torch.zeros(shape, dtype=torch.bool)
         self.masks: torch.Tensor | None = None  # (rows, num_envs, mask size), made on first use
+        self.cost_key = cost_key
+        self.costs = torch.empty(shape) if cost_key is not None else None
         # NumPy views of the same memory: writing a step through them costs a fraction of
         # converting each array to a tensor first, and adding happens at every env step.
         fields = ("obs", "actions", "rewards", "terminated", "truncated", "valid")
         self._rows = {name: getattr(self, name).numpy() for name in fields}
+        if self.costs is not None:
+            self._rows["costs"] = self.costs.numpy()
         self.pos = 0  # the row the next add writes
         self.count = 0  # rows written, up to self.rows
         self.priorities = SumTree(self.rows * num_envs) if prioritized else None
@@ -102,6 +111,7 @@ class ReplayBuffer:
                    self.valid)  # fmt: skip
         extra = self.priorities.nbytes if self.priorities is not None else 0
         extra += self.masks.nelement() if self.masks is not None else 0
+        extra += 4 * self.costs.nelement() if self.costs is not None else 0
         return sum(t.element_size() * t.nelement() for t in tensors) + extra
 
     def _make_masks(self, size: int) -> None:
@@ -117,9 +127,10 @@ class ReplayBuffer:
         truncated: np.ndarray,
         valid: np.ndarray,
         masks: np.ndarray | None = None,
+        costs: np.ndarray | None = None,
     ) -> None:
         """Store one vector step: the observations acted on (and their action masks, for an
-        env that has them) and what the step returned."""
+        env that has them) and what the step returned (its costs, with ``cost_key``)."""
         if masks is not None and self.masks is None:
             self._make_masks(masks.shape[1])
         t, rows = self.pos, self._rows
@@ -131,6 +142,8 @@ class ReplayBuffer:
         rows["valid"][t] = valid
         if masks is not None:
             rows["masks"][t] = masks
+        if self.costs is not None:
+            rows["costs"][t] = costs
         self.pos = (t + 1) % self.rows
         self.count = min(self.count + 1, self.rows)
         if self.priorities is not None:
@@ -181,6 +194,8 @@ class ReplayBuffer:
         rows, envs = rows[keep][:count], envs[keep][:count]
         rewards, next_rows, discounts = self._n_step(rows, envs)
         masks = self._rows.get("masks")
+        if self.costs is not None:
+            raise ValueError("replay rehearsal keeps no costs: a constrained run cannot keep")
         kept = {
             "obs": torch.from_numpy(self._rows["obs"][rows, envs].copy()),
             "actions": torch.from_numpy(self._rows["actions"][rows, envs].copy()),
@@ -246,6 +261,7 @@ class ReplayBuffer:
             weights=weights,
             indices=flat,
             next_masks=None if masks is None else torch.from_numpy(masks[next_rows, envs]),
+            costs=None if self.costs is None else self._n_step(rows, envs, self.costs)[0],
         )
 
     def _uniform_indices(self, batch_size: int, generator: np.random.Generator) -> np.ndarray:
@@ -265,18 +281,20 @@ class ReplayBuffer:
         return np.concatenate(chosen)
 
     def _n_step(
-        self, rows: np.ndarray, envs: np.ndarray
+        self, rows: np.ndarray, envs: np.ndarray, values: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, np.ndarray, torch.Tensor]:
-        """Discounted reward sums over up to n steps, stopping at the episode's end."""
+        """Discounted reward sums (or sums of ``values``, costs) over up to n steps, stopping
+        at the episode's end."""
+        values = self.rewards if values is None else values
         if self.n_step == 1:  # the common case, without the window arithmetic
             not_terminated = ~self._rows["terminated"][rows, envs]
             discounts = torch.from_numpy(self.gamma * not_terminated.astype(np.float32))
-            rewards = torch.from_numpy(self._rows["rewards"][rows, envs])
+            rewards = torch.from_numpy(values.numpy()[rows, envs])
             return rewards, (rows + 1) % self.rows, discounts
         offsets = np.arange(self.n_step)
         window = (rows[:, None] + offsets) % self.rows  # (B, n)
         env_cols = envs[:, None]
-        rewards = self.rewards[window, env_cols]
+        rewards = values[window, env_cols]
         terminated = self.terminated[window, env_cols]
         done = terminated | self.truncated[window, env_cols]
         # alive[k]: no episode end among steps 0..k-1, so step k still belongs to the episode.
@@ -312,6 +330,8 @@ class ReplayBuffer:
             state["priorities"] = torch.from_numpy(self.priorities.leaves().copy())
         if self.masks is not None:
             state["masks"] = self.masks[: self.count].clone()
+        if self.costs is not None:
+            state["costs"] = self.costs[: self.count].clone()
         if self.kept:
             state.update({f"kept/{k}": v for k, v in self.kept.items()})
             state["kept_share"] = torch.tensor(self.kept_share, dtype=torch.float64)
@@ -324,6 +344,10 @@ class ReplayBuffer:
             if self.masks is None:
                 self._make_masks(state["masks"].shape[-1])
             names.append("masks")
+        if self.costs is not None:
+            if "costs" not in state:
+                raise ValueError("replay buffer has no costs; this constrained run's holds them")
+            names.append("costs")
         for name in names:
             target = getattr(self, name)
             source = state[name]

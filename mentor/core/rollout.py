@@ -61,6 +61,8 @@ def collect(
             obs, rewards, terminated, truncated = venv.step(actions)
             rewards = reward_scaler(rewards, terminated | truncated)
             storage.add_outcome(t, rewards, terminated, truncated)
+            if storage.cost_key is not None:
+                storage.add_costs(t, venv.step_value(storage.cost_key))
         next_critic_obs = None if critic_input is None else critic_input(venv)
         last_value = score_rollout(policy, storage, obs, device, next_critic_obs)
     return obs, last_value

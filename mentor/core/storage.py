@@ -18,7 +18,8 @@ class RolloutStorage:
     ``mask_size``, ``masks`` holds the action mask each decision was made under (bool; see
     ``VecEnv.action_mask``), for the update's log-probabilities and entropies. With ``turns``,
     ``waiting`` marks the rows whose agent waited for another's move (a turn-based game:
-    ``core/returns.py: gae_over_turns``).
+    ``core/returns.py: gae_over_turns``). With ``cost_key``, ``costs`` holds each step's value of
+    that info key (a constrained run's per-step cost: ``core/constraint.py``).
     """
 
     def __init__(
@@ -32,8 +33,11 @@ class RolloutStorage:
         critic_shape: tuple[int, ...] | None = None,
         mask_size: int | None = None,
         turns: bool = False,
+        cost_key: str | None = None,
     ) -> None:
         t, n = num_steps, num_envs
+        self.cost_key = cost_key
+        self.costs = None if cost_key is None else torch.zeros((t, n))
         self.num_steps = num_steps
         self.num_envs = num_envs
         self.obs = torch.zeros((t, n, *obs_shape), dtype=obs_dtype)
@@ -49,7 +53,7 @@ class RolloutStorage:
         self.waiting = torch.zeros((t, n), dtype=torch.bool) if turns else None
         names = ["obs", "actions", "rewards", "terminated", "truncated", "valid"]
         self._rows = {name: getattr(self, name).numpy() for name in names}
-        for name in ("critic_obs", "masks", "waiting"):
+        for name in ("critic_obs", "masks", "waiting", "costs"):
             if getattr(self, name) is not None:
                 self._rows[name] = getattr(self, name).numpy()
 
@@ -83,3 +87,7 @@ class RolloutStorage:
         self._rows["rewards"][t] = rewards
         self._rows["terminated"][t] = terminated
         self._rows["truncated"][t] = truncated
+
+    def add_costs(self, t: int, costs: np.ndarray) -> None:
+        """Step t's costs (with ``cost_key``)."""
+        self._rows["costs"][t] = costs

@@ -249,6 +249,7 @@ class VecEnv:
         self.episode_length = np.zeros(self.num_envs, dtype=np.int64)
         # Each copy's running sum of each "sum" key, and the "sum" keys reported so far.
         self.info_sums = np.zeros((self.num_envs, len(self._sum_keys)), dtype=np.float64)
+        self.step_sums = np.zeros_like(self.info_sums)  # each "sum" key at the last step
         self._sums_seen: set[str] = set()
         self.episodes: list[Episode] = []
         self.steps = 0
@@ -328,12 +329,14 @@ class VecEnv:
         started = self.needs_reset  # these envs just reset: no reward, no step of an episode
         self.episode_return += rewards
         self.episode_length += ~started
+        self.step_sums[:] = 0.0
         for column, key in enumerate(self._sum_keys):
             reported = self._info_values(infos, key)
             if reported is not None:
                 values, where = reported
                 self._sums_seen.add(key)
-                self.info_sums[:, column] += np.where(where & ~started, values, 0.0)
+                self.step_sums[:, column] = np.where(where & ~started, values, 0.0)
+        self.info_sums += self.step_sums
         done = terminated | truncated
         if done.any():  # most steps end no episode: skip the bookkeeping then
             self._record_episodes(np.flatnonzero(done), infos)
@@ -452,6 +455,11 @@ class VecEnv:
         """The episodes finished since the last call, in the order they ended."""
         out, self.episodes = self.episodes, []
         return out
+
+    def step_value(self, key: str) -> np.ndarray:
+        """Each copy's value of the declared "sum" info key ``key`` at the last step (0 where it
+        was not reported, and at the step that reset a copy): a per-step cost, say."""
+        return self.step_sums[:, self._sum_keys.index(key)]
 
     def episode_metrics(self) -> dict[str, float]:
         """The ``rollout/`` metrics of the episodes finished since the last call ({} if none):

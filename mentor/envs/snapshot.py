@@ -228,6 +228,20 @@ def restore_attributes(obj: Any, names: Iterable[str], snapshot: dict[str, Any])
             delattr(obj, name)
 
 
+class SnapshotAttributes:
+    """A mixin for env classes: ``state_attributes`` names the layer's own state, and the
+    protocol's two methods are written from it (``snapshot_attributes``, ``restore_attributes``).
+    A base env lists Gymnasium's generator too: ``_np_random``, ``_np_random_seed``."""
+
+    state_attributes: tuple[str, ...] = ()
+
+    def mentor_snapshot(self) -> dict[str, Any]:
+        return snapshot_attributes(self, self.state_attributes)
+
+    def mentor_restore(self, snapshot: dict[str, Any]) -> None:
+        restore_attributes(self, self.state_attributes, snapshot)
+
+
 def _chain(env: Any) -> list[Any]:
     """The layers of an env or vector env, outermost first, down to ``.unwrapped``."""
     layers = [env]

@@ -38,10 +38,11 @@ differential Sharpe ratio of Moody & Saffell (2001) with decay ``sharpe_eta``; m
 least the maximum drawdown).
 
 **info**: ``equity``, ``position`` (the net: sum of positions), ``bar``, ``drawdown`` (below
-the episode's peak) every step; at an episode's last step also its ``total_return``, ``sharpe``,
-``max_drawdown``, ``turnover``, ``trades`` and ``exposure`` (``envs/finance.py``; an undefined
-Sharpe, of a flat book, is 0 here) — declare them in ``env.info_keys`` and they are in the run's
-metrics.
+the episode's peak) and ``drawdown_increase`` (the step's deepening of it: a cost for a
+drawdown budget under ``experiment.constraint``) every step; at an episode's last step also its
+``total_return``, ``sharpe``, ``max_drawdown``, ``turnover``, ``trades`` and ``exposure``
+(``envs/finance.py``; an undefined Sharpe, of a flat book, is 0 here) — declare them in
+``env.info_keys`` and they are in the run's metrics.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ from gymnasium import spaces
 
 from mentor.envs.finance import trading_metrics
 from mentor.envs.market import MarketData, load_market
+from mentor.envs.snapshot import SnapshotAttributes
 from mentor.errors import ConfigError
 
 SELL, HOLD, BUY = 0, 1, 2
@@ -87,11 +89,14 @@ def compute_features(
     return out
 
 
-class TradingEnv(gym.Env):
+class TradingEnv(SnapshotAttributes, gym.Env):
     """A market of one or several instruments from bar ``start`` to bar ``end`` (module
     docstring). ``data``: anything ``envs/market.py``'s ``load_market`` takes."""
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
+    state_attributes = ("t", "first", "last", "positions", "held", "equity", "entry_equity",
+                        "peak", "sharpe_a", "sharpe_b", "curve", "book", "_np_random",
+                        "_np_random_seed")  # fmt: skip
 
     def __init__(
         self,
@@ -197,7 +202,7 @@ class TradingEnv(gym.Env):
         if self.episode_bars is not None:
             first = int(self.np_random.integers(self.start, self.end - self.episode_bars + 1))
         self._begin(first)
-        return self._observe(), self._info(False)
+        return self._observe(), self._info(False, 0.0)
 
     def step(self, action: Any) -> tuple:
         target = self._target(action)
@@ -219,7 +224,8 @@ class TradingEnv(gym.Env):
         reward -= self.drawdown_penalty * deepening
         terminated = self.equity <= 0.0
         truncated = self.t >= self.last and not terminated
-        return self._observe(), reward, terminated, truncated, self._info(terminated or truncated)
+        info = self._info(terminated or truncated, deepening)
+        return self._observe(), reward, terminated, truncated, info
 
     # --- pieces ---------------------------------------------------------------------------------
 
@@ -247,9 +253,10 @@ class TradingEnv(gym.Env):
                  self.equity / self.entry_equity - 1.0, self.held / self.window]  # fmt: skip
         return np.concatenate([self.features[self.t], state]).astype(np.float32)
 
-    def _info(self, final: bool) -> dict[str, Any]:
+    def _info(self, final: bool, deepening: float) -> dict[str, Any]:
         info = {"equity": self.equity, "position": float(self.positions.sum()), "bar": self.t,
-                "drawdown": 1.0 - self.equity / self.peak}  # fmt: skip
+                "drawdown": 1.0 - self.equity / self.peak,
+                "drawdown_increase": deepening}  # fmt: skip
         if final and self.equity > 0:
             metrics = trading_metrics(np.array(self.curve), np.array(self.book))
             info.update({key: float(np.nan_to_num(metrics[key])) for key in EPISODE_METRICS})

@@ -22,6 +22,8 @@ INFO_AGGREGATIONS = {
     "last": "the value in the info of the episode's last step",
     "sum": "the sum over the episode's steps",
 }
+# Methods that train under experiment.constraint (a cost limit).
+CONSTRAINED_METHODS = ("ppo", "sac")
 # Key names whose summary columns would be those of the return and length (rollout/ep_return_mean,
 # return_mean in validation.csv, ...).
 RESERVED_INFO_KEYS = ("return", "length", "ep_return", "ep_length")
@@ -806,6 +808,45 @@ class SelfPlayConfig(Section):
         return self
 
 
+class ConstraintConfig(Section):
+    """Training under a limit on the expected episode cost (PPO and SAC): a Lagrange multiplier
+    weighs the cost against the return and adapts until the cost keeps the limit."""
+
+    cost: str = Field(
+        "cost",
+        description="The info key with each step's cost (declared in env.info_keys as a sum, "
+        "added there if missing). A cost function of your own: wrap the env with "
+        "mentor.envs.safety:Safe (kwargs: env, cost).",
+    )
+    limit: float = Field(description="The most expected cost an episode may have.")
+    multiplier: Literal["lagrangian", "pid"] = Field(
+        "lagrangian",
+        description="lagrangian: gradient ascent on the multiplier; pid: the PID-Lagrangian "
+        "update of Stooke et al. 2020 (less overshoot and oscillation).",
+    )
+    multiplier_init: float = Field(0.0, ge=0, description="The multiplier at the start.")
+    multiplier_lr: float = Field(
+        0.05, gt=0, description="lagrangian: step size of the multiplier per update."
+    )
+    kp: float = Field(0.1, ge=0, description="pid: weight of the (smoothed) cost's excess.")
+    ki: float = Field(0.01, ge=0, description="pid: weight of the excess summed over updates.")
+    kd: float = Field(0.01, ge=0, description="pid: weight of the cost's rise over d_delay.")
+    pid_ema: float = Field(
+        0.95, ge=0, lt=1, description="pid: smoothing of the P and D terms' cost estimates."
+    )
+    d_delay: int = Field(10, ge=1, description="pid: updates over which D measures the rise.")
+
+    @field_validator("limit")
+    @classmethod
+    def _not_negative(cls, value: float) -> float:
+        if not value >= 0:
+            raise ValueError(
+                f"cost limit {value} is below zero: costs are at least 0, so a limit is too "
+                "(0 asks for no cost at all)"
+            )
+        return value
+
+
 class BacktestConfig(Section):
     """`mentor backtest`: walk-forward training and testing of a trading agent (issue 18)."""
 
@@ -870,6 +911,9 @@ class Experiment(Section):
     selfplay: SelfPlayConfig | None = Field(
         None, description="A game's other seats held by past versions and baselines (pool)."
     )
+    constraint: ConstraintConfig | None = Field(
+        None, description="A limit on the expected episode cost (constrained RL: PPO, SAC)."
+    )
     backtest: BacktestConfig | None = Field(
         None, description="Walk-forward folds, seeds and baselines of `mentor backtest`."
     )
@@ -887,6 +931,26 @@ class Experiment(Section):
                 + f"; methods: {', '.join(METHOD_CONFIGS)}"
             )
         return data
+
+    def _check_constraint(self) -> None:
+        """Constrained methods, a cost key summed over episodes, collection in this process."""
+        key, method = self.constraint.cost, self.method.name
+        if method not in CONSTRAINED_METHODS:
+            raise ValueError(
+                f"constraint: method {method} does not train under a cost limit; those that do: "
+                f"{', '.join(CONSTRAINED_METHODS)}"
+            )
+        if self.env.info_keys.get(key, "sum") != "sum":
+            raise ValueError(
+                f"constraint.cost '{key}' is declared in env.info_keys as {self.env.info_keys[key]}"
+                "; a per-step cost is summed over the episode: declare {" + key + ": sum}"
+            )
+        self.env.info_keys.setdefault(key, "sum")
+        if self.distributed.workers is not None:
+            raise ValueError(
+                "constraint with distributed.workers: the per-step costs are read in this "
+                "process; leave distributed.workers unset"
+            )
 
     def _check_continual(self) -> None:
         continual, method = self.continual, self.method.name
@@ -965,6 +1029,8 @@ class Experiment(Section):
             )
         if self.continual is not None:
             self._check_continual()
+        if self.constraint is not None:
+            self._check_constraint()
         if self.selfplay is not None and method.name not in SELFPLAY_METHODS:
             raise ValueError(
                 f"selfplay: method {method.name} does not train by self-play; methods that do: "

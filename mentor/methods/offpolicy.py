@@ -36,7 +36,7 @@ import torch
 
 from mentor.core.normalize import RewardScaler
 from mentor.core.replay import ReplayBuffer
-from mentor.core.vec_env import VecEnv
+from mentor.core.vec_env import Episode, VecEnv
 from mentor.envs.masks import mask_nvec
 from mentor.errors import ConfigError
 from mentor.experiment import Experiment
@@ -112,6 +112,7 @@ def make_buffer(
         cfg.buffer_size, venv.num_envs, venv.obs_shape, obs_dtype, action_shape, action_dtype,
         gamma=cfg.gamma, n_step=cfg.n_step, prioritized=getattr(cfg, "prioritized", False),
         priority_alpha=getattr(cfg, "priority_alpha", 0.6),
+        cost_key=None if experiment.constraint is None else experiment.constraint.cost,
     )  # fmt: skip
 
 
@@ -125,8 +126,11 @@ def train_off_policy(
     update: UpdateFn,
     loop: OffPolicyState,
     observe: Callable[[torch.Tensor], None] | None = None,
+    before_log: Callable[[list[Episode]], dict[str, float]] | None = None,
 ) -> Result:
-    """Run the shared loop. ``observe`` sees each batch of observations (for normalization).
+    """Run the shared loop. ``observe`` sees each batch of observations (for normalization);
+    ``before_log`` the episodes finished since the last log, before they are logged (a
+    constraint's multiplier steps there), and returns more metrics.
     ``explorer`` acts on ``venv`` here; on Ray workers ``make_explorer`` makes theirs. The
     method has listed its own pieces in ``session.state``; the loop adds its counters, the
     replay buffer and the reward statistics before the session begins (or resumes)."""
@@ -188,7 +192,8 @@ def train_off_policy(
                     )
                 obs, rewards, terminated, truncated = venv.step(env_actions)
                 rewards = reward_scaler(rewards, terminated | truncated)
-                buffer.add(obs_t, stored.cpu(), rewards, terminated, truncated, valid, mask)
+                costs = None if buffer.cost_key is None else venv.step_value(buffer.cost_key)
+                buffer.add(obs_t, stored.cpu(), rewards, terminated, truncated, valid, mask, costs)
                 loop.step += venv.num_envs
                 learn(progress)
             else:  # a block of rows from every worker, stored and learned from row by row
@@ -209,7 +214,9 @@ def train_off_policy(
 
             if loop.step >= next_log or loop.step >= total:
                 elapsed = time.perf_counter() - tic
+                extra = {} if before_log is None else before_log(venv.episodes)
                 metrics = _log_row(loop, venv, (loop.step - steps_at_tic) / max(elapsed, 1e-9))
+                metrics.update(extra)
                 session.log(loop.step, metrics)
                 next_log = (loop.step // log_every + 1) * log_every
                 tic, steps_at_tic = time.perf_counter(), loop.step

@@ -43,6 +43,7 @@ from gymnasium import spaces
 
 from mentor.agent import Agent, trainable
 from mentor.core.agent_rows import AgentsSpec, parameter_groups, row_space
+from mentor.core.constraint import CostValues, Multiplier, multiplier_from, step_multiplier
 from mentor.core.learner import Learner
 from mentor.core.networks import ActorCritic, obs_dtype
 from mentor.core.normalize import RewardScaler
@@ -52,6 +53,7 @@ from mentor.core.rollout import CriticInput, collect, scale_rewards, score_rollo
 from mentor.core.schedules import value_at
 from mentor.core.storage import RolloutStorage
 from mentor.core.vec_env import VecEnv
+from mentor.errors import ConfigError
 from mentor.experiment import Experiment, PPOConfig
 from mentor.runs.checkpoint import ResumePoint
 from mentor.runs.folder import RunFolder
@@ -72,6 +74,7 @@ class Batch:
     returns: torch.Tensor
     critic_obs: torch.Tensor | None = None
     masks: torch.Tensor | None = None  # the action masks the actions were chosen under
+    cost_advantages: torch.Tensor | None = None  # under a constraint (core/constraint.py)
 
     def rows(self, index: torch.Tensor) -> Batch:
         return Batch(
@@ -83,6 +86,7 @@ class Batch:
             self.returns[index],
             None if self.critic_obs is None else self.critic_obs[index],
             None if self.masks is None else self.masks[index],
+            None if self.cost_advantages is None else self.cost_advantages[index],
         )
 
 
@@ -92,8 +96,13 @@ def ppo_loss(
     cfg: PPOConfig,
     clip_coef: float,
     entropy_coef: float,
+    multiplier: float = 0.0,
 ) -> tuple[dict[str, torch.Tensor], dict[str, float]]:
-    """The weighted loss terms (their sum is minimised) and diagnostics for one minibatch."""
+    """The weighted loss terms (their sum is minimised) and diagnostics for one minibatch.
+    Under a constraint (``batch.cost_advantages``) the policy term weighs 1 / (1 + lambda) and
+    ``loss/cost``, the clipped surrogate of the cost advantages (centered, not scaled: their
+    size is what the multiplier answers), lambda / (1 + lambda): the Lagrangian's policy
+    gradient, kept in scale as the multiplier grows (Ray, Achiam & Amodei 2019)."""
     log_probs, entropy, values = policy.evaluate_actions(
         batch.obs, batch.actions, batch.critic_obs, batch.masks
     )
@@ -124,6 +133,12 @@ def ppo_loss(
         "loss/value": cfg.vf_coef * value_loss,
         "loss/entropy": -entropy_coef * entropy_mean,
     }
+    if batch.cost_advantages is not None:
+        costs = batch.cost_advantages - batch.cost_advantages.mean()
+        clipped = ratio.clamp(1 - clip_coef, 1 + clip_coef)
+        cost_surrogate = torch.max(costs * ratio, costs * clipped).mean()  # the pessimistic one
+        terms["loss/policy"] = policy_loss / (1 + multiplier)
+        terms["loss/cost"] = multiplier / (1 + multiplier) * cost_surrogate
     stats = {
         "train/entropy": entropy_mean.item(),
         "train/approx_kl": approx_kl,
@@ -143,9 +158,12 @@ def ppo_update(
     entropy_coef: float,
     generator: torch.Generator,
     penalty: Callable[[list[torch.nn.Parameter]], dict[str, torch.Tensor]] | None = None,
+    cost_advantages: torch.Tensor | None = None,
+    multiplier: float = 0.0,
 ) -> dict[str, float]:
     """num_epochs passes of minibatch updates over the valid transitions of a rollout.
-    ``penalty``: more loss terms over the parameters (a continual run's ``session.penalty``)."""
+    ``penalty``: more loss terms over the parameters (a continual run's ``session.penalty``);
+    ``cost_advantages`` and ``multiplier``: a constraint's (``ppo_loss``)."""
     valid = storage.valid.flatten().nonzero().squeeze(1)
     flat = Batch(
         obs=storage.obs.flatten(0, 1),
@@ -156,6 +174,7 @@ def ppo_update(
         returns=returns.flatten(),
         critic_obs=None if storage.critic_obs is None else storage.critic_obs.flatten(0, 1),
         masks=None if storage.masks is None else storage.masks.flatten(0, 1),
+        cost_advantages=None if cost_advantages is None else cost_advantages.flatten(),
     )
     minibatch_size = math.ceil(len(valid) / cfg.num_minibatches)
     params = [p for p in policy.parameters() if p.requires_grad]
@@ -166,7 +185,7 @@ def ppo_update(
         for start in range(0, len(order), minibatch_size):
             index = order[start : start + minibatch_size]
             batch = flat.rows(index)
-            terms, stats = ppo_loss(policy, batch, cfg, clip_coef, entropy_coef)
+            terms, stats = ppo_loss(policy, batch, cfg, clip_coef, entropy_coef, multiplier)
             if penalty is not None:
                 terms.update(penalty(params))
             grad_norm = descend(optimizer, params, terms, cfg.max_grad_norm, "PPO")
@@ -312,6 +331,18 @@ def run(
     state.fields("progress", counters, "step", "updates")
     if reward_model is not None:
         reward_model.register(state)
+    constraint = experiment.constraint  # a cost limit (core/constraint.py)
+    cost_values = multiplier = None
+    if constraint is not None:
+        if policy.cnn is not None or len(venv.obs_shape) != 1:
+            raise ConfigError("constraint: the cost critic reads vector observations; this "
+                              f"env's are {venv.obs_shape}")  # fmt: skip
+        cost_values = CostValues(policy.normalizer, venv.obs_shape[0], experiment.agent.network,
+                                 learning_rate, cfg.adam_eps, device)  # fmt: skip
+        multiplier = multiplier_from(constraint)
+        state.module("cost_critic", cost_values.critic)
+        state.optimizer("cost_optimizer", cost_values.optimizer)
+        state.fields("multiplier", multiplier, *Multiplier.FIELDS)
     session = TrainingSession(experiment, run, agent, venv, state, resume)
     total_steps = experiment.stopping.total_steps
 
@@ -323,6 +354,7 @@ def run(
         policy.dist.action_shape, policy.dist.action_dtype,
         None if critic_space is None else critic_space.shape,
         None if mask is None else mask.shape[1], turns=venv.waiting is not None,
+        cost_key=None if experiment.constraint is None else experiment.constraint.cost,
     )  # fmt: skip
     remote_collect = getattr(venv, "collect", None)  # Ray rollout workers (mentor/distributed)
     if remote_collect is not None and critic_input is not None:  # each worker makes its own
@@ -367,10 +399,25 @@ def run(
             session.observe_rollout(advantages, storage)  # a curriculum's scores (PLR)
             if policy.value_stats is not None:  # the returns the critic is now fit to
                 policy.value_stats.update(returns[storage.valid])
+            cost_advantages, constraint_metrics = None, {}
+            if cost_values is not None:
+                cost_advantages, cost_returns, _ = cost_values.advantages(
+                    storage, torch.from_numpy(obs), cfg.gamma, cfg.gae_lambda
+                )
+                constraint_metrics = step_multiplier(
+                    multiplier, constraint.cost, constraint.limit, venv.episodes
+                )
             metrics = ppo_update(
                 policy, optimizer, storage, advantages, returns, cfg, clip_coef, entropy_coef,
-                generator, session.penalty,
+                generator, session.penalty, cost_advantages,
+                0.0 if multiplier is None else multiplier.value,
             )  # fmt: skip
+            if cost_values is not None:
+                set_lr([cost_values.optimizer], learning_rate)
+                constraint_metrics["train/loss_cost_value"] = cost_values.fit(
+                    storage, cost_returns, cfg.num_epochs, cfg.num_minibatches, generator
+                )
+                metrics.update(constraint_metrics)
             learned = storage.valid.flatten()
             policy.normalizer.update(storage.obs.flatten(0, 1)[learned])
             if policy.critic_normalizer is not None:

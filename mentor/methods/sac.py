@@ -43,6 +43,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from mentor.agent import Agent, trainable
+from mentor.core.constraint import CostQ, Multiplier, multiplier_from, step_multiplier
 from mentor.core.distributions import Categorical, SquashedGaussian
 from mentor.core.networks import (
     EnsembleMLP,
@@ -229,9 +230,11 @@ def target_entropy(exploration: ExplorationConfig, action_space: spaces.Space) -
 
 def sac_losses(
     nets: SACNetworks, buffer: ReplayBuffer, cfg: SACConfig, rng: np.random.Generator,
-    target_entropy: float | None,
+    target_entropy: float | None, cost_q: CostQ | None = None, multiplier: float = 0.0,
 ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:  # fmt: skip
-    """Loss terms and diagnostics for one minibatch. ``target_entropy`` None: alpha is fixed."""
+    """Loss terms and diagnostics for one minibatch. ``target_entropy`` None: alpha is fixed.
+    Under a constraint (``cost_q``, Lagrangian SAC): ``loss/cost_critic`` fits Q_c, and
+    ``loss/cost``, lambda times Q_c of the policy's action, joins the actor's loss."""
     batch = buffer.sample(cfg.batch_size, rng)
     device = nets.log_alpha.device
     obs = nets.normalizer(batch.obs.to(device))
@@ -266,6 +269,11 @@ def sac_losses(
     entropy = pi.entropy().detach()
     if target_entropy is not None:
         terms["loss/alpha"] = (alpha * (entropy - target_entropy)).mean()
+    if cost_q is not None:
+        costs = batch.costs.to(device)
+        terms["loss/cost_critic"] = cost_q.loss(obs, actions, costs, next_obs, pi_next.actions,
+                                                batch.discounts.to(device))  # fmt: skip
+        terms["loss/cost"] = multiplier * cost_q.critic(obs, pi.actions).mean()
     stats = {"train/q_mean": q_taken.detach().mean(), "train/entropy": entropy.mean()}
     return terms, stats
 
@@ -341,6 +349,16 @@ def _train(
         for name, params in groups.items()
     }
     nets.log_alpha.requires_grad_(auto_alpha)
+    constraint, cost_q, multiplier = experiment.constraint, None, None
+    if constraint is not None:  # Lagrangian SAC (core/constraint.py)
+        if nets.discrete or len(venv.obs_shape) != 1:
+            raise ConfigError(
+                "constraint with SAC: Lagrangian SAC's cost critic takes vector observations and "
+                f"Box actions; this env has {venv.observation_space} and {venv.action_space}"
+            )
+        cost_q = CostQ(venv.obs_shape[0], nets.action_dim, experiment.agent.network,
+                       learning_rate, cfg.adam_eps, nets.log_alpha.device)  # fmt: skip
+        multiplier = multiplier_from(constraint)
 
     discrete = nets.discrete
     action_shape = () if discrete else (nets.action_dim,)
@@ -355,13 +373,19 @@ def _train(
     for name, optimizer in optimizers.items():
         state.optimizer(f"optimizer_{name}", optimizer)
     state.numpy_rng("rng_replay", rng)
+    if cost_q is not None:
+        state.module("cost_critic", cost_q.critic)
+        state.module("cost_critic_target", cost_q.target)
+        state.optimizer("optimizer_cost_critic", cost_q.optimizer)
+        state.fields("multiplier", multiplier, *Multiplier.FIELDS)
     session = TrainingSession(experiment, run, agent, venv, state, resume)
     run.update(replay_buffer_bytes=buffer.nbytes)
 
     def update(progress: float) -> dict[str, float]:
         rate = value_at(cfg.learning_rate, progress)
-        set_lr(optimizers.values(), rate)
-        terms, stats = sac_losses(nets, buffer, cfg, rng, entropy_target)
+        set_lr([*optimizers.values(), *([cost_q.optimizer] if cost_q else [])], rate)
+        terms, stats = sac_losses(nets, buffer, cfg, rng, entropy_target, cost_q,
+                                  multiplier.value if multiplier else 0.0)  # fmt: skip
         total(terms, "SAC")  # every term finite, or the one that is not named
         # Each loss moves only its own parameters: the actor loss reaches the actor through the
         # critics (dQ/da) without touching their weights. backward(inputs=...) prunes the rest.
@@ -371,9 +395,16 @@ def _train(
                     terms[f"loss/{name}"] = terms[f"loss/{name}"] + term
                     terms[f"{key}_{name}"] = term.detach()
         steps = [(optimizers[name], groups[name], terms[f"loss/{name}"]) for name in groups]
+        if cost_q is not None:  # the cost term moves the actor; its critic has its own step
+            steps = [(o, p, loss + terms["loss/cost"] if o is optimizers["actor"] else loss)
+                     for o, p, loss in steps]  # fmt: skip
+            steps.append((cost_q.optimizer, list(cost_q.critic.parameters()),
+                          terms["loss/cost_critic"]))  # fmt: skip
         descend_together(steps, cfg.max_grad_norm, "SAC")
         if (loop.gradient_steps + 1) % cfg.target_update_freq == 0:
             update_critic_target(cfg.tau)
+            if cost_q is not None:
+                cost_q.polyak(cfg.tau)
         return {
             **{f"train/loss_{name.removeprefix('loss/')}": t.item() for name, t in terms.items()},
             **{name: value.item() for name, value in stats.items()},
@@ -382,6 +413,11 @@ def _train(
         }
 
     observe = nets.normalizer.update if experiment.env.normalize_obs else None
+
+    def constrain(episodes: list) -> dict[str, float]:
+        return step_multiplier(multiplier, constraint.cost, constraint.limit, episodes)
+
     return train_off_policy(
-        experiment, session, venv, buffer, explorer, make_explorer, update, loop, observe
-    )
+        experiment, session, venv, buffer, explorer, make_explorer, update, loop, observe,
+        constrain if constraint is not None else None,
+    )  # fmt: skip

@@ -30,7 +30,7 @@ from pydantic import ValidationError
 
 from mentor.errors import CheckpointError, ConfigError, MentorError
 from mentor.experiment import Experiment
-from mentor.report import robustness
+from mentor.report import constraint, robustness
 from mentor.report.league import LEAGUE_FILE, plot_league, read_league
 from mentor.report.league import rows as league_rows
 
@@ -75,6 +75,7 @@ def write_report(run_dir: str | Path, compare: str | Path | None = None) -> Path
         _continual_section(manifest, out),
         _league_section(run, out),
         _robustness_section(run, out, None if compare is None else Path(compare)),
+        _constraint_section(metrics, evaluation, out),
         _validation_section(validation, unit),
         _evaluation_section(evaluation, evaluation_note),
         _hyperparameters_section(run, manifest),
@@ -552,6 +553,35 @@ def _robustness_section(run: Path, out: Path, compare: Path | None) -> _Section:
         "played against its adversary, its validation alone."
     ]
     return _Section("Robustness", rows=robustness.rows(runs), notes=notes, image=ROBUSTNESS_PLOT)
+
+
+CONSTRAINT_PLOT = "constraint.png"
+
+
+def _constraint_section(
+    metrics: list[Row], evaluation: dict[str, Any] | None, out: Path
+) -> _Section:
+    """A constrained run's limit, episode cost, violations and multiplier (report/constraint.py)."""
+    if "constraint/multiplier" not in _columns(metrics):
+        return _Section("Constraint")
+    steps, limits, multipliers = _series(metrics, "constraint/limit", "constraint/multiplier")
+    cost_steps, costs, violations = _series(
+        metrics, "constraint/episode_cost", "constraint/violations"
+    )
+    limit = float(limits[-1])
+    constraint.plot((cost_steps, costs), (steps, multipliers), limit, out / CONSTRAINT_PLOT)
+    last = costs[-max(1, len(costs) // 10) :]  # the last tenth of the updates
+    rows = [
+        ("Cost limit (per episode)", f"{limit:g}"),
+        ("Episode cost, last tenth of training", f"{last.mean():.3g}" if len(last) else "—"),
+        ("Updates whose episodes broke the limit, on average",
+         f"{violations.mean():.0%} of their episodes" if len(violations) else "—"),
+        ("Multiplier at the end", f"{multipliers[-1]:.3g}"),
+    ]  # fmt: skip
+    cost = (evaluation or {}).get("info", {}).get("cost") if evaluation else None
+    if isinstance(cost, (int, float)):
+        rows.append(("Final evaluation's episode cost", f"{cost:.3g}"))
+    return _Section("Constraint", rows=rows, image=CONSTRAINT_PLOT)
 
 
 def _robustness_of(run: Path) -> robustness.Robustness:

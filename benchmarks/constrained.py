@@ -1,0 +1,103 @@
+"""Constrained RL on mentor's constrained tasks (issue 18): PPO without the limit, PPO-Lagrangian
+and PPO with the PID-Lagrangian multiplier, each the task's preset (`mentor/presets/ppo.yaml`),
+then the final evaluation (the sampled policy, 100 episodes): its mean episode cost against the
+limit, and its return against the unconstrained agent's.
+
+Targets (median over seeds): the cost at most the limit and within 15% below it; its spread
+across seeds (standard deviation) under 20% of the limit; the return within 20% of the
+unconstrained agent's wherever the constraint allows it.
+
+    python benchmarks/constrained.py --seeds 0 1 2 3 4 --parallel 2
+    python benchmarks/constrained.py --tasks PointGoal --methods ppo_lag --set method.num_epochs=5
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import table
+
+TASKS = ("PointGoal", "CartPoleCentered", "PendulumGentle")
+METHODS = {  # name -> overrides of the task's PPO preset (which holds the limit)
+    "ppo": ["constraint=null", "env.info_keys=[{cost: sum}]"],
+    "ppo_lag": [],
+    "ppo_pid": ["constraint.multiplier=pid"],
+}
+
+
+def worker(task: str, method: str, seed: int, folder: str, overrides: list[str]) -> dict:
+    from mentor import api
+    from mentor.experiment import build
+
+    env_id = f"mentor.envs.constrained:{task}"
+    experiment = build(method="ppo", env_id=env_id, overrides=[
+        f"seed={seed}", f"output_dir={folder}", f"name={task}-{method}-{seed}",
+        "logging.progress=false", "logging.tensorboard=false", *METHODS[method], *overrides,
+    ])  # fmt: skip
+    limit = build(method="ppo", env_id=env_id, overrides=[]).constraint.limit
+    result = api.train(experiment)
+    evaluation = json.loads((result.run_dir / "evaluation.json").read_text())
+    return {"task": task, "method": method, "seed": seed, "limit": limit,
+            "return": evaluation["return_mean"], "cost": evaluation["info"]["cost"],
+            "seconds": result.train_seconds}  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=TASKS)
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+    parser.add_argument("--parallel", type=int, default=1)
+    parser.add_argument("--set", action="append", default=[], dest="overrides")
+    parser.add_argument("--json", type=Path)
+    parser.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        task, method, seed, folder = args.worker
+        print(json.dumps(worker(task, method, int(seed), folder, args.overrides)))
+        return
+    folder = tempfile.mkdtemp(prefix="mentor-constrained-")
+    jobs = [(t, m, s) for t in args.tasks for m in args.methods for s in args.seeds]
+    results = []
+    while jobs:
+        batch, jobs = jobs[: args.parallel], jobs[args.parallel :]
+        extra = [f"--set={o}" for o in args.overrides]
+        procs = [subprocess.Popen([sys.executable, __file__, "--worker", t, m, str(s), folder,
+                                   *extra], stdout=subprocess.PIPE, text=True)
+                 for t, m, s in batch]  # fmt: skip
+        for proc in procs:
+            out, _ = proc.communicate()
+            if proc.returncode:
+                sys.exit(f"a worker failed (exit {proc.returncode})")
+            results.append(json.loads(out.strip().splitlines()[-1]))
+    print(f"seeds {args.seeds}, each task's PPO preset; final evaluation: 100 sampled episodes; "
+          f"runs under {folder}\n")  # fmt: skip
+    rows = []
+    for task in args.tasks:
+        free = [r["return"] for r in results if r["task"] == task and r["method"] == "ppo"]
+        for method in args.methods:
+            mine = [r for r in results if r["task"] == task and r["method"] == method]
+            costs = [r["cost"] for r in mine]
+            limit, cost = mine[0]["limit"], statistics.median(costs)
+            spread = statistics.stdev(costs) if len(costs) > 1 else 0.0
+            ret = statistics.median(r["return"] for r in mine)
+            vs_free = f"{ret / statistics.median(free):.0%}" if free else "n/a"
+            rows.append([task, method, f"{limit:g}", f"{cost:.2f}", f"{cost / limit:.0%}",
+                         f"{spread:.2f} ({spread / limit:.0%})", f"{ret:.1f}", vs_free,
+                         " ".join(f"{c:.1f}" for c in costs)])  # fmt: skip
+    header = ["task", "method", "limit", "cost (median)", "of limit", "cost std (of limit)",
+              "return (median)", "of ppo's", "cost by seed"]  # fmt: skip
+    print(table(rows, header))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
