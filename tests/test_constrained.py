@@ -122,3 +122,20 @@ def test_ppo_lagrangian_keeps_the_cost_near_its_limit_where_ppo_does_not(tmp_pat
     evaluation = json.loads((run / "evaluation.json").read_text())
     assert evaluation["info"]["cost"] <= 4.0
     assert evaluation["return_mean"] > 15.0  # it still reaches the goal (22.9 unconstrained)
+
+
+def test_the_best_checkpoint_of_a_constrained_run_kept_the_limit() -> None:
+    """Highest return among validations within the limit; before any, the lowest cost."""
+    from types import SimpleNamespace
+
+    from mentor.runs.session import TrainingSession
+
+    stub = SimpleNamespace(experiment=parse({"constraint": {"limit": 2.0}}), validations=[],
+                           best_return=float("-inf"))  # fmt: skip
+    picked = []
+    for ret, cost in [(10, 5.0), (12, 4.0), (20, 6.0), (8, 1.5), (15, 2.5), (9, 2.0), (7, 0.5)]:
+        row = {"return_mean": ret, "info": {"cost": cost}}
+        stub.validations.append(row)
+        if TrainingSession._new_best(stub, row):
+            picked.append(ret)
+    assert picked == [10, 12, 8, 9]

@@ -2,8 +2,9 @@
 in ``info`` (0 or 1), for training under ``experiment.constraint`` (safety-gymnasium, which has
 such tasks, pins gymnasium 0.28 and cannot be installed beside Gymnasium 1.x).
 
-- ``CartPoleCentered``: CartPole-v1; cost 1 for each step the cart is further than ``region``
-  from the centre (the unconstrained balancer drifts).
+- ``CartPoleSlow``: CartPole-v1; the cost of a step is the cart's speed (m/s): a balance that
+  moves the cart less. (A cost for leaving a central region was tried first: whether PPO's
+  balancer drifts out of it is a lottery of the seed, 0 or 420 steps of 500.)
 - ``PendulumGentle``: Pendulum-v1; cost 1 for each step the angular speed is above
   ``max_speed`` rad/s (a swing-up wants speed; the constraint asks for a gentler one).
 - ``PointGoal``: a point on a plane pushed by a force in [-1, 1]^2 towards a goal, a round hazard
@@ -24,22 +25,15 @@ from gymnasium import spaces
 from mentor.envs.snapshot import SnapshotAttributes
 
 
-class CartPoleCentered(SnapshotAttributes, gym.Wrapper):
+class CartPoleSlow(SnapshotAttributes, gym.Wrapper):
     spec = None  # made by mentor from its entry point: nothing for Gymnasium to remake
 
-    def __init__(self, region: float = 0.5, **kwargs: Any) -> None:
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(gym.make("CartPole-v1", **kwargs))
-        self.region = region
 
     def step(self, action: Any) -> tuple:
         obs, reward, terminated, truncated, info = self.env.step(action)
-        return (
-            obs,
-            reward,
-            terminated,
-            truncated,
-            {**info, "cost": float(abs(obs[0]) > self.region)},
-        )
+        return obs, reward, terminated, truncated, {**info, "cost": float(abs(obs[1]))}
 
     def reset(self, **kwargs: Any) -> tuple:
         obs, info = self.env.reset(**kwargs)
@@ -49,7 +43,7 @@ class CartPoleCentered(SnapshotAttributes, gym.Wrapper):
 class PendulumGentle(SnapshotAttributes, gym.Wrapper):
     spec = None
 
-    def __init__(self, max_speed: float = 4.0, **kwargs: Any) -> None:
+    def __init__(self, max_speed: float = 5.0, **kwargs: Any) -> None:
         super().__init__(gym.make("Pendulum-v1", **kwargs))
         self.max_speed = max_speed
 

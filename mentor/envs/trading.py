@@ -261,3 +261,15 @@ class TradingEnv(SnapshotAttributes, gym.Env):
             metrics = trading_metrics(np.array(self.curve), np.array(self.book))
             info.update({key: float(np.nan_to_num(metrics[key])) for key in EPISODE_METRICS})
         return info
+
+
+def cap_position(obs: np.ndarray, action: Any, env: gym.Env, cap: float = 0.5) -> np.ndarray:
+    """A shield for the market env's continuous actions (``mentor.envs.safety:Safe``): no
+    instrument's target beyond ``cap``, a share of equity, long or short. Discrete actions jump
+    to the position limit and cannot be capped: give the env a ``position_limit`` instead."""
+    market = env.unwrapped
+    if not isinstance(market, TradingEnv) or not isinstance(market.action_space, spaces.Box):
+        raise ConfigError("cap_position shields the market env's continuous actions; for "
+                          "discrete ones set the env's position_limit")  # fmt: skip
+    bound = min(1.0, cap / market.limit)  # actions are shares of the limit
+    return np.clip(np.asarray(action, dtype=np.float32), -bound, bound)

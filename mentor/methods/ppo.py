@@ -100,9 +100,11 @@ def ppo_loss(
 ) -> tuple[dict[str, torch.Tensor], dict[str, float]]:
     """The weighted loss terms (their sum is minimised) and diagnostics for one minibatch.
     Under a constraint (``batch.cost_advantages``) the policy term weighs 1 / (1 + lambda) and
-    ``loss/cost``, the clipped surrogate of the cost advantages (centered, not scaled: their
-    size is what the multiplier answers), lambda / (1 + lambda): the Lagrangian's policy
-    gradient, kept in scale as the multiplier grows (Ray, Achiam & Amodei 2019)."""
+    ``loss/cost``, the clipped surrogate of the cost advantages (standardized as the reward's,
+    so that lambda weighs the two in the same units whatever the cost's scale: centered only, a
+    small per-step cost such as a speed left the gradient to vanish as lambda grew), lambda /
+    (1 + lambda): the Lagrangian's policy gradient, kept in scale as the multiplier grows (Ray,
+    Achiam & Amodei 2019)."""
     log_probs, entropy, values = policy.evaluate_actions(
         batch.obs, batch.actions, batch.critic_obs, batch.masks
     )
@@ -134,7 +136,9 @@ def ppo_loss(
         "loss/entropy": -entropy_coef * entropy_mean,
     }
     if batch.cost_advantages is not None:
-        costs = batch.cost_advantages - batch.cost_advantages.mean()
+        costs = batch.cost_advantages
+        if cfg.normalize_advantages and len(costs) > 1:
+            costs = (costs - costs.mean()) / (costs.std() + 1e-8)
         clipped = ratio.clamp(1 - clip_coef, 1 + clip_coef)
         cost_surrogate = torch.max(costs * ratio, costs * clipped).mean()  # the pessimistic one
         terms["loss/policy"] = policy_loss / (1 + multiplier)
@@ -334,9 +338,10 @@ def run(
     constraint = experiment.constraint  # a cost limit (core/constraint.py)
     cost_values = multiplier = None
     if constraint is not None:
-        if policy.cnn is not None or len(venv.obs_shape) != 1:
-            raise ConfigError("constraint: the cost critic reads vector observations; this "
-                              f"env's are {venv.obs_shape}")  # fmt: skip
+        if policy.cnn is not None or len(venv.obs_shape) != 1 or venv.agents_spec is not None:
+            agents = " (multi-agent)" if venv.agents_spec is not None else ""
+            raise ConfigError("constraint: the cost critic reads one agent's vector "
+                              f"observations; this env's are {venv.obs_shape}{agents}")  # fmt: skip
         cost_values = CostValues(policy.normalizer, venv.obs_shape[0], experiment.agent.network,
                                  learning_rate, cfg.adam_eps, device)  # fmt: skip
         multiplier = multiplier_from(constraint)

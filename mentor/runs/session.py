@@ -504,6 +504,21 @@ class TrainingSession:
             self._restarts_seen = len(restarts)
             self.run.update(env_restarts=restarts)
 
+    def _new_best(self, row: dict[str, Any]) -> bool:
+        """Whether this validation (the newest in ``validations``) makes the best checkpoint:
+        the highest return; under a constraint, the highest return among validations whose
+        mean cost kept the limit, and until one has, the lowest cost."""
+        constraint = self.experiment.constraint
+        if constraint is None:
+            return row["return_mean"] > self.best_return
+        key, limit = constraint.cost, constraint.limit
+
+        def rank(r: dict[str, Any]) -> tuple[bool, float]:
+            cost = r["info"][key]
+            return cost <= limit, r["return_mean"] if cost <= limit else -cost
+
+        return all(rank(row) > rank(r) for r in self.validations[:-1])
+
     def validate(self, step: int) -> Validation:
         """Evaluate on the validation envs now, keep the best checkpoint, tell the listeners;
         the stop rules read it after this update."""
@@ -525,7 +540,7 @@ class TrainingSession:
                 self.continual.on_validation(step, teacher.stage, summary)
         self.validations.append(row)
         self.logger.log_validation(step, row)
-        if summary.return_mean > self.best_return:
+        if self._new_best(row):
             self.best_return = summary.return_mean
             if self.experiment.checkpoints.keep_best:
                 # best/ chooses the agent; resuming uses the periodic and final checkpoints, so
