@@ -139,3 +139,20 @@ def test_the_best_checkpoint_of_a_constrained_run_kept_the_limit() -> None:
         if TrainingSession._new_best(stub, row):
             picked.append(ret)
     assert picked == [10, 12, 8, 9]
+
+
+def test_a_trader_trains_under_a_drawdown_budget(tmp_path) -> None:
+    """The market env's drawdown_increase as the cost: the multiplier follows the episodes'
+    summed deepening of the drawdown, which is at least each episode's maximum drawdown."""
+    config = experiment(tmp_path, "trader", steps=1024, cost="drawdown_increase", limit=0.01)
+    config["env"] = {"id": "mentor.envs.trading:TradingEnv", "num_envs": 2,
+                     "kwargs": {"synthetic_bars": 300, "window": 10, "episode_bars": 50},
+                     "info_keys": ["max_drawdown"]}  # fmt: skip
+    run = mentor.train(config).run_dir
+    rows = [r for r in csv.DictReader((run / "metrics.csv").open())
+            if r.get("constraint/episode_cost")]  # fmt: skip
+    assert rows and float(rows[-1]["constraint/multiplier"]) > 0
+    for row in rows:  # summed deepening >= the deepest drawdown, episode by episode on average
+        assert (
+            float(row["constraint/episode_cost"]) >= float(row["rollout/max_drawdown_mean"]) - 1e-9
+        )
