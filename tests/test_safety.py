@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
-from mentor.core.constraint import Multiplier
+from mentor.core.constraint import Multiplier, step_multiplier
+from mentor.core.vec_env import Episode
 from mentor.envs.constrained import CartPoleSlow, PendulumGentle, PointGoal
 from mentor.envs.safety import Safe
 from mentor.errors import ConfigError, EnvError
@@ -114,3 +115,15 @@ def test_a_position_cap_shields_the_market_and_counts_each_capped_order() -> Non
     with pytest.raises(ConfigError, match="continuous actions"):
         Safe("mentor.envs.trading:TradingEnv", env_kwargs={"synthetic_bars": 120},
              shield="mentor.envs.trading:cap_position").step(2)  # fmt: skip
+
+
+def test_the_multiplier_waits_out_its_warm_up_and_reads_the_episodes_costs() -> None:
+    episodes = [Episode(0, 1.0, 10, {"cost": 9.0}), Episode(1, 1.0, 10, {"cost": 5.0})]
+    held = Multiplier("lagrangian", lr=0.1)
+    metrics = step_multiplier(held, "cost", 4.0, episodes, moves=False)
+    assert held.value == 0.0 and metrics["constraint/episode_cost"] == 7.0
+    assert metrics["constraint/violations"] == 1.0
+    moving = Multiplier("lagrangian", lr=0.1)
+    assert step_multiplier(moving, "cost", 4.0, episodes)["constraint/multiplier"] == pytest.approx(
+        0.3
+    )

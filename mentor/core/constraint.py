@@ -80,12 +80,13 @@ class Multiplier:
 
 
 def step_multiplier(
-    multiplier: Multiplier, key: str, limit: float, episodes: list[Episode]
+    multiplier: Multiplier, key: str, limit: float, episodes: list[Episode], moves: bool = True
 ) -> dict[str, float]:
     """The multiplier's step from ``episodes`` (those that ended since its last step; none
-    ended: it stays), and the metrics of the constraint: ``constraint/...``."""
+    ended, or not ``moves`` yet (a warm-up): it stays), and the metrics of the constraint:
+    ``constraint/...``."""
     costs = [e.info[key] for e in episodes if key in e.info]
-    if costs:
+    if costs and moves:
         multiplier.update(sum(costs) / len(costs), limit)
     out = {"constraint/multiplier": multiplier.value, "constraint/limit": limit}
     if costs:

@@ -835,6 +835,13 @@ class ConstraintConfig(Section):
         0.95, ge=0, lt=1, description="pid: smoothing of the P and D terms' cost estimates."
     )
     d_delay: int = Field(10, ge=1, description="pid: updates over which D measures the rise.")
+    warmup: float = Field(
+        0.0,
+        ge=0,
+        lt=1,
+        description="Share of the run's steps before the multiplier moves from multiplier_init "
+        "(the task learned first: a limit met from the start can keep a swing-up unlearned).",
+    )
 
     @field_validator("limit")
     @classmethod

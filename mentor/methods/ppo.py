@@ -410,8 +410,9 @@ def run(
                     storage, torch.from_numpy(obs), cfg.gamma, cfg.gae_lambda
                 )
                 constraint_metrics = step_multiplier(
-                    multiplier, constraint.cost, constraint.limit, venv.episodes
-                )
+                    multiplier, constraint.cost, constraint.limit, venv.episodes,
+                    progress >= constraint.warmup,
+                )  # fmt: skip
             metrics = ppo_update(
                 policy, optimizer, storage, advantages, returns, cfg, clip_coef, entropy_coef,
                 generator, session.penalty, cost_advantages,

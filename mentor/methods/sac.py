@@ -415,7 +415,8 @@ def _train(
     observe = nets.normalizer.update if experiment.env.normalize_obs else None
 
     def constrain(episodes: list) -> dict[str, float]:
-        return step_multiplier(multiplier, constraint.cost, constraint.limit, episodes)
+        moves = loop.step >= constraint.warmup * experiment.stopping.total_steps
+        return step_multiplier(multiplier, constraint.cost, constraint.limit, episodes, moves)
 
     return train_off_policy(
         experiment, session, venv, buffer, explorer, make_explorer, update, loop, observe,
