@@ -339,12 +339,10 @@ def _backtest(experiment: Experiment, overwrite: bool) -> None:
     from mentor.experiment.schema import BacktestConfig
     from mentor.walkforward import per_fold, run_walk_forward, table
 
-    if experiment.backtest is None:
-        experiment = experiment.model_copy(update={"backtest": BacktestConfig()})
     say = console.print if experiment.logging.progress else (lambda text: None)
     with _second_interrupt():
         result = run_walk_forward(experiment, overwrite, say)
-    confidence = experiment.backtest.confidence
+    confidence = (experiment.backtest or BacktestConfig()).confidence
     console.print(f"\n[bold]test periods[/bold], mean [{confidence:.0%} bootstrap interval] over "
                   "folds and seeds:", highlight=False)  # fmt: skip
     console.print(table(result, confidence), highlight=False, markup=False, soft_wrap=True)

@@ -264,6 +264,4 @@ def write(result: WalkForward, cfg: BacktestConfig) -> None:
 def _plain(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
     raise TypeError(f"{type(value).__name__} is not JSON")

@@ -60,12 +60,17 @@ def test_a_mask_goes_to_the_agent_and_a_cost_function_into_info() -> None:
                cost=f"{__name__}:off_centre", cost_kwargs={"region": 0.01})  # fmt: skip
     obs, info = env.reset(seed=0)
     assert info["action_mask"].tolist() == [True, obs[0] > -0.1] and info["cost"] == 0.0
+    assert "shield_interventions" not in info and env.interventions == 0  # a reset is no step
+    counted = 0
     for _ in range(30):
+        masked = not info["action_mask"].all()  # the mask this step's action is chosen under
         obs, _, terminated, truncated, info = env.step(0)
         assert info["cost"] == float(abs(obs[0]) > 0.01)
-        assert info["shield_interventions"] == float(not info["action_mask"].all())
+        assert info["shield_interventions"] == float(masked)
+        counted += masked
         if terminated or truncated:
             break
+    assert env.interventions == counted
     check_env(Safe("CartPole-v1", cost=f"{__name__}:off_centre"), skip_render_check=True)
     with pytest.raises(ConfigError, match="give a shield, a mask or a cost function"):
         Safe("CartPole-v1")

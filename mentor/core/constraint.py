@@ -211,9 +211,3 @@ class CostQ:
         with torch.no_grad():
             targets = costs + discounts * self.target(next_obs, next_actions)
         return 0.5 * (self.critic(obs, actions) - targets).square().mean()
-
-    def polyak(self, tau: float) -> None:
-        with torch.no_grad():
-            for target, online in zip(self.target.parameters(), self.critic.parameters(),
-                                      strict=True):  # fmt: skip
-                target.lerp_(online, tau)

@@ -184,10 +184,6 @@ def align(datas: list[MarketData]) -> list[MarketData]:
 
 def load_market(spec: Any = None, seed: int = 0) -> list[MarketData]:
     """The instruments ``spec`` names (module docstring), aligned on common dates."""
-    if isinstance(spec, MarketData):
-        return [spec]
-    if isinstance(spec, list | tuple) and spec and all(isinstance(s, MarketData) for s in spec):
-        return align(list(spec))
     if isinstance(spec, list | tuple) and spec:
         return align([_one(s, seed) for s in spec])
     return [_one(spec, seed)]

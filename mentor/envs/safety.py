@@ -13,7 +13,8 @@ of your own.
   ``EnvError`` naming it and the step.
 - ``mask``: ``function(obs, env, **mask_kwargs)`` returns which of a discrete env's actions are
   allowed (booleans, one per action): given in ``info["action_mask"]``, so the agent samples
-  among them (mentor's action masks); a step with any action masked counts as an intervention.
+  among them (mentor's action masks); a step whose action was chosen with any action masked
+  counts as an intervention.
 - ``cost``: ``function(obs, action, next_obs, reward, info, **cost_kwargs)`` returns the step's
   cost, written to ``info[cost_key]`` (``cost`` by default) for ``experiment.constraint``.
 
@@ -37,7 +38,7 @@ from mentor.errors import ConfigError, EnvError
 
 class Safe(SnapshotAttributes, gym.Wrapper):
     spec = None  # made by mentor from its entry point: nothing for Gymnasium to remake
-    state_attributes = ("interventions", "steps", "last_obs")
+    state_attributes = ("interventions", "steps", "last_obs", "allowed")
 
     def __init__(
         self,
@@ -67,11 +68,12 @@ class Safe(SnapshotAttributes, gym.Wrapper):
         self.interventions = 0  # over the wrapper's life
         self.steps = 0
         self.last_obs: Any = None
+        self.allowed: np.ndarray | None = None  # the mask the next action is chosen under
 
     def reset(self, **kwargs: Any) -> tuple:
         obs, info = self.env.reset(**kwargs)
         self.last_obs = obs
-        return obs, self._extra(obs, info, 0.0)
+        return obs, self._extra(obs, info)
 
     def step(self, action: Any) -> tuple:
         self.steps += 1
@@ -83,15 +85,23 @@ class Safe(SnapshotAttributes, gym.Wrapper):
                     f"shield {self.names['shield']} returned action {taken!r} at step "
                     f"{self.steps}, outside the action space {self.action_space}"
                 )
-        intervened = float(not np.array_equal(np.asarray(taken), np.asarray(action)))
+        intervened = not np.array_equal(np.asarray(taken), np.asarray(action))
+        if self.allowed is not None and not self.allowed.all():
+            intervened = True
+        if self.shield is not None or self.mask is not None:
+            self.interventions += int(intervened)
         obs, reward, terminated, truncated, info = self.env.step(taken)
         info = dict(info)
         if self.cost is not None:
             info[self.cost_key] = float(self.cost(self.last_obs, taken, obs, reward, info))
         self.last_obs = obs
-        return obs, reward, terminated, truncated, self._extra(obs, info, intervened)
+        info = self._extra(obs, info)
+        if self.shield is not None or self.mask is not None:
+            info["shield_interventions"] = float(intervened)
+        return obs, reward, terminated, truncated, info
 
-    def _extra(self, obs: Any, info: dict, intervened: float) -> dict:
+    def _extra(self, obs: Any, info: dict) -> dict:
+        """The mask for the next action (kept in ``allowed``) and a cost of 0 at a reset."""
         info = dict(info)
         if self.mask is not None:
             allowed = np.asarray(self.mask(obs, self.env), dtype=bool)
@@ -99,11 +109,7 @@ class Safe(SnapshotAttributes, gym.Wrapper):
                 raise EnvError(f"mask {self.names['mask']} returned {allowed.tolist()} at step "
                                f"{self.steps}: expected {self.action_space.n} booleans, at "
                                "least one True")  # fmt: skip
-            info["action_mask"] = allowed
-            intervened = max(intervened, float(not allowed.all()))
-        if self.shield is not None or self.mask is not None:
-            info["shield_interventions"] = intervened
-            self.interventions += int(intervened)
+            info["action_mask"] = self.allowed = allowed
         if self.cost is not None and self.cost_key not in info:
             info[self.cost_key] = 0.0  # at reset
         return info

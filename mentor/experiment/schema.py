@@ -958,6 +958,11 @@ class Experiment(Section):
                 "constraint with distributed.workers: the per-step costs are read in this "
                 "process; leave distributed.workers unset"
             )
+        if self.continual is not None and self.continual.rehearsal.kind == "replay":
+            raise ValueError(
+                "constraint with continual.rehearsal.kind=replay: the kept transitions hold no "
+                "costs; use rehearsal kind distill or none"
+            )
 
     def _check_continual(self) -> None:
         continual, method = self.continual, self.method.name

@@ -359,6 +359,7 @@ def _train(
         cost_q = CostQ(venv.obs_shape[0], nets.action_dim, experiment.agent.network,
                        learning_rate, cfg.adam_eps, nets.log_alpha.device)  # fmt: skip
         multiplier = multiplier_from(constraint)
+        update_cost_target = PolyakUpdate(cost_q.target, cost_q.critic)
 
     discrete = nets.discrete
     action_shape = () if discrete else (nets.action_dim,)
@@ -396,7 +397,8 @@ def _train(
                     terms[f"{key}_{name}"] = term.detach()
         steps = [(optimizers[name], groups[name], terms[f"loss/{name}"]) for name in groups]
         if cost_q is not None:  # the cost term moves the actor; its critic has its own step
-            steps = [(o, p, loss + terms["loss/cost"] if o is optimizers["actor"] else loss)
+            actor = optimizers.get("actor")  # none when agent.freeze holds the actor
+            steps = [(o, p, loss + terms["loss/cost"] if o is actor else loss)
                      for o, p, loss in steps]  # fmt: skip
             steps.append((cost_q.optimizer, list(cost_q.critic.parameters()),
                           terms["loss/cost_critic"]))  # fmt: skip
@@ -404,7 +406,7 @@ def _train(
         if (loop.gradient_steps + 1) % cfg.target_update_freq == 0:
             update_critic_target(cfg.tau)
             if cost_q is not None:
-                cost_q.polyak(cfg.tau)
+                update_cost_target(cfg.tau)
         return {
             **{f"train/loss_{name.removeprefix('loss/')}": t.item() for name, t in terms.items()},
             **{name: value.item() for name, value in stats.items()},

@@ -75,7 +75,7 @@ def write_report(run_dir: str | Path, compare: str | Path | None = None) -> Path
         _continual_section(manifest, out),
         _league_section(run, out),
         _robustness_section(run, out, None if compare is None else Path(compare)),
-        _constraint_section(metrics, evaluation, out),
+        _constraint_section(run, metrics, evaluation, out),
         _validation_section(validation, unit),
         _evaluation_section(evaluation, evaluation_note),
         _hyperparameters_section(run, manifest),
@@ -559,7 +559,7 @@ CONSTRAINT_PLOT = "constraint.png"
 
 
 def _constraint_section(
-    metrics: list[Row], evaluation: dict[str, Any] | None, out: Path
+    run: Path, metrics: list[Row], evaluation: dict[str, Any] | None, out: Path
 ) -> _Section:
     """A constrained run's limit, episode cost, violations and multiplier (report/constraint.py)."""
     if "constraint/multiplier" not in _columns(metrics):
@@ -578,10 +578,20 @@ def _constraint_section(
          f"{violations.mean():.0%} of their episodes" if len(violations) else "—"),
         ("Multiplier at the end", f"{multipliers[-1]:.3g}"),
     ]  # fmt: skip
-    cost = (evaluation or {}).get("info", {}).get("cost") if evaluation else None
+    key = _constraint_key(run)
+    cost = (evaluation or {}).get("info", {}).get(key)
     if isinstance(cost, (int, float)):
         rows.append(("Final evaluation's episode cost", f"{cost:.3g}"))
     return _Section("Constraint", rows=rows, image=CONSTRAINT_PLOT)
+
+
+def _constraint_key(run: Path) -> str:
+    """The info key of the run's cost (``constraint.cost`` in experiment.yaml; else ``cost``)."""
+    try:
+        experiment = yaml.safe_load((run / EXPERIMENT_NAME).read_text(encoding="utf-8"))
+        return str(experiment["constraint"]["cost"])
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, KeyError, TypeError):
+        return "cost"
 
 
 def _robustness_of(run: Path) -> robustness.Robustness:
