@@ -16,6 +16,7 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any
 
+from mentor import deploy
 from mentor.agent import Agent
 from mentor.core.agent_rows import common_spaces
 from mentor.core.ma_env import check_rollout
@@ -246,17 +247,31 @@ def load(path: str | Path, device: str = "cpu") -> Agent:
     return Agent.load(path, device=device)
 
 
-def export(path: str | Path, out: str | Path) -> Path:
+def export(path: str | Path, out: str | Path, format: str = "safetensors") -> Path:
     """The agent alone, for deployment: its weights (normalization statistics included) and
     what loading it needs (spaces, network, method), without the training state a checkpoint
-    carries (optimizers, replay buffer, RNGs, envs). ``mentor.load(out)`` reads it."""
+    carries (optimizers, replay buffer, RNGs, envs). ``mentor.load(out)`` reads it.
+
+    ``format="onnx"`` or ``"torchscript"`` adds the policy as one function (observations in,
+    deterministic actions out, normalization inside) that runs without mentor: ``policy.onnx``
+    or ``policy.pt``, checked against mentor's actions before it is kept, and ``export.json``
+    saying its input and output (``deploy.py``)."""
     agent = Agent.load(path)
     out = Path(out)
     if out.exists():
         raise ConfigError(f"export target '{out}' exists; give a new folder")
+    if format != "safetensors":
+        deploy.check_format(format)
+        deploy.refuse_unsupported(agent)
     meta = {key: agent.meta[key] for key in ("method", "experiment", "step") if key in agent.meta}
     meta.update(agent.spaces_meta(), exported_from=str(agent.folder))
     checkpoint.save(out, {"model": agent.policy.state_dict()}, meta)
+    if format != "safetensors":
+        try:
+            deploy.export_policy(agent, out, format)
+        except BaseException:
+            shutil.rmtree(out, ignore_errors=True)  # a folder this call made, nothing else
+            raise
     return out
 
 

@@ -304,13 +304,29 @@ def _home_of(checkpoint_folder: Path) -> Path:
 def export(
     path: Annotated[str, typer.Argument(help="A run folder or a checkpoint folder.")],
     out: Annotated[str, typer.Argument(help="The folder to write (must not exist).")],
+    format: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="safetensors: the agent for mentor; onnx or torchscript: also the policy as "
+            "one function that runs without mentor (policy.onnx or policy.pt, export.json).",
+        ),
+    ] = "safetensors",
 ) -> None:
     """Write the agent alone (weights and what loading them needs, no training state) for
-    deployment; `mentor eval OUT` and `mentor.load(OUT)` read it."""
+    deployment; `mentor eval OUT` and `mentor.load(OUT)` read it. With --format onnx or
+    torchscript, the policy runs without mentor too, checked against mentor's actions."""
     from mentor import api
 
-    folder = api.export(path, out)
+    folder = api.export(path, out, format=format)
     console.print(f"written: {folder}")
+    info = folder / "export.json"
+    if info.is_file():
+        checked = json.loads(info.read_text())["checked"]
+        said = {k: v for k, v in checked.items() if k not in ("observations", "ok")}
+        console.print(
+            f"checked against mentor's actions on {checked['observations']} observations: {said}"
+        )
 
 
 @app.command()
