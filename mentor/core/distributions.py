@@ -7,6 +7,7 @@ large share of a small network's time on a CPU, so these compute the few formula
     Bernoulli        MultiBinary
     DiagGaussian     Box: a mean and a learned state-independent log std (PPO)
     SquashedGaussian Box: tanh of a Gaussian whose log std the network outputs (SAC)
+    StateGaussian    Box: a Gaussian whose log std the network outputs (PPO with gSDE)
     Deterministic    Box: the network's action itself, no density (TD3)
 
 Each gives ``sample`` (``deterministic``: the mode), ``log_prob``, ``entropy`` and
@@ -240,6 +241,32 @@ class SquashedGaussian(ActionDist):
     def entropy(self, params: torch.Tensor) -> torch.Tensor:
         """The entropy of the Gaussian before the tanh: the squashed one has no closed form."""
         _, log_std = self.split(params)
+        return (0.5 + LOG_SQRT_2PI + log_std).sum(-1)
+
+
+class StateGaussian(ActionDist):
+    """Box actions: a Gaussian whose mean and log std the network outputs (``params`` = mean
+    then log std): PPO's policy under gSDE (``core/sde.py``), whose std depends on the state."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.num_params = 2 * size
+        self.action_shape = (size,)
+        self.action_dtype = torch.float32
+
+    def sample(self, params: torch.Tensor, deterministic: bool) -> torch.Tensor:
+        mean, log_std = params.chunk(2, -1)
+        if deterministic:
+            return mean
+        return mean + log_std.exp() * torch.randn_like(mean)
+
+    def log_prob(self, params: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        mean, log_std = params.chunk(2, -1)
+        z = (actions - mean) * torch.exp(-log_std)
+        return (-0.5 * z.square() - log_std - LOG_SQRT_2PI).sum(-1)
+
+    def entropy(self, params: torch.Tensor) -> torch.Tensor:
+        _, log_std = params.chunk(2, -1)
         return (0.5 + LOG_SQRT_2PI + log_std).sum(-1)
 
 

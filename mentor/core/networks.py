@@ -23,8 +23,9 @@ from gymnasium import spaces
 from torch import nn
 
 from mentor.core.activations import ACTIVATIONS
-from mentor.core.distributions import ActionDist, make_dist
+from mentor.core.distributions import ActionDist, DiagGaussian, StateGaussian, make_dist
 from mentor.core.normalize import ObsNormalizer, RunningMeanStd
+from mentor.core.sde import StateDependentStd
 from mentor.envs.spaces import board_planes, is_image, obs_encoder, symbol_grid
 from mentor.sections import NetworkConfig
 
@@ -214,6 +215,7 @@ class ActorCritic(nn.Module):
         groups: int | Sequence[int] | None = None,
         value_norm: bool = False,
         layout_space: spaces.Space | None = None,
+        sde_log_std_init: float | None = None,
     ) -> None:
         super().__init__()
         # Value normalization (Yu et al. 2022's ValueNorm): the critic's head learns values in
@@ -227,6 +229,17 @@ class ActorCritic(nn.Module):
         self.dist: ActionDist = make_dist(action_space, config.log_std_init)
         hidden, act = config.hidden_sizes, config.activation
         out_size = hidden[-1] if hidden else in_size
+        # gSDE (core/sde.py): the head gives the mean, the std follows from the last hidden
+        # layer's features and a learned matrix, and the policy is a StateGaussian.
+        self.sde: StateDependentStd | None = None
+        if sde_log_std_init is not None:
+            if not isinstance(self.dist, DiagGaussian):
+                raise ValueError(f"gSDE needs Box actions (a Gaussian policy), got {action_space}")
+            if groups is not None:
+                raise ValueError("gSDE with per-agent parameters (agents as rows) is not supported")
+            size = self.dist.num_params
+            self.dist = StateGaussian(size)
+            self.sde = StateDependentStd(out_size, size, sde_log_std_init)
         self.critic_normalizer: ObsNormalizer | None = None
         critic_in = in_size
         if critic_space is not None:
@@ -259,7 +272,8 @@ class ActorCritic(nn.Module):
         else:
             self.actor_body = mlp(in_size, hidden, act)
             self.critic_body = None if self.shared else mlp(critic_in, hidden, act)
-            self.actor_head = nn.Linear(out_size, self.dist.num_params)
+            head_size = self.dist.num_params if self.sde is None else self.sde.action_size
+            self.actor_head = nn.Linear(out_size, head_size)
             self.critic_head = nn.Linear(out_size, 1)
             heads = [self.actor_head, self.critic_head]
         if config.ortho_init:  # gains as in the PPO implementation details (Huang et al. 2022)
@@ -297,17 +311,30 @@ class ActorCritic(nn.Module):
         x, group = self._features(obs), self._group_of(obs)
         if self.shared:
             actor_x = self.actor_body(x)
-            return self.actor_head(actor_x), self._value_units(
-                self.critic_head(actor_x).squeeze(-1)
-            )
-        params = self._run(self.actor_body, self.actor_head, x, group)
+            return self._head(actor_x), self._value_units(self.critic_head(actor_x).squeeze(-1))
+        params = self._policy(x, group)
         critic_x = self._critic_input(x, critic_obs)
         values = self._run(self.critic_body, self.critic_head, critic_x, group).squeeze(-1)
         return params, self._value_units(values)
 
+    def _policy(self, x: torch.Tensor, group: torch.Tensor | None) -> torch.Tensor:
+        """The distribution's parameters from the features."""
+        return self.actor_body(x, group) if group is not None else self._head(self.actor_body(x))
+
+    def _head(self, latent: torch.Tensor) -> torch.Tensor:
+        """The actor head's output; under gSDE, the mean and then each state's log std."""
+        mean = self.actor_head(latent)
+        return mean if self.sde is None else torch.cat([mean, self.sde(latent)], -1)
+
     def policy_params(self, obs: torch.Tensor) -> torch.Tensor:
-        x = self._features(obs)
-        return self._run(self.actor_body, self.actor_head, x, self._group_of(obs))
+        return self._policy(self._features(obs), self._group_of(obs))
+
+    def explore(self, obs: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+        """gSDE's collection actions: the mean plus the noise of the matrices ``eps`` (one per
+        row, ``core/sde.py``)."""
+        assert self.sde is not None
+        latent = self.actor_body(self._features(obs))
+        return self.actor_head(latent) + self.sde.noise(latent, eps)
 
     def actor_parameters(self) -> list[nn.Parameter]:
         """Every parameter but the critic's own layers: shared layers and the CNN count."""

@@ -16,6 +16,7 @@ from gymnasium import spaces
 
 from mentor.core.networks import ActorCritic
 from mentor.core.normalize import RewardScaler
+from mentor.core.sde import ExplorationNoise
 from mentor.core.storage import RolloutStorage
 from mentor.core.vec_env import VecEnv
 
@@ -38,6 +39,7 @@ def collect(
     reward_scaler: RewardScaler,
     device: torch.device,
     critic_input: CriticInput | None = None,
+    noise: ExplorationNoise | None = None,
 ) -> tuple[np.ndarray, torch.Tensor]:
     """Fill the storage with one rollout; returns the next observation and its value.
 
@@ -49,13 +51,17 @@ def collect(
 
     Under action masks (``venv.action_mask``) the actions are sampled among the allowed ones and
     each step's mask is stored, so that the update's log-probabilities are those of the
-    distribution the actions were drawn from.
+    distribution the actions were drawn from. Under gSDE (``noise``, ``core/sde.py``) the
+    actions are the mean plus the state-dependent noise of the current matrices.
     """
     with torch.inference_mode():
         for t in range(storage.num_steps):
             obs_t, mask = torch.from_numpy(obs).to(device), venv.action_mask  # None: no masks
             mask_t = None if mask is None else torch.from_numpy(mask).to(device)
-            actions = policy.predict(obs_t, deterministic=False, mask=mask_t).cpu().numpy()
+            if noise is None:
+                actions = policy.predict(obs_t, deterministic=False, mask=mask_t).cpu().numpy()
+            else:
+                actions = policy.explore(obs_t, noise.step().to(device)).cpu().numpy()
             critic_obs = None if critic_input is None else critic_input(venv)
             storage.add_decision(t, obs, actions, ~venv.needs_reset, critic_obs, mask, venv.waiting)
             obs, rewards, terminated, truncated = venv.step(actions)

@@ -87,7 +87,7 @@ class PPOConfig(MethodSection):
     module: ClassVar[str] = "mentor.methods.ppo"
     supported_actions: ClassVar = ("Discrete", "Box", "MultiDiscrete", "MultiBinary")
     action_masks: ClassVar = True
-    exploration: ClassVar = ("entropy_coef",)
+    exploration: ClassVar = ("entropy_coef", "sde")
 
     def check(self, experiment: Experiment) -> None:
         batch = experiment.env.num_envs * self.num_steps
@@ -101,6 +101,8 @@ class PPOConfig(MethodSection):
 
 class MultiAgentPPOConfig(PPOConfig):
     """What IPPO and MAPPO add to PPO's fields."""
+
+    exploration: ClassVar = ("entropy_coef",)  # no gSDE over agents' rows yet
 
     share_parameters: bool = Field(
         True,
@@ -230,7 +232,7 @@ class SACConfig(OffPolicyConfig):
 
     module: ClassVar[str] = "mentor.methods.sac"
     supported_actions: ClassVar = ("Box", "Discrete")
-    exploration: ClassVar = ("alpha", "alpha_init", "target_entropy")
+    exploration: ClassVar = ("alpha", "alpha_init", "target_entropy", "sde")
 
 
 class TD3Config(OffPolicyConfig):
@@ -365,6 +367,7 @@ class RARLConfig(PPOConfig):
     its return; the two train by PPO in turns, each against the other's current policy."""
 
     name: Literal["rarl"] = Field("rarl", description="The method.")  # type: ignore[assignment]
+    exploration: ClassVar = ("entropy_coef",)  # the adversary's networks have no gSDE
     adversary: Literal["action", "observation"] = Field(
         "action", description="What the adversary perturbs."
     )

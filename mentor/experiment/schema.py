@@ -267,9 +267,32 @@ class ActionNoiseConfig(Section):
     )
 
 
+class SDEConfig(Section):
+    """Generalized state-dependent exploration (gSDE, Raffin et al. 2021; ``core/sde.py``):
+    noise that is a function of the state, drawn again every sample_freq steps."""
+
+    sample_freq: int = Field(
+        -1,
+        description="Env steps between draws of the noise (per env); -1: once a rollout (PPO's "
+        "num_steps, SAC's train_freq).",
+    )
+    log_std_init: float = Field(
+        -2.0, description="Initial log sigma of every (feature, action dimension) pair."
+    )
+
+    @field_validator("sample_freq")
+    @classmethod
+    def _freq(cls, value: int) -> int:
+        if value == 0 or value < -1:
+            raise ValueError(
+                f"sample_freq {value}: give a number of steps >= 1, or -1 for once a rollout"
+            )
+        return value
+
+
 class ExplorationConfig(Section):
     """Step 7: how the agent explores. Each method reads its own fields: ppo entropy_coef;
-    dqn epsilon; sac alpha, alpha_init, target_entropy; td3 action_noise."""
+    dqn epsilon; sac alpha, alpha_init, target_entropy; td3 action_noise; ppo and sac sde."""
 
     entropy_coef: ScheduleOrValue = Field(
         0.0, description="ppo: weight of the entropy bonus, a number or a schedule."
@@ -290,6 +313,11 @@ class ExplorationConfig(Section):
     )
     action_noise: ActionNoiseConfig = Field(
         default_factory=ActionNoiseConfig, description="td3: exploration noise on actions."
+    )
+    sde: SDEConfig | None = Field(
+        None,
+        description="ppo, sac (Box actions): state-dependent exploration (gSDE) instead of "
+        "independent noise at every step; null: off.",
     )
 
 
@@ -1043,6 +1071,11 @@ class Experiment(Section):
             self._check_continual()
         if self.constraint is not None:
             self._check_constraint()
+        if self.exploration.sde is not None and workers is not None:
+            raise ValueError(
+                "exploration.sde with distributed.workers: the noise matrices are drawn in this "
+                "process; leave distributed.workers unset"
+            )
         if self.selfplay is not None and method.name not in SELFPLAY_METHODS:
             raise ValueError(
                 f"selfplay: method {method.name} does not train by self-play; methods that do: "

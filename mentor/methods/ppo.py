@@ -51,6 +51,7 @@ from mentor.core.optim import descend, set_lr
 from mentor.core.returns import gae, vtrace
 from mentor.core.rollout import CriticInput, collect, scale_rewards, score_rollout
 from mentor.core.schedules import value_at
+from mentor.core.sde import ExplorationNoise
 from mentor.core.storage import RolloutStorage
 from mentor.core.vec_env import VecEnv
 from mentor.errors import ConfigError
@@ -233,7 +234,21 @@ def build_networks(
         groups=groups,
         value_norm=getattr(experiment.method, "value_norm", False),
         layout_space=own,
+        sde_log_std_init=sde_log_std_init(experiment, action_space),
     )
+
+
+def sde_log_std_init(experiment: Experiment, action_space: spaces.Space) -> float | None:
+    """gSDE's initial log sigma when ``exploration.sde`` is on (Box actions only), else None."""
+    sde = experiment.exploration.sde
+    if sde is None:
+        return None
+    if not isinstance(action_space, spaces.Box):
+        raise ConfigError(
+            f"exploration.sde needs Box actions (a Gaussian policy's noise); this env's action "
+            f"space is {action_space}: remove exploration.sde"
+        )
+    return sde.log_std_init
 
 
 def learn_turn(
@@ -348,6 +363,11 @@ def run(
         state.module("cost_critic", cost_values.critic)
         state.optimizer("cost_optimizer", cost_values.optimizer)
         state.fields("multiplier", multiplier, *Multiplier.FIELDS)
+    noise = None  # gSDE's matrices (core/sde.py)
+    if policy.sde is not None:
+        noise = ExplorationNoise(venv.num_envs, policy.sde.features, policy.sde.action_size,
+                                 experiment.exploration.sde.sample_freq)  # fmt: skip
+        state.stateful("noise", noise)
     session = TrainingSession(experiment, run, agent, venv, state, resume)
     total_steps = experiment.stopping.total_steps
 
@@ -377,8 +397,10 @@ def run(
             if remote_collect is not None:
                 obs, last_value = remote_collect(policy, storage, collect_scaler)
             else:
+                if noise is not None:
+                    noise.new_rollout()
                 obs, last_value = collect(
-                    policy, venv, storage, obs, collect_scaler, device, critic_input
+                    policy, venv, storage, obs, collect_scaler, device, critic_input, noise
                 )
             counters.step += venv.num_copies * cfg.num_steps  # env steps, not agent steps
             reward_metrics = {}

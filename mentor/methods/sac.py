@@ -55,6 +55,7 @@ from mentor.core.networks import (
 from mentor.core.optim import descend_together, set_lr, total
 from mentor.core.replay import ReplayBuffer
 from mentor.core.schedules import value_at
+from mentor.core.sde import ExplorationNoise, StateDependentStd
 from mentor.core.vec_env import VecEnv
 from mentor.envs.spaces import unit_to_bounds
 from mentor.errors import ConfigError
@@ -67,6 +68,8 @@ from mentor.runs.state import TrainState
 from mentor.transfer.loading import scaled_groups
 
 # --- the policy --------------------------------------------------------------------------------
+
+SDE_MEAN_CLIP = 2.0  # gSDE: the mean before the tanh, in [-2, 2] (Actor)
 
 
 @dataclass
@@ -93,17 +96,40 @@ def soft_value(policy: PolicyOutput, q: torch.Tensor, alpha: torch.Tensor) -> to
 
 
 class Actor(nn.Module):
-    """Observation (already normalized) -> mean and log std (Box) or logits (Discrete)."""
+    """Observation (already normalized) -> mean and log std (Box) or logits (Discrete).
+
+    Under gSDE (``sde_log_std_init``, ``core/sde.py``) the head gives the mean alone, clipped
+    to [-2, 2] before the tanh (as Raffin et al.'s implementation does under gSDE: the mean
+    cannot drift where the tanh has no gradient left), and the log std follows from the last
+    hidden layer's features."""
 
     def __init__(self, cnn: nn.Module | None, in_size: int, out_size: int,
-                 config: NetworkConfig) -> None:  # fmt: skip
+                 config: NetworkConfig, sde_log_std_init: float | None = None) -> None:  # fmt: skip
         super().__init__()
         self.cnn = cnn
         self.body = mlp(in_size, config.hidden_sizes, config.activation)
-        self.head = nn.Linear(config.hidden_sizes[-1] if config.hidden_sizes else in_size, out_size)
+        features = config.hidden_sizes[-1] if config.hidden_sizes else in_size
+        self.sde = None
+        if sde_log_std_init is not None:
+            out_size //= 2  # the mean only
+            self.sde = StateDependentStd(features, out_size, sde_log_std_init)
+        self.head = nn.Linear(features, out_size)
+
+    def latent(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.body(self.cnn(obs) if self.cnn is not None else obs)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.head(self.body(self.cnn(obs) if self.cnn is not None else obs))
+        latent = self.latent(obs)
+        if self.sde is None:
+            return self.head(latent)
+        mean = self.head(latent).clamp(-SDE_MEAN_CLIP, SDE_MEAN_CLIP)
+        return torch.cat([mean, self.sde(latent)], -1)
+
+    def explore(self, obs: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+        """gSDE's collection actions in [-1, 1]: tanh of the mean plus the matrices' noise."""
+        latent = self.latent(obs)
+        mean = self.head(latent).clamp(-SDE_MEAN_CLIP, SDE_MEAN_CLIP)
+        return torch.tanh(mean + self.sde.noise(latent, eps))
 
 
 class Critics(nn.Module):
@@ -130,7 +156,8 @@ class SACNetworks(nn.Module):
     unit_box_actions = True
 
     def __init__(self, obs_space: spaces.Space, action_space: spaces.Space, config: NetworkConfig,
-                 normalize_obs: bool, clip_obs: float, alpha_init: float) -> None:  # fmt: skip
+                 normalize_obs: bool, clip_obs: float, alpha_init: float,
+                 sde_log_std_init: float | None = None) -> None:  # fmt: skip
         super().__init__()
         self.discrete = isinstance(action_space, spaces.Discrete)
         if self.discrete:
@@ -154,7 +181,12 @@ class SACNetworks(nn.Module):
         self.dist = (
             Categorical([self.num_actions]) if self.discrete else SquashedGaussian(self.action_dim)
         )
-        self.actor = Actor(actor_cnn, in_size, self.dist.num_params, config)
+        if sde_log_std_init is not None and self.discrete:
+            raise ConfigError(
+                f"exploration.sde needs Box actions (a Gaussian policy's noise); this env's "
+                f"action space is {action_space}: remove exploration.sde"
+            )
+        self.actor = Actor(actor_cnn, in_size, self.dist.num_params, config, sde_log_std_init)
 
         def critics() -> Critics:  # each critic set has its own CNN (images) and no normalizer
             _, cnn, size = observation_encoder(obs_space, config, False, clip_obs)
@@ -195,6 +227,10 @@ class SACNetworks(nn.Module):
             return torch.multinomial(F.softmax(out, -1), 1).squeeze(-1)
         return self.dist.sample(out, deterministic)
 
+    def explore(self, obs: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+        """gSDE's collection actions, in [-1, 1] (``core/sde.py``)."""
+        return self.actor.explore(self.normalizer(obs), eps)
+
     def to_env_units(self, actions: torch.Tensor) -> torch.Tensor:
         """[-1, 1] -> [low, high] (Box); Discrete: unchanged."""
         if self.discrete:
@@ -211,8 +247,9 @@ def build_networks(
 ) -> SACNetworks:
     env, exploration = experiment.env, experiment.exploration
     alpha = exploration.alpha_init if exploration.alpha == "auto" else exploration.alpha
+    sde = exploration.sde
     return SACNetworks(obs_space, action_space, experiment.agent.network, env.normalize_obs,
-                       env.clip_obs, alpha)  # fmt: skip
+                       env.clip_obs, alpha, None if sde is None else sde.log_std_init)  # fmt: skip
 
 
 def target_entropy(exploration: ExplorationConfig, action_space: spaces.Space) -> float:
@@ -282,8 +319,11 @@ class SACExplorer:
     """SAC's behaviour policy: actions sampled from the policy (its entropy is its
     exploration); uniform over the action space during warm-up ([-1, 1]^dim, or every index)."""
 
-    def __init__(self, nets: SACNetworks, rng: np.random.Generator) -> None:
+    def __init__(
+        self, nets: SACNetworks, rng: np.random.Generator, noise: ExplorationNoise | None = None
+    ) -> None:
         self.nets, self.rng = nets, rng
+        self.noise = noise  # gSDE's matrices (core/sde.py), or None
 
     def __call__(
         self, obs: torch.Tensor, progress: float, warmup: bool, mask: np.ndarray | None,
@@ -296,6 +336,8 @@ class SACExplorer:
             else:
                 shape = (len(obs), nets.action_dim)
                 stored = torch.from_numpy(self.rng.uniform(-1.0, 1.0, shape).astype(np.float32))
+        elif self.noise is not None:
+            stored = nets.explore(obs, self.noise.step().to(obs.device))
         else:
             stored = nets.sample(obs, deterministic=False)
         return stored, nets.to_env_units(stored.to(obs.device)).cpu().numpy()
@@ -311,8 +353,16 @@ def make_explorer(
     experiment: Experiment, nets: SACNetworks, num_envs: int, rng: np.random.Generator,
     worker: tuple[int, int] | None = None,
 ) -> SACExplorer:  # fmt: skip
-    """The loop's explorer (``methods/offpolicy.py``), the same on every Ray worker."""
-    return SACExplorer(nets, rng)
+    """The loop's explorer (``methods/offpolicy.py``), the same on every Ray worker. Under
+    gSDE, its matrices are drawn every sample_freq steps, or (-1) every train_freq steps: once
+    between two rounds of gradient steps, as once a rollout is for PPO."""
+    sde = experiment.exploration.sde
+    if sde is None or nets.actor.sde is None:
+        return SACExplorer(nets, rng)
+    once_a_round = max(1, experiment.method.train_freq // num_envs)  # train_freq: all envs'
+    every = once_a_round if sde.sample_freq == -1 else sde.sample_freq
+    noise = ExplorationNoise(num_envs, nets.actor.sde.features, nets.action_dim, every)
+    return SACExplorer(nets, rng, noise)
 
 
 def train(experiment: Experiment, run: RunFolder, resume: ResumePoint | None = None) -> Result:
@@ -374,6 +424,8 @@ def _train(
     for name, optimizer in optimizers.items():
         state.optimizer(f"optimizer_{name}", optimizer)
     state.numpy_rng("rng_replay", rng)
+    if explorer.noise is not None:
+        state.stateful("noise", explorer.noise)
     if cost_q is not None:
         state.module("cost_critic", cost_q.critic)
         state.module("cost_critic_target", cost_q.target)
