@@ -71,6 +71,7 @@ def sb3_time_to_solve(
     """Train an SB3 model until a deterministic evaluation reaches the target."""
     from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.evaluation import evaluate_policy
+    from stable_baselines3.common.vec_env import VecNormalize, sync_envs_normalization
 
     class Solve(BaseCallback):
         def __init__(self) -> None:
@@ -84,6 +85,8 @@ def sb3_time_to_solve(
                 return True
             self.next_eval += eval_every
             tic = time.perf_counter()
+            if isinstance(model.get_env(), VecNormalize):  # the statistics trained with, frozen
+                sync_envs_normalization(model.get_env(), eval_env)
             mean, _ = evaluate_policy(model, eval_env, episodes, deterministic=True)
             self.eval_seconds += time.perf_counter() - tic
             self.solved = bool(mean >= target)

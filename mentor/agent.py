@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +11,7 @@ import torch
 from gymnasium import spaces
 
 from mentor.core.agent_rows import AgentRows, AgentsSpec
+from mentor.core.memory import forget
 from mentor.data.record import Policy, named_policy
 from mentor.envs.masks import allows_some, mask_nvec, mask_offsets
 from mentor.envs.resolve import resolve_entry_point
@@ -64,6 +65,7 @@ class Agent:
         self.encode, _ = obs_encoder(observation_space)
         self.rows = None if agents is None else AgentRows(agents, observation_space, action_space)
         self.device = next(policy.parameters()).device
+        self.memory: torch.Tensor | None = None  # a recurrent policy's state, one row per row
 
     @classmethod
     def build(
@@ -276,19 +278,53 @@ class Agent:
         self, encoded_obs: np.ndarray, deterministic: bool = True, mask: np.ndarray | None = None
     ) -> np.ndarray:
         """Network actions for a batch of already-encoded observations, among the actions
-        ``mask`` allows (bool, one row per observation; None: all)."""
+        ``mask`` allows (bool, one row per observation; None: all). A recurrent agent acts from
+        its memory of the rows' earlier observations and remembers this one (``reset``)."""
         with torch.inference_mode():
             obs = torch.as_tensor(encoded_obs, device=self.device)
-            if mask is None:
-                return self.policy.predict(obs, deterministic).cpu().numpy()
-            if not getattr(self.policy, "honours_masks", False):
+            mask_t = None if mask is None else torch.as_tensor(mask, device=self.device)
+            if mask is not None and not getattr(self.policy, "honours_masks", False):
                 able = [name for name, cfg in METHOD_CONFIGS.items() if cfg.action_masks]
                 raise ConfigError(
                     f"this agent ({self.experiment.method.name}) cannot honour action masks, "
                     f"and its env gives them; agents of these methods can: {', '.join(able)}"
                 )
-            mask_t = torch.as_tensor(mask, device=self.device)
+            if self.recurrent:
+                if self.memory is None or len(self.memory) != len(obs):
+                    self.memory = self.policy.memory.initial(len(obs), self.device)
+                actions, self.memory = self.policy.predict_step(
+                    obs, self.memory, deterministic, mask_t
+                )
+                return actions.cpu().numpy()
+            if mask is None:
+                return self.policy.predict(obs, deterministic).cpu().numpy()
             return self.policy.predict(obs, deterministic, mask=mask_t).cpu().numpy()
+
+    @property
+    def recurrent(self) -> bool:
+        return getattr(self.policy, "memory", None) is not None
+
+    def reset(self, rows: np.ndarray | None = None) -> None:
+        """Forget: every row's memory, or the rows marked True (a recurrent agent; else
+        nothing to do). Call it when an episode starts."""
+        if self.memory is not None:
+            self.memory = None if rows is None else forget(self.memory, rows)
+
+    def player(
+        self, venv: Any, deterministic: bool = True
+    ) -> Callable[[np.ndarray, np.ndarray | None], np.ndarray]:
+        """What ``run_episodes`` plays with on ``venv``: ``predict``, and for a recurrent agent
+        its memory of each env forgotten when that env's episode restarts."""
+        self.reset()
+        if not self.recurrent:
+            return lambda obs, mask: self.predict(obs, deterministic, mask)
+
+        def play(obs: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+            actions = self.predict(obs, deterministic, mask)
+            self.reset(venv.needs_reset)  # those envs reset at this step: new episodes next
+            return actions
+
+        return play
 
 
 def policy_from(spec: str) -> Policy:

@@ -101,6 +101,12 @@ def refuse_unsupported(agent: Agent) -> None:
             "rows, which the deployed function does not take yet; export it without --format "
             "(mentor.load reads it)"
         )
+    if agent.recurrent:
+        raise ConfigError(
+            "export --format onnx/torchscript: this agent's policy has memory (an LSTM or GRU), "
+            "which the deployed function does not carry yet; export it without --format "
+            "(mentor.load reads it)"
+        )
     if isinstance(agent.observation_space, spaces.Dict) and "action_mask" in (
         agent.observation_space.spaces
     ):

@@ -55,6 +55,13 @@ def positive_start(value: ScheduleOrValue, info: ValidationInfo) -> ScheduleOrVa
     return value
 
 
+class MemoryConfig(Section):
+    """A recurrent core: its state carried from step to step, reset at each episode's start."""
+
+    cell: Literal["lstm", "gru"] = Field("lstm", description="The recurrent cell.")
+    hidden_size: int = Field(64, ge=1, description="Width of the cell's state.")
+
+
 class NetworkConfig(Section):
     """Step 2: the agent's networks."""
 
@@ -70,6 +77,11 @@ class NetworkConfig(Section):
     )
     ortho_init: bool = Field(True, description="Orthogonal initialisation (PPO's usual choice).")
     log_std_init: float = Field(0.0, description="Initial log std of Gaussian (Box) actions.")
+    memory: MemoryConfig | None = Field(
+        None,
+        description="A recurrent core (LSTM or GRU) between the observation's features and the "
+        "hidden layers: a policy that remembers (ppo). null: none.",
+    )
 
     @model_validator(mode="after")
     def _sizes_positive(self) -> NetworkConfig:

@@ -161,3 +161,39 @@ def test_a_trader_trains_under_a_drawdown_budget(tmp_path) -> None:
         assert (
             float(row["constraint/episode_cost"]) >= float(row["rollout/max_drawdown_mean"]) - 1e-9
         )
+
+
+@pytest.mark.parametrize("scale", ["joint", "separate"])
+def test_the_policy_gradient_weighs_reward_and_cost_as_the_scale_says(scale: str) -> None:
+    """At ratio 1 (the first minibatch) the two surrogates' gradient with respect to each
+    action's log-probability is -(A_r - lambda A_c) / n up to one positive scale for ``joint``
+    (std of A_r - lambda A_c: lambda is reward per unit of cost, whatever the units), and
+    -(std. A_r - lambda std. A_c) / (1 + lambda) / n for ``separate`` (OmniSafe's), each
+    advantage centered."""
+    import torch
+
+    from mentor.experiment import build
+    from mentor.methods.ppo import Batch, ppo_loss
+
+    n, lam = 64, 2.5
+    generator = torch.Generator().manual_seed(0)
+    a_r = torch.randn(n, generator=generator) * 5 + 3  # a reward 50 times the cost's scale
+    a_c = torch.randn(n, generator=generator) * 0.1 + 0.2
+    old = torch.randn(n, generator=generator)
+    log_probs = old.clone().requires_grad_(True)
+    batch = Batch(torch.zeros(n, 1), torch.zeros(n), old, torch.zeros(n), a_r, torch.zeros(n),
+                  cost_advantages=a_c)  # fmt: skip
+    cfg = build(method="ppo", env_id="CartPole-v1").method
+
+    class Policy:
+        value_stats = None
+
+    scored = (log_probs, torch.zeros(n), torch.zeros(n))
+    terms, _ = ppo_loss(Policy(), batch, cfg, 0.2, 0.0, lam, scored, joint=scale == "joint")
+    (terms["loss/policy"] + terms["loss/cost"]).backward()
+    r, c = a_r - a_r.mean(), a_c - a_c.mean()
+    if scale == "joint":
+        expected = -(r - lam * c) / ((a_r - lam * a_c).std() + 1e-8) / n
+    else:
+        expected = -(r / (a_r.std() + 1e-8) - lam * c / (a_c.std() + 1e-8)) / (1 + lam) / n
+    assert torch.allclose(log_probs.grad, expected, atol=1e-6)

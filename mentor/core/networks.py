@@ -24,6 +24,7 @@ from torch import nn
 
 from mentor.core.activations import ACTIVATIONS
 from mentor.core.distributions import ActionDist, DiagGaussian, StateGaussian, make_dist
+from mentor.core.memory import Memory
 from mentor.core.normalize import ObsNormalizer, RunningMeanStd
 from mentor.core.sde import StateDependentStd
 from mentor.envs.spaces import board_planes, is_image, obs_encoder, symbol_grid
@@ -226,6 +227,16 @@ class ActorCritic(nn.Module):
             obs_space, config, normalize_obs, clip_obs, layout_space
         )
         image = self.cnn is not None
+        # A recurrent core (core/memory.py) between the features and the hidden layers.
+        self.memory: Memory | None = None
+        if config.memory is not None:
+            if groups is not None or critic_space is not None:
+                raise ValueError(
+                    "a recurrent core with per-agent parameters or a critic input of its own is "
+                    "not supported"
+                )
+            self.memory = Memory(config.memory.cell, in_size, config.memory.hidden_size)
+            in_size = config.memory.hidden_size
         self.dist: ActionDist = make_dist(action_space, config.log_std_init)
         hidden, act = config.hidden_sizes, config.activation
         out_size = hidden[-1] if hidden else in_size
@@ -281,9 +292,14 @@ class ActorCritic(nn.Module):
             init_linear(heads[0], 0.01)
             init_linear(heads[1], 1.0)
 
-    def _features(self, obs: torch.Tensor) -> torch.Tensor:
+    def _encode(self, obs: torch.Tensor) -> torch.Tensor:
         obs = self.normalizer(obs)
         return self.cnn(obs) if self.cnn is not None else obs
+
+    def _features(self, obs: torch.Tensor) -> torch.Tensor:
+        if self.memory is not None:
+            raise RuntimeError("a recurrent policy acts through step() and unroll(): its memory")
+        return self._encode(obs)
 
     def _group_of(self, obs: torch.Tensor) -> torch.Tensor | None:
         """Each row's parameters with per-group parameters: its observation ends with a one-hot
@@ -335,6 +351,47 @@ class ActorCritic(nn.Module):
         assert self.sde is not None
         latent = self.actor_body(self._features(obs))
         return self.actor_head(latent) + self.sde.noise(latent, eps)
+
+    # --- with a recurrent core (core/memory.py) ------------------------------------------------
+
+    def _outputs(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Distribution parameters and values from the memory's output."""
+        if self.shared:
+            actor_x = self.actor_body(x)
+            return self._head(actor_x), self._value_units(self.critic_head(actor_x).squeeze(-1))
+        values = self.critic_head(self.critic_body(x)).squeeze(-1)
+        return self._head(self.actor_body(x)), self._value_units(values)
+
+    def step(
+        self, obs: torch.Tensor, state: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One step of a batch of rows: parameters, values and each row's next state."""
+        x, state = self.memory(self._encode(obs), state)
+        return *self._outputs(x), state
+
+    def unroll(
+        self, obs: torch.Tensor, state: torch.Tensor, valid: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Parameters (T, B, P) and values (T, B) of T steps of B rows' observations from their
+        states, forgetting after the steps ``valid`` is False for (``Memory.unroll``)."""
+        t, b = obs.shape[:2]
+        x = self._encode(obs.flatten(0, 1)).view(t, b, -1)
+        out, _ = self.memory.unroll(x, state, valid)
+        params, values = self._outputs(out.flatten(0, 1))
+        return params.view(t, b, -1), values.view(t, b)
+
+    def predict_step(
+        self,
+        obs: torch.Tensor,
+        state: torch.Tensor,
+        deterministic: bool = True,
+        mask: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Actions and next states: what a recurrent Agent acts with."""
+        params, _, state = self.step(obs, state)
+        if mask is not None:
+            params = self.dist.masked(params, mask)
+        return self.dist.sample(params, deterministic), state
 
     def actor_parameters(self) -> list[nn.Parameter]:
         """Every parameter but the critic's own layers: shared layers and the CNN count."""

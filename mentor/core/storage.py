@@ -19,7 +19,9 @@ class RolloutStorage:
     ``VecEnv.action_mask``), for the update's log-probabilities and entropies. With ``turns``,
     ``waiting`` marks the rows whose agent waited for another's move (a turn-based game:
     ``core/returns.py: gae_over_turns``). With ``cost_key``, ``costs`` holds each step's value of
-    that info key (a constrained run's per-step cost: ``core/constraint.py``).
+    that info key (a constrained run's per-step cost: ``core/constraint.py``). With
+    ``state_size``, ``states`` holds the recurrent state each decision was made from
+    (``core/memory.py``).
     """
 
     def __init__(
@@ -34,8 +36,10 @@ class RolloutStorage:
         mask_size: int | None = None,
         turns: bool = False,
         cost_key: str | None = None,
+        state_size: int | None = None,
     ) -> None:
         t, n = num_steps, num_envs
+        self.states = None if state_size is None else torch.zeros((t, n, state_size))
         self.cost_key = cost_key
         self.costs = None if cost_key is None else torch.zeros((t, n))
         self.num_steps = num_steps

@@ -16,6 +16,9 @@ parameters as env kwargs (``env: {id: mentor/CartPole-v1, kwargs: {length: 0.75}
     mentor/LunarLander-Windy-v3   wind (power 15) and turbulence (1.5)
     mentor/CartPole-Reversed-v1   the force reversed (force_mag -10): pushing left moves right,
                                   so CartPole's policy must flip (a task that interferes)
+    mentor/CartPole-NoVelocity-v1 CartPole-v1 observing the cart's position and the pole's angle
+                                  only: a partially observed task, which a policy must remember
+                                  to solve (velocities are differences of what it saw)
     mentor/TaskId-v0              another env with a one-hot of its task's index appended to
                                   its Box observation: kwargs env, kwargs, index, count (what
                                   ``continual.task_id`` makes of each task)
@@ -78,6 +81,30 @@ class TaskIdObservation(gym.ObservationWrapper):
 register_adapter(TaskIdObservation, ())
 
 
+class SomeObservations(gym.ObservationWrapper):
+    """A vector Box observation reduced to the entries at ``keep``. Stateless: its snapshot is
+    the inner env's."""
+
+    def __init__(self, env: gym.Env, keep: tuple[int, ...]) -> None:
+        super().__init__(env)
+        space = env.observation_space
+        self.keep = np.asarray(keep)
+        self.observation_space = spaces.Box(
+            space.low[self.keep], space.high[self.keep], dtype=space.dtype
+        )
+
+    def observation(self, obs: Any) -> Any:
+        return np.asarray(obs)[self.keep]
+
+
+register_adapter(SomeObservations, ())
+
+
+def cartpole_no_velocity(**kwargs: Any) -> gym.Env:
+    """CartPole (``cartpole``'s kwargs) observing the cart's position and the pole's angle."""
+    return SomeObservations(cartpole(**kwargs), (0, 2))
+
+
 def with_task_id(env: str, kwargs: dict[str, Any] | None = None, index: int = 0,
                  count: int = 1) -> gym.Env:  # fmt: skip
     """The env ``env`` names (with ``kwargs``), its observation followed by a one-hot of
@@ -114,6 +141,11 @@ VARIANTS: dict[str, tuple[str, dict[str, Any], str]] = {
     "mentor/CartPole-Reversed-v1": (
         "mentor.envs.variants:cartpole",
         {"force_mag": -10.0},
+        "CartPole-v1",
+    ),
+    "mentor/CartPole-NoVelocity-v1": (
+        "mentor.envs.variants:cartpole_no_velocity",
+        {},
         "CartPole-v1",
     ),
     "mentor/Pendulum-v1": ("mentor.envs.variants:pendulum", {}, "Pendulum-v1"),

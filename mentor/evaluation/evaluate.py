@@ -156,9 +156,7 @@ def evaluate_agent(
                 raise ConfigError("--perturb perturbs single-agent envs (Gymnasium) for now")
             venv = PerturbedVecEnv(venv, perturbation)
         agent.check_fits(venv.observation_space, venv.action_space, env_id, venv.agents_spec)
-        result = run_episodes(
-            lambda obs, mask: agent.predict(obs, deterministic, mask), venv, episodes, seed
-        )
+        result = run_episodes(agent.player(venv, deterministic), venv, episodes, seed)
     finally:
         venv.close()
     threshold = success_threshold_value

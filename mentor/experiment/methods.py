@@ -46,6 +46,7 @@ class MethodSection(Section):
     action_masks: ClassVar[bool] = False
     exploration: ClassVar[tuple[str, ...]] = ()
     multi_agent: ClassVar[bool] = False
+    recurrent: ClassVar[bool] = False  # trains a policy with memory (agent.network.memory)
 
     def check(self, experiment: Experiment) -> None:
         """Rules across sections; raise ValueError naming the fields and values. None here."""
@@ -81,6 +82,19 @@ class PPOConfig(MethodSection):
         "value loss in those units; MAPPO's ValueNorm, Yu et al. 2022).",
     )
     adam_eps: float = Field(1e-5, gt=0, description="Adam's epsilon.")
+    sequence_length: int | None = Field(
+        None,
+        ge=1,
+        description="A recurrent policy's update (agent.network.memory): steps per sequence "
+        "of its minibatches, each from the memory stored at its start (None: each env's whole "
+        "rollout).",
+    )
+    burn_in: int = Field(
+        0,
+        ge=0,
+        description="A recurrent policy's update: steps before each sequence that only bring "
+        "its memory up to date from the stored one (no loss on them; R2D2's burn-in).",
+    )
 
     _positive = field_validator("learning_rate", "clip_coef")(positive_start)
 
@@ -88,8 +102,24 @@ class PPOConfig(MethodSection):
     supported_actions: ClassVar = ("Discrete", "Box", "MultiDiscrete", "MultiBinary")
     action_masks: ClassVar = True
     exploration: ClassVar = ("entropy_coef", "sde")
+    recurrent: ClassVar = True
 
     def check(self, experiment: Experiment) -> None:
+        memory = experiment.agent.network.memory
+        if memory is None and (self.sequence_length is not None or self.burn_in):
+            raise ValueError(
+                "method.sequence_length and method.burn_in shape a recurrent policy's update; "
+                "this agent has none (agent.network.memory is null)"
+            )
+        if memory is not None and type(self).recurrent:
+            length = self.sequence_length or self.num_steps
+            sequences = experiment.env.num_envs * -(-self.num_steps // length)
+            if sequences < self.num_minibatches:
+                raise ValueError(
+                    f"a recurrent policy's minibatches are groups of sequences: env.num_envs * "
+                    f"ceil(num_steps / sequence_length) = {sequences} sequences cannot make "
+                    f"method.num_minibatches = {self.num_minibatches} minibatches"
+                )
         batch = experiment.env.num_envs * self.num_steps
         if batch % self.num_minibatches:
             raise ValueError(
@@ -102,6 +132,7 @@ class PPOConfig(MethodSection):
 class MultiAgentPPOConfig(PPOConfig):
     """What IPPO and MAPPO add to PPO's fields."""
 
+    recurrent: ClassVar = False  # agents' rows: not yet
     exploration: ClassVar = ("entropy_coef",)  # no gSDE over agents' rows yet
 
     share_parameters: bool = Field(
@@ -326,6 +357,7 @@ class GAILConfig(PPOConfig):
     reward of a PPO update (mentor's, called, not subclassed)."""
 
     name: Literal["gail"] = Field("gail", description="The method.")  # type: ignore[assignment]
+    recurrent: ClassVar = False  # its discriminator and BC warm start read single steps
     discriminator_hidden_sizes: list[int] = Field(
         [64, 64], description="Hidden layer sizes of the discriminator."
     )
@@ -368,6 +400,7 @@ class RARLConfig(PPOConfig):
 
     name: Literal["rarl"] = Field("rarl", description="The method.")  # type: ignore[assignment]
     exploration: ClassVar = ("entropy_coef",)  # the adversary's networks have no gSDE
+    recurrent: ClassVar = False
     adversary: Literal["action", "observation"] = Field(
         "action", description="What the adversary perturbs."
     )

@@ -863,6 +863,12 @@ class ConstraintConfig(Section):
         0.95, ge=0, lt=1, description="pid: smoothing of the P and D terms' cost estimates."
     )
     d_delay: int = Field(10, ge=1, description="pid: updates over which D measures the rise.")
+    scale: Literal["separate", "joint"] = Field(
+        "separate",
+        description="ppo: separate: the reward's and the cost's advantages each standardized "
+        "(as OmniSafe); joint: both divided by one scale, the std of A_r - lambda A_c, so that "
+        "the policy weighs reward and cost in their own units (lambda: reward per unit of cost).",
+    )
     warmup: float = Field(
         0.0,
         ge=0,
@@ -1037,6 +1043,31 @@ class Experiment(Section):
             raise ValueError(
                 f"exploration.{unused[0]} is not used by method {method.name}, which reads "
                 f"exploration.{', exploration.'.join(type(method).exploration)}"
+            )
+        if self.agent.network.memory is not None and not type(method).recurrent:
+            able = [name for name, cfg in METHOD_CONFIGS.items() if cfg.recurrent]
+            raise ValueError(
+                f"agent.network.memory: method {method.name} does not train a recurrent policy; "
+                f"those that do: {', '.join(able)}"
+            )
+        if self.agent.network.memory is not None and self.distributed.workers is not None:
+            raise ValueError(
+                "agent.network.memory with distributed.workers: the workers' rollouts carry no "
+                "memory yet; leave distributed.workers unset"
+            )
+        if self.agent.network.memory is not None and self.exploration.sde is not None:
+            raise ValueError(
+                "agent.network.memory with exploration.sde: gSDE's features under a recurrent "
+                "core are not supported yet; use one of the two"
+            )
+        if self.agent.network.memory is not None and self.continual is not None:
+            raise ValueError(
+                "agent.network.memory with continual: its regularizers and rehearsal read the "
+                "policy one observation at a time, without memory; not supported yet"
+            )
+        if self.agent.network.memory is not None and self.selfplay is not None:
+            raise ValueError(
+                "agent.network.memory with selfplay: the seats' policies carry no memory yet"
             )
         workers = self.distributed.workers
         if workers is not None and method.name not in RAY_METHODS:

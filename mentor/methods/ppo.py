@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from typing import Protocol
@@ -45,6 +45,7 @@ from mentor.agent import Agent, trainable
 from mentor.core.agent_rows import AgentsSpec, parameter_groups, row_space
 from mentor.core.constraint import CostValues, Multiplier, multiplier_from, step_multiplier
 from mentor.core.learner import Learner
+from mentor.core.memory import Scorer, collect_recurrent, sequence_minibatches
 from mentor.core.networks import ActorCritic, obs_dtype
 from mentor.core.normalize import RewardScaler
 from mentor.core.optim import descend, set_lr
@@ -61,6 +62,19 @@ from mentor.runs.folder import RunFolder
 from mentor.runs.session import Result, TrainingSession, training_setup
 from mentor.runs.state import TrainState
 from mentor.transfer.loading import scaled_groups
+
+
+@dataclass
+class RecurrentState:
+    """The recurrent state of each env between rollouts (training state: saved and restored)."""
+
+    state: torch.Tensor
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return {"state": self.state.cpu().clone()}
+
+    def load_state_dict(self, tensors: dict[str, torch.Tensor]) -> None:
+        self.state = tensors["state"].clone()
 
 
 @dataclass
@@ -98,17 +112,21 @@ def ppo_loss(
     clip_coef: float,
     entropy_coef: float,
     multiplier: float = 0.0,
+    scored: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
+    joint: bool = False,
 ) -> tuple[dict[str, torch.Tensor], dict[str, float]]:
-    """The weighted loss terms (their sum is minimised) and diagnostics for one minibatch.
+    """The weighted loss terms (their sum is minimised) and diagnostics for one minibatch;
+    ``scored``: its log-probabilities, entropies and values when already computed (a recurrent
+    policy's, by replaying its sequences: ``core/memory.py``).
     Under a constraint (``batch.cost_advantages``) the policy term weighs 1 / (1 + lambda) and
     ``loss/cost``, the clipped surrogate of the cost advantages (standardized as the reward's,
     so that lambda weighs the two in the same units whatever the cost's scale: centered only, a
     small per-step cost such as a speed left the gradient to vanish as lambda grew), lambda /
     (1 + lambda): the Lagrangian's policy gradient, kept in scale as the multiplier grows (Ray,
     Achiam & Amodei 2019)."""
-    log_probs, entropy, values = policy.evaluate_actions(
-        batch.obs, batch.actions, batch.critic_obs, batch.masks
-    )
+    if scored is None:
+        scored = policy.evaluate_actions(batch.obs, batch.actions, batch.critic_obs, batch.masks)
+    log_probs, entropy, values = scored
     log_ratio = log_probs - batch.log_probs
     ratio = log_ratio.exp()
     advantages = batch.advantages
@@ -138,12 +156,22 @@ def ppo_loss(
     }
     if batch.cost_advantages is not None:
         costs = batch.cost_advantages
-        if cfg.normalize_advantages and len(costs) > 1:
-            costs = (costs - costs.mean()) / (costs.std() + 1e-8)
         clipped = ratio.clamp(1 - clip_coef, 1 + clip_coef)
-        cost_surrogate = torch.max(costs * ratio, costs * clipped).mean()  # the pessimistic one
-        terms["loss/policy"] = policy_loss / (1 + multiplier)
-        terms["loss/cost"] = multiplier / (1 + multiplier) * cost_surrogate
+        if joint:  # one scale for both: lambda in the units of reward per cost
+            rewards = batch.advantages
+            scale = 1.0
+            if cfg.normalize_advantages and len(costs) > 1:
+                scale = (rewards - multiplier * costs).std() + 1e-8
+                rewards, costs = rewards - rewards.mean(), costs - costs.mean()
+            rewards, costs = rewards / scale, costs / scale
+            terms["loss/policy"] = torch.max(-rewards * ratio, -rewards * clipped).mean()
+            terms["loss/cost"] = multiplier * torch.max(costs * ratio, costs * clipped).mean()
+        else:
+            if cfg.normalize_advantages and len(costs) > 1:
+                costs = (costs - costs.mean()) / (costs.std() + 1e-8)
+            cost_surrogate = torch.max(costs * ratio, costs * clipped).mean()  # pessimistic
+            terms["loss/policy"] = policy_loss / (1 + multiplier)
+            terms["loss/cost"] = multiplier / (1 + multiplier) * cost_surrogate
     stats = {
         "train/entropy": entropy_mean.item(),
         "train/approx_kl": approx_kl,
@@ -165,6 +193,7 @@ def ppo_update(
     penalty: Callable[[list[torch.nn.Parameter]], dict[str, torch.Tensor]] | None = None,
     cost_advantages: torch.Tensor | None = None,
     multiplier: float = 0.0,
+    joint: bool = False,
 ) -> dict[str, float]:
     """num_epochs passes of minibatch updates over the valid transitions of a rollout.
     ``penalty``: more loss terms over the parameters (a continual run's ``session.penalty``);
@@ -185,12 +214,23 @@ def ppo_update(
     params = [p for p in policy.parameters() if p.requires_grad]
     totals: dict[str, float] = {}
     count = 0
-    for _epoch in range(cfg.num_epochs):
+
+    def minibatches() -> Iterator[tuple[torch.Tensor, Scorer | None]]:
+        if policy.memory is not None:  # groups of sequences, replayed (core/memory.py)
+            yield from sequence_minibatches(
+                policy, storage, cfg.num_minibatches, cfg.sequence_length, cfg.burn_in,
+                generator, next(policy.parameters()).device,
+            )  # fmt: skip
+            return
         order = valid[torch.randperm(len(valid), generator=generator)]
         for start in range(0, len(order), minibatch_size):
-            index = order[start : start + minibatch_size]
+            yield order[start : start + minibatch_size], None
+
+    for _epoch in range(cfg.num_epochs):
+        for index, score in minibatches():
             batch = flat.rows(index)
-            terms, stats = ppo_loss(policy, batch, cfg, clip_coef, entropy_coef, multiplier)
+            terms, stats = ppo_loss(policy, batch, cfg, clip_coef, entropy_coef, multiplier,
+                                    None if score is None else score(), joint)  # fmt: skip
             if penalty is not None:
                 terms.update(penalty(params))
             grad_norm = descend(optimizer, params, terms, cfg.max_grad_norm, "PPO")
@@ -368,6 +408,10 @@ def run(
         noise = ExplorationNoise(venv.num_envs, policy.sde.features, policy.sde.action_size,
                                  experiment.exploration.sde.sample_freq)  # fmt: skip
         state.stateful("noise", noise)
+    memory = None  # a recurrent policy's state in each env, carried across rollouts
+    if policy.memory is not None:
+        memory = RecurrentState(policy.memory.initial(venv.num_envs))
+        state.stateful("memory", memory)
     session = TrainingSession(experiment, run, agent, venv, state, resume)
     total_steps = experiment.stopping.total_steps
 
@@ -380,6 +424,7 @@ def run(
         None if critic_space is None else critic_space.shape,
         None if mask is None else mask.shape[1], turns=venv.waiting is not None,
         cost_key=None if experiment.constraint is None else experiment.constraint.cost,
+        state_size=None if policy.memory is None else policy.memory.state_size,
     )  # fmt: skip
     remote_collect = getattr(venv, "collect", None)  # Ray rollout workers (mentor/distributed)
     if remote_collect is not None and critic_input is not None:  # each worker makes its own
@@ -396,6 +441,10 @@ def run(
 
             if remote_collect is not None:
                 obs, last_value = remote_collect(policy, storage, collect_scaler)
+            elif memory is not None:
+                obs, memory.state, last_value = collect_recurrent(
+                    policy, venv, storage, obs, memory.state.to(device), collect_scaler, device
+                )
             else:
                 if noise is not None:
                     noise.new_rollout()
@@ -439,6 +488,7 @@ def run(
                 policy, optimizer, storage, advantages, returns, cfg, clip_coef, entropy_coef,
                 generator, session.penalty, cost_advantages,
                 0.0 if multiplier is None else multiplier.value,
+                constraint is not None and constraint.scale == "joint",
             )  # fmt: skip
             if cost_values is not None:
                 set_lr([cost_values.optimizer], learning_rate)

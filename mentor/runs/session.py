@@ -605,7 +605,7 @@ class TrainingSession:
         was_training = self.agent.policy.training
         self.agent.policy.eval()
         episodes_out = run_episodes(
-            lambda obs, mask: self.agent.predict(obs, deterministic, mask),
+            self.agent.player(self._validation_env, deterministic),
             self._validation_env,
             episodes,
             seed=self.experiment.seed + cfg.seed_offset + seed_shift,

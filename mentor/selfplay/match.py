@@ -94,9 +94,7 @@ def play_match(
     try:
         agent.check_fits(venv.observation_space, venv.action_space, experiment.env.id,
                          venv.agents_spec)  # fmt: skip
-        episodes = run_episodes(
-            lambda obs, mask: agent.predict(obs, deterministic, mask), venv, games, seed
-        )
+        episodes = run_episodes(agent.player(venv, deterministic), venv, games, seed)
     finally:
         venv.close()
     by_seat: dict[str, dict[str, int]] = {}
