@@ -86,6 +86,29 @@ def sb3_worker(method: str, seed: int) -> dict:
     return sb3_time_to_solve(model, eval_env, target, every, episodes, budget)
 
 
+def steps_test(mine: list[dict], theirs: list[dict], draws: int = 20_000) -> str:
+    """Is the difference in env steps to solve more than the seeds' spread? The medians and a
+    two-sided permutation test of the difference in mean ranks (a Mann-Whitney test by
+    permutation; unsolved runs rank last, at their budget)."""
+    import numpy as np
+
+    a = np.array([r["steps"] for r in mine], float)
+    b = np.array([r["steps"] for r in theirs], float)
+    both = np.concatenate([a, b])
+    ranks = both.argsort().argsort() + 1.0
+    for value in np.unique(both):  # ties share their mean rank
+        ranks[both == value] = ranks[both == value].mean()
+    observed = abs(ranks[: len(a)].mean() - ranks[len(a) :].mean())
+    rng = np.random.default_rng(0)
+    hits = 0
+    for _ in range(draws):
+        shuffled = rng.permutation(ranks)
+        hits += abs(shuffled[: len(a)].mean() - shuffled[len(a) :].mean()) >= observed - 1e-12
+    return (f"env steps to solve, median: mentor {np.median(a):,.0f}, SB3 {np.median(b):,.0f}; "
+            f"permutation test of the rank difference, p = {hits / draws:.3f} "
+            f"({len(a)} and {len(b)} seeds)")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--methods", nargs="+", choices=list(TASKS), default=list(TASKS))
@@ -128,6 +151,7 @@ def main() -> None:
                 r["seconds"] for r in results["mentor"]
             )
             print(f"\nmedian time-to-solve, SB3 / mentor: {ratio:.1f}x")
+            print(steps_test(results["mentor"], results["sb3"]))
 
 
 if __name__ == "__main__":

@@ -86,11 +86,36 @@ def command_worker(folder: str) -> dict:
 
 
 # 64-env throughput: each vectorization of the same 64 CartPoles, each rollout shape.
+THROUGHPUT_TITLE = (
+    "64 envs, steps/s (targets, issue 19: training at least 3x SB3's PPO at the same shape, and "
+    "at least 80% of the bound composed from mentor's collection alone and update alone)"
+)
 THROUGHPUT_ENVS, THROUGHPUT_STEPS = 64, 65_536
 SHAPES = {  # name -> overrides on the CartPole preset
     "preset": [],  # 32 steps x 64 envs, 10 epochs of one full-batch gradient step
     "defaults": ["method.num_steps=128", "method.num_epochs=4", "method.num_minibatches=4"],
 }
+# Each shape as SB3's PPO takes it (n_steps, n_epochs, batch_size), the preset's gamma,
+# gae_lambda and clip range.
+SB3_SHAPES = {"preset": (32, 10, 32 * 64), "defaults": (128, 4, 128 * 64 // 4)}
+EPOCHS = {"preset": 10, "defaults": 4}
+
+
+def sb3_throughput_worker(shape: str) -> dict:
+    """SB3's PPO on the same 64 CartPoles (its DummyVecEnv: one process, as mentor's sync),
+    each rollout shape, one torch thread as mentor: training steps/s."""
+    import torch
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.env_util import make_vec_env
+
+    torch.set_num_threads(1)
+    n_steps, n_epochs, batch_size = SB3_SHAPES[shape]
+    env = make_vec_env("CartPole-v1", n_envs=THROUGHPUT_ENVS, seed=0)
+    model = PPO("MlpPolicy", env, n_steps=n_steps, n_epochs=n_epochs, batch_size=batch_size,
+                gamma=0.98, gae_lambda=0.8, learning_rate=3e-3, seed=0, device="cpu")  # fmt: skip
+    tic = time.perf_counter()
+    model.learn(THROUGHPUT_STEPS)
+    return {"train": model.num_timesteps / (time.perf_counter() - tic)}
 
 
 def throughput_worker(vectorization: str) -> dict:
@@ -156,23 +181,39 @@ def throughput_worker(vectorization: str) -> dict:
     return out
 
 
-def throughput_table() -> str:
-    """The 64-env table: every rate, and its share of raw stepping of the same envs."""
+def throughput_table(with_sb3: bool) -> str:
+    """The 64-env table: every rate, its share of raw stepping of the same envs, training
+    against the bound composed from collection alone and the update alone (a sample costs
+    1/collect + epochs/update seconds), and SB3's PPO at the same shape (sync)."""
     rows = []
+    sb3 = {}
+    if with_sb3:
+        sb3 = {shape: run_worker(__file__, ["--worker", "sb3-throughput", "--set", shape])["train"]
+               for shape in SHAPES}  # fmt: skip
+    labels = {
+        "raw": "raw random-action stepping",
+        "collect": "mentor's collection alone (policy, sampling, storage, checks)",
+        "update": "PPO update alone, 1 epoch x 1 full-batch step per rollout",
+        "train_preset": "training, preset (32 steps, 10 epochs x 1 minibatch)",
+        "train_defaults": "training, defaults (128 steps, 4 epochs x 4 minibatches)",
+    }
     for vectorization in ("native", "sync"):
         rates = run_worker(__file__, ["--worker", "throughput", "--set", vectorization])
         raw = rates["raw"]
-        labels = {
-            "raw": "raw random-action stepping",
-            "collect": "mentor's collection alone (policy, sampling, storage, checks)",
-            "update": "PPO update alone, 1 epoch x 1 full-batch step per rollout",
-            "train_preset": "training, preset (32 steps, 10 epochs x 1 minibatch)",
-            "train_defaults": "training, defaults (128 steps, 4 epochs x 4 minibatches)",
-        }
         for key, label in labels.items():
             share = "" if key == "raw" else f"{100 * rates[key] / raw:.1f}%"
-            rows.append([vectorization, label, f"{rates[key]:,.0f}", share])
-    return table(rows, ["envs", "64 CartPoles", "steps/s", "of raw"])
+            extra = ["", ""]
+            if key.startswith("train_"):
+                shape = key.removeprefix("train_")
+                bound = 1 / (1 / rates["collect"] + EPOCHS[shape] / rates["update"])
+                versus = f"{rates[key] / sb3[shape]:.1f}x SB3" if shape in sb3 else ""
+                extra = [f"{100 * rates[key] / bound:.0f}% of {bound:,.0f}", versus]
+            rows.append([vectorization, label, f"{rates[key]:,.0f}", share, *extra])
+    for shape, rate in sb3.items():
+        rows.append(["sb3 (sync)", f"SB3 PPO training, {shape} shape", f"{rate:,.0f}", "", "",
+                     ""])  # fmt: skip
+    return table(rows, ["envs", "64 CartPoles", "steps/s", "of raw", "of the composed bound",
+                        "against SB3"])  # fmt: skip
 
 
 def main() -> None:
@@ -181,7 +222,10 @@ def main() -> None:
     parser.add_argument("--eval-every", type=int, default=2048)
     parser.add_argument("--no-sb3", action="store_true")
     parser.add_argument("--set", action="append", default=[], dest="overrides")
-    parser.add_argument("--worker", choices=["mentor", "sb3", "throughput", "command"])
+    parser.add_argument(
+        "--worker", choices=["mentor", "sb3", "throughput", "sb3-throughput", "command"]
+    )
+    parser.add_argument("--only-throughput", action="store_true", help="the 64-env table alone")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     if args.worker == "mentor":
@@ -196,6 +240,14 @@ def main() -> None:
         return
     if args.worker == "throughput":
         print(json.dumps(throughput_worker(args.overrides[0])))
+        return
+    if args.worker == "sb3-throughput":
+        print(json.dumps(sb3_throughput_worker(args.overrides[0])))
+        return
+    with_sb3 = has_sb3() and not args.no_sb3
+    if args.only_throughput:
+        print(THROUGHPUT_TITLE)
+        print(throughput_table(with_sb3))
         return
 
     libraries = ["mentor", "sb3"] if has_sb3() and not args.no_sb3 else ["mentor"]
@@ -225,8 +277,8 @@ def main() -> None:
         "`mentor train ppo CartPole-v1`, whole process", f"{whole['seconds']:.2f} s",
         f"{whole['command_rss_mb']:.0f} MB RSS", whole["stop"],
     ]], ["measure", "value", "", ""]))  # fmt: skip
-    print("\n64 envs, steps/s (target: training at least 25% of raw stepping of the same envs)")
-    print(throughput_table())
+    print("\n" + THROUGHPUT_TITLE)
+    print(throughput_table(with_sb3))
 
 
 if __name__ == "__main__":

@@ -145,3 +145,80 @@ def test_dqn_on_a_box_action_space_is_refused_naming_the_alternatives(tmp_path: 
 def test_bad_settings_are_refused(tmp_path: Path, override: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         build(overrides=tiny(tmp_path, "CartPole-v1", override))
+
+
+def test_a_dqn_update_is_sb3s_on_the_same_batch_and_weights() -> None:
+    """Issue 19's DQN comparison, line by line: from SB3's initial Q network copied into
+    mentor's, three gradient steps on the same three batches (targets from the target network,
+    Huber loss, the norm clipped at 10, Adam with SB3's epsilon) leave the same weights, to
+    float32 rounding. The update is not where the two differ in env steps to solve."""
+    pytest.importorskip("stable_baselines3")
+    import gymnasium as gym
+    from stable_baselines3 import DQN
+    from stable_baselines3.common.type_aliases import ReplayBufferSamples
+
+    from mentor.core.optim import descend
+    from mentor.core.replay import ReplaySample
+    from mentor.methods.dqn import build_networks, dqn_loss
+
+    lr, batch, gamma = 2.3e-3, 64, 0.99
+    sb3 = DQN("MlpPolicy", "CartPole-v1", learning_rate=lr, batch_size=batch, gamma=gamma,
+              learning_starts=0, policy_kwargs={"net_arch": [64, 64]}, seed=0,
+              device="cpu")  # fmt: skip
+    experiment = build(method="dqn", env_id="CartPole-v1", overrides=[
+        "agent.network.hidden_sizes=[64, 64]", "agent.network.activation=relu",
+        "agent.network.ortho_init=false", "method.double_q=false", f"method.gamma={gamma}",
+        f"method.learning_rate={lr}", f"method.batch_size={batch}",
+    ])  # fmt: skip
+    env = gym.make("CartPole-v1")
+    nets = build_networks(experiment, env.observation_space, env.action_space)
+    layers = {"body.0": 0, "body.2": 2, "head": 4}
+    with torch.no_grad():
+        for mine, theirs in ((nets.q, sb3.q_net.q_net), (nets.target, sb3.q_net_target.q_net)):
+            for name, index in layers.items():
+                mine.get_submodule(name).weight.copy_(theirs[index].weight)
+                mine.get_submodule(name).bias.copy_(theirs[index].bias)
+    generator = torch.Generator().manual_seed(0)
+    batches = []
+    for _ in range(3):
+        obs, next_obs = (torch.randn(batch, 4, generator=generator) for _ in range(2))
+        actions = torch.randint(0, 2, (batch,), generator=generator)
+        rewards = torch.ones(batch)
+        dones = (torch.rand(batch, generator=generator) < 0.1).float()
+        batches.append((obs, actions, rewards, next_obs, dones))
+    served = iter(batches)
+
+    def sb3_sample(*_: object, **__: object) -> ReplayBufferSamples:
+        obs, actions, rewards, next_obs, dones = next(served)
+        return ReplayBufferSamples(
+            obs, actions[:, None], next_obs, dones[:, None], rewards[:, None]
+        )
+
+    from stable_baselines3.common.logger import Logger
+
+    sb3.set_logger(Logger(None, []))  # train() records its loss; nowhere to write it
+    sb3.replay_buffer.sample = sb3_sample
+    sb3.train(gradient_steps=3, batch_size=batch)
+
+    class Buffer:
+        def __init__(self) -> None:
+            self.batches = iter(batches)
+
+        def sample(self, *_: object) -> ReplaySample:
+            obs, actions, rewards, next_obs, dones = next(self.batches)
+            return ReplaySample(obs, actions, rewards, next_obs, gamma * (1 - dones),
+                                torch.ones(batch), np.arange(batch))  # fmt: skip
+
+    cfg = experiment.method
+    params = list(nets.q.parameters())
+    optimizer = torch.optim.Adam(params, lr=lr, eps=cfg.adam_eps, fused=True)
+    buffer, rng = Buffer(), np.random.default_rng(0)
+    for _ in range(3):
+        terms, *_ = dqn_loss(nets, buffer, cfg, rng, 0.4)
+        descend(optimizer, params, terms, cfg.max_grad_norm, "DQN")
+    for name, index in layers.items():
+        theirs = sb3.q_net.q_net[index]
+        assert torch.allclose(nets.q.get_submodule(name).weight, theirs.weight, atol=1e-6), name
+        assert torch.allclose(nets.q.get_submodule(name).bias, theirs.bias, atol=1e-6), name
+    moved = (nets.q.head.weight - nets.target.head.weight).abs().max()
+    assert moved > 1e-3  # three steps of 2.3e-3 moved the weights: the comparison can fail
