@@ -10,6 +10,7 @@ seed and median, in one invocation.
 
     python benchmarks/offpolicy.py                       # all three, 5 seeds, SB3 if installed
     python benchmarks/offpolicy.py --methods sac --seeds 3 --no-sb3
+    python benchmarks/offpolicy.py --dqn-variants --seeds 20   # DQN's options one at a time
 """
 
 from __future__ import annotations
@@ -40,6 +41,14 @@ TASKS = {
     "sac_sde": ("MountainCarContinuous-v0", 90.0, 20, 5000, 50_000),
 }
 METHOD = {"sac_sde": "sac"}  # the method a task's name stands for, where they differ
+# DQN's options, each changed alone on the CartPole preset (which has double-Q on).
+DQN_VARIANTS = {
+    "preset (double-Q)": [],
+    "no double-Q": ["method.double_q=false"],
+    "dueling": ["method.dueling=true"],
+    "3-step returns": ["method.n_step=3"],
+    "prioritized replay": ["method.prioritized=true"],
+}
 
 
 def sb3_model(method: str, seed: int):
@@ -109,12 +118,31 @@ def steps_test(mine: list[dict], theirs: list[dict], draws: int = 20_000) -> str
             f"({len(a)} and {len(b)} seeds)")  # fmt: skip
 
 
+def dqn_variants(seeds: int) -> str:
+    """DQN on CartPole-v1, the preset and each option changed alone: seeds solved, median env
+    steps and seconds to solve."""
+    rows = []
+    for name, overrides in DQN_VARIANTS.items():
+        results = [run_worker(__file__, ["--worker", "mentor", "--method", "dqn", "--seed",
+                                         str(seed), *[f"--set={o}" for o in overrides]])
+                   for seed in range(seeds)]  # fmt: skip
+        print(f"  {name}: {[r['steps'] for r in results]}", file=sys.stderr, flush=True)
+        rows.append([name, f"{sum(r['solved'] for r in results)}/{seeds}",
+                     f"{statistics.median(r['steps'] for r in results):,.0f}",
+                     f"{statistics.median(r['seconds'] for r in results):.2f}",
+                     f"{statistics.median(r['sps'] for r in results):,.0f}"])  # fmt: skip
+    title = f"DQN CartPole-v1, the preset's options one at a time, seeds 0-{seeds - 1}"
+    return title + "\n" + table(rows, ["variant", "solved", "median env steps", "median train s",
+                                       "steps/s"])  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--methods", nargs="+", choices=list(TASKS), default=list(TASKS))
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--no-sb3", action="store_true")
     parser.add_argument("--set", action="append", default=[], dest="overrides")
+    parser.add_argument("--dqn-variants", action="store_true")
     parser.add_argument("--worker", choices=["mentor", "sb3"])
     parser.add_argument("--method", choices=list(TASKS))
     parser.add_argument("--seed", type=int, default=0)
@@ -129,6 +157,9 @@ def main() -> None:
         report(sb3_worker(args.method, args.seed))
         return
 
+    if args.dqn_variants:
+        print(dqn_variants(args.seeds))
+        return
     libraries = ["mentor", "sb3"] if has_sb3() and not args.no_sb3 else ["mentor"]
     for method in args.methods:
         env_id, target, episodes, _, _ = TASKS[method]
