@@ -12,21 +12,19 @@ LunarLanderContinuous-v3 at least 3x faster than SB3 + RL Zoo.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from common import (
     HEADER,
+    compare,
     has_sb3,
-    median_row,
     mentor_time_to_solve,
     report,
-    run_worker,
     sb3_time_to_solve,
-    seed_rows,
     table,
+    time_ratio,
 )
 
 # task: (method, env id, evaluate every, RL Zoo's budget)
@@ -84,24 +82,17 @@ def main() -> None:
     libraries = ["mentor", "sb3"] if has_sb3() and not args.no_sb3 else ["mentor"]
     for task in args.tasks:
         method, env_id, _, budget = TASKS[task]
-        results: dict[str, list[dict]] = {lib: [] for lib in libraries}
-        rows = []
-        for seed in range(args.seeds):
-            for lib in libraries:
-                extra = [f"--set={o}" for o in args.overrides] if lib == "mentor" else []
-                r = run_worker(__file__, ["--worker", lib, "--task", task, "--seed", str(seed),
-                                          *extra])  # fmt: skip
-                results[lib].append(r)
-                rows.append(seed_rows(lib, seed, r))
-                print(f"  {task} {lib} seed {seed}: {r}", file=sys.stderr, flush=True)
-        rows += [median_row(lib, results[lib]) for lib in libraries]
+
+        def args_for(lib: str, seed: int, task: str = task) -> list[str]:
+            extra = [f"--set={o}" for o in args.overrides] if lib == "mentor" else []
+            return ["--worker", lib, "--task", task, "--seed", str(seed), *extra]
+
+        results, rows = compare(__file__, libraries, args.seeds, args_for, tag=f"{task} ")
         print(f"\n{method.upper()} {env_id}: time to a deterministic {EPISODES}-episode mean "
               f"return >= {TARGET:g} (RL Zoo's budget {budget:,} steps)")  # fmt: skip
         print(table(rows, HEADER))
         if "sb3" in results:
-            ratio = statistics.median(r["seconds"] for r in results["sb3"]) / statistics.median(
-                r["seconds"] for r in results["mentor"]
-            )
+            ratio = time_ratio(results["sb3"], results["mentor"])
             print(f"\nmedian time-to-solve, SB3 / mentor: {ratio:.1f}x")
 
 

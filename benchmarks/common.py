@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -116,6 +117,36 @@ def run_worker(
     if out.returncode != 0:
         raise RuntimeError(f"{what or f'worker {args}'} failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def compare(
+    script: str,
+    libraries: list[str],
+    seeds: int,
+    args_for: Callable[[str, int], list[str]],
+    label: Callable[[str], str] = str,
+    tag: str = "",
+) -> tuple[dict[str, list[dict[str, Any]]], list[list[str]]]:
+    """Each seed's run of each library, in a fresh process each (``args_for(library, seed)``:
+    the worker's arguments), the libraries alternating so that a machine's drift falls on all
+    alike. Returns the results by library and the table's rows: per seed, then the medians."""
+    results: dict[str, list[dict[str, Any]]] = {lib: [] for lib in libraries}
+    rows = []
+    for seed in range(seeds):
+        for lib in libraries:
+            r = run_worker(script, args_for(lib, seed))
+            results[lib].append(r)
+            rows.append(seed_rows(label(lib), seed, r))
+            print(f"  {tag}{lib} seed {seed}: {r}", file=sys.stderr, flush=True)
+    rows += [median_row(label(lib), results[lib]) for lib in libraries]
+    return results, rows
+
+
+def time_ratio(slower: list[dict[str, Any]], faster: list[dict[str, Any]]) -> float:
+    """The ratio of the median times-to-solve."""
+    return statistics.median(r["seconds"] for r in slower) / statistics.median(
+        r["seconds"] for r in faster
+    )
 
 
 def report(result: dict[str, Any]) -> None:

@@ -23,14 +23,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from common import (
     HEADER,
+    compare,
     has_sb3,
-    median_row,
     mentor_time_to_solve,
     report,
     run_worker,
     sb3_time_to_solve,
-    seed_rows,
     table,
+    time_ratio,
 )
 
 # name: (env id, target, evaluation episodes, evaluate every, SB3's RL Zoo budget)
@@ -163,24 +163,17 @@ def main() -> None:
     libraries = ["mentor", "sb3"] if has_sb3() and not args.no_sb3 else ["mentor"]
     for method in args.methods:
         env_id, target, episodes, _, _ = TASKS[method]
-        results: dict[str, list[dict]] = {lib: [] for lib in libraries}
-        rows = []
-        for seed in range(args.seeds):
-            for lib in libraries:
-                extra = [f"--set={o}" for o in args.overrides] if lib == "mentor" else []
-                r = run_worker(__file__, ["--worker", lib, "--method", method, "--seed",
-                                          str(seed), *extra])  # fmt: skip
-                results[lib].append(r)
-                rows.append(seed_rows(lib, seed, r))
-                print(f"  {method} {lib} seed {seed}: {r}", file=sys.stderr, flush=True)
-        rows += [median_row(lib, results[lib]) for lib in libraries]
+
+        def args_for(lib: str, seed: int, method: str = method) -> list[str]:
+            extra = [f"--set={o}" for o in args.overrides] if lib == "mentor" else []
+            return ["--worker", lib, "--method", method, "--seed", str(seed), *extra]
+
+        results, rows = compare(__file__, libraries, args.seeds, args_for, tag=f"{method} ")
         print(f"\n{method.upper()} {env_id}: time to a deterministic {episodes}-episode mean "
               f"return >= {target:g}")  # fmt: skip
         print(table(rows, HEADER))
         if "sb3" in results:
-            ratio = statistics.median(r["seconds"] for r in results["sb3"]) / statistics.median(
-                r["seconds"] for r in results["mentor"]
-            )
+            ratio = time_ratio(results["sb3"], results["mentor"])
             print(f"\nmedian time-to-solve, SB3 / mentor: {ratio:.1f}x")
             print(steps_test(results["mentor"], results["sb3"]))
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -28,15 +27,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from common import (
     HEADER,
+    compare,
     has_sb3,
     kernels,
-    median_row,
     mentor_time_to_solve,
     report,
     run_worker,
     sb3_time_to_solve,
-    seed_rows,
     table,
+    time_ratio,
 )
 
 TARGET = 475.0
@@ -250,25 +249,18 @@ def main() -> None:
         print(throughput_table(with_sb3))
         return
 
-    libraries = ["mentor", "sb3"] if has_sb3() and not args.no_sb3 else ["mentor"]
-    results: dict[str, list[dict]] = {lib: [] for lib in libraries}
-    rows = []
-    for seed in range(args.seeds):
-        for lib in libraries:
-            extra = [f"--set={o}" for o in args.overrides] if lib == "mentor" else []
-            worker = ["--worker", lib, "--seed", str(seed), "--eval-every", str(args.eval_every)]
-            r = run_worker(__file__, worker + extra)
-            results[lib].append(r)
-            rows.append(seed_rows(lib, seed, r))
-            print(f"  {lib} seed {seed}: {r}", file=sys.stderr, flush=True)
-    rows += [median_row(lib, results[lib]) for lib in libraries]
+    libraries = ["mentor", "sb3"] if with_sb3 else ["mentor"]
+
+    def args_for(lib: str, seed: int) -> list[str]:
+        extra = [f"--set={o}" for o in args.overrides] if lib == "mentor" else []
+        return ["--worker", lib, "--seed", str(seed), "--eval-every", str(args.eval_every), *extra]
+
+    results, rows = compare(__file__, libraries, args.seeds, args_for)
     print("\nPPO CartPole-v1: time to a deterministic 100-episode mean return >= 475")
     print(f"mentor with {kernels()}")
     print(table(rows, HEADER))
     if "sb3" in results:
-        ratio = statistics.median(r["seconds"] for r in results["sb3"]) / statistics.median(
-            r["seconds"] for r in results["mentor"]
-        )
+        ratio = time_ratio(results["sb3"], results["mentor"])
         print(f"\nmedian time-to-solve, SB3 / mentor: {ratio:.1f}x")
 
     whole = whole_command()

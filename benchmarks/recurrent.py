@@ -13,20 +13,18 @@ Target: the recurrent policy solves on every seed; the feed-forward one does not
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from common import (
     HEADER,
-    median_row,
+    compare,
     mentor_time_to_solve,
     report,
-    run_worker,
     sb3_time_to_solve,
-    seed_rows,
     table,
+    time_ratio,
 )
 
 ENV_ID, TARGET, EPISODES, EVERY, BUDGET = (
@@ -92,24 +90,16 @@ def main() -> None:
                                     overrides=extra))  # fmt: skip
         return
     kinds = ["recurrent", "feed-forward"] + (["sb3"] if has_contrib() and not args.no_sb3 else [])
-    results: dict[str, list[dict]] = {kind: [] for kind in kinds}
-    rows = []
-    for seed in range(args.seeds):
-        for kind in kinds:
-            r = run_worker(__file__, ["--worker", kind, "--seed", str(seed)])
-            results[kind].append(r)
-            rows.append(seed_rows(LABELS[kind], seed, r))
-            print(f"  {kind} seed {seed}: {r}", file=sys.stderr, flush=True)
-    rows += [median_row(LABELS[kind], results[kind]) for kind in kinds]
+    results, rows = compare(__file__, kinds, args.seeds,
+                            lambda kind, seed: ["--worker", kind, "--seed", str(seed)],
+                            LABELS.get)  # fmt: skip
     print(f"\nPPO {ENV_ID}: time to a deterministic {EPISODES}-episode mean return >= "
           f"{TARGET:g} (budget {BUDGET:,} steps)")  # fmt: skip
     print(table(rows, HEADER))
     solved = {kind: sum(r["solved"] for r in results[kind]) for kind in kinds}
     print("\nsolved: " + ", ".join(f"{LABELS[k]} {solved[k]}/{args.seeds}" for k in kinds))
     if "sb3" in results:
-        ratio = statistics.median(r["seconds"] for r in results["sb3"]) / statistics.median(
-            r["seconds"] for r in results["recurrent"]
-        )
+        ratio = time_ratio(results["sb3"], results["recurrent"])
         print(f"median time-to-solve, SB3-contrib / mentor: {ratio:.1f}x")
 
 

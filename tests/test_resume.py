@@ -184,15 +184,19 @@ def test_a_run_stopped_by_a_signal_resumes_bitwise_equal(
 
 
 def test_a_second_signal_raises_at_once_and_the_handlers_are_restored() -> None:
+    """The handlers put back are those found, whatever they were (a Ray test run earlier in
+    the same process leaves ray.init's SIGTERM handler, not the default)."""
     before = signal.getsignal(signal.SIGINT)
+    before_term = signal.getsignal(signal.SIGTERM)
     with GracefulStop() as stop:
+        assert signal.getsignal(signal.SIGTERM) == stop._handle  # its own while it runs
         os.kill(os.getpid(), signal.SIGTERM)
         assert stop.requested == "SIGTERM"  # the first one only asks
         with pytest.raises(KeyboardInterrupt, match="second SIGINT"):
             os.kill(os.getpid(), signal.SIGINT)
             time.sleep(1)  # not reached: the handler raises as soon as the signal arrives
     assert signal.getsignal(signal.SIGINT) is before
-    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    assert signal.getsignal(signal.SIGTERM) is before_term
 
 
 def test_a_second_ctrl_c_stops_at_once_and_the_checkpoints_stay_intact(tmp_path: Path) -> None:
