@@ -182,6 +182,7 @@ def test_gsde_with_a_discrete_action_space_is_one_line(tmp_path: Path) -> None:
         ("dqn", SDE, "exploration.sde is not used by method dqn"),
         ("td3", SDE, "exploration.sde is not used by method td3"),
         ("ippo", SDE, "exploration.sde is not used by method ippo"),
+        ("gail", SDE, "exploration.sde is not used by method gail"),
     ],
 )
 def test_bad_gsde_settings_are_refused(method: str, override: str, said: str) -> None:

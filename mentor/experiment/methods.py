@@ -358,6 +358,7 @@ class GAILConfig(PPOConfig):
 
     name: Literal["gail"] = Field("gail", description="The method.")  # type: ignore[assignment]
     recurrent: ClassVar = False  # its discriminator and BC warm start read single steps
+    exploration: ClassVar = ("entropy_coef",)  # gSDE not tested under a learned reward yet
     discriminator_hidden_sizes: list[int] = Field(
         [64, 64], description="Hidden layer sizes of the discriminator."
     )
