@@ -62,12 +62,11 @@ class ExplorationNoise:
         self.sample_freq = sample_freq
         self.eps = torch.zeros(self.shape)
         self.steps = 0  # steps since the last draw
-        self.drawn = False
         self.draws = 0
 
     def draw(self) -> None:
         self.eps = torch.randn(self.shape)
-        self.steps, self.drawn = 0, True
+        self.steps = 0
         self.draws += 1
 
     def new_rollout(self) -> None:
@@ -77,16 +76,14 @@ class ExplorationNoise:
     def step(self) -> torch.Tensor:
         """The matrices for this step (drawn again first when due)."""
         due = self.sample_freq > 0 and self.steps >= self.sample_freq
-        if not self.drawn or due:
+        if self.draws == 0 or due:
             self.draw()
         self.steps += 1
         return self.eps
 
     def state_dict(self) -> dict[str, torch.Tensor]:
-        counters = [self.steps, int(self.drawn), self.draws]
-        return {"eps": self.eps.clone(), "counters": torch.tensor(counters)}
+        return {"eps": self.eps.clone(), "counters": torch.tensor([self.steps, self.draws])}
 
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
         self.eps = state["eps"].clone()
-        self.steps, drawn, self.draws = (int(v) for v in state["counters"])
-        self.drawn = bool(drawn)
+        self.steps, self.draws = (int(v) for v in state["counters"])
