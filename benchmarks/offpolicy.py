@@ -11,6 +11,7 @@ seed and median, in one invocation.
     python benchmarks/offpolicy.py                       # all three, 5 seeds, SB3 if installed
     python benchmarks/offpolicy.py --methods sac --seeds 3 --no-sb3
     python benchmarks/offpolicy.py --dqn-variants --seeds 20   # DQN's options one at a time
+    python benchmarks/offpolicy.py --dqn-variants --variants "prioritized replay"
 """
 
 from __future__ import annotations
@@ -118,11 +119,13 @@ def steps_test(mine: list[dict], theirs: list[dict], draws: int = 20_000) -> str
             f"({len(a)} and {len(b)} seeds)")  # fmt: skip
 
 
-def dqn_variants(seeds: int) -> str:
-    """DQN on CartPole-v1, the preset and each option changed alone: seeds solved, median env
-    steps and seconds to solve."""
+def dqn_variants(seeds: int, names: list[str] | None = None) -> str:
+    """DQN on CartPole-v1, the preset and each option changed alone (or those ``names``d):
+    seeds solved, median env steps and seconds to solve."""
     rows = []
     for name, overrides in DQN_VARIANTS.items():
+        if names and name not in names:
+            continue
         results = [run_worker(__file__, ["--worker", "mentor", "--method", "dqn", "--seed",
                                          str(seed), *[f"--set={o}" for o in overrides]])
                    for seed in range(seeds)]  # fmt: skip
@@ -143,6 +146,8 @@ def main() -> None:
     parser.add_argument("--no-sb3", action="store_true")
     parser.add_argument("--set", action="append", default=[], dest="overrides")
     parser.add_argument("--dqn-variants", action="store_true")
+    parser.add_argument("--variants", nargs="+", choices=list(DQN_VARIANTS),
+                        help="with --dqn-variants: these alone")  # fmt: skip
     parser.add_argument("--worker", choices=["mentor", "sb3"])
     parser.add_argument("--method", choices=list(TASKS))
     parser.add_argument("--seed", type=int, default=0)
@@ -158,7 +163,7 @@ def main() -> None:
         return
 
     if args.dqn_variants:
-        print(dqn_variants(args.seeds))
+        print(dqn_variants(args.seeds, args.variants))
         return
     libraries = ["mentor", "sb3"] if has_sb3() and not args.no_sb3 else ["mentor"]
     for method in args.methods:

@@ -77,6 +77,16 @@ class NetworkConfig(Section):
     )
     ortho_init: bool = Field(True, description="Orthogonal initialisation (PPO's usual choice).")
     log_std_init: float = Field(0.0, description="Initial log std of Gaussian (Box) actions.")
+    convolutions: list[list[int]] | None = Field(
+        None,
+        description=(
+            "The CNN's convolutions, each [channels, kernel, stride] or [channels, kernel, "
+            "stride, padding], ReLU after each: for images (default the Nature CNN's "
+            "[[32, 8, 4], [64, 4, 2], [64, 3, 1]], then 512 features) and boards of planes "
+            "(default [[64, 3, 1, 1], [64, 3, 1, 1]]; MinAtar's network: [[16, 3, 1]]). "
+            "null: the default."
+        ),
+    )
     memory: MemoryConfig | None = Field(
         None,
         description="A recurrent core (LSTM or GRU) between the observation's features and the "
@@ -87,4 +97,12 @@ class NetworkConfig(Section):
     def _sizes_positive(self) -> NetworkConfig:
         if any(size < 1 for size in self.hidden_sizes):
             raise ValueError(f"hidden_sizes must all be >= 1, got {self.hidden_sizes}")
+        for layer in self.convolutions or []:
+            if len(layer) not in (3, 4) or min(layer[:3]) < 1 or min(layer) < 0:
+                raise ValueError(
+                    f"convolutions: {layer} is not [channels, kernel, stride] or [channels, "
+                    "kernel, stride, padding] (channels, kernel, stride >= 1, padding >= 0)"
+                )
+        if self.convolutions == []:
+            raise ValueError("convolutions: give at least one, or null for the default")
         return self

@@ -137,8 +137,11 @@ class MultiAgentVecEnv:
         vectorization: str = "auto",
         max_episode_steps: int | None = None,
         info_keys: dict[str, str] | None = None,
+        preset: str | None = None,
         **_: Any,
     ) -> MultiAgentVecEnv:
+        if preset is not None:
+            raise ConfigError(f"env.preset '{preset}' is for Atari games; leave it unset here")
         if vectorization not in ("auto", "sync"):
             raise ConfigError(
                 f"env.vectorization '{vectorization}': PettingZoo envs are stepped in one "

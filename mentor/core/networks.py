@@ -51,22 +51,47 @@ def mlp(in_size: int, hidden_sizes: list[int], activation: str) -> nn.Sequential
     return nn.Sequential(*layers)
 
 
+NATURE_CONVOLUTIONS = [[32, 8, 4], [64, 4, 2], [64, 3, 1]]
+BOARD_CONVOLUTIONS = [[64, 3, 1, 1], [64, 3, 1, 1]]
+
+
+def conv_stack(channels: int, layers: list[list[int]]) -> nn.Sequential:
+    """Convolutions ``[out, kernel, stride(, padding)]`` with a ReLU after each, flattened."""
+    modules: list[nn.Module] = []
+    for out, kernel, stride, *padding in layers:
+        modules += [nn.Conv2d(channels, out, kernel, stride, *padding), nn.ReLU()]
+        channels = out
+    return nn.Sequential(*modules, nn.Flatten())
+
+
+def flat_size(convs: nn.Module, channels: int, height: int, width: int) -> int:
+    """How many features the convolutions give for one (channels, height, width) input; a
+    clear error when they shrink it to nothing."""
+    try:
+        with torch.no_grad():
+            return convs(torch.zeros(1, channels, height, width)).shape[1]
+    except RuntimeError as exc:
+        raise ValueError(
+            f"agent.network.convolutions do not fit a {height} x {width} input: {exc}"
+        ) from None
+
+
 class NatureCNN(nn.Module):
-    """The DQN paper's convolutional torso (Mnih et al. 2015) for (H, W, C) uint8 images."""
+    """The DQN paper's convolutional torso (Mnih et al. 2015) for (H, W, C) uint8 images, or
+    the ``convolutions`` given, then ``features`` units."""
 
     obs_dtype = torch.uint8
 
-    def __init__(self, shape: tuple[int, ...], features: int = 512) -> None:
+    def __init__(
+        self,
+        shape: tuple[int, ...],
+        features: int = 512,
+        convolutions: list[list[int]] | None = None,
+    ) -> None:
         super().__init__()
         channels = shape[2]
-        self.convs = nn.Sequential(
-            nn.Conv2d(channels, 32, 8, stride=4), nn.ReLU(),
-            nn.Conv2d(32, 64, 4, stride=2), nn.ReLU(),
-            nn.Conv2d(64, 64, 3, stride=1), nn.ReLU(),
-            nn.Flatten(),
-        )  # fmt: skip
-        with torch.no_grad():
-            flat = self.convs(torch.zeros(1, channels, shape[0], shape[1])).shape[1]
+        self.convs = conv_stack(channels, convolutions or NATURE_CONVOLUTIONS)
+        flat = flat_size(self.convs, channels, shape[0], shape[1])
         self.fc = nn.Sequential(nn.Linear(flat, features), nn.ReLU())
         self.out_size = features
 
@@ -105,26 +130,27 @@ class GridCNN(nn.Module):
 
 
 class BoardCNN(nn.Module):
-    """A CNN over a board of planes (Connect Four's pieces, ``envs.spaces.board_planes``): two
-    3 x 3 convolutions of 64 channels that keep the board's size (padding 1), so that every
-    cell sees its neighbours in all eight directions whatever the board's size (the residual
-    towers of AlphaZero, Silver et al. 2018, at their smallest); its features beside the rest of
+    """A CNN over a board of planes (Connect Four's pieces, MinAtar's objects;
+    ``envs.spaces.board_planes``): by default two 3 x 3 convolutions of 64 channels that keep
+    the board's size (padding 1), so that every cell sees its neighbours in all eight
+    directions whatever the board's size (the residual towers of AlphaZero, Silver et al.
+    2018, at their smallest), or the ``convolutions`` given; its features beside the rest of
     the observation (an agent's index)."""
 
     obs_dtype = torch.float32
 
     def __init__(
-        self, layout: tuple[int, int, int, int], obs_size: int, channels: int = 64
+        self,
+        layout: tuple[int, int, int, int],
+        obs_size: int,
+        convolutions: list[list[int]] | None = None,
     ) -> None:
         super().__init__()
         self.offset, self.height, self.width, self.depth = layout
         self.end = self.offset + self.height * self.width * self.depth
-        self.convs = nn.Sequential(
-            nn.Conv2d(self.depth, channels, 3, padding=1), nn.ReLU(),
-            nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU(),
-            nn.Flatten(),
-        )  # fmt: skip
-        self.out_size = channels * self.height * self.width + obs_size - (self.end - self.offset)
+        self.convs = conv_stack(self.depth, convolutions or BOARD_CONVOLUTIONS)
+        flat = flat_size(self.convs, self.depth, self.height, self.width)
+        self.out_size = flat + obs_size - (self.end - self.offset)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         board = obs[:, self.offset : self.end].view(-1, self.height, self.width, self.depth)
@@ -164,12 +190,17 @@ def observation_encoder(
     if config.kind == "mlp" and image:
         raise ValueError("agent.network.kind 'mlp' cannot take image observations; use cnn or auto")
     normalizer = ObsNormalizer(obs_shape, normalize_obs and not image, clip_obs)
+    if config.convolutions is not None and (grid is not None or not (image or board)):
+        raise ValueError(
+            "agent.network.convolutions shape a CNN: for (H, W, C) uint8 images, or with kind "
+            f"cnn for an (H, W, C) Box board of planes; this network has none ({obs_space})"
+        )
     if grid is not None:
         cnn: NatureCNN | GridCNN | BoardCNN | None = GridCNN(grid, obs_shape[0])
     elif board is not None:
-        cnn = BoardCNN(board, obs_shape[0])
+        cnn = BoardCNN(board, obs_shape[0], config.convolutions)
     else:
-        cnn = NatureCNN(obs_shape) if image else None
+        cnn = NatureCNN(obs_shape, convolutions=config.convolutions) if image else None
     return normalizer, cnn, cnn.out_size if cnn is not None else obs_shape[0]
 
 

@@ -46,6 +46,7 @@ import torch
 from gymnasium.vector import AutoresetMode
 
 from mentor.core.workers import WorkerVecEnv
+from mentor.envs.atari import LearningSignals, atari_vector_env, check_preset, is_ale
 from mentor.envs.masks import MaskReader, MaskSource, mask_nvec, obs_mask_source
 from mentor.envs.resolve import make_env, spec
 from mentor.envs.snapshot import (
@@ -71,13 +72,31 @@ def make_vector_env(
     on_restart: Any = None,
     info_keys: tuple[str, ...] = (),
     teacher: Any = None,
+    preset: str | None = None,
 ) -> gym.vector.VectorEnv:
     """A Gymnasium vector env: the env's native implementation when it has one, sync, or async
     (mentor's restartable worker processes, which send back the ``info_keys`` of each step's
     info and nothing else of it). With a curriculum's ``teacher``, each copy is a ``TaskEnv``
-    whose first task the teacher gives (``mentor.envs.tasks``)."""
+    whose first task the teacher gives (``mentor.envs.tasks``). ``preset: atari``: ale-py's
+    vector env with the standard preprocessing (``mentor.envs.atari``); without it an ALE id is
+    the raw game, one env per copy (ale-py's vector env preprocesses: it is the preset's)."""
     env_spec = spec(env_id)
+    check_preset(preset, env_id, env_spec)
+    if preset == "atari":
+        if teacher is not None or vectorization in ("sync", "async"):
+            raise ConfigError(
+                "env.preset 'atari' runs the copies in ale-py's own vector env: use "
+                "env.vectorization auto or native, and no curriculum"
+            )
+        return atari_vector_env(env_spec, kwargs, num_envs, max_episode_steps)
     native = env_spec is not None and env_spec.vector_entry_point is not None
+    if native and is_ale(env_spec):
+        if vectorization == "native":
+            raise ConfigError(
+                f"env '{env_id}': ale-py's vector env preprocesses the frames; set "
+                "env.preset: atari for it, or use auto, sync or async for the raw game"
+            )
+        native = False
     if teacher is not None:
         return _task_vector_env(env_id, num_envs, vectorization, max_episode_steps, teacher,
                                 max_restarts=max_restarts, timeout=timeout, on_restart=on_restart,
@@ -228,6 +247,7 @@ class VecEnv:
         check_finite: bool = True,
         info_keys: Mapping[str, str] | None = None,
         env_id: str | None = None,
+        preset: str | None = None,
     ) -> None:
         mode = env.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP)
         if AutoresetMode(mode) != AutoresetMode.NEXT_STEP:
@@ -265,6 +285,8 @@ class VecEnv:
         if source is not None:
             self._use_masks(source)
         self._masks_decided = source is not None  # else by the first reset's info
+        # env.preset atari: clipped rewards and life losses for the learner (envs/atari.py)
+        self.signals = LearningSignals(self.num_envs) if preset == "atari" else None
 
     @classmethod
     def make(cls, env_id: str, kwargs: dict[str, Any], num_envs: int, **options: Any) -> VecEnv:
@@ -290,7 +312,7 @@ class VecEnv:
             info_keys=tuple(info_keys),
             **options,
         )
-        venv = cls(env, check_finite, info_keys, env_id)
+        venv = cls(env, check_finite, info_keys, env_id, options.get("preset"))
         venv.restarts = restarts
         venv.teacher = options.get("teacher")
         if venv.teacher is not None:  # each copy's task (the one its episode plays, or will)
@@ -312,6 +334,8 @@ class VecEnv:
                 self._use_masks("info")
         self.last_obs = self._checked_obs(obs)
         self.action_mask = self._read_masks(obs, infos)
+        if self.signals is not None:
+            self.signals.reset(infos)
         return self.last_obs
 
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -348,6 +372,8 @@ class VecEnv:
         self.needs_reset = done
         self.last_obs = self._checked_obs(obs)
         self.action_mask = self._read_masks(obs, infos)
+        if self.signals is not None:  # the learner's view; the records above keep the game's
+            rewards, terminated = self.signals(rewards, terminated, infos, started)
         return self.last_obs, rewards, terminated, truncated
 
     def _next_tasks(self, ended: np.ndarray) -> None:

@@ -39,6 +39,7 @@ PACKAGES: dict[str, tuple[str, str | None]] = {
     "pettingzoo": ("pettingzoo", "multiagent"),
     "mpe2": ("mpe2", "multiagent"),
     "minigrid": ("minigrid", "envs"),
+    "minatar": ("minatar", "envs"),
     "optuna": ("optuna", "tune"),
     "mujoco": ("mujoco", None),
     "jax": ("jax", None),
@@ -59,7 +60,13 @@ FAMILY_NEEDS: dict[str, tuple[str, ...]] = {
 
 # Namespaces whose ids a package registers when it is imported (Gymnasium 1.x imports no plugins
 # itself): for an id of the namespace, mentor imports the package when it is installed.
-NAMESPACE_PACKAGES: dict[str, str] = {"ALE": "ale_py", "mentor": "mentor.envs.variants"}
+NAMESPACE_PACKAGES: dict[str, str] = {
+    "ALE": "ale_py",
+    "MinAtar": "minatar",
+    "mentor": "mentor.envs.variants",
+}
+# Packages that register their ids when a function of theirs is called, not on import.
+REGISTRARS: dict[str, str] = {"minatar": "minatar.gym:register_envs"}
 # Packages whose ids have no namespace but a prefix, registered when the package is imported.
 PREFIX_PACKAGES: dict[str, str] = {"MiniGrid-": "minigrid", "BabyAI-": "minigrid"}
 
@@ -292,6 +299,9 @@ def register_namespaces(namespaces: list[str] | None = None) -> None:
         wanted = namespaces is None or namespace in namespaces
         if wanted and namespace not in registered and installed(package):
             importlib.import_module(package)
+            if package in REGISTRARS:
+                module, _, function = REGISTRARS[package].partition(":")
+                getattr(importlib.import_module(module), function)()
 
 
 def missing_namespaces() -> dict[str, str]:

@@ -147,6 +147,7 @@ def evaluate_agent(
         info_keys=keys,
         max_episode_steps=experiment.env.max_episode_steps,
         agent_ids=experiment.env.agent_ids,
+        preset=experiment.env.preset if env_id == experiment.env.id else None,
         # a parameter is set on each copy: copies of their own, not a native vector env
         **({"vectorization": "sync"} if perturbation and perturbation.params else {}),
     )

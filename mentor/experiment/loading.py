@@ -10,6 +10,7 @@ describe_defaults(method)  the whole tree as commented YAML (``mentor show-defau
 from __future__ import annotations
 
 import copy
+import fnmatch
 import re
 from importlib import resources
 from pathlib import Path
@@ -200,6 +201,8 @@ def preset(method: str, env_id: str) -> dict[str, Any]:
     presets = available_presets().get(method, {})
     if env_id not in presets:
         env_id = next((v for k, v in VARIANT_PRESETS.items() if env_id.startswith(k)), env_id)
+    if env_id not in presets:  # a family's preset: ALE/*-v5 for every Atari game
+        env_id = next((k for k in presets if "*" in k and fnmatch.fnmatchcase(env_id, k)), env_id)
     return copy.deepcopy(presets.get(env_id, {}))
 
 

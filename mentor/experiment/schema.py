@@ -40,6 +40,15 @@ class EnvConfig(Section):
     kwargs: dict[str, Any] = Field(
         default_factory=dict, description="Keyword arguments given to the env's constructor."
     )
+    preset: Literal["atari"] | None = Field(
+        None,
+        description=(
+            "atari: an ALE/<Game>-v5 id as the literature trains on it — no-op reset, frame "
+            "skip 4 with max-pooling, 84x84 grayscale, 4 frames stacked, sticky actions; "
+            "rewards clipped to their sign and a lost life as the end of an episode for "
+            "learning only (records keep whole games and their points). null: the env as made."
+        ),
+    )
     num_envs: int = Field(8, ge=1, le=4096, description="Copies of the env stepped together.")
     vectorization: Literal["auto", "native", "sync", "async"] = Field(
         "auto",

@@ -131,7 +131,7 @@ def training_setup(
     options = dict(
         vectorization=env.vectorization, max_episode_steps=env.max_episode_steps,
         check_finite=env.check_finite, max_restarts=env.max_restarts, timeout=env.step_timeout,
-        info_keys=env.info_keys, agent_ids=env.agent_ids,
+        info_keys=env.info_keys, agent_ids=env.agent_ids, preset=env.preset,
     )  # fmt: skip
     from mentor.curricula import make_teacher
 
@@ -593,6 +593,7 @@ class TrainingSession:
                 info_keys=env_cfg.info_keys,
                 agent_ids=env_cfg.agent_ids,
                 teacher=draws,
+                preset=env_cfg.preset if env_id == env_cfg.id else None,
             )
             if self.experiment.selfplay is not None:  # games against one fixed opponent
                 from mentor.selfplay import against, make_opponent
