@@ -437,6 +437,45 @@ class RARLConfig(PPOConfig):
     action_masks: ClassVar = False
 
 
+class ESConfig(MethodSection):
+    """Step 6 without gradients of a loss: evolution strategies search the policy's weights
+    (``mentor/methods/es.py``): OpenAI-ES (Salimans et al. 2017) or CMA-ES (Hansen 2001)."""
+
+    name: Literal["es"] = Field("es", description="The method.")
+    algorithm: Literal["openai", "cma"] = Field(
+        "openai",
+        description="openai: antithetic pairs from a shared noise table, centered ranks, Adam "
+        "with weight decay. cma: CMA-ES (the cmaes package), for small policies.",
+    )
+    population: int = Field(
+        50, ge=2, description="Members a generation (openai: an even number, pairs theta ± eps)."
+    )
+    noise_std: float = Field(
+        0.02, gt=0, description="sigma: the perturbations' scale (cma: its initial step size)."
+    )
+    learning_rate: float = Field(0.01, gt=0, description="openai: Adam's step size.")
+    weight_decay: float = Field(
+        0.005, ge=0, description="openai: L2 coefficient on the weights in each step."
+    )
+    episodes_per_member: int = Field(
+        1, ge=1, description="Episodes each member plays; its fitness is their mean return."
+    )
+    noise_table_size: int = Field(
+        2**22, ge=1, description="openai: normal numbers in the shared noise table (4 bytes each)."
+    )
+
+    module: ClassVar[str] = "mentor.methods.es"
+    supported_actions: ClassVar = ("Discrete", "Box")
+    exploration: ClassVar = ()
+
+    def check(self, experiment: Experiment) -> None:
+        if self.algorithm == "openai" and self.population % 2:
+            raise ValueError(
+                f"method.population {self.population}: openai plays antithetic pairs "
+                "(theta + eps, theta - eps), so it must be even"
+            )
+
+
 # --- the registry ------------------------------------------------------------------------------
 
 # One entry per method: everything else that lists methods is derived from this tuple.
@@ -451,6 +490,7 @@ METHODS: tuple[type[MethodSection], ...] = (
     DAggerConfig,
     GAILConfig,
     RARLConfig,
+    ESConfig,
 )
 
 
