@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	# torch first and pinned: an unpinned torch pulls several GB of CUDA packages.
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e ".[dev,bench,data,envs,multiagent,tune,ray,trading,export]"
+	$(BIN)/pip install --quiet -e ".[dev,bench,data,envs,multiagent,tune,ray,trading,export,explain]"
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -403,6 +403,32 @@ def report(
 
 
 @app.command()
+def explain(
+    path: Annotated[str, typer.Argument(help="A run folder.")],
+    episodes: Annotated[int, typer.Option(min=1, help="Episodes played and explained.")] = 5,
+    seed: Annotated[int, typer.Option(help="Seed of the episodes' env.")] = 0,
+    baseline: Annotated[
+        str | None,
+        typer.Option(help="mean (the observations' mean; vectors' default) or zeros (images')."),
+    ] = None,
+    steps: Annotated[int, typer.Option(min=2, help="Points on the integration path.")] = 50,
+) -> None:
+    """Attribute each decision's chosen action (and its value) to the observation's features
+    with integrated gradients (captum): explain/explain.json and plots, shown by mentor report."""
+    from mentor.explain import explain as attribute
+    from mentor.report.report import write_report
+
+    summary = attribute(path, episodes=episodes, seed=seed, baseline=baseline, steps=steps)
+    for label, target in summary["targets"].items():
+        top = sorted(target["mean_abs"].items(), key=lambda kv: -kv[1])[:5]
+        shown = ", ".join(f"{name} {value:.3g}" for name, value in top)
+        console.print(f"{label}: mean |attribution| {shown}")
+    console.print(f"{summary['decisions']:,} decisions of {episodes} episodes; {summary['note']}")
+    folder = write_report(path)
+    console.print(f"written: {Path(path) / 'explain'}/ and {folder / 'report.html'}")
+
+
+@app.command()
 def play(
     path: Annotated[str, typer.Argument(help="A run folder or a checkpoint folder of a game.")],
     seat: Annotated[

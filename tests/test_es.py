@@ -189,3 +189,46 @@ def test_cma_es_learns_cartpole_with_a_linear_policy(tmp_path: Path) -> None:
                                  "method.noise_std=0.5", "stopping.total_steps=30000",
                                  "validation.every_steps=10000", *PROBED))  # fmt: skip
     assert result.best_return >= 200, result.best_return
+
+
+def test_on_ray_workers_each_member_is_played_by_one_worker_and_scored_as_its_own(
+    tmp_path: Path,
+) -> None:
+    """Four members split between two Ray workers (SlowEnv: match the one-hot target, 16
+    steps): the two that read the target score 16 whatever their worker's episodes, the two
+    that always answer 0 score what those episodes give them; every step is counted once."""
+    pytest.importorskip("ray")
+    import ray
+
+    from mentor.distributed.rollouts import RayVecEnv
+    from mentor.methods.es import play_on_workers
+
+    try:
+        venv = RayVecEnv.make("mentor.envs.testing:SlowEnv", {"delay": 0.0}, 4, workers=2,
+                              address=None, seed=0)  # fmt: skip
+        policy = ESPolicy(venv.observation_space, venv.action_space, [], "tanh", False, 10.0)
+        venv.set_policy(policy)
+        reads = torch.cat([10 * torch.eye(4).reshape(-1), torch.zeros(4)])
+        always_0 = torch.cat([torch.zeros(16), torch.tensor([1.0, 0, 0, 0])])
+        thetas = torch.stack([reads, always_0, reads, always_0])  # workers 0, 0, 1, 1
+        played = play_on_workers(venv, policy, thetas, 2, seed=5)
+        assert played.fitness[0] == played.fitness[2] == 16.0
+        assert played.fitness[1] < 16.0 and played.fitness[3] < 16.0
+        assert (played.steps, played.episodes) == (4 * 2 * 16, 8)
+        venv.close()
+    finally:
+        ray.shutdown()
+
+
+def test_es_trains_on_ray_workers_to_the_budget(tmp_path: Path) -> None:
+    pytest.importorskip("ray")
+    import ray
+
+    try:
+        result = mentor.train(es_run(tmp_path, "distributed.workers=2", "env.num_envs=8",
+                                     "method.population=10", "stopping.total_steps=3000",
+                                     "validation.every_steps=3000"))  # fmt: skip
+    finally:
+        ray.shutdown()
+    assert result.stop_reason.startswith("budget") and result.total_steps >= 3000
+    assert (result.run_dir / "evaluation.json").is_file()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch
@@ -181,6 +182,47 @@ def test_a_perturbed_env_is_noisy_the_same_way_for_the_same_seed_and_shifts_para
     assert spread[2] > spread[0]
     _, _, heavy = run(Perturbation(params={"m": 1.7}), 0)
     assert heavy == [1.7, 1.7]
+
+
+class Received(gym.Env):
+    """Records the actions it receives; episodes of 5 steps."""
+
+    observation_space = gym.spaces.Box(-1, 1, (1,), np.float32)
+    action_space = gym.spaces.Discrete(10)
+
+    def __init__(self) -> None:
+        self.got: list[int] = []
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return np.zeros(1, np.float32), {}
+
+    def step(self, action):
+        self.got.append(int(action))
+        self.t += 1
+        return np.zeros(1, np.float32), 0.0, self.t >= 5, False, {}
+
+
+def test_action_delay_sends_each_action_k_steps_late_and_restarts_with_each_episode() -> None:
+    """K = 2: the agent chooses 1, 2, 3, 4, 5 in an episode; the env gets 1, 1, 1, 2, 3 (the
+    first action until the first delayed one arrives); the next episode starts its own queue."""
+    env = Received()
+    vector = gym.vector.SyncVectorEnv(
+        [lambda: env], autoreset_mode=gym.vector.AutoresetMode.NEXT_STEP
+    )
+    venv = PerturbedVecEnv(VecEnv(vector, env_id="received"), Perturbation(action_delay=2))
+    venv.reset(seed=0)
+    for action in [1, 2, 3, 4, 5, 0, 6, 7, 8, 9, 9]:  # 0: the reset step's, ignored
+        venv.step(np.array([action]))
+    assert env.got == [1, 1, 1, 2, 3, 6, 6, 6, 7, 8]
+    assert Perturbation.parse(["action_delay=3"]).action_delay == 3
+    with pytest.raises(ConfigError, match="whole number"):
+        Perturbation.parse(["action_delay=1.5"])
+    with pytest.raises(
+        ConfigError, match=r"unknown perturbation 'action_dealy' \(did you mean: action_delay"
+    ):
+        Perturbation.parse(["action_dealy=2"])
 
 
 def test_mentor_eval_perturb_writes_the_perturbation_and_refuses_bad_ones(tmp_path) -> None:

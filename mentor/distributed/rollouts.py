@@ -307,6 +307,11 @@ class RolloutWorker:
             self.explorer.load_state_dict(values["explorer"])
         return note, self.venv.last_obs, self.venv.action_mask
 
+    def run(self, function: Any, *args: Any) -> Any:
+        """``function(venv, policy, *args)`` on this worker's envs and networks: a method's own
+        use of its workers (evolution strategies play their members here)."""
+        return function(self.venv, self.policy, *args)
+
     def close(self) -> None:
         self.venv.close()
 
@@ -416,6 +421,14 @@ class RayVecEnv:
 
     def _gather(self, calls: list[Any]) -> list[Any]:
         return _ray().get(calls)
+
+    def run(self, function: Any, args: list[tuple]) -> list[Any]:
+        """``function(venv, policy, *args[w])`` on worker w's envs and networks, on every
+        worker at once; the results in worker order. ``function`` must be importable where the
+        workers run (a module's function, not a closure of this process)."""
+        self._check_cluster()
+        return self._gather([actor.run.remote(function, *own) for actor, own in
+                             zip(self.actors, args, strict=True)])  # fmt: skip
 
     def reset(self, seed: int | None = None) -> np.ndarray:
         parts = self._gather([actor.reset.remote(seed) for actor in self.actors])

@@ -9,6 +9,8 @@ Each perturbation is ``name=value``, repeatable:
                      to the bounds; Discrete: a uniformly random action with probability S
     param.NAME=V     the env's parameter NAME set to V on every copy (``env.unwrapped.NAME``, as
                      curriculum.randomize sets them: Pendulum's m, l, g; CartPole's length)
+    action_delay=K   the env gets each action K steps after the agent chose it (a slow actuator, a
+                     network's lag); an episode's first K steps repeat its first action
 
 The noise is drawn from a generator seeded with the evaluation's seed, so an evaluation repeats
 exactly. Values below 0 are refused, as are noise on observations that are not vectors and
@@ -24,9 +26,9 @@ import numpy as np
 from gymnasium import spaces
 
 from mentor.envs.tasks import apply_params
-from mentor.errors import ConfigError
+from mentor.errors import ConfigError, did_you_mean
 
-KINDS = ("obs_noise", "action_noise", "param.NAME")
+KINDS = ("obs_noise", "action_noise", "action_delay", "param.NAME")
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,7 @@ class Perturbation:
     obs_noise: float = 0.0
     action_noise: float = 0.0
     params: dict[str, float] = field(default_factory=dict)
+    action_delay: int = 0
 
     @classmethod
     def parse(cls, specs: list[str] | None) -> Perturbation | None:
@@ -55,27 +58,32 @@ class Perturbation:
             if name.startswith("param.") and len(name) > len("param."):
                 values["params"][name.removeprefix("param.")] = value
                 continue
-            if name not in ("obs_noise", "action_noise"):
+            if name not in ("obs_noise", "action_noise", "action_delay"):
                 raise ConfigError(
-                    f"--perturb '{spec}': unknown perturbation '{name}'; perturbations: "
-                    f"{', '.join(KINDS)}"
+                    f"--perturb '{spec}': unknown perturbation '{name}'"
+                    + did_you_mean(name, KINDS)
+                    + f"; perturbations: {', '.join(KINDS)}"
+                )
+            if name == "action_delay" and (value != int(value) or value < 0):
+                raise ConfigError(
+                    f"--perturb '{spec}': action_delay counts steps; give a whole number >= 0"
                 )
             if value < 0:
                 raise ConfigError(
                     f"--perturb '{spec}': a perturbation budget below 0; give {name} >= 0 (0: none)"
                 )
-            values[name] = value
+            values[name] = int(value) if name == "action_delay" else value
         return cls(**values)
 
     def describe(self) -> str:
-        parts = [f"{k}={getattr(self, k):g}" for k in ("obs_noise", "action_noise")
+        parts = [f"{k}={getattr(self, k):g}" for k in ("obs_noise", "action_noise", "action_delay")
                  if getattr(self, k)]  # fmt: skip
         parts += [f"param.{k}={v:g}" for k, v in self.params.items()]
         return ", ".join(parts) or "none"
 
     def to_dict(self) -> dict[str, Any]:
         return {"obs_noise": self.obs_noise, "action_noise": self.action_noise,
-                "params": dict(self.params)}  # fmt: skip
+                "action_delay": self.action_delay, "params": dict(self.params)}  # fmt: skip
 
 
 def half_range(space: spaces.Box) -> np.ndarray:
@@ -118,6 +126,8 @@ class PerturbedVecEnv:
         if p.params:
             for env in getattr(venv.env, "envs", []):
                 apply_params(env, p.params, venv.env_id)
+        self.pending: np.ndarray | None = None  # action_delay: (K, copies, ...) chosen, not sent
+        self.fresh = np.ones(venv.num_envs, dtype=bool)  # copies whose episode has no action yet
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.venv, name)
@@ -131,7 +141,22 @@ class PerturbedVecEnv:
     def reset(self, seed: int | None = None) -> np.ndarray:
         if seed is not None:
             self.rng = np.random.default_rng([seed, 4242])
+        self.fresh[:] = True
         return self._observe(self.venv.reset(seed=seed))
+
+    def _delayed(self, actions: np.ndarray) -> np.ndarray:
+        """The actions chosen ``action_delay`` steps ago; a copy's first decision of an episode
+        fills its queue (its next ones join the queue's end)."""
+        delay = self.perturbation.action_delay
+        if self.pending is None:
+            self.pending = np.repeat(actions[None], delay, axis=0)
+        first = self.fresh & ~self.venv.needs_reset  # a reset step's action is ignored
+        self.pending[:, first] = actions[first]
+        self.fresh[first] = False
+        sent = self.pending[0].copy()
+        self.pending[:-1] = self.pending[1:]
+        self.pending[-1] = actions
+        return sent
 
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         level, space = self.perturbation.action_noise, self.venv.action_space
@@ -143,5 +168,8 @@ class PerturbedVecEnv:
             swap = self.rng.random(len(actions)) < level
             random = self.rng.integers(0, int(space.n), len(actions))
             actions = np.where(swap, random, actions)
+        if self.perturbation.action_delay:
+            actions = self._delayed(actions)
         obs, rewards, terminated, truncated = self.venv.step(actions)
+        self.fresh |= terminated | truncated
         return self._observe(obs), rewards, terminated, truncated

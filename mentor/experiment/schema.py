@@ -401,7 +401,7 @@ class LoggingConfig(Section):
 
 
 # The methods whose loop collects through core/rollout.py, which Ray rollout workers run.
-RAY_METHODS = ("ppo", "gail", "ippo", "mappo", "dqn", "sac", "td3")
+RAY_METHODS = ("ppo", "gail", "ippo", "mappo", "dqn", "sac", "td3", "es")
 
 
 class DistributedConfig(Section):

@@ -17,7 +17,8 @@ gradient of a loss (the workflow's "gradient descent or evolutionary methods").
               long ones; one batched pass a step, each row through its own member's weights. A
               member's fitness is its mean return over ``episodes_per_member`` episodes. The
               copies restart at each generation with a seed of that generation (exact resume
-              between generations without the envs' state).
+              between generations without the envs' state). With ``distributed.workers``, the
+              members are split among the Ray workers, each playing its part on its copies.
     network   ``ESPolicy``: a deterministic MLP (agent.network: hidden_sizes, activation), the
               argmax of its outputs for Discrete actions, tanh-squashed to the bounds for Box;
               observation normalization (env.normalize_obs) from the observations played.
@@ -247,6 +248,34 @@ def play(
     return Played(returns / episodes_per_member, steps, len(queue), observed)
 
 
+def play_on_worker(
+    venv: VecEnv, policy: ESPolicy, state: dict[str, torch.Tensor], thetas: torch.Tensor,
+    episodes_per_member: int, seed: int,
+) -> Played:  # fmt: skip
+    """``play`` in a Ray worker, its networks brought up to the learner's (the normalization
+    statistics the members act with); nothing when the population left it no member."""
+    if len(thetas) == 0:
+        return Played(np.zeros(0), 0, 0, torch.empty(0))
+    policy.load_state_dict(state)
+    return play(policy, venv, thetas, episodes_per_member, seed, torch.device("cpu"))
+
+
+def play_on_workers(
+    venv: Any, policy: ESPolicy, thetas: torch.Tensor, episodes_per_member: int, seed: int
+) -> Played:
+    """The members split among the Ray workers (``distributed.workers``) in contiguous parts,
+    each played on its worker's copies; the members' weights travel (population x weights x 4
+    bytes a generation)."""
+    state = {k: v.cpu() for k, v in policy.state_dict().items()}
+    parts = torch.tensor_split(thetas, len(venv.actors))
+    args = [(state, part, episodes_per_member, seed + 7919 * w) for w, part in enumerate(parts)]
+    played = venv.run(play_on_worker, args)
+    return Played(
+        np.concatenate([p.fitness for p in played]), sum(p.steps for p in played),
+        sum(p.episodes for p in played), torch.cat([p.observations for p in played]),
+    )  # fmt: skip
+
+
 def centered_ranks(values: np.ndarray) -> np.ndarray:
     """Ranks scaled to [-0.5, 0.5] (ties broken by order): fitness shaping."""
     ranks = np.empty(len(values))
@@ -371,7 +400,10 @@ def _train(
         while session.stop_reason is None:
             thetas = search.ask()
             seed = experiment.seed * 1_000_003 + counters.generations + 1
-            played = play(policy, venv, thetas, cfg.episodes_per_member, seed, agent.device)
+            if experiment.distributed.workers is None:
+                played = play(policy, venv, thetas, cfg.episodes_per_member, seed, agent.device)
+            else:
+                played = play_on_workers(venv, policy, thetas, cfg.episodes_per_member, seed)
             metrics = search.tell(played.fitness)
             if policy.normalizer.enabled and len(played.observations):
                 policy.normalizer.update(played.observations.to(agent.device))

@@ -15,6 +15,7 @@ import csv
 import html
 import json
 import math
+import shutil
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,6 +77,7 @@ def write_report(run_dir: str | Path, compare: str | Path | None = None) -> Path
         _league_section(run, out),
         _robustness_section(run, out, None if compare is None else Path(compare)),
         _constraint_section(run, metrics, evaluation, out),
+        _explain_section(run, out),
         _validation_section(validation, unit),
         _evaluation_section(evaluation, evaluation_note),
         _hyperparameters_section(run, manifest),
@@ -553,6 +555,35 @@ def _robustness_section(run: Path, out: Path, compare: Path | None) -> _Section:
         "played against its adversary, its validation alone."
     ]
     return _Section("Robustness", rows=robustness.rows(runs), notes=notes, image=ROBUSTNESS_PLOT)
+
+
+EXPLAIN_PLOTS = ("importance.png", "saliency.png", "timeline.png")
+
+
+def _explain_section(run: Path, out: Path) -> _Section:
+    """``mentor explain``'s attributions (``mentor/explain.py``): the features that move each
+    target most, completeness, and the plots (copied beside the report)."""
+    summary, _ = _read_optional_json(run / "explain" / "explain.json")
+    if summary is None:
+        return _Section("Explanations")
+    played = f"{summary['decisions']:,} of {summary['episodes']} episodes (seed {summary['seed']})"
+    path = f"{summary['baseline']}, {summary['steps']} steps on the path"
+    rows = [("Decisions", played), ("Baseline", path)]
+    for label, target in summary["targets"].items():
+        top = sorted(target["mean_abs"].items(), key=lambda kv: -kv[1])[:3]
+        shown = ", ".join(f"{name} {value:.3g}" for name, value in top)
+        rows.append((f"{label}: mean abs attribution", shown))
+        rows.append((f"{label}: completeness error", f"{target['worst_completeness_error']:.2%} "
+                     f"at worst, {target['median_completeness_error']:.2%} median"))  # fmt: skip
+    images = [name for name in EXPLAIN_PLOTS if (run / "explain" / name).is_file()]
+    for name in images:
+        shutil.copyfile(run / "explain" / name, out / f"explain_{name}")
+    notes = ["Integrated gradients (captum) from the baseline to each observation: the share of "
+             "the chosen action's score (Discrete), each action dimension (Box) or the value that "
+             "each feature accounts for. `mentor explain` wrote them; the timeline is "
+             "`explain_timeline.png` beside this report."]  # fmt: skip
+    return _Section("Explanations", rows=rows, notes=notes,
+                    image=f"explain_{images[0]}" if images else None)  # fmt: skip
 
 
 CONSTRAINT_PLOT = "constraint.png"
