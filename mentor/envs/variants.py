@@ -22,6 +22,7 @@ parameters as env kwargs (``env: {id: mentor/CartPole-v1, kwargs: {length: 0.75}
     mentor/TaskId-v0              another env with a one-hot of its task's index appended to
                                   its Box observation: kwargs env, kwargs, index, count (what
                                   ``continual.task_id`` makes of each task)
+    mentor/Bandit-v0, mentor/Trials-v0   meta-learning's task families (``envs/meta.py``)
 
 The CartPole and Pendulum parameters Gymnasium's constructors do not take are set on the env
 after it is made, with those computed from them at construction recomputed (CartPole's total
@@ -173,6 +174,10 @@ def register() -> None:
     """Register every variant not registered yet (importing this module does it)."""
     if "mentor/TaskId-v0" not in gym.registry:  # its time limit is the inner env's
         gym.register("mentor/TaskId-v0", entry_point="mentor.envs.variants:with_task_id")
+    for env_id, entry_point in (("mentor/Bandit-v0", "mentor.envs.meta:Bandit"),
+                                ("mentor/Trials-v0", "mentor.envs.meta:Trials")):  # fmt: skip
+        if env_id not in gym.registry:  # meta-learning's task families (envs/meta.py)
+            gym.register(env_id, entry_point=entry_point)
     for env_id, (entry_point, kwargs, original) in VARIANTS.items():
         if env_id in gym.registry:
             continue
