@@ -6,7 +6,6 @@ of a preset that does not fit, and the shipped presets running as shipped with a
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -17,7 +16,7 @@ import torch
 from gymnasium import spaces
 from gymnasium.vector import AutoresetMode
 from test_cli import assert_one_line_error, run_main
-from test_resume import copy_stopped_at
+from test_resume import assert_resumes_with_new_episodes
 from test_rough_edges import one_line_error, run_cli
 
 import mentor
@@ -210,12 +209,7 @@ def test_a_resumed_atari_run_starts_new_games_and_says_so(tmp_path: Path) -> Non
         "checkpoints.every_steps=64", "validation.every_steps=256", "checkpoints.keep_last=10",
         "env.max_episode_steps=300", f"output_dir={tmp_path}", *QUICK,
     ])  # fmt: skip
-    reference = mentor.train(experiment).run_dir
-    run = copy_stopped_at(reference, tmp_path, keep=1)
-    mentor.resume(run)
-    manifest = json.loads((run / "manifest.json").read_text())
-    assert manifest["resumes"][0]["env"].startswith("reset to new episodes")
-    assert manifest["stop_reason"].startswith("budget")
+    assert_resumes_with_new_episodes(experiment, tmp_path)
 
 
 def test_train_on_a_minatar_id_without_minatar_names_the_package(

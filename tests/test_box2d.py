@@ -4,11 +4,10 @@ episodes (Box2D's world has no snapshot)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
-from test_resume import copy_stopped_at
+from test_resume import assert_resumes_with_new_episodes
 
 import mentor
 from mentor.experiment import available_presets, build
@@ -56,10 +55,4 @@ def test_a_resumed_box2d_run_names_its_fallback_in_the_manifest(tmp_path: Path) 
         "stopping.total_steps=512", "checkpoints.every_steps=128", "validation.every_steps=512",
         "checkpoints.keep_last=10", f"output_dir={tmp_path}", *QUICK,
     ])  # fmt: skip
-    reference = mentor.train(experiment).run_dir
-    run = copy_stopped_at(reference, tmp_path, keep=1)
-    mentor.resume(run)
-    manifest = json.loads((run / "manifest.json").read_text())
-    note = manifest["resumes"][0]["env"]
-    assert note.startswith("reset to new episodes"), note
-    assert manifest["stop_reason"].startswith("budget")
+    assert_resumes_with_new_episodes(experiment, tmp_path)

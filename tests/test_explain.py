@@ -71,28 +71,29 @@ def test_the_pole_angle_and_its_velocity_explain_a_balancing_policy_more_than_th
     assert importance["obs[3]"] > importance["obs[0]"]
 
 
-def test_features_are_named_from_the_envs_dict_space(tmp_path: Path) -> None:
-    experiment = build(method="ppo", env_id="mentor.envs.testing:DictObsEnv", overrides=[
-        f"output_dir={tmp_path}", "stopping.total_steps=512", "validation.every_steps=512",
-        "method.num_steps=32", *QUICK,
+def briefly_trained(tmp_path: Path, env_id: str, steps: int) -> Path:
+    """A PPO run of a few hundred steps on ``env_id``: its run folder."""
+    experiment = build(method="ppo", env_id=env_id, overrides=[
+        f"output_dir={tmp_path}", f"stopping.total_steps={steps}",
+        f"validation.every_steps={steps}", "method.num_steps=32", *QUICK,
     ])  # fmt: skip
-    result = mentor.train(experiment)
-    summary = explain(result.run_dir, episodes=1)
-    space = mentor.load(result.run_dir).observation_space
+    return mentor.train(experiment).run_dir
+
+
+def test_features_are_named_from_the_envs_dict_space(tmp_path: Path) -> None:
+    run_dir = briefly_trained(tmp_path, "mentor.envs.testing:DictObsEnv", 512)
+    summary = explain(run_dir, episodes=1)
+    space = mentor.load(run_dir).observation_space
     keys = list(space.spaces)
     assert all(any(name.startswith(key) for key in keys) for name in summary["features"])
     assert len(summary["features"]) == len(summary["targets"]["action"]["mean_abs"])
 
 
 def test_images_get_saliency_maps(tmp_path: Path) -> None:
-    experiment = build(method="ppo", env_id="mentor.envs.testing:ImageEnv", overrides=[
-        f"output_dir={tmp_path}", "stopping.total_steps=256", "validation.every_steps=256",
-        "method.num_steps=32", *QUICK,
-    ])  # fmt: skip
-    result = mentor.train(experiment)
-    summary = explain(result.run_dir, episodes=1, steps=8)
+    run_dir = briefly_trained(tmp_path, "mentor.envs.testing:ImageEnv", 256)
+    summary = explain(run_dir, episodes=1, steps=8)
     assert summary["image"] and summary["baseline"] == "zeros"
-    assert (result.run_dir / "explain" / "saliency.png").is_file()
+    assert (run_dir / "explain" / "saliency.png").is_file()
 
 
 def test_a_network_without_a_gradient_path_names_the_layer_that_cuts_it(run: Path) -> None:

@@ -113,6 +113,18 @@ def manifest(run: Path) -> dict:
     return json.loads((run / "manifest.json").read_text())
 
 
+def assert_resumes_with_new_episodes(experiment: Any, tmp_path: Path) -> None:
+    """For envs without a snapshot (Box2D's world, ALE's vector env): train ``experiment``,
+    stop a copy after its last checkpoint and resume it; it starts new episodes, seeded, its
+    manifest names that fallback, and it runs to its budget."""
+    reference = mentor.train(experiment).run_dir
+    run = copy_stopped_at(reference, tmp_path, keep=1)
+    mentor.resume(run)
+    written = manifest(run)
+    assert written["resumes"][0]["env"].startswith("reset to new episodes"), written["resumes"]
+    assert written["stop_reason"].startswith("budget")
+
+
 @pytest.fixture(scope="module")
 def references(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """One uninterrupted run per method."""
