@@ -12,6 +12,7 @@ import pytest
 import torch
 from test_rough_edges import one_line_error, run_cli
 
+import mentor
 from mentor.agent import Agent
 from mentor.core.memory import collect_recurrent
 from mentor.core.normalize import RewardScaler
@@ -131,3 +132,17 @@ def test_a_task_family_with_an_empty_range_is_one_line_exit_2(
     assert said in one_line_error(done)
     with pytest.raises(ConfigError, match="parameter 'mass'"):
         Trials("mentor/CartPole-v1", {"mass": [1, 2]})
+
+
+def test_rl2_learns_to_play_bandits_better_than_chance(tmp_path: Path) -> None:
+    """The bandit preset on 10 pulls for 100,000 env steps, validated on 200 new trials every
+    50,000 with sampled actions: seeds 0-9 reached a best of 5.69 to 6.43 (median 6.22) on the
+    development machine, this configuration exactly; random arms score 5.0 in expectation (a
+    validation's standard error about 0.16). Threshold 5.4: 0.29 below the worst seed, 2.5
+    standard errors above chance."""
+    result = mentor.train(build(method="ppo", env_id="mentor/Bandit-v0", overrides=[
+        "seed=3", "env.kwargs.pulls=10", "method.num_steps=10", "stopping.total_steps=100000",
+        "validation.every_steps=50000", "validation.episodes=200", "evaluation.episodes=0",
+        "logging.progress=false", "logging.tensorboard=false", f"output_dir={tmp_path}",
+    ]))  # fmt: skip
+    assert result.best_return >= 5.4, result.best_return
