@@ -5,6 +5,14 @@
 # typing-inspection, box2d, ale-py, stable-baselines3, MinAtar), with mentor from this checkout.
 # Writes env.txt, atari.txt, tests.txt and solve.txt to $OUT. About 9 minutes at most.
 #
+# The wheels, fetched here once (the folder is ignored: echo /.whl/ >> .git/info/exclude):
+#     python -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
+#         --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 \
+#         --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d .whl \
+#         gymnasium==1.4.0 farama-notifications==0.0.6 pydantic==2.14.4 pydantic-core==2.50.5 \
+#         annotated-types==0.8.0 typing-inspection==0.4.5 box2d==2.3.10 ale-py==0.12.1 \
+#         stable-baselines3==2.9.2 MinAtar==1.0.15
+#
 #     OUT=/tmp/gpu bash benchmarks/gpu_check.sh
 set -u
 OUT=${OUT:-/tmp/gpu-check}
