@@ -17,14 +17,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from common import (
-    HEADER,
     compare,
     has_sb3,
     mentor_time_to_solve,
     report,
     sb3_time_to_solve,
-    table,
-    time_ratio,
+    solve_table,
 )
 
 # task: (method, env id, evaluate every, RL Zoo's budget)
@@ -90,10 +88,7 @@ def main() -> None:
         results, rows = compare(__file__, libraries, args.seeds, args_for, tag=f"{task} ")
         print(f"\n{method.upper()} {env_id}: time to a deterministic {EPISODES}-episode mean "
               f"return >= {TARGET:g} (RL Zoo's budget {budget:,} steps)")  # fmt: skip
-        print(table(rows, HEADER))
-        if "sb3" in results:
-            ratio = time_ratio(results["sb3"], results["mentor"])
-            print(f"\nmedian time-to-solve, SB3 / mentor: {ratio:.1f}x")
+        print(solve_table(rows, results))
 
 
 if __name__ == "__main__":

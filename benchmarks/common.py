@@ -142,6 +142,16 @@ def compare(
     return results, rows
 
 
+def solve_table(rows: list[list[str]], results: dict[str, list[dict[str, Any]]],
+                ours: str = "mentor") -> str:  # fmt: skip
+    """The time-to-solve table, and with SB3's runs the ratio of the median times."""
+    text = table(rows, HEADER)
+    if "sb3" in results:
+        text += f"\n\nmedian time-to-solve, SB3 / {ours}: "
+        text += f"{time_ratio(results['sb3'], results[ours]):.1f}x"
+    return text
+
+
 def time_ratio(slower: list[dict[str, Any]], faster: list[dict[str, Any]]) -> float:
     """The ratio of the median times-to-solve."""
     return statistics.median(r["seconds"] for r in slower) / statistics.median(

@@ -23,15 +23,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from common import (
-    HEADER,
     compare,
     has_sb3,
     mentor_time_to_solve,
     report,
     run_worker,
     sb3_time_to_solve,
+    solve_table,
     table,
-    time_ratio,
 )
 
 # name: (env id, target, evaluation episodes, evaluate every, SB3's RL Zoo budget)
@@ -176,10 +175,8 @@ def main() -> None:
         results, rows = compare(__file__, libraries, args.seeds, args_for, tag=f"{method} ")
         print(f"\n{method.upper()} {env_id}: time to a deterministic {episodes}-episode mean "
               f"return >= {target:g}")  # fmt: skip
-        print(table(rows, HEADER))
+        print(solve_table(rows, results))
         if "sb3" in results:
-            ratio = time_ratio(results["sb3"], results["mentor"])
-            print(f"\nmedian time-to-solve, SB3 / mentor: {ratio:.1f}x")
             print(steps_test(results["mentor"], results["sb3"]))
 
 

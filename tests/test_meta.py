@@ -130,6 +130,9 @@ def test_a_task_family_with_an_empty_range_is_one_line_exit_2(
     kwargs = f"env.kwargs={{env: mentor/CartPole-v1, params: {params}, episodes: 2}}"
     done = run_cli("train", "ppo", "mentor/Trials-v0", "--set", kwargs, cwd=tmp_path)
     assert said in one_line_error(done)
+
+
+def test_a_parameter_the_env_lacks_is_named() -> None:
     with pytest.raises(ConfigError, match="parameter 'mass'"):
         Trials("mentor/CartPole-v1", {"mass": [1, 2]})
 

@@ -97,7 +97,8 @@ class ESPolicy(nn.Module):
 
     def set_flat(self, vector: torch.Tensor) -> None:
         with torch.no_grad():
-            torch.nn.utils.vector_to_parameters(vector.to(self.flat().dtype), self.parameters())
+            dtype = next(self.parameters()).dtype
+            torch.nn.utils.vector_to_parameters(vector.to(dtype), self.parameters())
 
     def set_grad(self, vector: torch.Tensor) -> None:
         start = 0
