@@ -251,7 +251,8 @@ def eval_(
         success_threshold_value=threshold, perturb=perturb,
     )  # fmt: skip
     env_id = env or agent.experiment.validation.env.id or agent.experiment.env.id
-    data = {"env_id": env_id, "checkpoint": str(agent.folder), **summary.to_dict()}
+    data = {"env_id": env_id, "checkpoint": str(agent.folder), **summary.to_dict(),
+            "episode_returns": list(summary.returns)}  # fmt: skip
     name = f"eval_{env_id.replace('/', '_').replace(':', '_')}_{episodes}ep.json"
     if perturb:
         from mentor.evaluation.perturb import Perturbation

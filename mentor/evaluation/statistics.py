@@ -128,6 +128,24 @@ def bootstrap_ci(
     return _intervals(strata, (statistic,), confidence, num_resamples, seed)[0]
 
 
+def difference_ci(
+    ours: ArrayLike, theirs: ArrayLike, confidence: float = 0.95, num_resamples: int = 10_000,
+    seed: int = 0,
+) -> tuple[float, float]:  # fmt: skip
+    """A percentile bootstrap interval of mean(ours) - mean(theirs), each group resampled with
+    replacement on its own (two independent samples: runs, or the episodes of two
+    evaluations)."""
+    a, b = np.asarray(ours, np.float64).ravel(), np.asarray(theirs, np.float64).ravel()
+    if a.size == 0 or b.size == 0:
+        raise MentorError("a difference of means needs values on both sides")
+    rng = np.random.default_rng(seed)
+    means_a = a[rng.integers(0, a.size, (num_resamples, a.size))].mean(axis=1)
+    means_b = b[rng.integers(0, b.size, (num_resamples, b.size))].mean(axis=1)
+    tail = 50.0 * (1.0 - confidence)
+    low, high = np.percentile(means_a - means_b, [tail, 100.0 - tail])
+    return float(low), float(high)
+
+
 def _intervals(
     strata: Sequence[ArrayLike],
     statistics: Sequence[Statistic],
@@ -321,14 +339,17 @@ class EvalSummary:
     success_from: str | None = None
     info: Mapping[str, float] = field(default_factory=dict)
     agents: Mapping[str, EvalSummary] = field(default_factory=dict)
+    returns: tuple[float, ...] = field(default=(), repr=False)  # each episode's, in order
 
     def to_dict(self) -> dict[str, Any]:
         """Plain ints, floats, strings, None and (for ``info``) a dict of floats, ready for
         ``json.dump``; ``logger.log_validation`` makes a CSV row of it. Each agent's summary
         (``agents``, empty for a single-agent env) is a dict of the same form, without the
-        ``agents`` key."""
+        ``agents`` key. The episodes' own ``returns`` are left out: a table row holds numbers."""
         data: dict[str, Any] = {}
         for key, value in asdict(self).items():
+            if key == "returns":
+                continue
             if key == "agents":
                 data[key] = {
                     name: {k: v for k, v in agent.to_dict().items() if k != "agents"}
@@ -431,4 +452,5 @@ def summarize(
         confidence=float(confidence),
         success_from=success_from,
         info=means,
+        returns=tuple(float(r) for r in returns_arr),
     )

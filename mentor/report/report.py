@@ -551,7 +551,9 @@ def _robustness_section(run: Path, out: Path, compare: Path | None) -> _Section:
     robustness.plot(runs, out / ROBUSTNESS_PLOT)
     notes = [
         "Returns of `mentor eval` (deterministic) on the plain env and under each `--perturb`, "
-        "the difference from the clean return in brackets; a RARL run's training episodes are "
+        "with 95% bootstrap intervals; the gap is the perturbed mean minus the clean one (a "
+        "plain `mentor eval`'s, else the final evaluation's), its interval from both "
+        "evaluations' episodes, each resampled on its own. A RARL run's training episodes are "
         "played against its adversary, its validation alone."
     ]
     return _Section("Robustness", rows=robustness.rows(runs), notes=notes, image=ROBUSTNESS_PLOT)
@@ -631,7 +633,7 @@ def _robustness_of(run: Path) -> robustness.Robustness:
     out = robustness.Robustness(run.name, robustness.perturbed_returns(run))
     evaluation, _ = _read_optional_json(run / "evaluation.json")
     if evaluation and isinstance(evaluation.get("return_mean"), (int, float)):
-        out.returns.setdefault(robustness.CLEAN, float(evaluation["return_mean"]))
+        out.returns.setdefault(robustness.CLEAN, robustness.Condition.of(evaluation))
     if _read_manifest(run).get("method") == "rarl":
         under = _series(_read_table(run / "metrics.csv"), "rollout/ep_return_mean")
         without = _series(_read_table(run / "validation.csv"), "return_mean")

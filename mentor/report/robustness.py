@@ -23,7 +23,29 @@ from typing import Any
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from mentor.evaluation.statistics import difference_ci
+
 CLEAN = "clean"
+
+
+@dataclass
+class Condition:
+    """One evaluation's return: its mean, its interval (``None`` when the file has none) and
+    each episode's return (empty in files from before they were written)."""
+
+    mean: float
+    ci: tuple[float, float] | None = None
+    episodes: list[float] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, data: dict[str, Any]) -> Condition:
+        """From an evaluation's JSON (``mentor eval``'s file, or ``evaluation.json``)."""
+        low, high = data.get("return_ci_low"), data.get("return_ci_high")
+        numbers = isinstance(low, (int, float)) and isinstance(high, (int, float))
+        ci = (float(low), float(high)) if numbers else None
+        episodes = data.get("episode_returns")
+        kept = [float(r) for r in episodes] if isinstance(episodes, list) else []
+        return cls(float(data["return_mean"]), ci, kept)
 
 
 @dataclass
@@ -32,7 +54,7 @@ class Robustness:
     for a RARL run its curves under and without the adversary (step, return)."""
 
     name: str
-    returns: dict[str, float] = field(default_factory=dict)
+    returns: dict[str, Condition] = field(default_factory=dict)
     under: list[tuple[float, float]] = field(default_factory=list)
     without: list[tuple[float, float]] = field(default_factory=list)
 
@@ -42,29 +64,40 @@ class Robustness:
 
 def label(perturbation: dict[str, Any]) -> str:
     """``action_noise=0.3, param.m=1.3`` from an evaluation's ``perturbation``."""
-    parts = [f"{key}={perturbation[key]:g}" for key in ("obs_noise", "action_noise")
-             if perturbation.get(key)]  # fmt: skip
+    kinds = ("obs_noise", "action_noise", "action_delay")
+    parts = [f"{key}={perturbation[key]:g}" for key in kinds if perturbation.get(key)]
     parts += [f"param.{k}={v:g}" for k, v in perturbation.get("params", {}).items()]
     return ", ".join(parts) or CLEAN
 
 
-def perturbed_returns(run: Path) -> dict[str, float]:
-    """The mean return of every ``mentor eval`` of the run, by condition (``clean`` for a plain
-    one); files that cannot be read are left out."""
+def perturbed_returns(run: Path) -> dict[str, Condition]:
+    """Every ``mentor eval`` of the run, by condition (``clean`` for a plain one); files that
+    cannot be read are left out."""
     out = {}
     for path in sorted(run.glob("eval_*.json")):
         try:
             data = json.loads(path.read_text())
         except (OSError, json.JSONDecodeError):
             continue
-        if "return_mean" in data:
-            out[label(data.get("perturbation") or {})] = float(data["return_mean"])
+        if isinstance(data.get("return_mean"), (int, float)):
+            out[label(data.get("perturbation") or {})] = Condition.of(data)
     return out
 
 
+def gap(clean: Condition, perturbed: Condition) -> str:
+    """The generalization gap, perturbed minus clean, with its 95% bootstrap interval when both
+    evaluations kept their episodes' returns (the two resampled on their own)."""
+    text = f"{perturbed.mean - clean.mean:+.1f}"
+    if clean.episodes and perturbed.episodes:
+        low, high = difference_ci(perturbed.episodes, clean.episodes)
+        text += f" [{low:+.1f}, {high:+.1f}]"
+    return text
+
+
 def rows(runs: list[Robustness]) -> list[tuple[str, str]]:
-    """The section's table: each condition's return for each run (with the clean return's
-    difference), then the RARL curves' last values."""
+    """The section's table: each condition's return with its interval for each run, and its
+    generalization gap from the clean return with the gap's interval; then the RARL curves'
+    last values."""
     conditions = [CLEAN, *sorted({c for r in runs for c in r.returns} - {CLEAN})]
     out = []
     for condition in conditions:
@@ -74,9 +107,13 @@ def rows(runs: list[Robustness]) -> list[tuple[str, str]]:
             if value is None:
                 cells.append(f"{run.name}: -")
                 continue
+            text = f"{run.name}: {value.mean:.1f}"
+            if value.ci is not None:
+                text += f" [{value.ci[0]:.1f}, {value.ci[1]:.1f}]"
             clean = run.returns.get(CLEAN)
-            delta = "" if condition == CLEAN or clean is None else f" ({value - clean:+.1f})"
-            cells.append(f"{run.name}: {value:.1f}{delta}")
+            if condition != CLEAN and clean is not None:
+                text += f", gap {gap(clean, value)}"
+            cells.append(text)
         out.append((f"Return, {condition}", "; ".join(cells)))
     for run in runs:
         if run.under:
@@ -109,7 +146,7 @@ def plot(runs: list[Robustness], path: Path) -> Path:
     width = 0.8 / len(runs)
     for k, run in enumerate(runs):
         xs = [i + k * width for i, c in enumerate(conditions) if c in run.returns]
-        bars.bar(xs, [run.returns[c] for c in conditions if c in run.returns], width,
+        bars.bar(xs, [run.returns[c].mean for c in conditions if c in run.returns], width,
                  label=run.name)  # fmt: skip
     bars.set_xticks([i + 0.4 - width / 2 for i in range(len(conditions))], conditions,
                     rotation=20, ha="right", fontsize=7)  # fmt: skip

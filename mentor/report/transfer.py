@@ -36,9 +36,9 @@ from matplotlib.figure import Figure
 
 from mentor.continual.metrics import area
 from mentor.errors import CheckpointError
+from mentor.evaluation.statistics import difference_ci
 
 LAST = 3  # validations averaged for the asymptotic return
-RESAMPLES = 10_000
 
 
 @dataclass(frozen=True)
@@ -93,17 +93,6 @@ class Curve:
 
     def asymptotic(self) -> float:
         return float(np.mean(self.returns[-LAST:]))
-
-
-def difference_ci(ours: list[float], theirs: list[float], seed: int = 0) -> tuple[float, float]:
-    """A 95% percentile bootstrap interval of mean(ours) - mean(theirs), each group resampled
-    with replacement on its own."""
-    rng = np.random.default_rng(seed)
-    a, b = np.asarray(ours, float), np.asarray(theirs, float)
-    means_a = a[rng.integers(0, len(a), (RESAMPLES, len(a)))].mean(axis=1)
-    means_b = b[rng.integers(0, len(b), (RESAMPLES, len(b)))].mean(axis=1)
-    low, high = np.percentile(means_a - means_b, [2.5, 97.5])
-    return float(low), float(high)
 
 
 def _measure(name: str, ours: list[float], theirs: list[float]) -> dict[str, Any]:

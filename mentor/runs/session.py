@@ -744,7 +744,12 @@ class TrainingSession:
             env_id = self.experiment.validation.env.id or self.experiment.env.id
             write_json(
                 self.run.path / "evaluation.json",
-                {"env_id": env_id, "checkpoint": evaluated, **evaluation.to_dict()},
+                {
+                    "env_id": env_id,
+                    "checkpoint": evaluated,
+                    **evaluation.to_dict(),
+                    "episode_returns": list(evaluation.returns),
+                },
             )
         if self._validation_env is not None:
             self._validation_env.close()
