@@ -103,9 +103,9 @@ def refuse_unsupported(agent: Agent) -> None:
         )
     if agent.recurrent:
         raise ConfigError(
-            "export --format onnx/torchscript: this agent's policy has memory (an LSTM or GRU), "
-            "which the deployed function does not carry yet; export it without --format "
-            "(mentor.load reads it)"
+            "export --format onnx/torchscript: this agent's policy has a state (an LSTM or GRU, "
+            "or an option in force), which the deployed function does not carry yet; export it "
+            "without --format (mentor.load reads it)"
         )
     if isinstance(agent.observation_space, spaces.Dict) and "action_mask" in (
         agent.observation_space.spaces

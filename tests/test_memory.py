@@ -182,7 +182,7 @@ def test_contradictory_memory_settings_are_refused(
 def test_export_of_a_recurrent_policy_is_refused(tmp_path: Path) -> None:
     run = train("ppo", tmp_path, "lstm", f"env.id={NO_VELOCITY}", LSTM,
                 "stopping.total_steps=1024")  # fmt: skip
-    with pytest.raises(ConfigError, match="policy has memory"):
+    with pytest.raises(ConfigError, match="policy has a state"):
         mentor.export(run, tmp_path / "deploy", format="onnx")
     assert not (tmp_path / "deploy").exists()
 

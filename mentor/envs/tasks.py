@@ -74,14 +74,17 @@ DERIVED: dict[str, Callable[[Any], None]] = {
 }
 
 
-def apply_params(env: gym.Env, params: Mapping[str, float], env_id: str) -> None:
-    """Set each parameter on ``env.unwrapped``, which must have it (a typo is not a new one)."""
+def apply_params(
+    env: gym.Env, params: Mapping[str, float], env_id: str, what: str = "curriculum.randomize"
+) -> None:
+    """Set each parameter on ``env.unwrapped``, which must have it (a typo is not a new one);
+    ``what`` names the setting in the error."""
     base = env.unwrapped
     for name, value in params.items():
         if not hasattr(base, name):
             known = sorted(k for k, v in vars(base).items() if isinstance(v, int | float))
             raise ConfigError(
-                f"curriculum.randomize: env '{env_id}' has no parameter '{name}'; its numeric "
+                f"{what}: env '{env_id}' has no parameter '{name}'; its numeric "
                 f"attributes: {', '.join(known) or 'none'}"
             )
         setattr(base, name, type(getattr(base, name))(value))

@@ -23,6 +23,9 @@ parameters as env kwargs (``env: {id: mentor/CartPole-v1, kwargs: {length: 0.75}
                                   its Box observation: kwargs env, kwargs, index, count (what
                                   ``continual.task_id`` makes of each task)
     mentor/Bandit-v0, mentor/Trials-v0   meta-learning's task families (``envs/meta.py``)
+    mentor/FourRooms-v0           the four-rooms grid whose goal moves after some episodes
+                                  (``envs/rooms.py``: hierarchical RL, option-critic)
+    mentor/PointNav-v0            2-D point navigation to a goal (``envs/point.py``)
 
 The CartPole and Pendulum parameters Gymnasium's constructors do not take are set on the env
 after it is made, with those computed from them at construction recomputed (CartPole's total
@@ -175,9 +178,13 @@ def register() -> None:
     if "mentor/TaskId-v0" not in gym.registry:  # its time limit is the inner env's
         gym.register("mentor/TaskId-v0", entry_point="mentor.envs.variants:with_task_id")
     for env_id, entry_point in (("mentor/Bandit-v0", "mentor.envs.meta:Bandit"),
-                                ("mentor/Trials-v0", "mentor.envs.meta:Trials")):  # fmt: skip
+                                ("mentor/Trials-v0", "mentor.envs.meta:Trials"),
+                                ("mentor/PointNav-v0", "mentor.envs.point:PointNav")):  # fmt: skip
         if env_id not in gym.registry:  # meta-learning's task families (envs/meta.py)
             gym.register(env_id, entry_point=entry_point)
+    if "mentor/FourRooms-v0" not in gym.registry:  # hierarchical RL's grid (envs/rooms.py)
+        gym.register("mentor/FourRooms-v0", entry_point="mentor.envs.rooms:FourRooms",
+                     max_episode_steps=500)  # fmt: skip
     for env_id, (entry_point, kwargs, original) in VARIANTS.items():
         if env_id in gym.registry:
             continue

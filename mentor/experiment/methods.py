@@ -23,9 +23,10 @@ Torch-free on purpose: validating an experiment (and ``mentor --help``) must not
 from __future__ import annotations
 
 import importlib
+import math
 from importlib import resources
 from types import ModuleType
-from typing import TYPE_CHECKING, Annotated, ClassVar, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import Field, field_validator
 
@@ -476,6 +477,192 @@ class ESConfig(MethodSection):
             )
 
 
+class ReptileConfig(MethodSection):
+    """Step 6 across tasks: first-order meta-learning of a policy's initial weights, Reptile
+    (Nichol et al. 2018) or first-order MAML (Finn et al. 2017), ``mentor/methods/reptile.py``."""
+
+    name: Literal["reptile"] = Field("reptile", description="The method.")
+    algorithm: Literal["reptile", "fomaml"] = Field(
+        "reptile",
+        description="reptile: theta += meta_learning_rate * mean(phi_i - theta). fomaml: theta "
+        "-= meta_learning_rate * mean(gradient of task i's loss at phi_i, on new episodes).",
+    )
+    params: dict[str, list[float]] | None = Field(
+        None,
+        description="The task distribution: {name: [low, high]} uniform ranges over the env's "
+        "parameters (PointNav's goal_x, goal_y; CartPole's length), one draw per task. None: "
+        "every task is the env as made.",
+    )
+    inner_steps: int = Field(1, description="Policy-gradient steps adapting to one task (>= 1).")
+    inner_episodes: int = Field(2, ge=1, description="Episodes played for each inner step.")
+    inner_learning_rate: float = Field(0.1, gt=0, description="SGD step size of the inner loop.")
+    meta_learning_rate: ScheduleOrValue = Field(
+        0.5,
+        description="The outer step size (Reptile's epsilon, FOMAML's beta), a number or a "
+        "schedule over the budget (Reptile anneals it linearly to 0).",
+    )
+    meta_batch: int = Field(10, ge=1, description="Tasks per outer step.")
+    query_episodes: int = Field(
+        2, ge=1, description="fomaml: new episodes with the adapted weights for the outer gradient."
+    )
+    gamma: float = Field(0.99, ge=0, le=1, description="Discount factor of the returns-to-go.")
+    max_grad_norm: float | None = Field(
+        1.0,
+        gt=0,
+        description="Clip each policy gradient (an inner step's, FOMAML's outer one) to this "
+        "norm (None: off).",
+    )
+
+    _positive = field_validator("meta_learning_rate")(positive_start)
+
+    module: ClassVar[str] = "mentor.methods.reptile"
+    supported_actions: ClassVar = ("Discrete", "Box")
+
+    @field_validator("params")
+    @classmethod
+    def _ranges(cls, value: dict[str, list[float]] | None) -> dict[str, list[float]] | None:
+        """Each range [low, high], finite, low <= high (``envs.meta.check_ranges``'s rules,
+        checked here too so a bad range is refused before a run folder is made)."""
+        if value is None:
+            return None
+        if not value:
+            raise ValueError(
+                "method.params is empty; give {name: [low, high]} for each parameter the tasks "
+                "differ in, or null for the env as made"
+            )
+        for name, bounds in value.items():
+            if len(bounds) != 2:
+                raise ValueError(f"method.params.{name} is {bounds}, not [low, high]")
+            low, high = bounds
+            if not (math.isfinite(low) and math.isfinite(high)) or low > high:
+                raise ValueError(f"method.params.{name} [{low:g}, {high:g}] is an empty range; "
+                                 "give finite bounds with low <= high")  # fmt: skip
+        return value
+
+    @field_validator("inner_steps")
+    @classmethod
+    def _adapts(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError(
+                f"method.inner_steps is {value}: Reptile and first-order MAML adapt to each task "
+                "by at least one inner step; give inner_steps >= 1"
+            )
+        return value
+
+
+class OptionCriticConfig(MethodSection):
+    """Step 6 with temporal abstraction: option-critic (Bacon, Harb & Precup 2017,
+    ``mentor/methods/option_critic.py``): options with intra-option policies and learned
+    terminations, chosen epsilon-greedily (exploration.epsilon) on a critic over options."""
+
+    name: Literal["option_critic"] = Field("option_critic", description="The method.")
+    num_options: int = Field(4, ge=1, description="Options: each a policy and a termination.")
+    learning_rate: ScheduleOrValue = Field(1e-3, description="Adam step size, number or schedule.")
+    gamma: float = Field(0.99, ge=0, le=1, description="Discount factor.")
+    termination_reg: float = Field(
+        0.01,
+        ge=0,
+        description="xi, the deliberation cost (Harb et al. 2018) added to the termination "
+        "advantage: larger keeps options on longer (0: the paper's plain gradient).",
+    )
+    critic_coef: float = Field(1.0, gt=0, description="Weight of the critic's TD loss.")
+    termination_coef: float = Field(1.0, gt=0, description="Weight of the termination loss.")
+    target_update_freq: int | None = Field(
+        None,
+        ge=1,
+        description="Env steps between copies of the critic into a target network that the "
+        "TD targets read (None: no target network; the online critic's values, detached).",
+    )
+    max_grad_norm: float | None = Field(
+        None, gt=0, description="Clip the global gradient norm (None: off)."
+    )
+    adam_eps: float = Field(1e-8, gt=0, description="Adam's epsilon.")
+
+    _positive = field_validator("learning_rate")(positive_start)
+
+    module: ClassVar[str] = "mentor.methods.option_critic"
+    supported_actions: ClassVar = ("Discrete",)
+    exploration: ClassVar = ("epsilon", "entropy_coef")
+
+
+class FederatedClient(Section):
+    """One federated client's private env: the run's env with its own parameters or kwargs,
+    or an env of its own with the same spaces."""
+
+    params: dict[str, float] = Field(
+        default_factory=dict,
+        description="Env parameters set on each of its copies (env.unwrapped.NAME: CartPole's "
+        "length, Pendulum's m), as curriculum.randomize sets them.",
+    )
+    kwargs: dict[str, Any] = Field(
+        default_factory=dict, description="Keyword arguments of its env, over env.kwargs."
+    )
+    env: str | None = Field(None, description="An env id of its own (None: env.id).")
+    steps: int | None = Field(
+        None, ge=1, description="Its local env steps a round (None: method.local_steps)."
+    )
+
+
+class FedAvgConfig(PPOConfig):
+    """Step 6 across private envs: federated averaging (McMahan et al. 2017) of PPO clients
+    (``mentor/methods/fedavg.py``); weights travel, experience never does."""
+
+    name: Literal["fedavg"] = Field("fedavg", description="The method.")  # type: ignore[assignment]
+    exploration: ClassVar = ("entropy_coef",)  # clients' rollouts have no gSDE
+    recurrent: ClassVar = False
+    action_masks: ClassVar = False
+    clients: list[FederatedClient] = Field(
+        default_factory=list,
+        description="The clients, two or more: [{params: {length: 0.25}}, {params: {length: "
+        "1.0}}, ...], each with its own variant of the env.",
+    )
+    local_steps: int = Field(
+        2048, ge=1, description="Env steps each client trains a round (E), rounded up to whole "
+        "rollouts (env.num_envs x num_steps).",
+    )  # fmt: skip
+    secure_aggregation: bool = Field(
+        False, description="Pairwise masks that cancel in the sum: the server sees only it."
+    )
+    dp_clip: float | None = Field(
+        None, gt=0, description="Differential privacy: clip each client's update to this L2 "
+        "norm, every client counting once (None: off).",
+    )  # fmt: skip
+    dp_noise: float = Field(
+        0.0, ge=0, description="Differential privacy: the noise multiplier z (Gaussian noise of "
+        "std z x dp_clip on the sum of the updates).",
+    )  # fmt: skip
+    dp_delta: float = Field(1e-5, gt=0, lt=1, description="The delta of the reported epsilon.")
+    matrix_episodes: int = Field(
+        10, ge=0, description="Episodes of each model on each client's variant at the end "
+        "(federation.json, the report); 0: none.",
+    )  # fmt: skip
+
+    module: ClassVar[str] = "mentor.methods.fedavg"
+    supported_actions: ClassVar = ("Discrete", "Box", "MultiDiscrete", "MultiBinary")
+
+    def check(self, experiment: Experiment) -> None:
+        super().check(experiment)
+        if len(self.clients) < 2:
+            raise ValueError(
+                f"method.clients has {len(self.clients)} client(s): federated averaging needs "
+                "two or more, each with its own env variant ([{params: {length: 0.25}}, "
+                "{params: {length: 1.0}}]); one client is plain training (method.name=ppo)"
+            )
+        if self.dp_noise > 0 and self.dp_clip is None:
+            raise ValueError(
+                "method.dp_noise without method.dp_clip: the noise is scaled to the clip norm; "
+                "give both"
+            )
+        if experiment.env.normalize_obs or self.value_norm:
+            raise ValueError(
+                "fedavg averages weights only: env.normalize_obs and method.value_norm keep "
+                "running statistics of each client's data, which it would not share; turn them off"
+            )
+        if experiment.agent.network.memory is not None:
+            raise ValueError("fedavg: clients train feed-forward policies (agent.network.memory "
+                             "is not supported yet)")  # fmt: skip
+
+
 # --- the registry ------------------------------------------------------------------------------
 
 # One entry per method: everything else that lists methods is derived from this tuple.
@@ -491,6 +678,9 @@ METHODS: tuple[type[MethodSection], ...] = (
     GAILConfig,
     RARLConfig,
     ESConfig,
+    FedAvgConfig,
+    ReptileConfig,
+    OptionCriticConfig,
 )
 
 

@@ -301,14 +301,17 @@ class SDEConfig(Section):
 
 class ExplorationConfig(Section):
     """Step 7: how the agent explores. Each method reads its own fields: ppo entropy_coef;
-    dqn epsilon; sac alpha, alpha_init, target_entropy; td3 action_noise; ppo and sac sde."""
+    dqn epsilon; sac alpha, alpha_init, target_entropy; td3 action_noise; ppo and sac sde;
+    option_critic epsilon (over options) and entropy_coef (of its intra-option policies)."""
 
     entropy_coef: ScheduleOrValue = Field(
-        0.0, description="ppo: weight of the entropy bonus, a number or a schedule."
+        0.0,
+        description="ppo, option_critic: weight of the entropy bonus, a number or a schedule.",
     )
     epsilon: ScheduleOrValue = Field(
         default_factory=lambda: Schedule(kind="linear", start=1.0, end=0.05, fraction=0.1),
-        description="dqn: probability of a random action, a number or a schedule.",
+        description="dqn: probability of a random action (option_critic: of a random option), "
+        "a number or a schedule.",
     )
     alpha: Annotated[float, Field(ge=0)] | Literal["auto"] = Field(
         "auto",
@@ -400,8 +403,9 @@ class LoggingConfig(Section):
     )
 
 
-# The methods whose loop collects through core/rollout.py, which Ray rollout workers run.
-RAY_METHODS = ("ppo", "gail", "ippo", "mappo", "dqn", "sac", "td3", "es")
+# The methods whose loop collects through core/rollout.py, which Ray rollout workers run (and
+# fedavg, whose clients are Ray actors).
+RAY_METHODS = ("ppo", "gail", "ippo", "mappo", "dqn", "sac", "td3", "es", "fedavg")
 
 
 class DistributedConfig(Section):

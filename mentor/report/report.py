@@ -31,7 +31,7 @@ from pydantic import ValidationError
 
 from mentor.errors import CheckpointError, ConfigError, MentorError
 from mentor.experiment import Experiment
-from mentor.report import constraint, robustness
+from mentor.report import constraint, federation, options, robustness
 from mentor.report.league import LEAGUE_FILE, plot_league, read_league
 from mentor.report.league import rows as league_rows
 
@@ -78,6 +78,8 @@ def write_report(run_dir: str | Path, compare: str | Path | None = None) -> Path
         _robustness_section(run, out, None if compare is None else Path(compare)),
         _constraint_section(run, metrics, evaluation, out),
         _explain_section(run, out),
+        _options_section(run, out),
+        _federation_section(run, out),
         _validation_section(validation, unit),
         _evaluation_section(evaluation, evaluation_note),
         _hyperparameters_section(run, manifest),
@@ -586,6 +588,38 @@ def _explain_section(run: Path, out: Path) -> _Section:
              "`explain_timeline.png` beside this report."]  # fmt: skip
     return _Section("Explanations", rows=rows, notes=notes,
                     image=f"explain_{images[0]}" if images else None)  # fmt: skip
+
+
+OPTIONS_PLOT = "options.png"
+
+
+def _options_section(run: Path, out: Path) -> _Section:
+    """An option-critic run's option usage over the states, on the grid (report/options.py)."""
+    data = options.read(run)
+    if data is None:
+        return _Section("Options")
+    options.plot(data, out / OPTIONS_PLOT)
+    notes = ["Counted over training: the option in force at each step, by the state it acted "
+             "in (one-hot observations); the greedy option and the terminations are the final "
+             "networks'. `options.json` in the run folder has the numbers."]  # fmt: skip
+    return _Section("Options", rows=options.rows(data), notes=notes, image=OPTIONS_PLOT)
+
+
+FEDERATION_PLOT = "federation.png"
+
+
+def _federation_section(run: Path, out: Path) -> _Section:
+    """A FedAvg run's per-client matrix (report/federation.py)."""
+    data = federation.read(run)
+    if data is None:
+        return _Section("Federated clients")
+    federation.plot(data, out / FEDERATION_PLOT)
+    notes = ["At the end of training each client played its own variant with the server's "
+             "model and, unless secure aggregation hid them, with each client's last local "
+             "model (deterministic actions), sending back only the mean return. "
+             "`federation.json` in the run folder has the numbers."]  # fmt: skip
+    return _Section("Federated clients", rows=federation.rows(data), notes=notes,
+                    image=FEDERATION_PLOT)  # fmt: skip
 
 
 CONSTRAINT_PLOT = "constraint.png"

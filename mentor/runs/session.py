@@ -119,12 +119,14 @@ def _call(hook: Callable[[Any], Any], what: str, record: Any) -> Any:
 
 @contextmanager
 def training_setup(
-    experiment: Experiment, resume: ResumePoint | None = None
+    experiment: Experiment, resume: ResumePoint | None = None, local: bool = False
 ) -> Iterator[tuple[VecEnv, Agent]]:
     """What every method starts from: torch threads and seeds set, the training envs made, the
     agent's networks built with their initial policy (step 3) on the chosen device. The envs are
     closed however training ends. When resuming, the weights come from the checkpoint, so the
-    initial policy's are not loaded again (its frozen layers stay frozen)."""
+    initial policy's are not loaded again (its frozen layers stay frozen). ``local``: the envs
+    in this process even with ``distributed.workers`` (a method that puts other work on Ray:
+    fedavg's clients)."""
     set_threads(experiment.num_threads)
     seed_everything(experiment.seed)
     env, distributed = experiment.env, experiment.distributed
@@ -136,7 +138,7 @@ def training_setup(
     from mentor.curricula import make_teacher
 
     teacher = make_teacher(experiment)  # a curriculum's: each copy's next task
-    if distributed.workers is None:
+    if distributed.workers is None or local:
         venv = VecEnv.make(env.id, env.kwargs, env.num_envs, teacher=teacher, **options)
     else:  # Ray rollout workers, each with its own copies (mentor/distributed)
         from mentor.distributed.rollouts import RayVecEnv
@@ -153,7 +155,7 @@ def training_setup(
         agent.init_report = initialize(agent, experiment.agent, load=resume is None)
         if agent.init_report is not None:
             print("\n".join(agent.init_report.lines()), file=sys.stderr)
-        if distributed.workers is not None:
+        if distributed.workers is not None and not local:
             venv.set_policy(agent.policy)
         agent.device = choose_device(experiment.device)
         agent.policy.to(agent.device).train()
