@@ -213,11 +213,11 @@ def test_the_run_writes_the_per_client_matrix_and_the_privacy_budget(tmp_path: P
     assert set(rows) == {"server"}  # the server never saw a client's own weights
 
 
-def test_clients_run_as_ray_actors_with_workers_and_learn_as_in_this_process(
+def test_clients_run_as_ray_actors_with_workers_through_every_round_to_the_matrix(
     tmp_path: Path,
 ) -> None:
-    """Each client a Ray actor of its own: the same number of rounds, steps and matrix, and,
-    with secure aggregation, only the server's row."""
+    """Each client a Ray actor of its own: the run's rounds and steps, and the matrix scored by
+    the actors, with secure aggregation only the server's row."""
     import ray
 
     try:

@@ -366,9 +366,6 @@ class Federation:
     ) -> str:
         return "restored exactly"  # each client's envs, from its own piece
 
-    def close(self) -> None:
-        self.clients.close()
-
 
 # --- the loop ---------------------------------------------------------------------------------
 
