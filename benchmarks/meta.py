@@ -31,7 +31,7 @@ PAPER = {100: {"RL² (paper)": 78.7, "Gittins (paper)": 78.3, "random (paper)": 
          10: {"RL² (paper)": 6.7, "Gittins (paper)": 6.6, "random (paper)": 5.0}}  # fmt: skip
 
 
-def rl2_worker(seed: int, pulls: int, steps: int, minutes: float | None) -> dict:
+def rl2_worker(seed: int, pulls: int, steps: int, minutes: float | None, sets: list[str]) -> dict:
     from mentor import api
     from mentor.experiment import build
 
@@ -40,7 +40,7 @@ def rl2_worker(seed: int, pulls: int, steps: int, minutes: float | None) -> dict
         f"seed={seed}", f"output_dir={out}", f"env.kwargs.pulls={pulls}",
         f"method.num_steps={pulls}", f"stopping.total_steps={steps}",
         *([f"stopping.max_seconds={minutes * 60}"] if minutes else []),
-        "logging.progress=false", "logging.tensorboard=false",
+        "logging.progress=false", "logging.tensorboard=false", *sets,
     ])  # fmt: skip
     result = api.train(experiment)
     evaluation = json.loads((result.run_dir / "evaluation.json").read_text())
@@ -80,13 +80,22 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=None)
     parser.add_argument("--worker", action="store_true")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds-from", type=int, default=0, help="first seed")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an experiment override on top of the preset (repeatable)",
+    )
     args = parser.parse_args()
     if args.worker:
-        report(rl2_worker(args.seed, args.pulls, args.steps, args.minutes))
+        report(rl2_worker(args.seed, args.pulls, args.steps, args.minutes, args.set))
         return
     runs = []
-    for seed in range(args.seeds):
+    for seed in range(args.seeds_from, args.seeds_from + args.seeds):
         extra = ["--minutes", str(args.minutes)] if args.minutes else []
+        extra += [f"--set={item}" for item in args.set]
         r = run_worker(__file__, ["--worker", "--seed", str(seed), "--pulls", str(args.pulls),
                                   "--steps", str(args.steps), *extra])  # fmt: skip
         print(f"  RL² seed {seed}: {r}", file=sys.stderr, flush=True)

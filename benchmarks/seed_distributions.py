@@ -776,6 +776,21 @@ def rarl_adversary(seed: int, folder: Path, overrides: list[str]) -> Figures:
     return {"before": before, "after": after, "drop": before - after}
 
 
+@case(
+    "rl2_bandits",
+    "tests/test_meta.py::test_rl2_learns_to_play_bandits_better_than_chance",
+    10,
+    "best",
+    "best 200-trial validation of RL² on 10-pull bandits >= 5.4 (random arms: 5.0)",
+)
+def rl2_bandits(seed: int, folder: Path, overrides: list[str]) -> Figures:
+    import test_meta
+
+    result = test_meta.rl2_bandit_run(folder, seed, *overrides)
+    return {**stopped(result), "best": result.best_return,
+            "validations": " ".join(f"{r:.2f}" for r in validation_returns(result))}  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("cases", nargs="*", metavar="CASE", help="cases to run (see --list)")

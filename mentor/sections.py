@@ -60,6 +60,13 @@ class MemoryConfig(Section):
 
     cell: Literal["lstm", "gru"] = Field("lstm", description="The recurrent cell.")
     hidden_size: int = Field(64, ge=1, description="Width of the cell's state.")
+    critic: bool = Field(
+        False,
+        description=(
+            "A cell of its own for the critic (True), so that the value loss cannot reshape the "
+            "policy's memory; else (False) one cell serves both."
+        ),
+    )
 
 
 class NetworkConfig(Section):

@@ -27,10 +27,12 @@ NO_VELOCITY = "mentor/CartPole-NoVelocity-v1"
 CPU = torch.device("cpu")
 
 
-def collected(env_id: str, steps: int, envs: int = 2, cell: str = "lstm", seed: int = 0):
+def collected(env_id: str, steps: int, envs: int = 2, cell: str = "lstm", seed: int = 0,
+              critic: bool = False):  # fmt: skip
     """A fresh recurrent PPO agent and one rollout of it: (policy, storage, venv, state)."""
     experiment = build(method="ppo", env_id=env_id, overrides=[
-        f"agent.network.memory={{cell: {cell}, hidden_size: 16}}", f"env.num_envs={envs}",
+        f"agent.network.memory={{cell: {cell}, hidden_size: 16, critic: {str(critic).lower()}}}",
+        f"env.num_envs={envs}",
         "method.num_minibatches=1",
     ])  # fmt: skip
     venv = VecEnv.make(env_id, {}, envs)
@@ -84,12 +86,19 @@ def test_unroll_is_the_steps_one_by_one_with_resets() -> None:
     assert torch.allclose(last, by_hand)
 
 
-@pytest.mark.parametrize(("length", "burn_in"), [(None, 0), (16, 0), (16, 8), (7, 3)])
-def test_the_update_replays_what_collection_computed(length: int | None, burn_in: int) -> None:
+@pytest.mark.parametrize(
+    ("length", "burn_in", "critic"),
+    [(None, 0, False), (16, 0, False), (16, 8, False), (7, 3, False), (16, 8, True)],
+)
+def test_the_update_replays_what_collection_computed(
+    length: int | None, burn_in: int, critic: bool
+) -> None:
     """Before any update the replayed sequences, each from its stored state (with burn-in from
     the state stored that many steps earlier), give the log-probabilities and values collection
-    stored, and every valid step is learned from exactly once per pass, burn-in steps not."""
-    policy, storage, venv, _ = collected(NO_VELOCITY, 64, envs=4)
+    stored, and every valid step is learned from exactly once per pass, burn-in steps not. With
+    a critic cell of its own the stored state is both cells' states."""
+    policy, storage, venv, _ = collected(NO_VELOCITY, 64, envs=4, critic=critic)
+    assert policy.memory.state_size == 32 * (2 if critic else 1)  # an LSTM's h and c, per cell
     assert (~storage.valid).any()  # episodes ended inside the rollout: resets are replayed
     seen = []
     generator = torch.Generator().manual_seed(0)
@@ -101,6 +110,30 @@ def test_the_update_replays_what_collection_computed(length: int | None, burn_in
         seen += index.tolist()
     assert sorted(seen) == storage.valid.flatten().nonzero().squeeze(1).tolist()
     venv.close()
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_a_critic_cell_keeps_the_value_loss_out_of_the_policys_memory(cell: str) -> None:
+    """memory.critic: the value's gradient reaches the critic's cell and none of the policy's,
+    the policy's gradient the policy's cell and none of the critic's; with one shared cell
+    (the default) the value's gradient reaches it."""
+    policy, storage, venv, _ = collected(NO_VELOCITY, 32, cell=cell, critic=True)
+    venv.close()
+    memory = policy.memory
+    params, values = policy.unroll(storage.obs, storage.states[0], storage.valid)
+    cases = [(values.square().sum(), memory.critic_cell, memory.cell),
+             (params.square().sum(), memory.cell, memory.critic_cell)]  # fmt: skip
+    for loss, reached, untouched in cases:
+        policy.zero_grad(set_to_none=True)
+        loss.backward(retain_graph=True)
+        assert all(p.grad is None or not p.grad.any() for p in untouched.parameters())
+        assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in reached.parameters())
+    shared, storage, venv, _ = collected(NO_VELOCITY, 32, cell=cell)
+    venv.close()
+    assert shared.memory.critic_cell is None
+    _, values = shared.unroll(storage.obs, storage.states[0], storage.valid)
+    values.square().sum().backward()
+    assert shared.memory.cell.weight_hh.grad.abs().sum() > 0
 
 
 def test_a_recurrent_run_resumes_bitwise_equal(tmp_path: Path) -> None:

@@ -137,15 +137,21 @@ def test_a_parameter_the_env_lacks_is_named() -> None:
         Trials("mentor/CartPole-v1", {"mass": [1, 2]})
 
 
-def test_rl2_learns_to_play_bandits_better_than_chance(tmp_path: Path) -> None:
+def rl2_bandit_run(folder: Path, seed: int, *overrides: str):
     """The bandit preset on 10 pulls for 100,000 env steps, validated on 200 new trials every
-    50,000 with sampled actions: seeds 0-9 reached a best of 5.69 to 6.43 (median 6.22) on the
-    development machine, this configuration exactly; random arms score 5.0 in expectation (a
-    validation's standard error about 0.16). Threshold 5.4: 0.29 below the worst seed, 2.5
-    standard errors above chance."""
-    result = mentor.train(build(method="ppo", env_id="mentor/Bandit-v0", overrides=[
-        "seed=3", "env.kwargs.pulls=10", "method.num_steps=10", "stopping.total_steps=100000",
+    50,000 with sampled actions."""
+    return mentor.train(build(method="ppo", env_id="mentor/Bandit-v0", overrides=[
+        f"seed={seed}", "env.kwargs.pulls=10", "method.num_steps=10", "stopping.total_steps=100000",
         "validation.every_steps=50000", "validation.episodes=200", "evaluation.episodes=0",
-        "logging.progress=false", "logging.tensorboard=false", f"output_dir={tmp_path}",
+        "logging.progress=false", "logging.tensorboard=false", f"output_dir={folder}", *overrides,
     ]))  # fmt: skip
+
+
+def test_rl2_learns_to_play_bandits_better_than_chance(tmp_path: Path) -> None:
+    """Seeds 0-9 of this configuration exactly (benchmarks/seed_distributions.py rl2_bandits;
+    the preset's critic with a GRU of its own) reached a best validation of 5.63 to 6.33 (median
+    6.02, std 0.18) on the development machine; random arms score 5.0 in expectation (a
+    validation's standard error about 0.16). Threshold 5.4: 0.23 below the worst seed and 3
+    stds below the median, 2.5 standard errors above chance."""
+    result = rl2_bandit_run(tmp_path, 3)
     assert result.best_return >= 5.4, result.best_return

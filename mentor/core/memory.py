@@ -28,25 +28,41 @@ from mentor.core.vec_env import VecEnv
 
 
 class Memory(nn.Module):
-    """An LSTM or GRU cell over a batch of rows, one step at a time."""
+    """An LSTM or GRU cell over a batch of rows, one step at a time; with ``critic``, a second
+    cell of the same kind for the critic alone, so that the value loss cannot reshape the
+    policy's memory (SB3-contrib's RecurrentPPO keeps the two apart by default). A row's state
+    is then the two cells' states side by side, and the output the two outputs side by side:
+    the policy reads the first half, the critic the second."""
 
-    def __init__(self, cell: str, in_size: int, hidden_size: int) -> None:
+    def __init__(self, cell: str, in_size: int, hidden_size: int, critic: bool = False) -> None:
         super().__init__()
         self.kind = cell
         self.hidden_size = hidden_size
-        self.cell = (nn.LSTMCell if cell == "lstm" else nn.GRUCell)(in_size, hidden_size)
-        self.state_size = 2 * hidden_size if cell == "lstm" else hidden_size
+        make = nn.LSTMCell if cell == "lstm" else nn.GRUCell
+        self.cell = make(in_size, hidden_size)
+        self.critic_cell = make(in_size, hidden_size) if critic else None
+        self.cell_state = 2 * hidden_size if cell == "lstm" else hidden_size
+        self.state_size = self.cell_state * (2 if critic else 1)
+        self.out_size = hidden_size * (2 if critic else 1)
 
     def initial(self, rows: int, device: torch.device | str = "cpu") -> torch.Tensor:
         return torch.zeros(rows, self.state_size, device=device)
 
+    def _step(self, cell: nn.Module, x: torch.Tensor, state: torch.Tensor):
+        if self.kind == "lstm":
+            h, c = cell(x, state.split(self.hidden_size, -1))
+            return h, torch.cat([h, c], -1)
+        h = cell(x, state)
+        return h, h
+
     def forward(self, x: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(output, next state) for a batch of inputs and their rows' states."""
-        if self.kind == "lstm":
-            h, c = self.cell(x, state.split(self.hidden_size, -1))
-            return h, torch.cat([h, c], -1)
-        h = self.cell(x, state)
-        return h, h
+        if self.critic_cell is None:
+            return self._step(self.cell, x, state)
+        actor_state, critic_state = state.split(self.cell_state, -1)
+        actor_out, actor_state = self._step(self.cell, x, actor_state)
+        critic_out, critic_state = self._step(self.critic_cell, x, critic_state)
+        return torch.cat([actor_out, critic_out], -1), torch.cat([actor_state, critic_state], -1)
 
     def unroll(
         self, x: torch.Tensor, state: torch.Tensor, valid: torch.Tensor

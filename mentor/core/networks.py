@@ -266,8 +266,9 @@ class ActorCritic(nn.Module):
                     "a recurrent core with per-agent parameters or a critic input of its own is "
                     "not supported"
                 )
-            self.memory = Memory(config.memory.cell, in_size, config.memory.hidden_size)
-            in_size = config.memory.hidden_size
+            memory = config.memory
+            self.memory = Memory(memory.cell, in_size, memory.hidden_size, memory.critic)
+            in_size = memory.hidden_size
         self.dist: ActionDist = make_dist(action_space, config.log_std_init)
         hidden, act = config.hidden_sizes, config.activation
         out_size = hidden[-1] if hidden else in_size
@@ -291,6 +292,8 @@ class ActorCritic(nn.Module):
                 critic_space, config, normalize_obs, clip_obs
             )
         self.shared = (config.shared or image) and critic_space is None
+        if self.memory is not None and self.memory.critic_cell is not None:
+            self.shared = False  # the critic has its memory's second half: a body of its own
         # Parameters per group of rows (agents as rows, ``core/agent_rows.py``): ``groups`` maps
         # each agent's index to its parameters (an int K: one set per agent of K).
         self.groups = groups
@@ -390,7 +393,10 @@ class ActorCritic(nn.Module):
         if self.shared:
             actor_x = self.actor_body(x)
             return self._head(actor_x), self._value_units(self.critic_head(actor_x).squeeze(-1))
-        values = self.critic_head(self.critic_body(x)).squeeze(-1)
+        critic_x = x
+        if self.memory.critic_cell is not None:  # the policy's half, the critic's half
+            x, critic_x = x.chunk(2, -1)
+        values = self.critic_head(self.critic_body(critic_x)).squeeze(-1)
         return self._head(self.actor_body(x)), self._value_units(values)
 
     def step(
