@@ -2,7 +2,10 @@
 PPO with the PID-Lagrangian multiplier, SAC without the limit and Lagrangian SAC (Box actions
 only), each the task's preset (`mentor/presets/ppo.yaml`, `sac.yaml`), then the final evaluation
 (the sampled policy, 100 episodes): its mean episode cost against the limit, and its return
-against the unconstrained agent's of the same method.
+against the unconstrained agent's of the same method. "eval noise": the std of the mean cost of
+10 more evaluations of the same agent (the spread across seeds that evaluation alone makes, the
+seeds' policies all alike); "10x eval: std": the spread across seeds of those 10 evaluations'
+mean (the evaluation's noise cut by sqrt(10): the policies' own spread).
 
 Targets (median over seeds): the cost at most the limit and within 15% below it; its spread
 across seeds (standard deviation) under 20% of the limit; the return within 20% of the
@@ -50,9 +53,16 @@ def worker(task: str, method: str, seed: int, folder: str, overrides: list[str])
     limit = build(method=name, env_id=env_id, overrides=[]).constraint.limit
     result = api.train(experiment)
     evaluation = json.loads((result.run_dir / "evaluation.json").read_text())
+    # The evaluation's own noise: the evaluated agent plays 10 more sets of as many episodes
+    # (other seeds); the std of their mean costs is what a set's mean cost varies by with the
+    # policy fixed, and their mean is a 10x longer evaluation's.
+    agent, episodes = api.load(result.run_dir), experiment.evaluation.episodes
+    costs = [api.evaluate(agent, episodes=episodes, deterministic=False, seed=1000 + k).info["cost"]
+             for k in range(10)]  # fmt: skip
     return {"task": task, "method": method, "seed": seed, "limit": limit,
             "return": evaluation["return_mean"], "cost": evaluation["info"]["cost"],
-            "seconds": result.train_seconds}  # fmt: skip
+            "episodes": episodes, "eval_noise": statistics.stdev(costs),
+            "cost_long": statistics.mean(costs), "seconds": result.train_seconds}  # fmt: skip
 
 
 def main() -> None:
@@ -84,8 +94,8 @@ def main() -> None:
             if proc.returncode:
                 sys.exit(f"a worker failed (exit {proc.returncode})")
             results.append(json.loads(out.strip().splitlines()[-1]))
-    print(f"seeds {args.seeds}, each task's preset; final evaluation: 100 sampled episodes; "
-          f"runs under {folder}\n")  # fmt: skip
+    print(f"seeds {args.seeds}, each task's preset; final evaluation: "
+          f"{results[0]['episodes']} sampled episodes; runs under {folder}\n")  # fmt: skip
     rows = []
     for task in args.tasks:
         for method in args.methods:
@@ -99,11 +109,16 @@ def main() -> None:
             spread = statistics.stdev(costs) if len(costs) > 1 else 0.0
             ret = statistics.median(r["return"] for r in mine)
             vs_free = f"{ret / statistics.median(free):.0%}" if free else "n/a"
+            noise = statistics.median(r["eval_noise"] for r in mine)
+            long = [r["cost_long"] for r in mine]
+            long_spread = statistics.stdev(long) if len(long) > 1 else 0.0
             rows.append([task, method, f"{limit:g}", f"{cost:.2f}", f"{cost / limit:.0%}",
-                         f"{spread:.2f} ({spread / limit:.0%})", f"{ret:.1f}", vs_free,
+                         *(f"{x:.2f} ({x / limit:.0%})" for x in (spread, noise, long_spread)),
+                         f"{ret:.1f}", vs_free,
                          " ".join(f"{c:.1f}" for c in costs)])  # fmt: skip
     header = ["task", "method", "limit", "cost (median)", "of limit", "cost std (of limit)",
-              "return (median)", "of unconstrained", "cost by seed"]  # fmt: skip
+              "eval noise (of limit)", "10x eval: std", "return (median)", "of unconstrained",
+              "cost by seed"]  # fmt: skip
     print(table(rows, header))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
