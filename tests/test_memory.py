@@ -203,6 +203,11 @@ def test_a_method_without_recurrent_policies_refuses_memory_in_one_line(tmp_path
             "gSDE's features",
         ),
         ("CartPole-v1", [LSTM, "distributed.workers=2"], "the workers' rollouts carry no memory"),
+        (
+            "CartPole-v1",
+            ["agent.network.memory={critic: true}", "agent.network.shared=true"],
+            "set shared: false or memory.critic: false",
+        ),
     ],
 )
 def test_contradictory_memory_settings_are_refused(

@@ -43,12 +43,13 @@ class Memory(nn.Module):
         self.critic_cell = make(in_size, hidden_size) if critic else None
         self.cell_state = 2 * hidden_size if cell == "lstm" else hidden_size
         self.state_size = self.cell_state * (2 if critic else 1)
-        self.out_size = hidden_size * (2 if critic else 1)
 
     def initial(self, rows: int, device: torch.device | str = "cpu") -> torch.Tensor:
         return torch.zeros(rows, self.state_size, device=device)
 
-    def _step(self, cell: nn.Module, x: torch.Tensor, state: torch.Tensor):
+    def _step(
+        self, cell: nn.Module, x: torch.Tensor, state: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         if self.kind == "lstm":
             h, c = cell(x, state.split(self.hidden_size, -1))
             return h, torch.cat([h, c], -1)

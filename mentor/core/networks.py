@@ -291,9 +291,9 @@ class ActorCritic(nn.Module):
             self.critic_normalizer, _, critic_in = observation_encoder(
                 critic_space, config, normalize_obs, clip_obs
             )
-        self.shared = (config.shared or image) and critic_space is None
-        if self.memory is not None and self.memory.critic_cell is not None:
-            self.shared = False  # the critic has its memory's second half: a body of its own
+        # The critic's own memory cell (memory.critic) gives it a body of its own too.
+        critic_cell = self.memory is not None and self.memory.critic_cell is not None
+        self.shared = (config.shared or image) and critic_space is None and not critic_cell
         # Parameters per group of rows (agents as rows, ``core/agent_rows.py``): ``groups`` maps
         # each agent's index to its parameters (an int K: one set per agent of K).
         self.groups = groups

@@ -1063,6 +1063,12 @@ class Experiment(Section):
                 f"agent.network.memory: method {method.name} does not train a recurrent policy; "
                 f"those that do: {', '.join(able)}"
             )
+        memory = self.agent.network.memory
+        if memory is not None and memory.critic and self.agent.network.shared:
+            raise ValueError(
+                "agent.network.memory.critic with agent.network.shared: the critic's own memory "
+                "cell feeds a body of its own; set shared: false or memory.critic: false"
+            )
         if self.agent.network.memory is not None and self.distributed.workers is not None:
             raise ValueError(
                 "agent.network.memory with distributed.workers: the workers' rollouts carry no "
