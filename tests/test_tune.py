@@ -23,7 +23,15 @@ from mentor.errors import ConfigError
 from mentor.experiment import build
 from mentor.runs.stopping import Progress, Validation
 from mentor.tune.space import TuneConfig, check_space, split_tune, suggest
-from mentor.tune.study import PruneOnValidation, Study, curve_auc, load_study_file, tune
+from mentor.tune.study import (
+    PruneOnValidation,
+    Study,
+    curve_auc,
+    default_storage,
+    load_study_file,
+    open_storage,
+    tune,
+)
 
 BASE = {
     "method": {"name": "ppo", "num_steps": 32, "num_minibatches": 2},
@@ -265,9 +273,22 @@ def _trials(db: Path) -> list[tuple[int, str]]:
         return []
 
 
+def _drew(db: Path, number: int) -> bool:
+    """Whether trial ``number`` has drawn its values (a trial killed before that is retried with
+    new ones: the test below kills one after)."""
+    query = ("SELECT COUNT(*) FROM trial_params JOIN trials USING (trial_id) "
+             "WHERE trials.number = ?")  # fmt: skip
+    try:
+        with sqlite3.connect(db) as connection:
+            return connection.execute(query, (number,)).fetchone()[0] > 0
+    except sqlite3.OperationalError:
+        return False
+
+
 def test_fault_18_a_study_killed_mid_trial_resumes_with_its_trials_intact(tmp_path) -> None:
-    """SIGKILL during trial 1: trial 0 stays complete; the killed trial stops beating, is failed
-    and re-queued with its values when the study resumes, which finishes all trials."""
+    """SIGKILL during trial 1, after it drew its values: trial 0 stays complete; the killed
+    trial stops beating, is failed and re-queued with its values when the study resumes, which
+    finishes all trials."""
     space = {"method.learning_rate": {"log_uniform": [1.0e-4, 1.0e-2]}}
     path = study_file(tmp_path, trials=3, pruner="none", heartbeat_seconds=1, space=space)
     data = yaml.safe_load(path.read_text())
@@ -281,7 +302,7 @@ def test_fault_18_a_study_killed_mid_trial_resumes_with_its_trials_intact(tmp_pa
     while time.monotonic() < deadline:
         time.sleep(0.5)
         rows = _trials(db) if db.exists() else []
-        if any(number == 1 and state == "RUNNING" for number, state in rows):
+        if any(number == 1 and state == "RUNNING" for number, state in rows) and _drew(db, 1):
             break
     else:
         process.kill()
@@ -299,6 +320,30 @@ def test_fault_18_a_study_killed_mid_trial_resumes_with_its_trials_intact(tmp_pa
     assert len(retried) == 1 and retried[0].state.name == "COMPLETE"
     assert retried[0].params == study.trials[1].params  # re-queued with its values
     assert sum(s == "COMPLETE" for s in states.values()) == 3
+
+
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage")
+def test_fault_18_a_trial_killed_before_its_first_heartbeat_is_retried(tmp_path) -> None:
+    """A process killed between creating trial 0 and its first heartbeat leaves a RUNNING trial
+    that never beat (Optuna's stale check skips those: it stayed RUNNING forever). Within the
+    grace period it is left alone (its process may be about to beat); after it, the resumed
+    study fails it and re-queues it with its values."""
+    space = {"method.learning_rate": {"log_uniform": [1.0e-4, 1.0e-2]}}
+    path = study_file(tmp_path, trials=2, pruner="none", heartbeat_seconds=1, space=space)
+    storage = open_storage(default_storage(tmp_path / "t"), heartbeat_seconds=1)
+    study = optuna.create_study(storage=storage, study_name="t", direction="maximize")
+    dead = study.ask()  # no heartbeat thread: as if its process died right here
+    dead.suggest_float("method.learning_rate", 1.0e-4, 1.0e-2, log=True)
+    optuna.storages.fail_stale_trials(study)
+    assert study.trials[0].state.name == "RUNNING"  # within the grace period (3 s)
+    time.sleep(3.5)
+    quiet_tune(path, tmp_path, recheck=False)
+    study = optuna.load_study(study_name="t", storage=storage)
+    assert study.trials[0].state.name == "FAIL"
+    retried = [t for t in study.trials if t.system_attrs.get("retry_history") == [0]]
+    assert len(retried) == 1 and retried[0].state.name == "COMPLETE"
+    assert retried[0].params == study.trials[0].params
+    assert [t.state.name for t in study.trials].count("COMPLETE") == 2
 
 
 def test_two_processes_share_one_sqlite_study_without_corrupting_it(tmp_path) -> None:

@@ -90,13 +90,16 @@ def default_storage(folder: Path) -> str:
 
 def open_storage(url: str, heartbeat_seconds: int) -> Any:
     """An Optuna storage for ``url`` with a heartbeat: a trial whose process stops beating for
-    three beats is failed and re-queued with its values (Optuna's stale-trial callback)."""
+    three beats (or died before its first) is failed and re-queued with its values (Optuna's
+    stale-trial callback)."""
     optuna = optuna_module()
     retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3)
     try:
         if url.startswith(("sqlite", "postgresql", "mysql")):
             connect = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
-            return optuna.storages.RDBStorage(
+            from mentor.tune.storage import HeartbeatStorage
+
+            return HeartbeatStorage(
                 url,
                 engine_kwargs=connect,
                 heartbeat_interval=heartbeat_seconds,
