@@ -50,7 +50,10 @@ def worker(task: str, method: str, seed: int, folder: str, overrides: list[str])
         f"seed={seed}", f"output_dir={folder}", f"name={task}-{method}-{seed}",
         "logging.progress=false", "logging.tensorboard=false", *preset, *overrides,
     ])  # fmt: skip
-    limit = build(method=name, env_id=env_id, overrides=[]).constraint.limit
+    # The limit the constrained methods train under: the preset's, or a --set of it (the
+    # unconstrained ones are measured against the same).
+    limits = [o for o in overrides if o.startswith("constraint.limit=")]
+    limit = build(method=name, env_id=env_id, overrides=limits).constraint.limit
     result = api.train(experiment)
     evaluation = json.loads((result.run_dir / "evaluation.json").read_text())
     # The evaluation's own noise: the evaluated agent plays 10 more sets of as many episodes
