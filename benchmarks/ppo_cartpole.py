@@ -3,10 +3,12 @@
 For each seed, in a fresh process each: time-to-solve (seconds of training until a deterministic
 100-episode evaluation, run every ``--eval-every`` env steps, reaches 475), env steps, steps/s,
 updates/s and peak RSS. Then the whole `mentor train ppo CartPole-v1` command (imports
-included), and training steps/s with 64 envs against raw random-action stepping of those envs.
+included; ``--command-runs`` runs, their median), and training steps/s with 64 envs against raw
+random-action stepping of those envs.
 
     python benchmarks/ppo_cartpole.py            # 5 seeds, SB3 side by side when installed
     python benchmarks/ppo_cartpole.py --seeds 2 --no-sb3 --set method.num_epochs=10
+    python benchmarks/ppo_cartpole.py --only-command --command-runs 5
     MENTOR_FAST_KERNELS=0 python benchmarks/ppo_cartpole.py --no-sb3   # mentor on nn.Tanh
 
 Every mentor process here (workers, the whole command) inherits ``MENTOR_FAST_KERNELS``; the
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -69,6 +72,19 @@ def whole_command() -> dict:
         result = run_worker(__file__, ["--worker", "command", "--set", folder])
         manifest = json.loads(next(Path(folder, "runs").glob("*/manifest.json")).read_text())
     return {**result, "stop": manifest["stop_reason"]}
+
+
+def whole_command_table(runs: int) -> str:
+    """The whole command ``runs`` times, one after another: the median seconds (a single run
+    moves by a few tenths with the machine's load), the range, and the largest peak RSS."""
+    results = [whole_command() for _ in range(runs)]
+    seconds = sorted(r["seconds"] for r in results)
+    stops = sorted({r["stop"] for r in results})
+    return table([[
+        f"`mentor train ppo CartPole-v1`, whole process, {runs} runs",
+        f"{statistics.median(seconds):.2f} s (median)", f"{seconds[0]:.2f}-{seconds[-1]:.2f} s",
+        f"{max(r['command_rss_mb'] for r in results):.0f} MB RSS (max)", "; ".join(stops),
+    ]], ["measure", "value", "range", "memory", "stopped by"])  # fmt: skip
 
 
 def command_worker(folder: str) -> dict:
@@ -225,6 +241,8 @@ def main() -> None:
         "--worker", choices=["mentor", "sb3", "throughput", "sb3-throughput", "command"]
     )
     parser.add_argument("--only-throughput", action="store_true", help="the 64-env table alone")
+    parser.add_argument("--only-command", action="store_true", help="the whole command alone")
+    parser.add_argument("--command-runs", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     if args.worker == "mentor":
@@ -244,6 +262,9 @@ def main() -> None:
         print(json.dumps(sb3_throughput_worker(args.overrides[0])))
         return
     with_sb3 = has_sb3() and not args.no_sb3
+    if args.only_command:
+        print(whole_command_table(args.command_runs))
+        return
     if args.only_throughput:
         print(THROUGHPUT_TITLE)
         print(throughput_table(with_sb3))
@@ -263,12 +284,8 @@ def main() -> None:
         ratio = time_ratio(results["sb3"], results["mentor"])
         print(f"\nmedian time-to-solve, SB3 / mentor: {ratio:.1f}x")
 
-    whole = whole_command()
     print()
-    print(table([[
-        "`mentor train ppo CartPole-v1`, whole process", f"{whole['seconds']:.2f} s",
-        f"{whole['command_rss_mb']:.0f} MB RSS", whole["stop"],
-    ]], ["measure", "value", "", ""]))  # fmt: skip
+    print(whole_command_table(args.command_runs))
     print("\n" + THROUGHPUT_TITLE)
     print(throughput_table(with_sb3))
 
