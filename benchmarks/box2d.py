@@ -140,15 +140,16 @@ def floor_worker(updates: int = 2000, warmup: int = 200) -> dict:
         update()
     rate = updates / (time.perf_counter() - tic)
 
-    # Multiply-adds a sample: a [400, 300] MLP's layers, forward; backward is about twice that.
+    # Multiply-adds a sample. One forward pass of a [400, 300] MLP is its layers' products; a
+    # backward pass to the weights and the inputs is two more, to the inputs alone one more.
     def macs(inputs: int, outputs: int) -> int:
         return inputs * 400 + 400 * 300 + 300 * outputs
 
     critic, act = macs(obs_size + act_size, 1), macs(obs_size, 2 * act_size)
-    forward = 2 * critic + act  # targets of the next state, and the next action
-    forward += 3 * 2 * critic  # the critics' loss: forward + backward, both critics
-    forward += 3 * act + 3 * 2 * critic  # the actor's loss through both critics
-    gflops = 2 * forward * batch * rate / 1e9
+    per_sample = 2 * critic + act  # the targets' critics on the next state, and its action
+    per_sample += 2 * 3 * critic  # the critics' loss: forward, backward to weights and inputs
+    per_sample += 3 * act + 2 * 2 * critic  # the actor's loss: through the critics to the action
+    gflops = 2 * per_sample * batch * rate / 1e9
     return {"ups": rate, "gflops": gflops}
 
 

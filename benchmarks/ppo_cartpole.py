@@ -261,10 +261,10 @@ def main() -> None:
     if args.worker == "sb3-throughput":
         print(json.dumps(sb3_throughput_worker(args.overrides[0])))
         return
-    with_sb3 = has_sb3() and not args.no_sb3
     if args.only_command:
         print(whole_command_table(args.command_runs))
         return
+    with_sb3 = has_sb3() and not args.no_sb3
     if args.only_throughput:
         print(THROUGHPUT_TITLE)
         print(throughput_table(with_sb3))
