@@ -41,6 +41,16 @@ def test_a_bandit_is_drawn_anew_each_episode_and_shows_the_last_pull() -> None:
     assert np.array_equal(again.means, first)
 
 
+def test_a_bandit_with_a_clock_shows_the_fraction_of_pulls_made() -> None:
+    env = Bandit(arms=3, pulls=4, clock=True)
+    obs, _ = env.reset(seed=0)
+    assert env.observation_space.shape == (5,) and obs.tolist() == [0.0] * 5
+    for t in range(1, 5):
+        obs, reward, *_ = env.step(1)
+        assert obs[:3].tolist() == [0, 1, 0] and obs[3] == reward and obs[4] == t / 4
+        assert env.observation_space.contains(obs)
+
+
 def test_random_pulls_score_half_the_pulls() -> None:
     """The RL² paper's random baseline, 49.9 for 100 pulls: a uniform random arm pays 1/2 in
     expectation. 4,000 trials of 10 pulls: 5 within 0.1 (about 6 standard errors)."""

@@ -4,8 +4,9 @@ to identify and exploit as it plays (RL², Duan et al. 2016: ``agent.network.mem
     Bandit    ``mentor/Bandit-v0``: k arms whose Bernoulli means are drawn from U(0, 1) at
               each reset (the task), ``pulls`` pulls an episode (a trial). The observation is
               what RL² feeds its policy: the previous pull (one-hot; zeros before the first) and
-              its reward. A random player scores pulls / 2 in expectation; knowing the best arm,
-              pulls x its mean (``info["best_mean"]``).
+              its reward, and with ``clock=True`` also the fraction of the trial's pulls made
+              (the paper's policy had to count them itself). A random player scores pulls / 2 in
+              expectation; knowing the best arm, pulls x its mean (``info["best_mean"]``).
     Trials    ``mentor/Trials-v0``: another env as a family: at each reset its parameters are
               drawn uniformly from ``params`` ranges ({name: [low, high]}, set on
               ``env.unwrapped`` as curricula set them: CartPole's length, Pendulum's m), then
@@ -45,11 +46,12 @@ class Bandit(gym.Env):
 
     state_attributes = ("means", "t", "_np_random", "_np_random_seed")
 
-    def __init__(self, arms: int = 5, pulls: int = 100) -> None:
+    def __init__(self, arms: int = 5, pulls: int = 100, clock: bool = False) -> None:
         if arms < 2 or pulls < 1:
             raise ConfigError(f"Bandit: give arms >= 2 and pulls >= 1, got {arms} and {pulls}")
-        self.arms, self.pulls = int(arms), int(pulls)
-        self.observation_space = spaces.Box(0.0, 1.0, (self.arms + 1,), np.float32)
+        self.arms, self.pulls, self.clock = int(arms), int(pulls), bool(clock)
+        size = self.arms + 1 + self.clock
+        self.observation_space = spaces.Box(0.0, 1.0, (size,), np.float32)
         self.action_space = spaces.Discrete(self.arms)
         self.means = np.zeros(self.arms)
         self.t = 0
@@ -58,15 +60,23 @@ class Bandit(gym.Env):
         super().reset(seed=seed)
         self.means = self.np_random.uniform(0.0, 1.0, self.arms)
         self.t = 0
-        return np.zeros(self.arms + 1, np.float32), {"best_mean": float(self.means.max())}
+        return self._obs(None, 0.0), {"best_mean": float(self.means.max())}
 
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict]:
         arm = int(action)
         reward = float(self.np_random.random() < self.means[arm])
         self.t += 1
-        obs = np.zeros(self.arms + 1, np.float32)
-        obs[arm], obs[-1] = 1.0, reward
+        obs = self._obs(arm, reward)
         return obs, reward, self.t >= self.pulls, False, {"best_mean": float(self.means.max())}
+
+    def _obs(self, arm: int | None, reward: float) -> np.ndarray:
+        obs = np.zeros(self.observation_space.shape, np.float32)
+        if arm is not None:
+            obs[arm] = 1.0
+        obs[self.arms] = reward
+        if self.clock:
+            obs[-1] = self.t / self.pulls
+        return obs
 
     def mentor_snapshot(self) -> dict[str, Any]:
         return snapshot_attributes(self, self.state_attributes)
