@@ -18,12 +18,17 @@ import argparse
 import sys
 from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 from common import table
 
-ANGLES, SPEEDS, MAX_SPEED, DT = 720, 801, 8.0, 0.05
+PENDULUM = gym.make("Pendulum-v1").unwrapped  # its constants, so the search follows the env
+MAX_SPEED, MAX_TORQUE, DT = PENDULUM.max_speed, PENDULUM.max_torque, PENDULUM.dt
+GRAVITY = 3 * PENDULUM.g / (2 * PENDULUM.l)  # angular acceleration per sin(angle)
+LEVER = 3 / (PENDULUM.m * PENDULUM.l**2)  # angular acceleration per unit of torque
+ANGLES, SPEEDS = 720, 801
 
 
 def cell(angle: np.ndarray, speed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -45,8 +50,9 @@ def steps_to_top(threshold: float, steps: int = 200) -> int | None:
     for step in range(1, steps + 1):
         angle, speed = state(*front)
         angles, speeds = [], []
-        for torque in (-2.0, 0.0, 2.0):
-            new_speed = np.clip(speed + (15 * np.sin(angle) + 3 * torque) * DT, -8, 8)
+        for torque in (-MAX_TORQUE, 0.0, MAX_TORQUE):
+            new_speed = speed + (GRAVITY * np.sin(angle) + LEVER * torque) * DT
+            new_speed = np.clip(new_speed, -MAX_SPEED, MAX_SPEED)
             allowed = np.abs(new_speed) <= threshold
             angles.append((angle + new_speed * DT)[allowed])
             speeds.append(new_speed[allowed])
