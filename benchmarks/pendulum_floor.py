@@ -8,8 +8,20 @@ caught (within 0.1 rad of upright, under 1 rad/s), or that it never gets there i
 episode). The grid rounds each state to its nearest cell (0.009 rad, 0.02 rad/s), so a threshold
 within about a cell's width of the answer is not decided by it.
 
+With ``--returns`` it also asks what the constraint costs in return: dynamic programming over
+the same grid (nine torques from -2 to 2, the 200 steps of an episode, Pendulum-v1's reward, a
+step above the threshold forbidden) gives a policy for each threshold, which then plays
+PendulumGentle itself (continuous states, the env's own starts, 100 episodes): its mean return
+and mean cost (steps above the threshold) are what a controller can reach, a lower bound on the
+best one (the grid's rounding is the slack), to set against an agent's. With ``--prices`` a
+step above the threshold is not forbidden but priced (a fixed Lagrange multiplier): the policies
+planned for each price trace what each expected cost buys in return, the frontier a constrained
+agent's (cost, return) can be set against.
+
     python benchmarks/pendulum_floor.py
     python benchmarks/pendulum_floor.py --thresholds 5 5.5 6
+    python benchmarks/pendulum_floor.py --returns --thresholds 5 5.25 5.5 8
+    python benchmarks/pendulum_floor.py --thresholds 5 --prices 0 10 30 100
 """
 
 from __future__ import annotations
@@ -29,6 +41,8 @@ MAX_SPEED, MAX_TORQUE, DT = PENDULUM.max_speed, PENDULUM.max_torque, PENDULUM.dt
 GRAVITY = 3 * PENDULUM.g / (2 * PENDULUM.l)  # angular acceleration per sin(angle)
 LEVER = 3 / (PENDULUM.m * PENDULUM.l**2)  # angular acceleration per unit of torque
 ANGLES, SPEEDS = 720, 801
+TORQUES = np.linspace(-MAX_TORQUE, MAX_TORQUE, 9)
+FORBIDDEN = 1e4  # the planner's penalty for a step above the threshold
 
 
 def cell(angle: np.ndarray, speed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -69,20 +83,89 @@ def steps_to_top(threshold: float, steps: int = 200) -> int | None:
     return None
 
 
+def planned_policy(threshold: float, price: float = FORBIDDEN, steps: int = 200) -> np.ndarray:
+    """Backward induction over the grid: the best torque (an index into ``TORQUES``) for each
+    number of steps left and each cell, for the reward less ``price`` for each step whose new
+    speed exceeds ``threshold`` (by default a price no return can outweigh: forbidden)."""
+    i, j = np.meshgrid(np.arange(ANGLES), np.arange(SPEEDS), indexing="ij")
+    angle, speed = state(i.ravel(), j.ravel())
+    rewards, successors = [], []
+    for torque in TORQUES:
+        new_speed = np.clip(
+            speed + (GRAVITY * np.sin(angle) + LEVER * torque) * DT, -MAX_SPEED, MAX_SPEED
+        )
+        upright = (angle + np.pi) % (2 * np.pi) - np.pi
+        reward = -(upright**2 + 0.1 * speed**2 + 0.001 * torque**2)
+        rewards.append(reward - price * (np.abs(new_speed) > threshold))
+        ni, nj = cell(angle + new_speed * DT, new_speed)
+        successors.append(ni * SPEEDS + nj)
+    rewards, successors = np.stack(rewards), np.stack(successors)
+    value = np.zeros(ANGLES * SPEEDS)
+    policy = np.empty((steps, ANGLES * SPEEDS), np.int8)
+    for left in range(steps):
+        q = rewards + value[successors]
+        policy[left] = q.argmax(0)
+        value = q.max(0)
+    return policy
+
+
+def play(policy: np.ndarray, threshold: float, episodes: int = 100) -> tuple[float, float]:
+    """The planned policy on PendulumGentle (seeds 0..episodes-1): mean return and mean cost."""
+    from mentor.envs.constrained import PendulumGentle
+
+    env = PendulumGentle(max_speed=threshold)
+    returns, costs = [], []
+    for seed in range(episodes):
+        env.reset(seed=seed)
+        total = cost = 0.0
+        for left in range(len(policy), 0, -1):
+            angle, speed = env.unwrapped.state
+            i, j = cell(np.array([angle]), np.array([speed]))
+            torque = TORQUES[policy[left - 1, i[0] * SPEEDS + j[0]]]
+            _, reward, terminated, truncated, info = env.step(np.array([torque], np.float32))
+            total, cost = total + reward, cost + info["cost"]
+            if terminated or truncated:
+                break
+        returns.append(total)
+        costs.append(cost)
+    return float(np.mean(returns)), float(np.mean(costs))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--thresholds", type=float, nargs="+", default=[5.0, 5.1, 5.25, 5.5, 6.0, 8.0]
     )
+    parser.add_argument(
+        "--returns", action="store_true", help="also plan a policy per threshold and play it"
+    )
+    parser.add_argument(
+        "--prices", type=float, nargs="*", default=[], help="plan with a step above priced so"
+    )
     args = parser.parse_args()
     rows = []
     for threshold in args.thresholds:
         step = steps_to_top(threshold)
-        rows.append([threshold, "never" if step is None else step])
+        row = [threshold, "never" if step is None else step]
+        if args.returns:
+            mean_return, mean_cost = play(planned_policy(threshold), threshold)
+            row += [f"{mean_return:.1f}", f"{mean_cost:.2f}"]
+        rows.append(row)
     print(
         "Pendulum-v1 from the bottom at rest, torques -2/0/2, the speed never above the threshold"
     )
-    print(table(rows, ["speed at most (rad/s)", "caught at the top at step"]))
+    header = ["speed at most (rad/s)", "caught at the top at step"]
+    if args.returns:
+        header += ["planned policy: return (100 ep)", "its cost (steps above)"]
+    print(table(rows, header))
+    if args.prices:
+        frontier = []
+        for threshold in args.thresholds:
+            for price in args.prices:
+                mean_return, mean_cost = play(planned_policy(threshold, price), threshold)
+                frontier.append([threshold, price, f"{mean_return:.1f}", f"{mean_cost:.2f}"])
+        print("\nPolicies planned with a price on each step above the threshold, 100 episodes")
+        print(table(frontier, ["threshold", "price", "return", "cost (steps above)"]))
 
 
 if __name__ == "__main__":
