@@ -12,8 +12,9 @@ With ``--returns`` it also asks what the constraint costs in return: dynamic pro
 the same grid (nine torques from -2 to 2, the 200 steps of an episode, Pendulum-v1's reward, a
 step above the threshold forbidden) gives a policy for each threshold, which then plays
 PendulumGentle itself (continuous states, the env's own starts, 100 episodes): its mean return
-and mean cost (steps above the threshold) are what a controller can reach, a lower bound on the
-best one (the grid's rounding is the slack), to set against an agent's. With ``--prices`` a
+and mean cost (steps above the threshold), measured in the env and not assumed (the grid's
+rounding lets a forbidden step slip through now and then), are what a controller can reach, to
+set against an agent's. With ``--prices`` a
 step above the threshold is not forbidden but priced (a fixed Lagrange multiplier): the policies
 planned for each price trace what each expected cost buys in return, the frontier a constrained
 agent's (cost, return) can be set against.
@@ -32,6 +33,7 @@ from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
+from gymnasium.envs.classic_control.pendulum import angle_normalize
 
 sys.path.insert(0, str(Path(__file__).parent))
 from common import table
@@ -56,6 +58,13 @@ def state(i: np.ndarray, j: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return i / ANGLES * 2 * np.pi - np.pi, j / (SPEEDS - 1) * 2 * MAX_SPEED - MAX_SPEED
 
 
+def swing(angle: np.ndarray, speed: np.ndarray, torque: float) -> tuple[np.ndarray, np.ndarray]:
+    """One step of Pendulum-v1: the new angle and the new (clipped) speed."""
+    new_speed = speed + (GRAVITY * np.sin(angle) + LEVER * torque) * DT
+    new_speed = np.clip(new_speed, -MAX_SPEED, MAX_SPEED)
+    return angle + new_speed * DT, new_speed
+
+
 def steps_to_top(threshold: float, steps: int = 200) -> int | None:
     """The first step at which a swing-up under ``threshold`` rad/s can be caught at the top."""
     seen = np.zeros((ANGLES, SPEEDS), bool)
@@ -65,10 +74,9 @@ def steps_to_top(threshold: float, steps: int = 200) -> int | None:
         angle, speed = state(*front)
         angles, speeds = [], []
         for torque in (-MAX_TORQUE, 0.0, MAX_TORQUE):
-            new_speed = speed + (GRAVITY * np.sin(angle) + LEVER * torque) * DT
-            new_speed = np.clip(new_speed, -MAX_SPEED, MAX_SPEED)
+            new_angle, new_speed = swing(angle, speed, torque)
             allowed = np.abs(new_speed) <= threshold
-            angles.append((angle + new_speed * DT)[allowed])
+            angles.append(new_angle[allowed])
             speeds.append(new_speed[allowed])
         i, j = cell(np.concatenate(angles), np.concatenate(speeds))
         new = ~seen[i, j]
@@ -89,15 +97,13 @@ def planned_policy(threshold: float, price: float = FORBIDDEN, steps: int = 200)
     speed exceeds ``threshold`` (by default a price no return can outweigh: forbidden)."""
     i, j = np.meshgrid(np.arange(ANGLES), np.arange(SPEEDS), indexing="ij")
     angle, speed = state(i.ravel(), j.ravel())
+    state_cost = angle_normalize(angle) ** 2 + 0.1 * speed**2  # Pendulum-v1's reward, negated
     rewards, successors = [], []
     for torque in TORQUES:
-        new_speed = np.clip(
-            speed + (GRAVITY * np.sin(angle) + LEVER * torque) * DT, -MAX_SPEED, MAX_SPEED
-        )
-        upright = (angle + np.pi) % (2 * np.pi) - np.pi
-        reward = -(upright**2 + 0.1 * speed**2 + 0.001 * torque**2)
+        new_angle, new_speed = swing(angle, speed, torque)
+        reward = -(state_cost + 0.001 * torque**2)
         rewards.append(reward - price * (np.abs(new_speed) > threshold))
-        ni, nj = cell(angle + new_speed * DT, new_speed)
+        ni, nj = cell(new_angle, new_speed)
         successors.append(ni * SPEEDS + nj)
     rewards, successors = np.stack(rewards), np.stack(successors)
     value = np.zeros(ANGLES * SPEEDS)
