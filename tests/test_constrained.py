@@ -93,6 +93,31 @@ def test_only_methods_that_train_under_a_limit_take_one(tmp_path) -> None:
         parse(declared)
 
 
+def test_ppos_cost_critic_discounts_by_constraint_gamma(tmp_path, monkeypatch) -> None:
+    """constraint.gamma reaches the cost advantages (the method's gamma when unset), and only
+    PPO takes it: Lagrangian SAC's cost Q discounts as its critics."""
+    from mentor.core.constraint import CostValues
+
+    seen: list[float] = []
+    advantages = CostValues.advantages
+
+    def spy(self, storage, next_obs, gamma, gae_lambda):
+        seen.append(gamma)
+        return advantages(self, storage, next_obs, gamma, gae_lambda)
+
+    monkeypatch.setattr(CostValues, "advantages", spy)
+    for name, extra, expected in (("own", {"gamma": 0.97}, 0.97), ("method", {}, 0.9)):
+        config = experiment(tmp_path, name, steps=1024, **extra)
+        config["method"]["gamma"] = 0.9
+        seen.clear()
+        mentor.train(config)
+        assert seen and set(seen) == {expected}
+    config = experiment(tmp_path, "sac", gamma=0.97)
+    config["method"] = {"name": "sac"}
+    with pytest.raises(ConfigError, match=r"constraint\.gamma discounts PPO's cost critic"):
+        parse(config)
+
+
 def test_lagrangian_sac_logs_its_multiplier_and_resumes_bitwise(tmp_path) -> None:
     """The cost critic, its target and optimizer, the multiplier and the replay buffer's costs
     are in every checkpoint."""

@@ -882,6 +882,14 @@ class ConstraintConfig(Section):
         "(as OmniSafe); joint: both divided by one scale, the std of A_r - lambda A_c, so that "
         "the policy weighs reward and cost in their own units (lambda: reward per unit of cost).",
     )
+    gamma: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="ppo: the cost critic's discount (default: the method's gamma). The limit "
+        "is on the undiscounted episode cost; a short horizon for the reward (Pendulum's 0.9) "
+        "can leave the cost of a step blind to the actions that caused it a swing earlier.",
+    )
     warmup: float = Field(
         0.0,
         ge=0,
@@ -1000,6 +1008,12 @@ class Experiment(Section):
                 "; a per-step cost is summed over the episode: declare {" + key + ": sum}"
             )
         self.env.info_keys.setdefault(key, "sum")
+        if self.constraint.gamma is not None and method != "ppo":
+            raise ValueError(
+                f"constraint.gamma discounts PPO's cost critic; method {method}'s cost critic "
+                "discounts as its own critics do: set method.gamma, or leave constraint.gamma "
+                "unset"
+            )
         if self.distributed.workers is not None:
             raise ValueError(
                 "constraint with distributed.workers: the per-step costs are read in this "

@@ -400,6 +400,7 @@ def run(
         cost_values = CostValues(policy.normalizer, venv.obs_shape[0], experiment.agent.network,
                                  learning_rate, cfg.adam_eps, device)  # fmt: skip
         multiplier = multiplier_from(constraint)
+        cost_gamma = cfg.gamma if constraint.gamma is None else constraint.gamma
         state.module("cost_critic", cost_values.critic)
         state.optimizer("cost_optimizer", cost_values.optimizer)
         state.fields("multiplier", multiplier, *Multiplier.FIELDS)
@@ -478,7 +479,7 @@ def run(
             cost_advantages, constraint_metrics = None, {}
             if cost_values is not None:
                 cost_advantages, cost_returns, _ = cost_values.advantages(
-                    storage, torch.from_numpy(obs), cfg.gamma, cfg.gae_lambda
+                    storage, torch.from_numpy(obs), cost_gamma, cfg.gae_lambda
                 )
                 constraint_metrics = step_multiplier(
                     multiplier, constraint.cost, constraint.limit, venv.episodes,
