@@ -2,14 +2,18 @@
 exploration for robotic reinforcement learning", CoRL): exploration noise that is a function of
 the state, drawn once and kept for many steps, instead of fresh noise at every step.
 
-The policy's last hidden layer gives features z(s) (held constant for this purpose: no gradient
-flows back into them). A learned matrix of log stds, log sigma (features x action dimensions),
-makes each action dimension's variance state-dependent:
+The policy's last hidden layer gives features z(s). A learned matrix of log stds, log sigma
+(features x action dimensions), makes each action dimension's variance state-dependent:
 
     var_k(s) = sum_j z_j(s)^2 sigma_jk^2 (+ 1e-6)
 
 and the policy is a Gaussian N(mu(s), var(s)) (before SAC's tanh): its log-probability, entropy
-and samples in the updates are the ordinary diagonal Gaussian's, of these parameters.
+and samples in the updates are the ordinary diagonal Gaussian's, of these parameters. Whether
+the std's gradient reaches the features is the method's choice, as in the authors'
+implementation: PPO holds them (``learn_features`` False: only the mean shapes them), SAC
+learns them, so that its entropy bonus widens the noise through z(s) as well as sigma. Held,
+SAC's noise grew from log sigma alone (-3.67 in RL Zoo's MountainCarContinuous values) and
+reached the flag in its 13th episode instead of its 2nd (seed 0; benchmarks/RESULTS.md).
 
 Exploration while collecting draws a matrix eps ~ N(0, 1) per env and acts with
 
@@ -35,14 +39,18 @@ class StateDependentStd(nn.Module):
     """The learned log sigma (features x action dimensions) and what it gives: each state's log
     std, and the collection noise z(s) . (eps * sigma)."""
 
-    def __init__(self, features: int, action_size: int, log_std_init: float) -> None:
+    def __init__(
+        self, features: int, action_size: int, log_std_init: float, learn_features: bool = False
+    ) -> None:
         super().__init__()
         self.features, self.action_size = features, action_size
+        self.learn_features = learn_features
         self.log_std = nn.Parameter(torch.full((features, action_size), float(log_std_init)))
 
     def forward(self, latent: torch.Tensor) -> torch.Tensor:
         """log std(s), (batch, action_size), for the features of a batch of states."""
-        variance = latent.detach().square() @ (2.0 * self.log_std).exp()
+        z = latent if self.learn_features else latent.detach()
+        variance = z.square() @ (2.0 * self.log_std).exp()
         return 0.5 * (variance + VARIANCE_FLOOR).log()
 
     def noise(self, latent: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:

@@ -112,7 +112,7 @@ class Actor(nn.Module):
         self.sde = None
         if sde_log_std_init is not None:
             out_size //= 2  # the mean only
-            self.sde = StateDependentStd(features, out_size, sde_log_std_init)
+            self.sde = StateDependentStd(features, out_size, sde_log_std_init, learn_features=True)
         self.head = nn.Linear(features, out_size)
 
     def latent(self, obs: torch.Tensor) -> torch.Tensor:
