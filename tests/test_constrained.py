@@ -118,6 +118,24 @@ def test_ppos_cost_critic_discounts_by_constraint_gamma(tmp_path, monkeypatch) -
         parse(config)
 
 
+def test_a_margin_reaches_both_methods_multipliers_and_the_report(tmp_path) -> None:
+    """constraint.margin: PPO's and SAC's multipliers aim at the limit less its share (logged
+    as constraint/target), and the report names the training target beside the limit."""
+    from mentor.report.report import write_report
+
+    sac = {"name": "sac", "learning_starts": 256, "buffer_size": 5000, "batch_size": 64}
+    for name, method in (("ppo", None), ("sac", sac)):
+        config = experiment(tmp_path, name, steps=1024, margin=0.25)
+        if method is not None:
+            config["method"] = method
+        run = mentor.train(config).run_dir
+        rows = list(csv.DictReader((run / "metrics.csv").open()))
+        assert rows and {float(r["constraint/target"]) for r in rows} == {1.5}
+        assert {float(r["constraint/limit"]) for r in rows} == {2.0}
+    markdown = (write_report(run) / "report.md").read_text()
+    assert "| Training target (the limit less its margin) | 1.5 |" in markdown
+
+
 def test_lagrangian_sac_logs_its_multiplier_and_resumes_bitwise(tmp_path) -> None:
     """The cost critic, its target and optimizer, the multiplier and the replay buffer's costs
     are in every checkpoint."""

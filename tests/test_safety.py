@@ -132,3 +132,15 @@ def test_the_multiplier_waits_out_its_warm_up_and_reads_the_episodes_costs() -> 
     assert step_multiplier(moving, "cost", 4.0, episodes)["constraint/multiplier"] == pytest.approx(
         0.3
     )
+
+
+def test_a_margin_drives_the_multiplier_under_the_limit_and_the_limit_still_counts() -> None:
+    """constraint.margin: the multiplier's target is the limit less its share, so a cost of 3.5
+    under a limit of 4 with a margin of 0.25 (target 3) raises it; violations count the limit."""
+    episodes = [Episode(0, 1.0, 10, {"cost": 3.5}), Episode(1, 1.0, 10, {"cost": 3.5})]
+    at_limit = Multiplier("lagrangian", lr=0.1)
+    assert step_multiplier(at_limit, "cost", 4.0, episodes)["constraint/multiplier"] == 0.0
+    margin = Multiplier("lagrangian", lr=0.1)
+    metrics = step_multiplier(margin, "cost", 4.0, episodes, target=3.0)
+    assert margin.value == pytest.approx(0.05) and metrics["constraint/target"] == 3.0
+    assert metrics["constraint/violations"] == 0.0 and metrics["constraint/limit"] == 4.0

@@ -80,15 +80,24 @@ class Multiplier:
 
 
 def step_multiplier(
-    multiplier: Multiplier, key: str, limit: float, episodes: list[Episode], moves: bool = True
+    multiplier: Multiplier,
+    key: str,
+    limit: float,
+    episodes: list[Episode],
+    moves: bool = True,
+    target: float | None = None,
 ) -> dict[str, float]:
     """The multiplier's step from ``episodes`` (those that ended since its last step; none
-    ended, or not ``moves`` yet (a warm-up): it stays), and the metrics of the constraint:
-    ``constraint/...``."""
+    ended, or not ``moves`` yet (a warm-up): it stays) towards ``target`` (default: the limit;
+    less with ``constraint.margin``), and the metrics of the constraint: ``constraint/...``,
+    the violations counted against the limit."""
+    target = limit if target is None else target
     costs = [e.info[key] for e in episodes if key in e.info]
     if costs and moves:
-        multiplier.update(sum(costs) / len(costs), limit)
+        multiplier.update(sum(costs) / len(costs), target)
     out = {"constraint/multiplier": multiplier.value, "constraint/limit": limit}
+    if target != limit:
+        out["constraint/target"] = target
     if costs:
         out["constraint/episode_cost"] = sum(costs) / len(costs)
         out["constraint/violations"] = sum(c > limit for c in costs) / len(costs)

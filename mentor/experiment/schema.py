@@ -897,6 +897,20 @@ class ConstraintConfig(Section):
         description="Share of the run's steps before the multiplier moves from multiplier_init "
         "(the task learned first: a limit met from the start can keep a swing-up unlearned).",
     )
+    margin: float = Field(
+        0.0,
+        ge=0,
+        lt=1,
+        description="Share of the limit kept free in training: the multiplier drives the "
+        "episode cost to limit * (1 - margin), the limit still judges (violations, the best "
+        "checkpoint). A multiplier keeps its target only on average, so a final policy trained "
+        "at the limit ends over it about as often as under.",
+    )
+
+    @property
+    def target(self) -> float:
+        """The episode cost the multiplier drives training to."""
+        return self.limit * (1.0 - self.margin)
 
     @field_validator("limit")
     @classmethod

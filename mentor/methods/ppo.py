@@ -483,7 +483,7 @@ def run(
                 )
                 constraint_metrics = step_multiplier(
                     multiplier, constraint.cost, constraint.limit, venv.episodes,
-                    progress >= constraint.warmup,
+                    progress >= constraint.warmup, constraint.target,
                 )  # fmt: skip
             metrics = ppo_update(
                 policy, optimizer, storage, advantages, returns, cfg, clip_coef, entropy_coef,

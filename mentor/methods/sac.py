@@ -470,7 +470,9 @@ def _train(
 
     def constrain(episodes: list) -> dict[str, float]:
         moves = loop.step >= constraint.warmup * experiment.stopping.total_steps
-        return step_multiplier(multiplier, constraint.cost, constraint.limit, episodes, moves)
+        return step_multiplier(
+            multiplier, constraint.cost, constraint.limit, episodes, moves, constraint.target
+        )
 
     return train_off_policy(
         experiment, session, venv, buffer, explorer, make_explorer, update, loop, observe,

@@ -645,6 +645,9 @@ def _constraint_section(
          f"{violations.mean():.0%} of their episodes" if len(violations) else "—"),
         ("Multiplier at the end", f"{multipliers[-1]:.3g}"),
     ]  # fmt: skip
+    if "constraint/target" in _columns(metrics):  # constraint.margin
+        (target,) = _series(metrics, "constraint/target")[1:]
+        rows.insert(1, ("Training target (the limit less its margin)", f"{float(target[-1]):g}"))
     key = _constraint_key(run)
     cost = (evaluation or {}).get("info", {}).get(key)
     if isinstance(cost, (int, float)):
