@@ -16,14 +16,17 @@ def plot(
     multiplier: tuple[np.ndarray, np.ndarray],
     limit: float,
     path: Path,
+    target: float | None = None,
 ) -> None:
     """Two panels over env steps: the mean cost of the episodes each update saw, with the
-    limit; the multiplier."""
+    limit (and the training target under it, ``constraint.margin``); the multiplier."""
     fig = Figure(figsize=(8, 5), layout="constrained")
     FigureCanvasAgg(fig)
     top, bottom = fig.subplots(2, 1, sharex=True)
     top.plot(*cost, color="tab:red", lw=1, label="episode cost")
     top.axhline(limit, color="black", ls="--", lw=1, label=f"limit {limit:g}")
+    if target is not None:
+        top.axhline(target, color="gray", ls=":", lw=1, label=f"training target {target:g}")
     top.set_ylabel("episode cost")
     top.legend(fontsize=8)
     bottom.plot(*multiplier, color="tab:blue", lw=1)

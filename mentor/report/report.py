@@ -635,8 +635,10 @@ def _constraint_section(
     cost_steps, costs, violations = _series(
         metrics, "constraint/episode_cost", "constraint/violations"
     )
-    limit = float(limits[-1])
-    constraint.plot((cost_steps, costs), (steps, multipliers), limit, out / CONSTRAINT_PLOT)
+    limit, target = float(limits[-1]), None
+    if "constraint/target" in _columns(metrics):  # constraint.margin
+        target = float(_series(metrics, "constraint/target")[1][-1])
+    constraint.plot((cost_steps, costs), (steps, multipliers), limit, out / CONSTRAINT_PLOT, target)
     last = costs[-max(1, len(costs) // 10) :]  # the last tenth of the updates
     rows = [
         ("Cost limit (per episode)", f"{limit:g}"),
@@ -645,9 +647,8 @@ def _constraint_section(
          f"{violations.mean():.0%} of their episodes" if len(violations) else "—"),
         ("Multiplier at the end", f"{multipliers[-1]:.3g}"),
     ]  # fmt: skip
-    if "constraint/target" in _columns(metrics):  # constraint.margin
-        (target,) = _series(metrics, "constraint/target")[1:]
-        rows.insert(1, ("Training target (the limit less its margin)", f"{float(target[-1]):g}"))
+    if target is not None:
+        rows.insert(1, ("Training target (the limit less its margin)", f"{target:g}"))
     key = _constraint_key(run)
     cost = (evaluation or {}).get("info", {}).get(key)
     if isinstance(cost, (int, float)):
