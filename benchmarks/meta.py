@@ -100,7 +100,9 @@ def main() -> None:
                                   "--steps", str(args.steps), *extra])  # fmt: skip
         print(f"  RL² seed {seed}: {r}", file=sys.stderr, flush=True)
         runs.append(r)
-    rows = [["RL² (mentor, PPO + GRU)", " ".join(f"{r['return']:.1f}" for r in runs),
+    # the preset's memory is a GRU; with overrides, the row names them instead
+    label = f"RL² (mentor, {', '.join(args.set)})" if args.set else "RL² (mentor, PPO + GRU)"
+    rows = [[label, " ".join(f"{r['return']:.1f}" for r in runs),
              f"{statistics.median(r['return'] for r in runs):.1f}",
              f"{statistics.median(r['steps'] for r in runs):,.0f}",
              f"{statistics.median(r['seconds'] for r in runs):.0f}"]]  # fmt: skip
