@@ -1,13 +1,16 @@
 """Meta-learning (issue 20): RL² on the Bernoulli bandits of Duan et al. (2016), k = 5 arms,
 n = 100 and n = 10 pulls a trial, with the preset (recurrent PPO, a GRU of 128), against the
 references computed here on the same trials: random arms, Thompson sampling (Beta(1, 1) priors)
-and UCB1; and the paper's published numbers (RL² 78.7 / 6.7, Gittins 78.3 / 6.6, random 49.9 /
-5.0).
+and UCB1; and the paper's published numbers (RL² 78.7 / 6.7, Gittins 78.3 / 6.6, Thompson
+sampling 74.7 / 5.7, greedy 74.8 / 6.6, UCB1 with its constant tuned 78.0 / 6.7, random 49.9 / 5.0).
 
 Each seed trains for ``--steps`` env steps (or ``--minutes``), then plays 1,000 new trials with
 sampled actions: the mean return per trial.
 
-Target: RL² >= 77 with n = 100 and >= 6.5 with n = 10.
+Targets: with n = 10, RL² >= 6.5 (the issue's). With n = 100 the issue asked >= 77; proposed
+instead, since no setting reached 77 at a budget this machine can give five seeds (RESULTS.md
+says why): the median within 3 of Thompson sampling on the same trials, every seed above UCB1.
+The script prints both verdicts under the table.
 
     python benchmarks/meta.py --pulls 100 --seeds 3 --steps 3000000
     python benchmarks/meta.py --pulls 10 --seeds 3 --steps 1000000
@@ -27,8 +30,28 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from common import report, run_worker, table
 
-PAPER = {100: {"RL² (paper)": 78.7, "Gittins (paper)": 78.3, "random (paper)": 49.9},
-         10: {"RL² (paper)": 6.7, "Gittins (paper)": 6.6, "random (paper)": 5.0}}  # fmt: skip
+PAPER = {  # Duan et al. 2016, table 1, k = 5 (its UCB1's constant was tuned; ours is sqrt(2))
+    100: {"RL² (paper)": 78.7, "Gittins (paper)": 78.3, "UCB1, tuned (paper)": 78.0,
+          "Thompson sampling (paper)": 74.7, "greedy (paper)": 74.8, "random (paper)": 49.9},
+    10: {"RL² (paper)": 6.7, "Gittins (paper)": 6.6, "UCB1, tuned (paper)": 6.7,
+         "Thompson sampling (paper)": 5.7, "greedy (paper)": 6.6, "random (paper)": 5.0},
+}  # fmt: skip
+
+
+def verdicts(pulls: int, scores: list[float], refs: dict[str, float]) -> list[str]:
+    """The targets against the scores: the issue's (n = 100: 77; n = 10: 6.5) and, for 100
+    pulls, the one proposed (the median within 3 of Thompson sampling, every seed above UCB1)."""
+    median = statistics.median(scores)
+    issue = 77.0 if pulls == 100 else 6.5
+    lines = [f"issue's target, median >= {issue:g}: {'met' if median >= issue else 'NOT met'} "
+             f"({median:.1f})"]  # fmt: skip
+    if pulls == 100:
+        floor, ucb = refs["Thompson sampling"] - 3.0, refs["UCB1"]
+        met = median >= floor and min(scores) > ucb
+        lines.append(f"proposed target, median >= Thompson - 3 = {floor:.1f} and every seed > "
+                     f"UCB1 {ucb:.1f}: {'met' if met else 'NOT met'} (median {median:.1f}, "
+                     f"worst seed {min(scores):.1f})")  # fmt: skip
+    return lines
 
 
 def rl2_worker(seed: int, pulls: int, steps: int, minutes: float | None, sets: list[str]) -> dict:
@@ -106,12 +129,14 @@ def main() -> None:
              f"{statistics.median(r['return'] for r in runs):.1f}",
              f"{statistics.median(r['steps'] for r in runs):,.0f}",
              f"{statistics.median(r['seconds'] for r in runs):.0f}"]]  # fmt: skip
-    for name, value in references(args.pulls).items():
+    refs = references(args.pulls)
+    for name, value in refs.items():
         rows.append([f"{name} (here)", "", f"{value:.1f}", "", ""])
     for name, value in PAPER.get(args.pulls, {}).items():
         rows.append([name, "", f"{value:.1f}", "", ""])
     print(f"\nBernoulli bandits, 5 arms, {args.pulls} pulls a trial: mean return of 1,000 trials")
     print(table(rows, ["player", "by seed", "median", "train steps", "train s"]))
+    print("\n".join(verdicts(args.pulls, [r["return"] for r in runs], refs)))
 
 
 if __name__ == "__main__":
