@@ -174,6 +174,29 @@ def test_discrete_soft_values_targets_and_losses_by_hand() -> None:
     assert nets.critic.q.layers[0].bias.grad is None
 
 
+def test_n_step_targets_sum_the_rewards_then_bootstrap_by_hand() -> None:
+    """method.n_step = 3 (the LunarLanderContinuous preset's): the critics' target is r_0 +
+    gamma r_1 + gamma^2 r_2 + gamma^3 V(s_3), and an episode's end inside the window stops the
+    sum there, with no bootstrap after a termination."""
+    experiment, nets, _ = discrete_example(alpha=0.5)
+    p, alpha, gamma = [0.25, 0.75], 0.5, 0.9
+    value = sum(p[a] * ([1.0, 2.5][a] - alpha * math.log(p[a])) for a in range(2))
+    rewards = [1.0, 2.0, 4.0, 8.0]  # of 4 steps; the first transition's target, by the flags:
+    cases = {
+        "open": ([False] * 4, 1 + gamma * 2 + gamma**2 * 4 + gamma**3 * value),
+        "ends": ([False, True, False, False], 1 + gamma * 2),  # terminated at the second step
+    }
+    for name, (terminated, target) in cases.items():
+        buffer = ReplayBuffer(10, 1, (1,), torch.float32, (), torch.int64, gamma=gamma, n_step=3)
+        for reward, done in zip(rewards, terminated, strict=True):
+            buffer.add(torch.tensor([[0.1]]), torch.tensor([1]), np.array([reward], np.float32),
+                       np.array([done]), np.array([False]), np.array([True]))  # fmt: skip
+        # Only the first row has 3 rows after it: every sample is that transition.
+        terms, _ = sac.sac_losses(nets, buffer, experiment.method, np.random.default_rng(0), None)
+        critic = 0.5 * ((3.0 - target) ** 2 + (2.5 - target) ** 2)
+        assert terms["loss/critic"].item() == pytest.approx(critic, rel=1e-5), name
+
+
 @pytest.mark.parametrize("target, direction", [(0.1, -1), (0.98 * math.log(2), +1)])
 def test_alpha_loss_moves_alpha_toward_the_target_entropy(target: float, direction: int) -> None:
     # The policy's entropy is H(0.25, 0.75) = 0.562: a lower target must lower alpha (positive
