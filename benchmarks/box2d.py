@@ -16,7 +16,7 @@ LunarLanderContinuous-v3 at least 3x faster than SB3 + RL Zoo.
 shrink with it): too few to solve, enough to compare their training rates on the same work.
 ``--set`` changes mentor's preset alone (SB3 keeps RL Zoo's values). mentor's SAC preset
 differs from RL Zoo's in two values measured here, [64, 64] networks and 3-step returns; the
-line above gives mentor RL Zoo's own, to compare the two libraries on the same work.
+example with ``--set`` above gives mentor RL Zoo's own, to compare the libraries on the same work.
 """
 
 from __future__ import annotations
